@@ -1,0 +1,59 @@
+"""The ``gpuslice`` command: a thin shell over the library. Each verb lives in ``gpuslice.commands.<module>``.
+
+Exit codes: 0 ok, 1 findings of severity error (or an invalid linted file), 2 bad usage or unreadable input.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from gpuslice import __version__
+
+app = typer.Typer(
+    name="gpuslice",
+    help="Shared NVIDIA GPUs (time-slicing or MPS) on Kubernetes, from one spec: check, render, apply, verify.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+#: Each module defines ``register(app)``. Listed explicitly: the one place that says which verbs exist.
+COMMAND_MODULES = [
+    "gpuslice.commands.core",
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gpuslice {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """gpuslice: shared NVIDIA GPUs on Kubernetes."""
+
+
+def build_app() -> typer.Typer:
+    for mod in COMMAND_MODULES:
+        importlib.import_module(mod).register(app)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    build_app()
+    try:
+        app(args=argv, prog_name="gpuslice", standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""check, plan, render, schema, explain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gpuslice.commands._common import (
+    OUTPUT_OPTION,
+    OutputFormat,
+    console,
+    exit_code,
+    findings_json,
+    handle_errors,
+    print_findings,
+)
+
+SPEC_ARG = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False)
+OUT_OPTION = typer.Option(Path("gpuslice-out"), "--out", "-o", help="Output folder (replaced atomically).")
+CHART_OPTION = typer.Option(None, "--chart", help="Local GPU Operator chart folder or .tgz (default: chart repo).")
+HELM_OPTION = typer.Option(None, "--helm", help="helm binary (default: $GPUSLICE_HELM, then PATH).")
+MIRROR_TOOL_OPTION = typer.Option("crane", "--mirror-tool", help="crane or skopeo, for mirror.sh.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check)
+    app.command("plan")(plan)
+    app.command("render")(render)
+    app.command("schema")(schema)
+    app.command("explain")(explain)
+
+
+@handle_errors
+def check(spec: Path = SPEC_ARG, output: OutputFormat = OUTPUT_OPTION) -> None:
+    """Preflight: report every known trap in SPEC with a fix, before anything is installed."""
+    from gpuslice import api
+
+    r = api.load(spec)
+    findings = api.check(r)
+    if output == OutputFormat.json:
+        print(findings_json(findings, spec=str(spec)))
+    else:
+        print_findings(findings, title="check")
+    raise typer.Exit(exit_code(findings))
+
+
+def _render_options(chart: Path | None, helm: str | None, mirror_tool: str, prove: bool = True) -> Any:
+    from gpuslice.errors import GpusliceError
+    from gpuslice.render import RenderOptions
+
+    if mirror_tool not in ("crane", "skopeo"):
+        raise GpusliceError(f"--mirror-tool must be crane or skopeo, not {mirror_tool!r}")
+    return RenderOptions(chart=chart, helm=helm, mirror_tool=mirror_tool, prove=prove)
+
+
+@handle_errors
+def plan(
+    spec: Path = SPEC_ARG,
+    out: Path = OUT_OPTION,
+    force: bool = typer.Option(False, "--force", help="Render even when checks report errors."),
+    chart: Path | None = CHART_OPTION,
+    helm: str | None = HELM_OPTION,
+    mirror_tool: str = MIRROR_TOOL_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Check SPEC, then render every artifact into OUT (values, device-plugin config, bootstrap, images...)."""
+    from gpuslice import api
+
+    res = api.plan(spec, out, force=force, options=_render_options(chart, helm, mirror_tool))
+    if output == OutputFormat.json:
+        print(findings_json(res.findings, spec=str(spec), refused=res.refused,
+                            out=str(res.out_dir) if res.out_dir else None, files=res.files))
+    else:
+        print_findings(res.findings, title="check")
+        c = console()
+        if res.refused:
+            c.print("[bold red]Not rendered:[/] the checks above found errors. Fix them, or pass --force.")
+        else:
+            c.print(f"[green]Wrote {len(res.files)} files to {res.out_dir}[/]")
+            for f in res.files:
+                c.print(f"  {f}", markup=False)
+    raise typer.Exit(1 if res.refused or not res.ok else 0)
+
+
+@handle_errors
+def render(
+    spec: Path = SPEC_ARG,
+    out: Path = OUT_OPTION,
+    chart: Path | None = CHART_OPTION,
+    helm: str | None = HELM_OPTION,
+    mirror_tool: str = MIRROR_TOOL_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Render every artifact into OUT without refusing on check errors (plan = check + render)."""
+    from gpuslice import api
+
+    res = api.plan(spec, out, force=True, options=_render_options(chart, helm, mirror_tool))
+    if output == OutputFormat.json:
+        print(findings_json(res.rendered.findings if res.rendered else [], spec=str(spec),
+                            out=str(res.out_dir), files=res.files))
+    else:
+        console().print(f"[green]Wrote {len(res.files)} files to {res.out_dir}[/]")
+    raise typer.Exit(exit_code(res.rendered.findings if res.rendered else []))
+
+
+@handle_errors
+def schema(
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write to a file instead of stdout."),
+) -> None:
+    """Print the JSON Schema of gpuslice.yaml (for editors and CI validation)."""
+    from gpuslice.output import write_file_atomic
+    from gpuslice.spec import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out:
+        write_file_atomic(out, text)
+    else:
+        print(text, end="")
+
+
+@handle_errors
+def explain(finding_id: str = typer.Argument(..., help="A finding id, e.g. names-collision")) -> None:
+    """Explain a finding id: what it means and why gpuslice reports it."""
+    import difflib
+
+    from gpuslice.checks import rule_docs
+    from gpuslice.errors import GpusliceError
+
+    docs = rule_docs()
+    if finding_id not in docs:
+        hint = difflib.get_close_matches(finding_id, list(docs), n=3)
+        raise GpusliceError(f"unknown finding id {finding_id!r}" + (f"; did you mean {', '.join(hint)}?" if hint else ""))
+    print(f"{finding_id}: {docs[finding_id]}")

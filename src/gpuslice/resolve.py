@@ -1,0 +1,242 @@
+"""Defaults in one place: ``resolve(spec, catalog)`` returns a fully resolved view and never raises user errors.
+
+Checks read the resolved view and report; renderers take it and never discover validation problems.
+Everything another part of gpuslice must agree on (node labels, sharing config keys, names, which operands the
+operator deploys) is computed here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gpuslice import names
+from gpuslice.catalog import Catalog, ChartVersion, GpuModel, OsFamily, load_catalog
+from gpuslice.spec import NodePool, Sharing, Spec
+
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+POOL_LABEL = "gpuslice.dev/pool"
+DEPLOY_LABEL_PREFIX = "nvidia.com/gpu.deploy."
+EXCLUSIVE_KEY = "exclusive"
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    model: str | None
+    count: int | None
+    memory_gib: float | None
+    catalog_model: GpuModel | None
+
+    @property
+    def known(self) -> bool:
+        return self.count is not None
+
+
+@dataclass(frozen=True)
+class ResolvedSharing:
+    strategy: str  # time-slicing | mps | none
+    replicas: int  # 1 when not shared
+    rename_by_default: bool
+    fail_requests_greater_than_one: bool
+    fail_requests_explicit: bool  # whether the spec set it
+    resource_name: str
+    config_key: str
+
+    @property
+    def shared(self) -> bool:
+        return self.strategy != "none"
+
+    @property
+    def advertised_resource(self) -> str:
+        return f"{self.resource_name}.shared" if self.shared and self.rename_by_default else self.resource_name
+
+
+@dataclass(frozen=True)
+class ResolvedPool:
+    spec: NodePool
+    index: int
+    os: OsFamily | None
+    gpu: GpuInfo
+    sharing: ResolvedSharing
+    root_gib: int
+    instance_store_gib: int
+    instance_store_disks: int
+    containerd_on_data: bool  # /var/lib/containerd lives on the data volume or instance store
+    node_labels: dict[str, str]
+    node_group_name: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class MirrorRule:
+    source: str
+    mirror: str
+    origin: str  # "mirrors[i]" or "proxy"
+
+
+@dataclass(frozen=True)
+class ResolvedSpec:
+    spec: Spec
+    catalog: Catalog
+    file: str | None
+    chart_version: str
+    chart: ChartVersion | None
+    namespace: str
+    release_name: str
+    device_plugin_configmap: str
+    pools: tuple[ResolvedPool, ...]
+    mirror_rules: tuple[MirrorRule, ...]
+    proxy: str | None
+    pull_secrets: tuple[str, ...]
+    driver_enabled: bool
+    toolkit_enabled: bool
+    device_plugin_enabled: bool
+    sharing_configs: dict[str, ResolvedSharing] = field(default_factory=dict)
+
+    @property
+    def deployment_id(self) -> str:
+        return self.spec.cluster.deployment_id
+
+    @property
+    def kubernetes_version(self) -> str:
+        return self.spec.cluster.kubernetes_version
+
+    def pool(self, name: str) -> ResolvedPool | None:
+        return next((p for p in self.pools if p.name == name), None)
+
+
+def _config_key(strategy: str, replicas: int, rename: bool, fail: bool, resource: str) -> str:
+    if strategy == "none":
+        return EXCLUSIVE_KEY
+    parts = [strategy, str(replicas)]
+    if rename:
+        parts.append("renamed")
+    if not fail:
+        parts.append("multi")
+    if resource != "nvidia.com/gpu":
+        parts.append(resource.removeprefix("nvidia.com/"))
+    return names.label_value(*parts)
+
+
+def resolve_sharing(s: Sharing) -> ResolvedSharing:
+    shared = s.strategy != "none"
+    replicas = s.replicas if shared and s.replicas else 1
+    # NVIDIA recommends failRequestsGreaterThanOne=true; the device plugin forces it on for MPS.
+    fail = s.fail_requests_greater_than_one if s.fail_requests_greater_than_one is not None else True
+    if s.strategy == "mps" and s.fail_requests_greater_than_one is None:
+        fail = True
+    rename = s.rename_by_default if shared else False
+    return ResolvedSharing(
+        strategy=s.strategy,
+        replicas=replicas,
+        rename_by_default=rename,
+        fail_requests_greater_than_one=fail if shared else False,
+        fail_requests_explicit=s.fail_requests_greater_than_one is not None,
+        resource_name=s.resource_name,
+        config_key=_config_key(s.strategy, replicas, rename, fail, s.resource_name),
+    )
+
+
+def _gpu(pool: NodePool, catalog: Catalog) -> GpuInfo:
+    it = catalog.instance(pool.instance_type)
+    o = pool.gpu
+    model = (o.model if o and o.model else None) or (it.gpu_model if it else None)
+    count = (o.count if o and o.count else None) or (it.gpu_count if it else None)
+    cat_model = catalog.gpu(model) if model else None
+    mem = (o.memory_gib if o and o.memory_gib else None) or (it.gpu_memory_gib if it else None)
+    if mem is None and cat_model is not None:
+        mem = cat_model.memory_gib
+    return GpuInfo(model=model, count=count, memory_gib=mem, catalog_model=cat_model)
+
+
+def mirror_rules(spec: Spec) -> tuple[tuple[MirrorRule, ...], str | None]:
+    rules = [
+        MirrorRule(r.source.rstrip("/"), r.mirror.rstrip("/"), f"registry.mirrors[{i}]")
+        for i, r in enumerate(spec.registry.mirrors)
+    ]
+    # Longest source prefix wins.
+    rules.sort(key=lambda r: -len(r.source))
+    proxy = spec.registry.proxy.rstrip("/") if spec.registry.proxy else None
+    return tuple(rules), proxy
+
+
+def resolve(spec: Spec, catalog: Catalog | None = None, file: str | Path | None = None) -> ResolvedSpec:
+    cat = catalog or load_catalog()
+    chart_version = spec.operator.chart_version or cat.default_chart_version
+    dep = spec.cluster.deployment_id
+
+    pools: list[ResolvedPool] = []
+    sharing_configs: dict[str, ResolvedSharing] = {}
+    resolved_sharings = [resolve_sharing(p.sharing) for p in spec.node_pools]
+    oses = [cat.os(p.os) for p in spec.node_pools]
+
+    # One operator release serves every pool. The driver/toolkit operands run where the OS needs them; pools
+    # whose OS brings its own stack opt out by node label.
+    driver_enabled = any(o is None or not o.driver_preinstalled for o in oses)
+    toolkit_enabled = any(o is None or not o.toolkit_preinstalled for o in oses)
+    device_plugin_enabled = any(o is None or not o.device_plugin_builtin for o in oses)
+
+    for i, (p, rs, osf) in enumerate(zip(spec.node_pools, resolved_sharings, oses, strict=True)):
+        gpu = _gpu(p, cat)
+        it = cat.instance(p.instance_type)
+        root = p.disks.root_gib or (osf.default_root_gib if osf else 20)
+        store_gib = it.instance_store_gib if it else 0
+        store_disks = it.instance_store_disks if it else 0
+        containerd_root = osf.containerd_root if osf else "/var/lib/containerd"
+        on_data = bool(p.disks.data and p.disks.data.mount_path.rstrip("/") == containerd_root) or (
+            p.disks.instance_store == "raid0" and store_disks > 0
+        )
+        labels: dict[str, str] = {POOL_LABEL: p.name}
+        if not (osf and osf.device_plugin_builtin):
+            labels[DEVICE_PLUGIN_CONFIG_LABEL] = rs.config_key
+            sharing_configs.setdefault(rs.config_key, rs)
+        if osf is not None:
+            if driver_enabled and osf.driver_preinstalled:
+                labels[DEPLOY_LABEL_PREFIX + "driver"] = "false"
+            if toolkit_enabled and osf.toolkit_preinstalled:
+                labels[DEPLOY_LABEL_PREFIX + "container-toolkit"] = "false"
+            if device_plugin_enabled and osf.device_plugin_builtin:
+                labels[DEPLOY_LABEL_PREFIX + "device-plugin"] = "false"
+        labels.update(p.labels)
+        pools.append(
+            ResolvedPool(
+                spec=p,
+                index=i,
+                os=osf,
+                gpu=gpu,
+                sharing=rs,
+                root_gib=root,
+                instance_store_gib=store_gib,
+                instance_store_disks=store_disks,
+                containerd_on_data=on_data,
+                node_labels=labels,
+                node_group_name=names.object_name(dep, p.name),
+            )
+        )
+    sharing_configs.setdefault(EXCLUSIVE_KEY, resolve_sharing(Sharing()))
+
+    rules, proxy = mirror_rules(spec)
+    content = "|".join(f"{k}:{v}" for k, v in sorted(sharing_configs.items()))
+    return ResolvedSpec(
+        spec=spec,
+        catalog=cat,
+        file=str(file) if file else None,
+        chart_version=chart_version,
+        chart=cat.chart(chart_version),
+        namespace=spec.operator.namespace,
+        release_name=names.helm_release_name(dep, spec.operator.release_name),
+        # Content-hashed: a changed sharing config gets a new name, ClusterPolicy changes with it and the
+        # operator (which watches ClusterPolicy, not the ConfigMap) rolls the device plugin and GFD.
+        device_plugin_configmap=names.dns_label(dep, "dp-config", names.short_hash(content)),
+        pools=tuple(pools),
+        mirror_rules=rules,
+        proxy=proxy,
+        pull_secrets=spec.registry.pull_secrets,
+        driver_enabled=driver_enabled,
+        toolkit_enabled=toolkit_enabled,
+        device_plugin_enabled=device_plugin_enabled,
+        sharing_configs=dict(sorted(sharing_configs.items())),
+    )

@@ -1,0 +1,349 @@
+"""The user-facing spec (``gpuslice.yaml``): strict pydantic models, parsing with source positions, JSON Schema.
+
+A parsed ``Spec`` is already structurally valid: constrained types, enums and ``extra="forbid"`` everywhere.
+Cross-field and catalog-dependent questions (is the OS supported on this Kubernetes version? is the root disk
+big enough?) are *checks*, not parse errors, so the user sees every finding at once.
+Defaults that depend on the catalog are applied by :func:`gpuslice.resolve.resolve`, in one place.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from gpuslice.errors import Problem, SpecError
+from gpuslice.yamlio import Located, load_yaml_file, parse_yaml_text
+
+API_VERSION = "gpuslice.dev/v1alpha1"
+KIND = "GpuCluster"
+
+OsId = Literal[
+    "ubuntu-22.04",
+    "ubuntu-24.04",
+    "ubuntu-26.04",
+    "al2023-nvidia",
+    "al2",
+    "bottlerocket-nvidia",
+    "rhel-9",
+    "rocky-9",
+]
+Strategy = Literal["time-slicing", "mps", "none"]
+
+DnsLabel = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+]
+KubeVersion = Annotated[str, StringConstraints(pattern=r"^1\.\d{1,3}$")]
+# Image reference prefix: host[:port][/path...], no scheme, no tag.
+ImagePrefix = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*/?$",
+    ),
+]
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+class _Strict(BaseModel):
+    """Every spec model: unknown keys are errors, camelCase in YAML, snake_case in Python."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        validate_default=True,
+        frozen=True,
+    )
+
+
+class Cluster(_Strict):
+    name: DnsLabel = Field(description="EKS cluster name (or any name for a generic cluster).")
+    deployment_id: DnsLabel = Field(
+        description="Stable key every generated name derives from. Keep it unchanged across re-deploys."
+    )
+    provider: Literal["eks", "generic"] = "eks"
+    kubernetes_version: KubeVersion = Field(description='Kubernetes minor version, e.g. "1.33".')
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+class Operator(_Strict):
+    chart_version: str | None = Field(
+        default=None, pattern=r"^v\d+\.\d+\.\d+$", description="GPU Operator chart version; default: catalog's."
+    )
+    namespace: DnsLabel = "gpu-operator"
+    release_name: str | None = Field(
+        default=None, max_length=53, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="Helm release name; default derived from deploymentId.",
+    )
+    chart_repository: str = "https://helm.ngc.nvidia.com/nvidia"
+    timeout_minutes: int = Field(default=15, ge=1, le=120)
+
+
+class MirrorRule(_Strict):
+    source: ImagePrefix = Field(description="Image prefix to rewrite, e.g. nvcr.io/nvidia")
+    mirror: ImagePrefix = Field(description="What replaces it, e.g. registry.corp.example/nvidia")
+
+
+class Registry(_Strict):
+    proxy: ImagePrefix | None = Field(
+        default=None,
+        description="Pull-through proxy: <host>/<path> becomes <proxy>/<host>/<path> for every source registry.",
+    )
+    mirrors: tuple[MirrorRule, ...] = ()
+    pull_secrets: tuple[DnsLabel, ...] = Field(
+        default=(), description="Names of existing image pull Secrets (never credentials)."
+    )
+
+
+class DataVolume(_Strict):
+    size_gib: int = Field(alias="sizeGiB", ge=1, le=65536)
+    mount_path: str = Field(default="/var/lib/containerd", pattern=r"^/[^\s]*$")
+    device_name: str = Field(default="/dev/xvdb", pattern=r"^/dev/(sd[b-z]|xvd[b-z][a-z]?)$")
+    volume_type: Literal["gp3", "gp2", "io1", "io2"] = "gp3"
+    kubelet_dir: bool = Field(default=False, description="Also put /var/lib/kubelet on the data volume.")
+
+
+class Disks(_Strict):
+    root_gib: int | None = Field(default=None, alias="rootGiB", ge=1, le=16384, description="Root volume size (GiB).")
+    data: DataVolume | None = None
+    instance_store: Literal["raid0", "none"] | None = Field(
+        default=None, description="Use the instance's local NVMe disks (RAID0) for the containerd root."
+    )
+
+
+class Taint(_Strict):
+    key: str
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not _LABEL_KEY.match(v):
+            raise ValueError(f"{v!r} is not a valid taint key")
+        return v
+
+
+class GpuOverride(_Strict):
+    model: str | None = None
+    count: int | None = Field(default=None, ge=1, le=64)
+    memory_gib: float | None = Field(default=None, alias="memoryGiB", gt=0)
+
+
+class Sharing(_Strict):
+    strategy: Strategy = "none"
+    replicas: int | None = Field(default=None, ge=2, le=1024, description="Shares per physical GPU.")
+    rename_by_default: bool = False
+    fail_requests_greater_than_one: bool | None = Field(
+        default=None, description="Reject pods asking for more than one shared GPU (default true when sharing)."
+    )
+    resource_name: str = Field(default="nvidia.com/gpu", pattern=r"^nvidia\.com/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    workloads_request: str | None = Field(
+        default=None, description="Resource the pool's workloads request, e.g. nvidia.com/gpu (for checks)."
+    )
+    latency_budget_ms: float | None = Field(
+        default=None, gt=0, description="p99 step-latency budget of latency-sensitive tenants (recommend)."
+    )
+
+    @model_validator(mode="after")
+    def _replicas(self) -> Sharing:
+        if self.strategy == "none" and self.replicas is not None:
+            raise ValueError("replicas is only meaningful with strategy time-slicing or mps")
+        if self.strategy != "none" and self.replicas is None:
+            raise ValueError(f"strategy {self.strategy} needs replicas (an integer >= 2)")
+        return self
+
+
+class NodePool(_Strict):
+    name: DnsLabel
+    instance_type: str = Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
+    os: OsId
+    gpu: GpuOverride | None = None
+    disks: Disks = Disks()
+    labels: dict[str, str] = Field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    ssm: bool = True
+    ssm_policy_attached: bool | None = Field(
+        default=None, description="Set false when the node role is managed elsewhere and lacks SSM."
+    )
+    host_network_dns: bool = Field(
+        default=False, description="A DNS server runs with hostNetwork on these nodes (binds :53)."
+    )
+    kubelet_resolv_conf: str | None = Field(
+        default=None, description="Override kubelet's resolvConf; default per OS (Ubuntu: non-stub file)."
+    )
+    min_size: int = Field(default=1, ge=0)
+    max_size: int = Field(default=1, ge=0)
+    desired_size: int | None = Field(default=None, ge=0)
+    sharing: Sharing = Sharing()
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        for k, val in v.items():
+            if not isinstance(k, str) or not _LABEL_KEY.match(k):
+                raise ValueError(f"label key {k!r} is not a valid Kubernetes label key")
+            if not isinstance(val, str) or not _LABEL_VALUE.match(val) or len(val) > 63:
+                raise ValueError(f"label {k}: value {val!r} is not a valid label value (<= 63, alphanumeric ends)")
+        return v
+
+    @model_validator(mode="after")
+    def _sizes(self) -> NodePool:
+        if self.max_size < self.min_size:
+            raise ValueError(f"maxSize ({self.max_size}) is smaller than minSize ({self.min_size})")
+        if self.desired_size is not None and not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError("desiredSize must lie between minSize and maxSize")
+        return self
+
+
+class ChecksOptions(_Strict):
+    memory_per_replica_floor_gib: float = Field(default=4.0, alias="memoryPerReplicaFloorGiB", ge=0)
+    disabled: tuple[str, ...] = Field(default=(), description="Check ids to skip.")
+
+
+class Spec(_Strict):
+    api_version: Literal["gpuslice.dev/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["GpuCluster"] = "GpuCluster"
+    cluster: Cluster
+    operator: Operator = Operator()
+    registry: Registry = Registry()
+    node_pools: tuple[NodePool, ...] = Field(min_length=1)
+    checks: ChecksOptions = ChecksOptions()
+
+    @model_validator(mode="after")
+    def _unique_pools(self) -> Spec:
+        seen: set[str] = set()
+        for p in self.node_pools:
+            if p.name in seen:
+                raise ValueError(f"two node pools are named {p.name!r}; pool names must be unique")
+            seen.add(p.name)
+        return self
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Parsing with positions
+
+
+def _allowed_keys(model: type[BaseModel]) -> list[str]:
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _model_at(path: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model class that owns the mapping at ``path`` (for "did you mean")."""
+    model: type[BaseModel] | None = Spec
+    for step in path:
+        if model is None:
+            return None
+        if isinstance(step, int):
+            continue
+        field = next(
+            (f for n, f in model.model_fields.items() if (f.alias or n) == step), None
+        )
+        if field is None:
+            return None
+        model = _first_model(field.annotation)
+    return model
+
+
+def _first_model(tp: Any) -> type[BaseModel] | None:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    for arg in getattr(tp, "__args__", ()) or ():
+        m = _first_model(arg)
+        if m is not None:
+            return m
+    return None
+
+
+def _friendly(err: Any) -> str:
+    t = err["type"]
+    msg = str(err["msg"])
+    if t == "missing":
+        return "required field is missing"
+    if t == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"must be one of {expected} (got {err.get('input')!r})"
+    if t == "string_pattern_mismatch":
+        return f"{err.get('input')!r} does not have the expected form ({err['ctx']['pattern']})"
+    if msg.startswith("Value error, "):
+        return msg[len("Value error, "):]
+    return msg
+
+
+def problems_from_validation(e: ValidationError, located: Located) -> list[Problem]:
+    problems: list[Problem] = []
+    errors = e.errors()
+    deep = [tuple(x["loc"]) for x in errors]
+    for err in errors:
+        # A list that is too short only because its items failed is noise next to the items' own errors.
+        if err["type"] == "too_short" and any(len(d) > len(err["loc"]) and d[: len(err["loc"])] == tuple(err["loc"])
+                                              for d in deep):
+            continue
+        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and "[" in x and x.endswith("]")))
+        # Drop pydantic union/function tags like 'function-after[...]'.
+        loc = tuple(x for x in loc if not (isinstance(x, str) and x.startswith(("function-", "tagged-union"))))
+        if err["type"] == "extra_forbidden":
+            key = str(loc[-1])
+            owner = _model_at(loc[:-1])
+            allowed = _allowed_keys(owner) if owner else []
+            hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            msg = f"unknown field {key!r}"
+            if hint:
+                msg += f"; did you mean {hint[0]!r}?"
+            elif allowed:
+                msg += f"; allowed here: {', '.join(allowed)}"
+            problems.append(located.problem(loc, msg))
+        else:
+            problems.append(located.problem(loc, _friendly(err)))
+    return problems
+
+
+def parse_spec_text(text: str, file: str = "<input>") -> Spec:
+    """Parse and validate a spec document. Raises :class:`SpecError` listing every problem with its position."""
+    located = parse_yaml_text(text, file)[0]
+    return spec_from_located(located)
+
+
+def spec_from_located(located: Located) -> Spec:
+    data = located.data
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        raise SpecError([Problem(f"expected a mapping (a gpuslice spec), got {kind}", file=located.file, line=1)])
+    for bad in [k for k in data if not isinstance(k, str)]:
+        raise SpecError([located.problem((bad,), f"keys must be strings, got {bad!r}")])
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(problems_from_validation(e, located)) from None
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read ``path`` and return the validated spec."""
+    located = load_yaml_file(path)[0]
+    return spec_from_located(located)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Spec.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://gpuslice.dev/schema/v1alpha1/gpuslice.json"
+    schema["title"] = "gpuslice spec (gpuslice.yaml)"
+    return schema

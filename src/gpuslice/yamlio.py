@@ -1,0 +1,133 @@
+"""YAML reading that remembers where every value came from, so errors can name file, line and column."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gpuslice.errors import Problem, SpecError
+
+PathT = Sequence[str | int]
+
+
+def _yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    y = YAML(typ="rt")
+    y.allow_duplicate_keys = False
+    return y
+
+
+@dataclass
+class Located:
+    """A parsed YAML document plus a way to find the source position of any path in it."""
+
+    data: Any
+    file: str
+    _root: Any
+
+    def position(self, path: PathT) -> tuple[int | None, int | None]:
+        """1-based (line, column) of the deepest node on ``path`` that exists in the document."""
+        node = self._root
+        line: int | None = None
+        col: int | None = None
+        if hasattr(node, "lc"):
+            line, col = node.lc.line + 1, node.lc.col + 1
+        for step in path:
+            lc = getattr(node, "lc", None)
+            try:
+                if isinstance(step, int) and isinstance(node, list):
+                    if lc is not None:
+                        ln, cl = lc.item(step)
+                        line, col = ln + 1, cl + 1
+                    node = node[step]
+                elif isinstance(node, dict) and step in node:
+                    if lc is not None:
+                        ln, cl = lc.key(step)
+                        line, col = ln + 1, cl + 1
+                    node = node[step]
+                else:
+                    break
+            except (KeyError, IndexError, TypeError, AttributeError):
+                break
+        return line, col
+
+    def problem(self, path: PathT, message: str) -> Problem:
+        line, col = self.position(path)
+        return Problem(message=message, file=self.file, line=line, column=col, path=format_path(path))
+
+
+def format_path(path: PathT) -> str:
+    out = ""
+    for step in path:
+        if isinstance(step, int):
+            out += f"[{step}]"
+        else:
+            out += ("." if out else "") + str(step)
+    return out
+
+
+def to_plain(node: Any) -> Any:
+    """ruamel's commented containers -> plain dict/list (keys kept in order)."""
+    if isinstance(node, dict):
+        return {k: to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_plain(v) for v in node]
+    return node
+
+
+def parse_yaml_text(text: str, file: str = "<input>", *, multi: bool = False) -> list[Located]:
+    """Parse YAML text. Returns one Located per document (only the first if ``multi`` is false)."""
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    y = _yaml()
+    try:
+        docs = list(y.load_all(io.StringIO(text))) if multi else [y.load(io.StringIO(text))]
+    except MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else None
+        col = mark.column + 1 if mark is not None else None
+        msg = " ".join(str(x) for x in (e.context, e.problem) if x) or "invalid YAML"
+        raise SpecError([Problem(f"invalid YAML: {msg}", file=file, line=line, column=col)]) from None
+    except YAMLError as e:
+        raise SpecError([Problem(f"invalid YAML: {e}", file=file)]) from None
+    except (ValueError, TypeError, RecursionError) as e:  # odd scalars, deep nesting
+        raise SpecError([Problem(f"invalid YAML: {e}", file=file)]) from None
+    return [Located(data=to_plain(d), file=file, _root=d) for d in docs]
+
+
+def read_text(path: str | Path) -> str:
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([Problem("file not found", file=str(path))]) from None
+    except IsADirectoryError:
+        raise SpecError([Problem("is a directory, expected a YAML file", file=str(path))]) from None
+    except UnicodeDecodeError as e:
+        raise SpecError([Problem(f"not UTF-8 text ({e.reason} at byte {e.start})", file=str(path))]) from None
+    except OSError as e:
+        raise SpecError([Problem(f"cannot read: {e.strerror}", file=str(path))]) from None
+
+
+def load_yaml_file(path: str | Path, *, multi: bool = False) -> list[Located]:
+    return parse_yaml_text(read_text(path), str(path), multi=multi)
+
+
+def dump_yaml(data: Any) -> str:
+    """Deterministic block-style YAML for generated files (PyYAML, keys in insertion order)."""
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    _Dumper.add_representer(str, _str)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000,
+                     allow_unicode=True)
