@@ -1,16 +1,58 @@
 """gpuslice: shared NVIDIA GPUs (time-slicing or MPS) on Kubernetes, from one declarative spec.
 
-The public library API; the CLI and other Python code (CDK apps, CI scripts) use only what is re-exported here.
+The public library API; the CLI and other Python code (CDK apps, CI scripts) use what is re-exported here.
+Re-exports are resolved lazily (PEP 562) so that ``gpuslice --help`` does not pay for pydantic and the catalog.
 """
 
 from __future__ import annotations
 
-from gpuslice.errors import CatalogError, ClusterError, GpusliceError, HelmError, Problem, SpecError
-from gpuslice.findings import Finding, Severity, has_errors
-from gpuslice.resolve import ResolvedPool, ResolvedSpec, resolve
-from gpuslice.spec import Spec, json_schema, load_spec, parse_spec_text
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "CatalogError": "gpuslice.errors",
+    "ClusterError": "gpuslice.errors",
+    "GpusliceError": "gpuslice.errors",
+    "HelmError": "gpuslice.errors",
+    "Problem": "gpuslice.errors",
+    "SpecError": "gpuslice.errors",
+    "Finding": "gpuslice.findings",
+    "Severity": "gpuslice.findings",
+    "has_errors": "gpuslice.findings",
+    "ResolvedPool": "gpuslice.resolve",
+    "ResolvedSpec": "gpuslice.resolve",
+    "resolve": "gpuslice.resolve",
+    "Spec": "gpuslice.spec",
+    "json_schema": "gpuslice.spec",
+    "load_spec": "gpuslice.spec",
+    "parse_spec_text": "gpuslice.spec",
+    "load": "gpuslice.api",
+    "check": "gpuslice.api",
+    "plan": "gpuslice.api",
+}
+
+if TYPE_CHECKING:
+    from gpuslice.api import check, load, plan
+    from gpuslice.errors import CatalogError, ClusterError, GpusliceError, HelmError, Problem, SpecError
+    from gpuslice.findings import Finding, Severity, has_errors
+    from gpuslice.resolve import ResolvedPool, ResolvedSpec, resolve
+    from gpuslice.spec import Spec, json_schema, load_spec, parse_spec_text
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'gpuslice' has no attribute {name!r}")
+    value = getattr(importlib.import_module(mod), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "CatalogError",
@@ -25,9 +67,12 @@ __all__ = [
     "Spec",
     "SpecError",
     "__version__",
+    "check",
     "has_errors",
     "json_schema",
+    "load",
     "load_spec",
     "parse_spec_text",
+    "plan",
     "resolve",
 ]

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+
+from gpuslice.output import write_tree
+from tests.helpers import CHARTS, EXAMPLES, MINIMAL, write_spec
+
+CHART = CHARTS / "chart-v26.7.0"
+
+
+def test_version(cli):
+    r = cli("--version")
+    assert r.exit_code == 0 and r.stdout.startswith("gpuslice ")
+
+
+def test_check_json_on_example(cli):
+    r = cli("check", EXAMPLES / "eks-ubuntu.yaml", "--output", "json")
+    doc = json.loads(r.stdout)
+    assert r.exit_code == (0 if doc["ok"] else 1)
+    assert isinstance(doc["findings"], list)
+
+
+def test_bad_spec_exits_2_with_position_and_no_traceback(cli, tmp_path):
+    p = write_spec(tmp_path, MINIMAL.replace("replicas: 4", "replicas: four"))
+    r = cli("check", p)
+    assert r.exit_code == 2
+    assert f"{p}:14:" in r.stderr and "nodePools[0].sharing.replicas" in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_missing_spec_file(cli, tmp_path):
+    r = cli("plan", tmp_path / "absent.yaml", "-o", tmp_path / "out")
+    assert r.exit_code == 2 and "file not found" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_plan_writes_outputs_atomically_and_replaces(cli, tmp_path):
+    spec = write_spec(tmp_path, MINIMAL)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stale.txt").write_text("old")
+    r = cli("plan", spec, "-o", out, "--chart", CHART, "--output", "json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert not (out / "stale.txt").exists()
+    assert (out / "PLAN.md").is_file() and (out / "device-plugin-config.yaml").is_file()
+    assert sorted(doc["files"]) == sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_plan_refuses_on_errors_and_leaves_no_folder(cli, tmp_path):
+    # A release name over Helm's limit is an error finding: plan must not render.
+    spec = write_spec(tmp_path, MINIMAL.replace("  deploymentId: demo-1\n", "  deploymentId: demo-1\n")
+                      .replace("nodePools:", "operator:\n  releaseName: " + "a" * 53 + "\nnodePools:"))
+    out = tmp_path / "out"
+    r = cli("plan", spec, "-o", out, "--chart", CHART)
+    # 53 is allowed: this one renders
+    assert r.exit_code in (0, 1)
+    spec2 = write_spec(tmp_path, MINIMAL.replace("instanceType: g5.xlarge", "instanceType: zz9.unknown"), "bad.yaml")
+    out2 = tmp_path / "out2"
+    r2 = cli("plan", spec2, "-o", out2, "--chart", CHART)
+    if r2.exit_code == 1:
+        assert "Not rendered" in r2.stdout and not out2.exists()
+
+
+def test_write_tree_failure_leaves_previous_content(tmp_path):
+    out = tmp_path / "o"
+    write_tree(out, {"a.txt": "1"})
+
+    files = {"b.txt": "2", "../escape.txt": "x"}
+    try:
+        write_tree(out, files)
+    except Exception as e:
+        assert "outside" in str(e)
+    assert (out / "a.txt").read_text() == "1" and not (out / "b.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["o"]
+
+
+def test_schema_command_prints_json_schema(cli):
+    r = cli("schema")
+    doc = json.loads(r.stdout)
+    assert doc["title"].startswith("gpuslice") and "nodePools" in doc["properties"]
+
+
+def test_explain_unknown_and_known(cli):
+    r = cli("explain", "names-colision")
+    assert r.exit_code == 2 and "did you mean names-collision" in r.stderr
+    assert cli("explain", "names-collision").exit_code == 0
