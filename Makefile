@@ -16,7 +16,7 @@ demo: setup
 	$(VENV)/bin/gpuslice plan examples/eks-ubuntu.yaml -o gpuslice-out
 
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests $(wildcard benchmarks examples)
 	$(VENV)/bin/mypy
 
 pytest: setup
