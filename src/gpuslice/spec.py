@@ -94,6 +94,11 @@ class Operator(_Strict):
         description="Helm release name; default derived from deploymentId.",
     )
     chart_repository: str = "https://helm.ngc.nvidia.com/nvidia"
+    chart: str | None = Field(
+        default=None, min_length=1,
+        description="Local GPU Operator chart (folder or .tgz), relative to this spec file; used instead of "
+        "pulling chartVersion from chartRepository (offline installs, vendored charts).",
+    )
     timeout_minutes: int = Field(default=15, ge=1, le=120)
 
 
