@@ -108,6 +108,24 @@ class ResolvedSpec:
         return next((p for p in self.pools if p.name == name), None)
 
 
+def path_within(path: str, mount: str) -> bool:
+    """Whether ``path`` lives on a filesystem mounted at ``mount`` (equal, or below it)."""
+    p, m = path.rstrip("/") or "/", mount.rstrip("/") or "/"
+    return p == m or m == "/" or p.startswith(m + "/")
+
+
+def operand_runs_on(resolved: ResolvedSpec, pool: ResolvedPool, operand: str) -> bool:
+    """Whether the GPU Operator deploys ``operand`` (driver, container-toolkit, device-plugin, ...) on the pool's
+    nodes: the operand is enabled in the release and the pool's nodes do not carry
+    ``nvidia.com/gpu.deploy.<operand>=false`` (gpuslice's opt-out, or a user label that overrides it)."""
+    enabled = {
+        "driver": resolved.driver_enabled,
+        "container-toolkit": resolved.toolkit_enabled,
+        "device-plugin": resolved.device_plugin_enabled,
+    }.get(operand, True)
+    return enabled and pool.node_labels.get(DEPLOY_LABEL_PREFIX + operand) != "false"
+
+
 def _config_key(strategy: str, replicas: int, rename: bool, fail: bool, resource: str) -> str:
     if strategy == "none":
         return EXCLUSIVE_KEY
@@ -184,10 +202,13 @@ def resolve(spec: Spec, catalog: Catalog | None = None, file: str | Path | None 
         it = cat.instance(p.instance_type)
         root = p.disks.root_gib or (osf.default_root_gib if osf else 20)
         store_gib = it.instance_store_gib if it else 0
-        store_disks = it.instance_store_disks if it else 0
+        # The catalog knows the disk count only where AWS states it; a store with a total has at least one disk.
+        store_disks = max(it.instance_store_disks or 0, 1 if store_gib else 0) if it else 0
         containerd_root = osf.containerd_root if osf else "/var/lib/containerd"
-        on_data = bool(p.disks.data and p.disks.data.mount_path.rstrip("/") == containerd_root) or (
-            p.disks.instance_store == "raid0" and store_disks > 0
+        on_data = (
+            bool(p.disks.data and path_within(containerd_root, p.disks.data.mount_path))
+            or (p.disks.instance_store == "raid0" and store_disks > 0)
+            or bool(osf and osf.containerd_on_data_device)
         )
         labels: dict[str, str] = {POOL_LABEL: p.name}
         if not (osf and osf.device_plugin_builtin):

@@ -2,18 +2,36 @@
 
 The loader validates the data with pydantic (a broken data file is a ``CatalogError``, a gpuslice bug) and
 caches it. Code asks the catalog questions; it never hard-codes an OS, instance type or chart version.
+
+Data files (``catalog/data``): ``gpu_models.yaml``, ``instance_types.yaml``, ``os_families.yaml``,
+``operator_charts.yaml``, ``disk_budget.yaml``. Each file's header says where its columns come from.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gpuslice.errors import CatalogError
+
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_MINOR = r"^1\.\d{1,3}$"
+
+
+def version_tuple(v: str) -> tuple[int, ...]:
+    """'1.33' -> (1, 33); '2.27' -> (2, 27); 'v0.20.0' -> (0, 20, 0). Non-numeric parts end the tuple."""
+    out: list[int] = []
+    for part in v.lstrip("v").split("."):
+        m = re.match(r"\d+", part)
+        if not m:
+            break
+        out.append(int(m.group()))
+    return tuple(out)
 
 
 class _Entry(BaseModel):
@@ -22,32 +40,58 @@ class _Entry(BaseModel):
 
 class GpuModel(_Entry):
     id: str  # e.g. "A10G"; matches the instance type entries
-    product: str  # the nvidia.com/gpu.product label value the GFD sets, e.g. "NVIDIA-A10G"
+    product: str | None = None  # the nvidia.com/gpu.product label value the GFD sets, e.g. "NVIDIA-A10G"
     memory_gib: float
     compute_capability: str  # "8.6"
     architecture: str  # "Ampere"
     mig_profiles: tuple[str, ...] = ()  # empty when the GPU has no MIG
-    mps_max_clients: int = 48  # 48 from Volta (7.0) on ... see source
+    mps_max_clients: int = 48  # the device plugin's MPS limit: 48 from compute capability 7.5, else 16
     source: str
+
+    @property
+    def mig_capable(self) -> bool:
+        return bool(self.mig_profiles)
+
+    def mig_resource_profiles(self) -> tuple[str, ...]:
+        """Profiles as the device plugin spells them in resource names ("+" becomes ".")."""
+        return tuple(p.replace("+", ".") for p in self.mig_profiles)
 
 
 class InstanceType(_Entry):
     name: str
     gpu_model: str
     gpu_count: int
-    gpu_memory_gib: float  # per GPU
+    gpu_memory_gib: float  # per GPU, as advertised
+    gpu_memory_mib: int | None = None  # per GPU, exactly as EC2 DescribeInstanceTypes reports it
+    gpu_fraction: str | None = None  # g6f/gr6f: the share of one GPU ("1/8")
     vcpus: int | None = None
     memory_gib: float | None = None
-    instance_store_gib: int = 0  # total local NVMe
-    instance_store_disks: int = 0
+    instance_store_gib: int = 0  # total local NVMe (GB as EC2 reports it); 0: EBS only
+    instance_store_disks: int | None = None  # None: the count is not in the source (>= 1 when the total is > 0)
     arch: str = "x86_64"
     source: str
+
+    @property
+    def family(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def has_instance_store(self) -> bool:
+        return self.instance_store_gib > 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InstanceType:
+        if self.instance_store_gib == 0 and self.instance_store_disks:
+            raise ValueError(f"{self.name}: instance_store_disks without instance_store_gib")
+        return self
 
 
 class OsFamily(_Entry):
     id: str  # the spec's `os` value
     display: str
-    bootstrap: str  # ubuntu-eks | nodeadm | bottlerocket | generic
+    bootstrap: str  # ubuntu-eks | nodeadm | al2-eks | bottlerocket | generic
+    os_release_id: str | None = None  # NFD system-os_release.ID
+    os_release_version: str | None = None  # NFD system-os_release.VERSION_ID (None: varies per release)
     glibc: str | None = None
     driver_preinstalled: bool = False
     toolkit_preinstalled: bool = False
@@ -56,19 +100,61 @@ class OsFamily(_Entry):
     root_device: str = "/dev/xvda"
     default_root_gib: int = 20
     containerd_root: str = "/var/lib/containerd"
-    eks_max_kubernetes: str | None = None  # last Kubernetes minor with EKS AMIs (None: still published)
-    end_of_support: str | None = None  # ISO date
+    containerd_on_data_device: bool = False  # images live on the OS's own second volume (Bottlerocket)
+    default_data_gib: int | None = None  # that volume's default size
+    containerd2_from_kubernetes: str | None = None  # first Kubernetes minor whose AMIs run containerd 2
+    eks_max_kubernetes: str | None = Field(default=None, pattern=_MINOR)  # last minor with EKS AMIs
+    end_of_support: str | None = Field(default=None, pattern=_ISO_DATE)  # EKS-optimized AMIs stop getting updates
+    end_of_life: str | None = Field(default=None, pattern=_ISO_DATE)  # the OS vendor's end of support
+    systemd_resolved_stub: bool = False  # /etc/resolv.conf -> 127.0.0.53 (systemd-resolved stub listener)
+    kubelet_resolv_conf: str | None = None  # the resolv.conf the kubelet must read (non-stub)
     source: str
+
+    @model_validator(mode="after")
+    def _data_device(self) -> OsFamily:
+        if self.containerd_on_data_device and not self.default_data_gib:
+            raise ValueError(f"{self.id}: containerd_on_data_device needs default_data_gib")
+        return self
 
 
 class ChartVersion(_Entry):
     version: str  # "v25.3.4"
-    kubernetes_min: str
-    kubernetes_max: str
+    kubernetes_min: str = Field(pattern=_MINOR)
+    kubernetes_max: str = Field(pattern=_MINOR)
+    kubernetes_min_by_os: dict[str, str] = Field(default_factory=dict)
+    eks_kubernetes_min: str | None = Field(default=None, pattern=_MINOR)
+    eks_kubernetes_max: str | None = Field(default=None, pattern=_MINOR)
     device_plugin_version: str
     driver_version: str
+    toolkit_version: str | None = None
+    nfd_version: str | None = None
     driver_os_tags: tuple[str, ...] = ()
+    driver_os_families: tuple[str, ...] = ()  # spec OS ids with a published driver image
+    eks_os_families: tuple[str, ...] = ()  # spec OS ids NVIDIA validated on EKS
+    toolkit_min_glibc: str | None = None
     source: str
+
+    def kubernetes_range(self, provider: str, os_id: str | None = None) -> tuple[str, str]:
+        """The validated Kubernetes range for a provider (eks uses its own column when there is one)."""
+        if provider == "eks" and self.eks_kubernetes_min and self.eks_kubernetes_max:
+            return self.eks_kubernetes_min, self.eks_kubernetes_max
+        lo = self.kubernetes_min_by_os.get(os_id or "", self.kubernetes_min)
+        return lo, self.kubernetes_max
+
+
+class DiskComponent(_Entry):
+    id: str
+    gib: float
+    what: str
+
+
+class DiskBudget(_Entry):
+    kubelet_image_gc_high_percent: int = Field(ge=1, le=100)
+    components: tuple[DiskComponent, ...]
+    source: str
+
+    def gib(self, component: str) -> float:
+        return next(c.gib for c in self.components if c.id == component)
 
 
 class Catalog(BaseModel):
@@ -79,6 +165,7 @@ class Catalog(BaseModel):
     os_families: dict[str, OsFamily]
     chart_versions: dict[str, ChartVersion]
     default_chart_version: str
+    disk_budget: DiskBudget
 
     def instance(self, name: str) -> InstanceType | None:
         return self.instance_types.get(name)
@@ -98,24 +185,58 @@ def _read(name: str) -> Any:
     return yaml.safe_load(text)
 
 
+def _index(entries: list[dict[str, Any]], key: str, what: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        k = e[key]
+        if k in out:
+            raise CatalogError(f"gpuslice catalog lists {what} {k!r} twice")
+        out[k] = e
+    return out
+
+
+def _check_references(cat: Catalog) -> None:
+    for it in cat.instance_types.values():
+        if it.gpu_model not in cat.gpu_models:
+            raise CatalogError(f"instance type {it.name} names unknown GPU model {it.gpu_model}")
+    if cat.default_chart_version not in cat.chart_versions:
+        raise CatalogError("catalog default chart version is not in chartVersions")
+    for ch in cat.chart_versions.values():
+        for os_id in (*ch.driver_os_families, *ch.eks_os_families, *ch.kubernetes_min_by_os):
+            if os_id not in cat.os_families:
+                raise CatalogError(f"chart {ch.version} names unknown OS family {os_id}")
+    need = {"os", "operator-driver", "operator-operands", "workload-images"}
+    missing = need - {c.id for c in cat.disk_budget.components}
+    if missing:
+        raise CatalogError(f"disk_budget.yaml lacks components {sorted(missing)}")
+
+
 @lru_cache(maxsize=1)
 def load_catalog() -> Catalog:
     try:
-        gpus = {e["id"]: GpuModel(**e) for e in _read("gpu_models.yaml")["gpuModels"]}
-        types = {e["name"]: InstanceType(**e) for e in _read("instance_types.yaml")["instanceTypes"]}
-        oses = {e["id"]: OsFamily(**e) for e in _read("os_families.yaml")["osFamilies"]}
+        gpus = {k: GpuModel(**e) for k, e in _index(_read("gpu_models.yaml")["gpuModels"], "id", "GPU model").items()}
+        types = {k: InstanceType(**e) for k, e in
+                 _index(_read("instance_types.yaml")["instanceTypes"], "name", "instance type").items()}
+        oses = {k: OsFamily(**e) for k, e in _index(_read("os_families.yaml")["osFamilies"], "id", "OS").items()}
         charts_doc = _read("operator_charts.yaml")
-        charts = {e["version"]: ChartVersion(**e) for e in charts_doc["chartVersions"]}
+        charts = {k: ChartVersion(**e) for k, e in
+                  _index(charts_doc["chartVersions"], "version", "chart version").items()}
+        disk = DiskBudget(**_read("disk_budget.yaml"))
         cat = Catalog(gpu_models=gpus, instance_types=types, os_families=oses, chart_versions=charts,
-                      default_chart_version=charts_doc["default"])
+                      default_chart_version=charts_doc["default"], disk_budget=disk)
     except (ValidationError, KeyError, TypeError, yaml.YAMLError) as e:
         raise CatalogError(f"gpuslice catalog data is broken: {e}") from e
-    for it in types.values():
-        if it.gpu_model not in gpus:
-            raise CatalogError(f"instance type {it.name} names unknown GPU model {it.gpu_model}")
-    if cat.default_chart_version not in charts:
-        raise CatalogError("catalog default chart version is not in chartVersions")
+    _check_references(cat)
     return cat
 
 
-__all__ = ["Catalog", "ChartVersion", "GpuModel", "InstanceType", "OsFamily", "load_catalog"]
+__all__ = [
+    "Catalog",
+    "ChartVersion",
+    "DiskBudget",
+    "GpuModel",
+    "InstanceType",
+    "OsFamily",
+    "load_catalog",
+    "version_tuple",
+]
