@@ -24,6 +24,7 @@ app = typer.Typer(
 #: Each module defines ``register(app)``. Listed explicitly: the one place that says which verbs exist.
 COMMAND_MODULES = [
     "gpuslice.commands.core",
+    "gpuslice.commands.bench",
 ]
 
 
