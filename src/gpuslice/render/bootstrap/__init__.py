@@ -1,0 +1,220 @@
+"""Node bootstrap for GPU pools: user-data per OS family, block device mappings and AMI parameters.
+
+Public, pure functions (no I/O) that other parts (CDK constructs, node-group snippets) call:
+
+- :func:`user_data` -- the user-data of one pool: Ubuntu / AL2 MIME multi-part (cloud-config + shell),
+  AL2023 MIME with a nodeadm ``NodeConfig`` part, Bottlerocket TOML settings.
+- :func:`block_device_mappings` -- EC2 launch-template block device mappings: root volume on the AMI family's
+  root device, plus the data volume (Bottlerocket: always /dev/xvdb).
+- :func:`ami_ssm_parameter` -- the public SSM parameter that names the pool's AMI for the cluster's Kubernetes
+  version (Canonical's for Ubuntu, AWS's for AL2023 NVIDIA and Bottlerocket NVIDIA).
+- :func:`bootstrap_files` -- user-data plus its readable parts, as written by ``plan`` into
+  ``bootstrap/<pool>/``.
+
+Labels and taints always come from the resolved pool (``node_labels``, ``spec.taints``), never recomputed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpuslice.findings import Finding, Severity
+from gpuslice.render.bootstrap import bottlerocket, nodeadm, ubuntu
+from gpuslice.render.bootstrap.common import (
+    ClusterConnection,
+    DiskPlan,
+    cloud_config,
+    disk_plan,
+    disk_unit,
+    disks_env,
+    family,
+    family_name,
+    node_env,
+    os_image,
+    script,
+)
+from gpuslice.render.bootstrap.common import arch as pool_arch
+from gpuslice.resolve import ResolvedPool, ResolvedSpec
+
+__all__ = [
+    "ClusterConnection",
+    "DiskPlan",
+    "ami_ssm_parameter",
+    "block_device_mappings",
+    "bootstrap_files",
+    "disk_plan",
+    "render",
+    "supported",
+    "user_data",
+]
+
+#: bootstrap family (catalog ``os_families[].bootstrap``) -> how its user-data is built
+_FAMILIES = ("ubuntu-eks", "al2-eks", "nodeadm", "bottlerocket")
+DEFAULT_ROOT_DEVICE = "/dev/xvda"
+
+
+def supported(pool: ResolvedPool) -> bool:
+    """Whether gpuslice can render a bootstrap for the pool's OS."""
+    return family_name(pool) in _FAMILIES and family(pool) is not None
+
+
+def _pool(resolved: ResolvedSpec, pool: ResolvedPool | str) -> ResolvedPool:
+    if isinstance(pool, ResolvedPool):
+        return pool
+    found = resolved.pool(pool)
+    if found is None:
+        raise KeyError(f"no node pool named {pool!r}")
+    return found
+
+
+def user_data(resolved: ResolvedSpec, pool: ResolvedPool | str, connection: ClusterConnection | None = None) -> str:
+    """The pool's user-data. ``connection`` adds the control-plane details for self-managed nodes."""
+    p = _pool(resolved, pool)
+    fam = family(p)
+    name = family_name(p)
+    if fam is None or name not in _FAMILIES:
+        raise ValueError(f"pool {p.name}: no bootstrap for OS {p.spec.os!r}")
+    if name == "bottlerocket":
+        return bottlerocket.user_data(resolved, p, connection)
+    if name == "nodeadm":
+        return nodeadm.user_data(resolved, p, fam, connection)
+    return ubuntu.user_data(resolved, p, fam, connection)
+
+
+def _ebs(size_gib: int, volume_type: str) -> dict[str, Any]:
+    return {"VolumeSize": size_gib, "VolumeType": volume_type, "Encrypted": True, "DeleteOnTermination": True}
+
+
+def block_device_mappings(resolved: ResolvedSpec, pool: ResolvedPool | str) -> list[dict[str, Any]]:
+    """EC2 ``BlockDeviceMappings`` (launch template / CloudFormation field names) for the pool.
+
+    Root: the AMI family's root device (Ubuntu /dev/sda1, Amazon Linux and Bottlerocket /dev/xvda) at the
+    resolved root size. Data: the spec's data volume at its requested device name; on Bottlerocket always
+    /dev/xvdb (its container data volume), sized from the spec or Bottlerocket's default. Instance-store NVMe
+    disks are attached automatically and are not listed.
+    """
+    p = _pool(resolved, pool)
+    root_device = p.os.root_device if p.os is not None else DEFAULT_ROOT_DEVICE
+    out = [{"DeviceName": root_device, "Ebs": _ebs(p.root_gib, "gp3")}]
+    data = p.spec.disks.data
+    fam = family(p)
+    if family_name(p) == "bottlerocket" and fam is not None and fam.data_device:
+        size = data.size_gib if data else (fam.default_data_gib or 20)
+        out.append({"DeviceName": fam.data_device, "Ebs": _ebs(size, data.volume_type if data else "gp3")})
+    elif data is not None:
+        out.append({"DeviceName": data.device_name, "Ebs": _ebs(data.size_gib, data.volume_type)})
+    return out
+
+
+def ami_ssm_parameter(resolved: ResolvedSpec, pool: ResolvedPool | str) -> str | None:
+    """The public SSM parameter holding the pool's AMI id, or None when gpuslice knows none for its OS."""
+    p = _pool(resolved, pool)
+    img = os_image(p)
+    if img is None:
+        return None
+    a = pool_arch(resolved, p)
+    return img.ssm_parameter.format(
+        k8s=resolved.kubernetes_version, arch=a, ubuntu_arch="arm64" if a == "arm64" else "amd64"
+    )
+
+
+def mng_ami_type(resolved: ResolvedSpec, pool: ResolvedPool | str) -> str | None:
+    """EKS managed node group ``amiType``; None when the launch template must carry the AMI (Ubuntu)."""
+    p = _pool(resolved, pool)
+    img = os_image(p)
+    if img is None:
+        return None
+    t = img.mng_ami_type.get(pool_arch(resolved, p))
+    return None if t in (None, "CUSTOM") else t
+
+
+def bootstrap_files(resolved: ResolvedSpec, pool: ResolvedPool | str,
+                    connection: ClusterConnection | None = None) -> dict[str, str]:
+    """File name -> content for ``bootstrap/<pool>/``: ``user-data`` and its readable parts."""
+    p = _pool(resolved, pool)
+    name = family_name(p)
+    fam = family(p)
+    if fam is None or name not in _FAMILIES:
+        return {}
+    files = {"user-data": user_data(resolved, p, connection)}
+    if name == "bottlerocket":
+        return files
+    plan: DiskPlan | None
+    if name == "nodeadm":
+        files["nodeconfig.yaml"] = nodeadm.node_config_text(resolved, p, connection)
+        plan = nodeadm.plan(resolved, p)
+        if plan is None:
+            return files
+        entries = nodeadm.write_files(resolved, p, fam, connection)
+        join = False
+    else:
+        plan = ubuntu.plan(resolved, p)
+        entries = ubuntu.write_files(resolved, p, fam, connection)
+        join = True
+    files["cloud-config.yaml"] = cloud_config({"write_files": entries})
+    files["node-setup.sh"] = script("node-setup.sh")
+    files["node.env"] = node_env(resolved, p, fam, plan, connection, join=join)
+    if plan is not None:
+        files["setup-disks.sh"] = script("setup-disks.sh")
+        files["disks.env"] = disks_env(plan)
+        files["gpuslice-disks.service"] = disk_unit(plan, fam.join_units)
+    return files
+
+
+def _findings(resolved: ResolvedSpec, p: ResolvedPool) -> list[Finding]:
+    out: list[Finding] = []
+    ref = "docs/bootstrap.md"
+    if not supported(p):
+        out.append(Finding(
+            "bootstrap-unsupported-os", Severity.WARNING,
+            f"no node bootstrap is rendered for OS {p.spec.os!r}: gpuslice knows how to prepare Ubuntu EKS, "
+            "AL2, AL2023 NVIDIA and Bottlerocket NVIDIA nodes",
+            fix="Label and taint these nodes yourself with the values in node-labels.json, or pick a supported os.",
+            pool=p.name, reference=ref, path=f"nodePools[{p.index}].os"))
+        return out
+    d = p.spec.disks
+    if d.instance_store == "raid0" and resolved.catalog.instance(p.spec.instance_type) and p.instance_store_disks == 0:
+        out.append(Finding(
+            "bootstrap-no-instance-store", Severity.WARNING,
+            f"disks.instanceStore is raid0 but {p.spec.instance_type} has no NVMe instance store: the disk step "
+            "fails at boot and the node does not join",
+            fix="Use an instance type with local NVMe (e.g. g5, g6, g6e) or a disks.data EBS volume.",
+            pool=p.name, reference=ref, path=f"nodePools[{p.index}].disks.instanceStore"))
+    if d.instance_store == "raid0" and d.data is not None and family_name(p) != "bottlerocket":
+        out.append(Finding(
+            "bootstrap-data-and-instance-store", Severity.WARNING,
+            "both disks.data and disks.instanceStore are set: containerd goes on the instance store; the EBS "
+            "data volume is attached but not mounted",
+            fix="Keep one of disks.data or disks.instanceStore.",
+            pool=p.name, reference=ref, path=f"nodePools[{p.index}].disks"))
+    if family_name(p) == "bottlerocket":
+        if p.sharing.shared and p.sharing.resource_name != "nvidia.com/gpu":
+            out.append(Finding(
+                "bootstrap-bottlerocket-resource-name", Severity.WARNING,
+                f"Bottlerocket's device plugin settings always share nvidia.com/gpu; sharing.resourceName "
+                f"{p.sharing.resource_name} cannot be rendered",
+                fix="Remove sharing.resourceName for Bottlerocket pools.",
+                pool=p.name, reference=ref, path=f"nodePools[{p.index}].sharing.resourceName"))
+        fam = family(p)
+        if d.data is not None and fam is not None and d.data.device_name != fam.data_device:
+            out.append(Finding(
+                "bootstrap-bottlerocket-data-device", Severity.INFO,
+                f"Bottlerocket keeps container data on {fam.data_device}; disks.data.deviceName "
+                f"{d.data.device_name} is ignored and the volume is mapped at {fam.data_device}",
+                pool=p.name, reference=ref, path=f"nodePools[{p.index}].disks.data.deviceName"))
+    return out
+
+
+def render(resolved: ResolvedSpec, options: Any = None) -> Any:
+    """Renderer entry point: ``bootstrap/<pool>/...`` for every pool with a supported OS."""
+    from gpuslice.render import RenderResult
+
+    result = RenderResult()
+    for p in resolved.pools:
+        result.findings.extend(_findings(resolved, p))
+        for fname, content in bootstrap_files(resolved, p).items():
+            rel = f"bootstrap/{p.name}/{fname}"
+            result.files[rel] = content
+            if fname.endswith(".sh"):
+                result.executable.add(rel)
+    return result

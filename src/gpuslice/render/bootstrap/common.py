@@ -1,0 +1,338 @@
+"""Shared bits of the node bootstrap renderers: image data, the disk plan, shell/env/systemd snippets, MIME.
+
+Everything here is a pure function of the resolved spec (no I/O except reading package data).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import shlex
+from dataclasses import dataclass
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from gpuslice.errors import CatalogError
+from gpuslice.resolve import ResolvedPool, ResolvedSpec
+from gpuslice.spec import Taint
+
+MIME_BOUNDARY = "==GPUSLICE-USER-DATA=="
+
+# Paths on the node.
+ETC_DIR = "/etc/gpuslice"
+DISKS_ENV = f"{ETC_DIR}/disks.env"
+NODE_ENV = f"{ETC_DIR}/node.env"
+SETUP_DISKS_BIN = "/usr/local/sbin/gpuslice-setup-disks"
+NODE_SETUP_BIN = "/usr/local/sbin/gpuslice-node-setup"
+DISK_UNIT = "gpuslice-disks.service"
+DISK_UNIT_PATH = f"/etc/systemd/system/{DISK_UNIT}"
+DATA_ROOT = "/mnt/gpuslice-data"
+FAILED_FLAG = "/run/gpuslice/disk-failed"
+RESOLVED_DROPIN = "/etc/systemd/resolved.conf.d/90-gpuslice.conf"
+KUBELET_DIR = "/var/lib/kubelet"
+FS_LABEL = "gpuslice-data"
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OsImage(_Entry):
+    ssm_parameter: str
+    eksctl_ami_family: str
+    mng_ami_type: dict[str, str]  # arch -> EKS AMI type; CUSTOM = the launch template carries the AMI
+    karpenter: dict[str, str]  # {alias: ...} or {ami_family: Custom}
+    source: str
+
+
+class Family(_Entry):
+    fs_type: str = "ext4"
+    services: tuple[str, ...] = ()
+    join_units: tuple[str, ...] = ()
+    resolv_conf: str | None = None
+    ssm_agent: Literal["snap", "preinstalled", "builtin"] = "preinstalled"
+    data_device: str | None = None
+    default_data_gib: int | None = None
+    source: str
+
+
+class ImageData(_Entry):
+    os_images: dict[str, OsImage]
+    families: dict[str, Family]
+
+
+@lru_cache(maxsize=1)
+def image_data() -> ImageData:
+    text = resources.files("gpuslice.render.bootstrap").joinpath("data", "os_images.yaml").read_text("utf-8")
+    raw = yaml.safe_load(text)
+    try:
+        return ImageData(os_images=raw["osImages"], families=raw["families"])
+    except (ValidationError, KeyError, TypeError) as e:
+        raise CatalogError(f"gpuslice bootstrap data (render/bootstrap/data/os_images.yaml) is broken: {e}") from e
+
+
+@cache
+def script(name: str) -> str:
+    """The text of a packaged shell script (``scripts/<name>``)."""
+    return resources.files("gpuslice.render.bootstrap").joinpath("scripts", name).read_text("utf-8")
+
+
+def family_name(pool: ResolvedPool) -> str | None:
+    return pool.os.bootstrap if pool.os is not None else None
+
+
+def family(pool: ResolvedPool) -> Family | None:
+    name = family_name(pool)
+    return image_data().families.get(name) if name else None
+
+
+def os_image(pool: ResolvedPool) -> OsImage | None:
+    return image_data().os_images.get(pool.spec.os)
+
+
+def arch(resolved: ResolvedSpec, pool: ResolvedPool) -> str:
+    it = resolved.catalog.instance(pool.spec.instance_type)
+    if it is not None:
+        return it.arch
+    # Graviton GPU families (g5g) carry a "g" after the generation digit.
+    family_part = pool.spec.instance_type.split(".", 1)[0]
+    return "arm64" if family_part[-1:] == "g" and any(c.isdigit() for c in family_part) else "x86_64"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The disk plan
+
+
+@dataclass(frozen=True)
+class DiskPlan:
+    mode: Literal["ebs", "instance-store"]
+    device_name: str | None  # requested EBS device name (ebs mode)
+    size_gib: int | None  # EBS size (ebs mode; used for the size fallback)
+    fs_type: str
+    targets: tuple[str, ...]  # directories that must live on the data disk
+    services: tuple[str, ...]  # units stopped/guarded while moving data
+
+
+def disk_plan(resolved: ResolvedSpec, pool: ResolvedPool) -> DiskPlan | None:
+    """What the node must do with its disks, or None when containerd stays on the root volume."""
+    fam = family(pool)
+    disks = pool.spec.disks
+    fs_type = fam.fs_type if fam else "ext4"
+    services = fam.services if fam else ()
+    containerd_root = pool.os.containerd_root if pool.os else "/var/lib/containerd"
+    if disks.instance_store == "raid0":
+        return DiskPlan("instance-store", None, None, fs_type, (containerd_root, KUBELET_DIR), services)
+    if disks.data is not None:
+        targets = [disks.data.mount_path.rstrip("/") or "/"]
+        if disks.data.kubelet_dir and KUBELET_DIR not in targets:
+            targets.append(KUBELET_DIR)
+        return DiskPlan("ebs", disks.data.device_name, disks.data.size_gib, fs_type, tuple(targets), services)
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Labels and taints as kubelet flags
+
+
+def label_flag(labels: dict[str, str]) -> str:
+    return "--node-labels=" + ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def taint_string(t: Taint) -> str:
+    return f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}"
+
+
+def taints_flag(taints: tuple[Taint, ...]) -> str | None:
+    return "--register-with-taints=" + ",".join(taint_string(t) for t in taints) if taints else None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Text snippets
+
+
+def env_file(values: dict[str, str | int | list[str]], header: str) -> str:
+    """A bash-sourceable settings file; lists become bash arrays."""
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    for key, value in values.items():
+        if isinstance(value, list):
+            lines.append(f"{key}=(" + " ".join(shlex.quote(v) for v in value) + ")")
+        else:
+            lines.append(f"{key}={shlex.quote(str(value))}")
+    return "\n".join(lines) + "\n"
+
+
+def disks_env(plan: DiskPlan) -> str:
+    values: dict[str, str | int | list[str]] = {"GPUSLICE_DISK_MODE": plan.mode}
+    if plan.mode == "ebs":
+        values["GPUSLICE_DEVICE_NAME"] = plan.device_name or ""
+        values["GPUSLICE_SIZE_GIB"] = plan.size_gib or 0
+    values.update({
+        "GPUSLICE_FS_TYPE": plan.fs_type,
+        "GPUSLICE_FS_LABEL": FS_LABEL,
+        "GPUSLICE_DATA_ROOT": DATA_ROOT,
+        "GPUSLICE_TARGETS": " ".join(plan.targets),
+        "GPUSLICE_SERVICES": " ".join(plan.services),
+        "GPUSLICE_WAIT_SECONDS": 120,
+    })
+    return env_file(values, "gpuslice: data disk settings for gpuslice-setup-disks (rendered; edit the spec instead)")
+
+
+def disk_unit(plan: DiskPlan, join_units: tuple[str, ...]) -> str:
+    before = " ".join([*plan.services, *join_units])
+    return (
+        "[Unit]\n"
+        "Description=gpuslice: mount the data disk where containerd and kubelet write\n"
+        "After=local-fs.target\n"
+        f"Before={before}\n"
+        "\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        "RemainAfterExit=yes\n"
+        f"ExecStart={SETUP_DISKS_BIN}\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n"
+    )
+
+
+def guard_dropin() -> str:
+    """Drop-in for every unit that must not start while the data disk is broken."""
+    return (
+        "[Unit]\n"
+        "# gpuslice: do not start (or join the cluster) while the data disk is broken; see gpuslice-disks.service\n"
+        f"ConditionPathExists=!{FAILED_FLAG}\n"
+        f"After={DISK_UNIT}\n"
+    )
+
+
+def guard_paths(plan: DiskPlan, join_units: tuple[str, ...]) -> list[str]:
+    return [f"/etc/systemd/system/{u}.d/10-gpuslice-disks.conf" for u in (*plan.services, *join_units)]
+
+
+RESOLVED_NO_STUB = (
+    "# gpuslice: a DNS server with hostNetwork binds port 53 on this node; systemd-resolved must not hold it\n"
+    "[Resolve]\n"
+    "DNSStubListener=no\n"
+)
+
+
+def gz_b64(text: str) -> str:
+    """Deterministic gzip + base64 (mtime 0), as cloud-init's write_files ``encoding: gz+b64`` expects."""
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), mtime=0)).decode("ascii")
+
+
+def write_file(path: str, content: str, permissions: str = "0644", compress: bool = False) -> dict[str, Any]:
+    entry: dict[str, Any] = {"path": path, "owner": "root:root", "permissions": permissions}
+    if compress:
+        entry["encoding"] = "gz+b64"
+        entry["content"] = gz_b64(content)
+    else:
+        entry["content"] = content
+    return entry
+
+
+def cloud_config(doc: dict[str, Any]) -> str:
+    from gpuslice.yamlio import dump_yaml
+
+    return "#cloud-config\n" + dump_yaml(doc)
+
+
+def mime_multipart(parts: list[tuple[str, str, str]]) -> str:
+    """MIME multi-part user-data from (content type, filename, text) parts; 7bit text, fixed boundary."""
+    msg = MIMEMultipart("mixed", boundary=MIME_BOUNDARY)
+    for ctype, filename, text in parts:
+        maintype, subtype = ctype.split("/", 1)
+        params = {"charset": "us-ascii"} if maintype == "text" else {}
+        part = MIMENonMultipart(maintype, subtype, **params)
+        part.set_payload(text)
+        part["Content-Transfer-Encoding"] = "7bit"
+        part["Content-Disposition"] = f'attachment; filename="{filename}"'
+        msg.attach(part)
+    return msg.as_string(unixfrom=False)
+
+
+@dataclass(frozen=True)
+class ClusterConnection:
+    """How a node reaches the control plane. Optional: without it, EKS managed node groups and Karpenter merge
+    their own cluster details, and /etc/eks/bootstrap.sh looks them up with DescribeCluster."""
+
+    endpoint: str | None = None
+    certificate_authority: str | None = None  # base64 PEM bundle, as DescribeCluster returns it
+    service_cidr: str | None = None
+    dns_cluster_ip: str | None = None
+
+
+def node_files(plan: DiskPlan | None, fam: Family, pool: ResolvedPool, node_env_text: str) -> list[dict[str, Any]]:
+    """cloud-init write_files entries that install gpuslice-node-setup (and the disk pieces when needed)."""
+    entries = [
+        write_file(NODE_ENV, node_env_text),
+        write_file(NODE_SETUP_BIN, script("node-setup.sh"), "0755", compress=True),
+    ]
+    if plan is not None:
+        entries += [
+            write_file(DISKS_ENV, disks_env(plan)),
+            write_file(SETUP_DISKS_BIN, script("setup-disks.sh"), "0755", compress=True),
+            write_file(DISK_UNIT_PATH, disk_unit(plan, fam.join_units)),
+        ]
+        entries += [write_file(p, guard_dropin()) for p in guard_paths(plan, fam.join_units)]
+    if pool.spec.host_network_dns:
+        entries.append(write_file(RESOLVED_DROPIN, RESOLVED_NO_STUB))
+    return entries
+
+
+def install_commands(entries: list[dict[str, Any]]) -> list[str]:
+    """The same files as shell commands (for eksctl's preBootstrapCommands, which take commands, not files)."""
+    cmds = []
+    for e in entries:
+        path = e["path"]
+        data = e["content"] if e.get("encoding") == "gz+b64" else gz_b64(e["content"])
+        cmds.append(
+            f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0])} && echo {data} | base64 -d | gunzip > {shlex.quote(path)}"
+            f" && chmod {e['permissions']} {shlex.quote(path)}"
+        )
+    return cmds
+
+
+def node_setup_part() -> tuple[str, str, str]:
+    text = (
+        "#!/bin/bash\n"
+        "# gpuslice: data disk, DNS and SSM, then join; settings in /etc/gpuslice/node.env\n"
+        f"exec {NODE_SETUP_BIN}\n"
+    )
+    return ("text/x-shellscript", "gpuslice-node-setup.sh", text)
+
+
+def node_env(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family, plan: DiskPlan | None,
+             conn: ClusterConnection | None, *, join: bool) -> str:
+    args = [label_flag(pool.node_labels)]
+    tf = taints_flag(pool.spec.taints)
+    if tf:
+        args.append(tf)
+    resolv = pool.spec.kubelet_resolv_conf or fam.resolv_conf
+    if resolv:
+        args.append(f"--resolv-conf={resolv}")
+    extra: list[str] = []
+    if conn is not None:
+        if conn.endpoint:
+            extra += ["--apiserver-endpoint", conn.endpoint]
+        if conn.certificate_authority:
+            extra += ["--b64-cluster-ca", conn.certificate_authority]
+        if conn.dns_cluster_ip:
+            extra += ["--dns-cluster-ip", conn.dns_cluster_ip]
+    ssm = fam.ssm_agent if pool.spec.ssm else "off"
+    values: dict[str, str | int | list[str]] = {
+        "GPUSLICE_CLUSTER_NAME": resolved.spec.cluster.name,
+        "GPUSLICE_KUBELET_EXTRA_ARGS": " ".join(args),
+        "GPUSLICE_BOOTSTRAP_EXTRA_ARGS": extra,
+        "GPUSLICE_DISKS": 1 if plan is not None else 0,
+        "GPUSLICE_HOST_NETWORK_DNS": 1 if pool.spec.host_network_dns else 0,
+        "GPUSLICE_SSM": ssm if ssm in ("snap", "preinstalled") else "off",
+        "GPUSLICE_JOIN": 1 if join else 0,
+    }
+    return env_file(values, f"gpuslice: node settings for pool {pool.name} (rendered; edit the spec instead)")

@@ -1,0 +1,74 @@
+"""Amazon Linux 2023 (NVIDIA AMI): a nodeadm ``NodeConfig`` part with the pool's labels, taints and instance-store
+strategy. The AMI brings the driver and toolkit, so there is no driver work. An EBS data volume is handled by
+gpuslice's disk script (cloud-config + shell parts), which runs before ``nodeadm-run.service``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpuslice.render.bootstrap.common import (
+    ClusterConnection,
+    DiskPlan,
+    Family,
+    cloud_config,
+    disk_plan,
+    label_flag,
+    mime_multipart,
+    node_env,
+    node_files,
+    node_setup_part,
+)
+from gpuslice.resolve import ResolvedPool, ResolvedSpec
+from gpuslice.yamlio import dump_yaml
+
+API_VERSION = "node.eks.aws/v1alpha1"
+KIND = "NodeConfig"
+NODECONFIG_CONTENT_TYPE = "application/node.eks.aws"
+
+
+def plan(resolved: ResolvedSpec, pool: ResolvedPool) -> DiskPlan | None:
+    """The disk work gpuslice's script does; the instance store is nodeadm's own job (localStorage)."""
+    p = disk_plan(resolved, pool)
+    return None if p is None or p.mode == "instance-store" else p
+
+
+def node_config(resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None = None) -> dict[str, Any]:
+    cluster: dict[str, Any] = {"name": resolved.spec.cluster.name}
+    if conn is not None:
+        if conn.endpoint:
+            cluster["apiServerEndpoint"] = conn.endpoint
+        if conn.certificate_authority:
+            cluster["certificateAuthority"] = conn.certificate_authority
+        if conn.service_cidr:
+            cluster["cidr"] = conn.service_cidr
+    kubelet: dict[str, Any] = {"flags": [label_flag(pool.node_labels)]}
+    if pool.spec.taints:
+        kubelet["config"] = {
+            "registerWithTaints": [
+                {"key": t.key, **({"value": t.value} if t.value else {}), "effect": t.effect} for t in pool.spec.taints
+            ]
+        }
+    spec: dict[str, Any] = {"cluster": cluster, "kubelet": kubelet}
+    if pool.spec.disks.instance_store == "raid0":
+        spec["instance"] = {"localStorage": {"strategy": "RAID0"}}
+    return {"apiVersion": API_VERSION, "kind": KIND, "spec": spec}
+
+
+def node_config_text(resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None = None) -> str:
+    return f"# gpuslice: pool {pool.name}\n" + dump_yaml(node_config(resolved, pool, conn))
+
+
+def write_files(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family,
+                conn: ClusterConnection | None) -> list[dict[str, Any]]:
+    p = plan(resolved, pool)
+    # nodeadm joins; gpuslice-node-setup only prepares the disk (and SSM).
+    return node_files(p, fam, pool, node_env(resolved, pool, fam, p, conn, join=False))
+
+
+def user_data(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family, conn: ClusterConnection | None) -> str:
+    parts = [(NODECONFIG_CONTENT_TYPE, "gpuslice-nodeconfig.yaml", node_config_text(resolved, pool, conn))]
+    if plan(resolved, pool) is not None:
+        parts.append(("text/cloud-config", "gpuslice-cloud-config.yaml",
+                      cloud_config({"write_files": write_files(resolved, pool, fam, conn)})))
+        parts.append(node_setup_part())
+    return mime_multipart(parts)
