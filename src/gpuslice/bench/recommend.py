@@ -1,0 +1,403 @@
+"""Recommend a sharing strategy and replica count per pool from measured bench results.
+
+The rules, in order (docs/bench.md explains them with the H200 numbers):
+
+1. **Profile.** Which measured workloads stand for the pool's tenants: ``--workload`` if given; else
+   ``latency`` and ``mixed`` when the pool states ``sharing.latencyBudgetMs`` (latency-sensitive tenants, alone
+   or beside busy neighbours); else every measured workload (we know nothing about the tenants, so the choice
+   must hold for all of them).
+2. **Candidates.** ``none`` (one tenant per GPU: efficiency 1.0 by definition) and every measured
+   time-slicing or MPS (device-plugin caps) configuration with N >= 2. Uncapped MPS is reported but never
+   recommended: the device plugin always caps clients.
+3. **Hard limits.** Memory: N tenants of ``tenant_memory_gib`` must fit the pool's GPU memory (for MPS the
+   plugin enforces memory/N per client). MPS: at most the GPU's client limit. Latency: the worst tenant's p99
+   must stay within the pool's budget.
+4. **Throughput floor.** A configuration whose efficiency (aggregate / exclusive) for a workload of the profile
+   is below ``floor`` (0.9) × the best measured one for that workload is only chosen when every better one is
+   ruled out by a hard limit, and the reason is then spelled out.
+5. **Gain.** Sharing is recommended only where it pays: some workload of the profile must reach
+   ``min_gain`` (1.1) × exclusive. Otherwise ``none`` (sharing would only split the GPU into 1/N slices).
+6. Among what is left: the most replicas, then the highest efficiency.
+
+MIG is named (never chosen: it is not measured, and gpuslice leaves MIG settings alone) when the catalog
+lists MIG profiles for the GPU and a profile holds a tenant with 20 % headroom.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpuslice.bench.analysis import UNITS, best_per_workload, find_case, ok_cases, solo_baselines
+from gpuslice.errors import GpusliceError
+from gpuslice.findings import Finding, Severity
+
+RECOMMENDABLE = ("time-slicing", "mps")
+LATENCY_WORKLOADS = ("latency", "mixed")
+LABEL = {"none": "no sharing", "time-slicing": "time-slicing", "mps": "MPS", "mps-uncapped": "uncapped MPS"}
+MIG_HEADROOM = 1.2
+DEFAULT_FLOOR = 0.9
+DEFAULT_MIN_GAIN = 1.1
+
+
+@dataclass
+class Candidate:
+    strategy: str
+    n: int
+    eff: dict[str, float | None]  # per workload of the profile
+    p99: dict[str, float | None]  # worst tenant p99 (ms) per latency workload of the profile
+    min_share: dict[str, float | None]
+    hard: list[str] = field(default_factory=list)  # hard-limit failures
+    below_floor: list[str] = field(default_factory=list)  # workloads under floor x best
+
+    @property
+    def key(self) -> str:
+        return "none" if self.strategy == "none" else f"{self.strategy} x{self.n}"
+
+    def label(self) -> str:
+        return LABEL["none"] if self.strategy == "none" else f"{LABEL[self.strategy]} with {self.n} sharers"
+
+    def max_eff(self) -> float:
+        return max((e for e in self.eff.values() if e is not None), default=0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "replicas": self.n, "efficiency": self.eff, "p99Ms": self.p99,
+                "minShare": self.min_share, "hardLimits": self.hard, "belowFloor": self.below_floor}
+
+
+@dataclass
+class Recommendation:
+    pool: str | None
+    gpu: str | None
+    bench_gpu: str
+    profile: tuple[str, ...]
+    strategy: str
+    replicas: int
+    reasons: list[str]
+    warnings: list[str] = field(default_factory=list)
+    mig: str | None = None
+    current_strategy: str | None = None
+    current_replicas: int | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+    best: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        if self.current_strategy is None:
+            return False
+        cur_rep = self.current_replicas if self.current_strategy != "none" else 1
+        return (self.current_strategy, cur_rep) != (self.strategy, self.replicas)
+
+    def headline(self) -> str:
+        what = "none (one tenant per GPU)" if self.strategy == "none" else f"{self.strategy}, replicas {self.replicas}"
+        return what
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pool": self.pool,
+            "gpu": self.gpu,
+            "benchGpu": self.bench_gpu,
+            "profile": list(self.profile),
+            "strategy": self.strategy,
+            "replicas": self.replicas,
+            "current": None if self.current_strategy is None
+            else {"strategy": self.current_strategy, "replicas": self.current_replicas},
+            "changed": self.changed,
+            "mig": self.mig,
+            "reasons": self.reasons,
+            "warnings": self.warnings,
+            "best": self.best,
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", s.lower())
+
+
+def same_gpu(model_id: str | None, bench_name: str) -> bool | None:
+    """Whether a catalog GPU model id (e.g. ``H100``) names the benchmarked GPU; None when unknown."""
+    if not model_id or not bench_name:
+        return None
+    return _norm(model_id) in _norm(bench_name)
+
+
+def catalog_gpu_for(bench_name: str) -> Any | None:
+    """The catalog GPU model whose id appears in the NVML name (longest match), or None."""
+    from gpuslice.catalog import load_catalog
+
+    cat = load_catalog()
+    hits = [m for m in cat.gpu_models.values() if _norm(m.id) and _norm(m.id) in _norm(bench_name)]
+    return max(hits, key=lambda m: len(m.id)) if hits else None
+
+
+_MIG_RE = re.compile(r"^(\d+)g\.(\d+)gb$")
+
+
+def mig_option(profiles: tuple[str, ...] | list[str], gpu_memory_gib: float, tenant_gib: float) -> str | None:
+    """The smallest MIG profile that holds a tenant with headroom, and about how many fit ("7 x 1g.18gb")."""
+    parsed = [(int(m.group(1)), int(m.group(2)), p) for p in profiles if (m := _MIG_RE.match(p))]
+    if not parsed:
+        return None
+    slices = max(g for g, _, _ in parsed)
+    fitting = sorted((mem, g, p) for g, mem, p in parsed if mem >= tenant_gib * MIG_HEADROOM)
+    for mem, g, p in fitting:
+        count = min(slices // g, round(gpu_memory_gib / mem)) if mem else 0
+        if count >= 2:
+            return f"{count} x {p}"
+    return None
+
+
+def _fmt(x: float | None, d: int = 2) -> str:
+    return "n/a" if x is None else f"{x:.{d}f}"
+
+
+def _profile(requested: tuple[str, ...] | None, budget: float | None, available: set[str]) -> tuple[str, ...]:
+    order = ("compute", "latency", "memory", "mixed")
+    if requested:
+        prof = tuple(w for w in order if w in requested)
+    elif budget is not None:
+        prof = tuple(w for w in LATENCY_WORKLOADS if w in available)
+    else:
+        prof = tuple(w for w in order if w in available)
+    return prof
+
+
+def recommend_one(results: dict[str, Any], *, pool: str | None = None, gpu: str | None = None,
+                  gpu_memory_gib: float | None = None, tenant_memory_gib: float = 4.0,
+                  latency_budget_ms: float | None = None, workloads: tuple[str, ...] | None = None,
+                  mps_max_clients: int = 48, mig_profiles: tuple[str, ...] = (),
+                  floor: float = DEFAULT_FLOOR, min_gain: float = DEFAULT_MIN_GAIN,
+                  current: tuple[str, int] | None = None) -> Recommendation:
+    """The recommendation for one pool (or for the benchmarked GPU when ``pool`` is None)."""
+    bench_gpu = str(results.get("gpu", {}).get("name", "unknown GPU"))
+    available = {c["workload"] for c in ok_cases(results)}
+    profile = _profile(workloads, latency_budget_ms, available)
+    missing = [w for w in (workloads or ()) if w not in available]
+    if missing:
+        raise GpusliceError(f"the results have no measurements for workload(s) {', '.join(missing)}; "
+                            f"measured: {', '.join(sorted(available)) or 'none'}")
+    if not profile:
+        raise GpusliceError("the results hold no successful measurements to recommend from")
+    if gpu_memory_gib is None:
+        mib = results.get("gpu", {}).get("memoryMiB")
+        gpu_memory_gib = mib / 1024 if mib else None
+    base = solo_baselines(results)
+    best_cases = best_per_workload(results)
+    best: dict[str, dict[str, Any]] = {}
+    for w in profile:
+        bcase = best_cases.get(w)
+        if bcase is None or bcase["metrics"]["efficiency"] < 1.0:
+            best[w] = {"strategy": "none", "n": 1, "efficiency": 1.0}
+        else:
+            best[w] = {"strategy": bcase["strategy"], "n": bcase["n"], "efficiency": bcase["metrics"]["efficiency"]}
+
+    solo_p99 = ((base.get("latency") or {}).get("latencyMs") or {}).get("p99")
+    cands: list[Candidate] = [Candidate(
+        "none", 1, dict.fromkeys(profile, 1.0),
+        {w: solo_p99 for w in profile if w in LATENCY_WORKLOADS}, dict.fromkeys(profile, 1.0))]
+    ns = sorted({k["n"] for k in ok_cases(results) if k["n"] >= 2 and k["workload"] in profile})
+    for s in RECOMMENDABLE:
+        for n in ns:
+            eff: dict[str, float | None] = {}
+            p99: dict[str, float | None] = {}
+            share: dict[str, float | None] = {}
+            for w in profile:
+                case = find_case(results, s, w, n)
+                m = (case or {}).get("metrics") or {}
+                eff[w] = m.get("efficiency")
+                share[w] = m.get("minShare")
+                if w in LATENCY_WORKLOADS:
+                    p99[w] = (m.get("latency") or {}).get("p99")
+            if all(v is None for v in eff.values()):
+                continue
+            cands.append(Candidate(s, n, eff, p99, share))
+
+    for c in cands:
+        for w in profile:
+            if c.eff.get(w) is None:
+                c.hard.append(f"not measured for the {w} workload")
+        if c.strategy != "none":
+            if gpu_memory_gib is not None and c.n * tenant_memory_gib > gpu_memory_gib:
+                c.hard.append(f"{c.n} tenants x {tenant_memory_gib:g} GiB do not fit in {gpu_memory_gib:.0f} GiB "
+                              f"of GPU memory")
+            if c.strategy == "mps" and c.n > mps_max_clients:
+                c.hard.append(f"MPS serves at most {mps_max_clients} clients per GPU")
+        if latency_budget_ms is not None:
+            for w, v in c.p99.items():
+                if v is not None and v > latency_budget_ms:
+                    c.hard.append(f"p99 step latency {v:.2f} ms ({w}) exceeds the {latency_budget_ms:g} ms budget")
+        for w in profile:
+            e = c.eff.get(w)
+            if e is not None and e < floor * best[w]["efficiency"]:
+                c.below_floor.append(w)
+
+    sharing = [c for c in cands if c.strategy != "none"]
+    hard_ok = [c for c in sharing if not c.hard]
+    gains = [c for c in hard_ok if c.max_eff() >= min_gain]
+    clean = [c for c in gains if not c.below_floor]
+    none = cands[0]
+
+    def rank(c: Candidate) -> tuple[float, float]:
+        rel = min((c.eff[w] or 0.0) / best[w]["efficiency"] for w in profile)
+        return (rel, c.n)
+
+    reasons: list[str] = []
+    warnings: list[str] = []
+    if clean:
+        chosen = max(clean, key=lambda c: (c.n, sum(c.eff[w] or 0.0 for w in profile)))
+    elif gains and not none.below_floor:
+        # Sharing pays somewhere but loses > (1 - floor) elsewhere, while one tenant per GPU does not.
+        chosen = none
+    elif gains:
+        chosen = max(gains, key=rank)
+    else:
+        chosen = none
+
+    # -- explain -------------------------------------------------------------------------------------------
+    for w in profile:
+        sb = base.get("compute" if w == "mixed" else w)
+        unit = UNITS["compute" if w == "mixed" else w]
+        e = chosen.eff.get(w)
+        b = best[w]
+        line = f"{w}: {chosen.label()} gives {_fmt(e)}x the exclusive throughput"
+        if chosen.strategy != "none" and chosen.min_share.get(w) is not None:
+            line += f" (slowest tenant {chosen.min_share[w]:.0%} of a whole GPU)"
+        if sb and w != "mixed":
+            line += f"; exclusive = {sb['throughput']:.4g} {unit}"
+        if w in chosen.p99 and chosen.p99[w] is not None:
+            infl = f", {chosen.p99[w] / solo_p99:.1f}x solo" if solo_p99 else ""
+            line += f"; p99 step latency {chosen.p99[w]:.3f} ms{infl}"
+        best_txt = "it is the best measured" if (b["strategy"], b["n"]) == (chosen.strategy, chosen.n) else (
+            f"best measured: {LABEL[b['strategy']]}" + (f" x{b['n']}" if b["strategy"] != "none" else "")
+            + f" at {b['efficiency']:.2f}x")
+        reasons.append(f"{line} ({best_txt}).")
+    if chosen.strategy == "none":
+        if not sharing:
+            reasons.append("No sharing configuration was measured for this profile.")
+        elif not gains and hard_ok:
+            top = max(hard_ok, key=lambda c: c.max_eff())
+            reasons.append(f"Sharing adds no throughput here: the best allowed option ({top.label()}) reaches only "
+                           f"{top.max_eff():.2f}x exclusive (below the {min_gain:g}x gain that makes sharing pay), "
+                           f"so each of N tenants would just get about 1/N of the GPU.")
+        elif gains and not none.below_floor:
+            losers = sorted(gains, key=lambda c: c.max_eff(), reverse=True)[0]
+            lost = ", ".join(f"{w} {_fmt(losers.eff[w])}x vs best {best[w]['efficiency']:.2f}x"
+                             for w in losers.below_floor)
+            reasons.append(f"{losers.label()} pays for some tenants ({losers.max_eff():.2f}x) but costs more than "
+                           f"{1 - floor:.0%} of the best measured throughput for others ({lost}); with tenants of "
+                           "unknown kind, one per GPU is the safe choice. Name the tenants with --workload to decide.")
+    else:
+        others = [c for c in sharing if c is not chosen and c.n == chosen.n]
+        for o in others:
+            why = "; ".join(o.hard) if o.hard else (
+                f"below {floor:g}x the best for {', '.join(o.below_floor)}" if o.below_floor else "")
+            effs = ", ".join(f"{w} {_fmt(o.eff[w])}x" for w in profile)
+            p = [f"{w} p99 {v:.3f} ms" for w, v in o.p99.items() if v is not None]
+            reasons.append(f"{o.label()} instead: {effs}" + (f"; {', '.join(p)}" if p else "")
+                           + (f" ({why})" if why else "") + ".")
+        bigger = [k for k in sharing if k.n > chosen.n and k.hard]
+        if bigger:
+            top_n = max(bigger, key=lambda k: k.n)
+            reasons.append(f"More replicas ({top_n.label()}) ruled out: {'; '.join(top_n.hard)}.")
+        if gpu_memory_gib is not None:
+            per = gpu_memory_gib / chosen.n
+            reasons.append(f"Memory: {chosen.n} replicas share {gpu_memory_gib:.0f} GiB, about {per:.1f} GiB each "
+                           f"(tenants assumed to need {tenant_memory_gib:g} GiB)"
+                           + ("; the device plugin caps each MPS client at that." if chosen.strategy == "mps" else
+                              "; time-slicing does not enforce it: cap memory in the application."))
+        if chosen.strategy == "mps":
+            warnings.append("MPS in the device plugin is marked experimental, and a fatal fault in one client ends "
+                            "every client on that GPU: share only between cooperating workloads.")
+        else:
+            warnings.append("Time-slicing isolates neither memory nor faults; keep failRequestsGreaterThanOne on.")
+    # Anything under the floor must say why.
+    for w in chosen.below_floor:
+        b = best[w]
+        bc = next((c for c in cands if (c.strategy, c.n) == (b["strategy"], b["n"])), None)
+        if b["strategy"] == "mps-uncapped":
+            why = ("the best is uncapped MPS, which the device plugin never runs (it caps each client at "
+                   "100/N % of the SMs and memory/N)")
+            capped = next((c for c in cands if (c.strategy, c.n) == ("mps", b["n"])), None)
+            if capped is not None and capped.hard:
+                why += f"; capped MPS x{b['n']}: {'; '.join(capped.hard)}"
+        elif bc is not None and bc.hard:
+            why = f"{bc.label()} is ruled out: {'; '.join(bc.hard)}"
+        elif bc is not None and bc.max_eff() < min_gain:
+            why = f"{bc.label()} does not pay elsewhere in the profile"
+        else:
+            why = "it loses more for other workloads of the profile"
+        reasons.append(f"Below {floor:g}x the best measured for {w} ({_fmt(chosen.eff.get(w))}x vs "
+                       f"{b['efficiency']:.2f}x) because {why}.")
+    if latency_budget_ms is not None and solo_p99 is not None and solo_p99 > latency_budget_ms:
+        warnings.append(f"Even alone, the latency tenant's p99 ({solo_p99:.3f} ms) exceeds the "
+                        f"{latency_budget_ms:g} ms budget.")
+    mig = None
+    if mig_profiles and gpu_memory_gib:
+        opt = mig_option(mig_profiles, gpu_memory_gib, tenant_memory_gib)
+        if opt:
+            mig = (f"MIG: {opt} gives hardware-isolated memory, cache and bandwidth for tenants up to "
+                   f"{tenant_memory_gib:g} GiB; not measured here (gpuslice leaves MIG settings alone).")
+    return Recommendation(
+        pool=pool, gpu=gpu, bench_gpu=bench_gpu, profile=profile, strategy=chosen.strategy,
+        replicas=chosen.n, reasons=reasons, warnings=warnings, mig=mig,
+        current_strategy=current[0] if current else None, current_replicas=current[1] if current else None,
+        candidates=cands, best=best,
+    )
+
+
+def recommend(results: dict[str, Any], resolved: Any | None = None, *, workloads: tuple[str, ...] | None = None,
+              tenant_memory_gib: float | None = None, latency_budget_ms: float | None = None,
+              floor: float = DEFAULT_FLOOR, min_gain: float = DEFAULT_MIN_GAIN) -> list[Recommendation]:
+    """Per pool of ``resolved`` (a ResolvedSpec), or per measured workload when there is no spec."""
+    bench_name = str(results.get("gpu", {}).get("name", ""))
+    out: list[Recommendation] = []
+    if resolved is None:
+        model = catalog_gpu_for(bench_name)
+        profiles = [workloads] if workloads else [
+            (w,) for w in ("compute", "latency", "memory", "mixed") if w in {c["workload"] for c in ok_cases(results)}]
+        for prof in profiles:
+            out.append(recommend_one(
+                results, gpu=model.id if model else None, tenant_memory_gib=tenant_memory_gib or 4.0,
+                latency_budget_ms=latency_budget_ms, workloads=prof,
+                mps_max_clients=model.mps_max_clients if model else 48,
+                mig_profiles=tuple(model.mig_profiles) if model else (), floor=floor, min_gain=min_gain))
+        return out
+    tenant = tenant_memory_gib if tenant_memory_gib is not None else resolved.spec.checks.memory_per_replica_floor_gib
+    for p in resolved.pools:
+        model = p.gpu.catalog_model
+        rec = recommend_one(
+            results, pool=p.name, gpu=p.gpu.model, gpu_memory_gib=p.gpu.memory_gib, tenant_memory_gib=tenant,
+            latency_budget_ms=latency_budget_ms if latency_budget_ms is not None else p.spec.sharing.latency_budget_ms,
+            workloads=workloads, mps_max_clients=model.mps_max_clients if model else 48,
+            mig_profiles=tuple(model.mig_profiles) if model else (), floor=floor, min_gain=min_gain,
+            current=(p.sharing.strategy, p.sharing.replicas))
+        match = same_gpu(p.gpu.model, bench_name)
+        if match is False:
+            rec.warnings.insert(0, f"measured on {bench_name}, but this pool runs {p.gpu.model}: the numbers are "
+                                   "indicative only; run the bench on this pool (gpuslice bench --render-job)")
+        elif match is None:
+            rec.warnings.insert(0, "the pool's GPU model is unknown to the catalog; cannot tell whether the bench "
+                                   "GPU matches")
+        out.append(rec)
+    return out
+
+
+def findings(recs: list[Recommendation]) -> list[Finding]:
+    """The recommendations as findings (info when the spec already matches, warning when it differs)."""
+    out = []
+    for r in recs:
+        fix = ("keep the current setting" if not r.changed else
+               f"set nodePools[{r.pool}].sharing to strategy {r.strategy}"
+               + (f", replicas {r.replicas}" if r.strategy != "none" else "") + " (gpuslice recommend --write)")
+        if r.pool is None:
+            fix = f"sharing: {{strategy: {r.strategy}" + (f", replicas: {r.replicas}" if r.strategy != "none" else "") + "}"
+        cur = "" if r.current_strategy is None else (
+            f" (spec: {r.current_strategy}" + (f" x{r.current_replicas}" if r.current_strategy != 'none' else "") + ")")
+        msg = f"[{'+'.join(r.profile)} tenants] recommend {r.headline()}{cur}"
+        ev = tuple(r.reasons + r.warnings + ([r.mig] if r.mig else []))
+        out.append(Finding(id="bench-recommend", severity=Severity.WARNING if r.changed else Severity.INFO,
+                           message=msg, fix=fix, pool=r.pool, evidence=ev,
+                           reference="docs/bench.md#how-recommend-decides"))
+    return out
