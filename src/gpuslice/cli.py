@@ -25,6 +25,7 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "gpuslice.commands.core",
     "gpuslice.commands.bench",
+    "gpuslice.commands.images",
 ]
 
 

@@ -103,3 +103,24 @@ def run_helm(args: list[str], *, helm: str | None = None, timeout: float = 120, 
         raise HelmError(f"helm {args[0] if args else ''} failed (exit {proc.returncode})", argv=argv,
                         returncode=proc.returncode, stderr=proc.stderr)
     return proc
+
+
+def template(chart: str | Path, *, release: str, namespace: str, values_yaml: str = "",
+             kube_version: str | None = None, include_crds: bool = True, api_versions: tuple[str, ...] = (),
+             helm: str | None = None, timeout: float = 120) -> str:
+    """``helm template`` ``chart`` with ``values_yaml`` (passed on stdin) and return the rendered manifests.
+
+    ``kube_version`` is a Kubernetes minor ("1.33") or full version; it becomes ``--kube-version 1.33.0`` so
+    ``.Capabilities.KubeVersion`` and the chart's ``kubeVersion`` constraint see the cluster's version.
+    """
+    args = ["template", release, str(chart), "--namespace", namespace]
+    if include_crds:
+        args.append("--include-crds")
+    if kube_version:
+        kv = kube_version.removeprefix("v")
+        args += ["--kube-version", kv if kv.count(".") >= 2 else f"{kv}.0"]
+    for api in api_versions:
+        args += ["--api-versions", api]
+    if values_yaml:
+        args += ["--values", "-"]
+    return run_helm(args, helm=helm, timeout=timeout, input_text=values_yaml or None).stdout

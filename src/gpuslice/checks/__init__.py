@@ -18,8 +18,9 @@ Rule = Callable[[ResolvedSpec], Iterable[Finding]]
 
 def _modules() -> list[ModuleType]:
     from gpuslice.checks import names as names_rules
+    from gpuslice.checks import registry as registry_rules
 
-    return [names_rules]
+    return [names_rules, registry_rules]
 
 
 def rules() -> dict[str, Rule]:

@@ -43,9 +43,9 @@ Renderer = Callable[[ResolvedSpec, RenderOptions], RenderResult]
 
 
 def renderers() -> dict[str, Renderer]:
-    from gpuslice.render import sharing
+    from gpuslice.render import operator, sharing
 
-    return {"sharing": sharing.render}
+    return {"sharing": sharing.render, "operator": operator.render}
 
 
 def render_all(resolved: ResolvedSpec, options: RenderOptions | None = None,

@@ -1,0 +1,375 @@
+"""The GPU Operator chart: where it comes from and what it says about itself.
+
+A chart is a local folder, a packaged ``.tgz``, or the chart repository (``helm pull``, retried with backoff and
+kept in a local cache). :func:`locate_chart` tries, in order:
+
+1. ``--chart PATH`` (``RenderOptions.chart``);
+2. the spec's ``operator.chart`` (relative to the spec file);
+3. ``charts/gpu-operator-<chartVersion>[.tgz]`` next to the spec file (a vendored chart, Helm's own convention);
+4. each folder in ``$GPUSLICE_CHARTS_DIR`` (``os.pathsep``-separated), same names;
+5. the cache (``$XDG_CACHE_HOME/gpuslice/charts``), filled by earlier pulls;
+6. ``helm pull`` from ``operator.chartRepository`` (skipped when ``GPUSLICE_OFFLINE=1``).
+
+:class:`Chart` carries the parsed ``Chart.yaml`` and ``values.yaml`` of the chart and of each bundled subchart, read
+straight from the folder or the archive (nothing is extracted), so image discovery needs no helm at all.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from gpuslice.errors import GpusliceError, HelmError, Problem, SpecError
+from gpuslice.resolve import ResolvedSpec
+
+CHART_NAME = "gpu-operator"
+CACHE_ENV = "XDG_CACHE_HOME"
+CHARTS_DIR_ENV = "GPUSLICE_CHARTS_DIR"
+OFFLINE_ENV = "GPUSLICE_OFFLINE"
+
+
+class ChartError(GpusliceError):
+    """The chart cannot be found, fetched or read."""
+
+
+@dataclass(frozen=True)
+class Subchart:
+    """A chart bundled under ``charts/``. ``key`` is where its values live in the parent (alias or name)."""
+
+    key: str
+    name: str
+    version: str
+    app_version: str | None
+    values: dict[str, Any]
+    condition: str | None = None
+
+
+@dataclass(frozen=True)
+class Chart:
+    path: Path  # what helm renders: a chart folder or a .tgz
+    name: str
+    version: str
+    app_version: str | None
+    values: dict[str, Any]
+    subcharts: tuple[Subchart, ...] = ()
+    origin: str = ""  # where it came from, for messages and PLAN.md
+    crd_docs: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+
+    def subchart(self, key: str) -> Subchart | None:
+        return next((s for s in self.subcharts if s.key == key), None)
+
+    def effective_values(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The values helm computes: each subchart's defaults under its key, then the parent's, then overrides."""
+        merged = copy.deepcopy(self.values)
+        for sub in self.subcharts:
+            parent_part = merged.get(sub.key)
+            merged[sub.key] = deep_merge(sub.values, parent_part if isinstance(parent_part, dict) else {})
+        return deep_merge(merged, dict(overrides or {}))
+
+    def subchart_enabled(self, sub: Subchart, values: Mapping[str, Any]) -> bool:
+        """Evaluate the dependency ``condition`` (first path that resolves to a bool wins, like helm)."""
+        if not sub.condition:
+            return True
+        for cond in sub.condition.split(","):
+            node: Any = values
+            for part in cond.strip().split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, bool):
+                return node
+        return True
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's coalescing: maps merge recursively, anything else (lists included) is replaced; null deletes."""
+    out = copy.deepcopy(dict(base))
+    for k, v in over.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reading a chart (folder or archive)
+
+
+class _Files:
+    """Read-only view of a chart's files: ``read(rel)`` and ``children(rel)`` with POSIX relative paths."""
+
+    def __init__(self, reader: Callable[[str], bytes | None], lister: Callable[[str], list[str]]) -> None:
+        self.read = reader
+        self.children = lister
+
+
+def _sub_files(files: _Files, prefix: str) -> _Files:
+    def read(rel: str) -> bytes | None:
+        return files.read(f"{prefix}/{rel}")
+
+    def children(rel: str) -> list[str]:
+        return files.children(f"{prefix}/{rel}".rstrip("/"))
+
+    return _Files(read, children)
+
+
+def _folder_files(root: Path) -> _Files:
+    def read(rel: str) -> bytes | None:
+        p = root / rel
+        return p.read_bytes() if p.is_file() else None
+
+    def children(rel: str) -> list[str]:
+        p = root / rel
+        return sorted(c.name for c in p.iterdir()) if p.is_dir() else []
+
+    return _Files(read, children)
+
+
+def _archive_files(data: bytes, origin: str) -> _Files:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
+            members = {m.name.lstrip("./"): tf.extractfile(m).read()  # type: ignore[union-attr]
+                       for m in tf.getmembers() if m.isfile()}
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise ChartError(f"{origin}: not a readable chart archive ({e})") from None
+    tops = {PurePosixPath(n).parts[0] for n in members if PurePosixPath(n).parts}
+    if len(tops) != 1:
+        raise ChartError(f"{origin}: a chart archive holds one top folder, found {sorted(tops) or 'none'}")
+    files = {str(PurePosixPath(*PurePosixPath(n).parts[1:])): b for n, b in members.items()
+             if len(PurePosixPath(n).parts) > 1}
+
+    def read(rel: str) -> bytes | None:
+        return files.get(rel)
+
+    def children(rel: str) -> list[str]:
+        prefix = f"{rel.rstrip('/')}/" if rel else ""
+        return sorted({n[len(prefix):].split("/", 1)[0] for n in files if n.startswith(prefix)})
+
+    return _Files(read, children)
+
+
+def _yaml_load(data: bytes, where: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as e:
+        raise ChartError(f"{where}: invalid YAML ({e})") from None
+
+
+def _yaml_load_all(data: bytes, where: str) -> list[Any]:
+    import yaml
+
+    try:
+        return [d for d in yaml.load_all(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if d]
+    except yaml.YAMLError as e:
+        raise ChartError(f"{where}: invalid YAML ({e})") from None
+
+
+def _read_meta(files: _Files, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    raw = files.read("Chart.yaml")
+    if raw is None:
+        raise ChartError(f"{where}: no Chart.yaml (is this a Helm chart?)")
+    meta = _yaml_load(raw, f"{where}/Chart.yaml")
+    if not isinstance(meta, dict) or not meta.get("name"):
+        raise ChartError(f"{where}/Chart.yaml: expected a mapping with a name")
+    vraw = files.read("values.yaml")
+    values = _yaml_load(vraw, f"{where}/values.yaml") if vraw is not None else {}
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ChartError(f"{where}/values.yaml: expected a mapping")
+    return meta, values
+
+
+def _crds(files: _Files, where: str) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for name in files.children("crds"):
+        if name.endswith((".yaml", ".yml", ".json")):
+            raw = files.read(f"crds/{name}")
+            if raw is not None:
+                docs.extend(d for d in _yaml_load_all(raw, f"{where}/crds/{name}") if isinstance(d, dict))
+    return docs
+
+
+def _load(files: _Files, path: Path, origin: str) -> Chart:
+    where = str(path)
+    meta, values = _read_meta(files, where)
+    deps = {d.get("name"): d for d in meta.get("dependencies") or [] if isinstance(d, dict)}
+    subs: list[Subchart] = []
+    crds = _crds(files, where)
+    for entry in files.children("charts"):
+        rel = f"charts/{entry}"
+        if entry.endswith(".tgz"):
+            raw = files.read(rel)
+            if raw is None:
+                continue
+            sub_files = _archive_files(raw, f"{where}/{rel}")
+        elif files.read(f"{rel}/Chart.yaml") is not None:
+            sub_files = _sub_files(files, rel)
+        else:
+            continue
+        smeta, svalues = _read_meta(sub_files, f"{where}/{rel}")
+        dep = deps.get(smeta["name"], {})
+        subs.append(Subchart(key=str(dep.get("alias") or smeta["name"]), name=str(smeta["name"]),
+                             version=str(smeta.get("version", "")), app_version=_str_or_none(smeta.get("appVersion")),
+                             values=svalues, condition=dep.get("condition")))
+        crds.extend(_crds(sub_files, f"{where}/{rel}"))
+    return Chart(path=path, name=str(meta["name"]), version=str(meta.get("version", "")),
+                 app_version=_str_or_none(meta.get("appVersion")), values=values, subcharts=tuple(subs),
+                 origin=origin, crd_docs=tuple(crds))
+
+
+def _str_or_none(v: Any) -> str | None:
+    return None if v is None or v == "" else str(v)
+
+
+def load_chart(path: str | Path, origin: str | None = None) -> Chart:
+    """Read a chart folder or ``.tgz``. Raises :class:`ChartError` with the path when it is not a chart."""
+    p = Path(path).expanduser()
+    origin = origin or str(path)
+    if p.is_dir():
+        return _load(_folder_files(p), p, origin)
+    if p.is_file():
+        try:
+            data = p.read_bytes()
+        except OSError as e:
+            raise ChartError(f"{p}: cannot read ({e.strerror})") from None
+        return _load(_archive_files(data, str(p)), p, origin)
+    raise ChartError(f"{p}: no such chart folder or .tgz")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Fetching from the chart repository
+
+
+def cache_dir() -> Path:
+    base = os.environ.get(CACHE_ENV) or str(Path.home() / ".cache")
+    return Path(base) / "gpuslice" / "charts"
+
+
+def _cache_path(repository: str, version: str, root: Path | None = None) -> Path:
+    from gpuslice.names import short_hash
+
+    host = re.sub(r"[^A-Za-z0-9.-]+", "_", repository.split("://", 1)[-1]).strip("_")[:60]
+    return (root or cache_dir()) / f"{host}-{short_hash(repository)}" / f"{CHART_NAME}-{version}.tgz"
+
+
+def pull_chart(version: str, repository: str, *, helm: str | None = None, cache: Path | None = None,
+               attempts: int = 3, backoff_s: float = 1.0, timeout_s: float = 120,
+               sleep: Callable[[float], None] = time.sleep) -> Path:
+    """``helm pull`` the chart into the cache, retrying with exponential backoff; returns the cached .tgz.
+
+    A cached copy is reused (a chart version is immutable). ``repository`` is an HTTP(S) chart repository
+    (``--repo``) or an ``oci://`` registry path.
+    """
+    from gpuslice.helm import run_helm
+
+    target = _cache_path(repository, version, cache)
+    if target.is_file():
+        return target
+    if repository.startswith("oci://"):
+        args = ["pull", f"{repository.rstrip('/')}/{CHART_NAME}", "--version", version]
+    else:
+        args = ["pull", CHART_NAME, "--repo", repository, "--version", version]
+    last: HelmError | None = None
+    for attempt in range(1, max(1, attempts) + 1):
+        with tempfile.TemporaryDirectory(prefix="gpuslice-pull-") as tmp:
+            try:
+                run_helm([*args, "--destination", tmp], helm=helm, timeout=timeout_s)
+            except HelmError as e:
+                if e.returncode is None and e.argv == []:  # helm itself is missing: retrying cannot help
+                    raise
+                last = e
+            else:
+                got = sorted(Path(tmp).glob("*.tgz"))
+                if not got:
+                    raise ChartError(f"helm pull {CHART_NAME} {version} wrote no .tgz")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp_target = tempfile.mkstemp(dir=target.parent, suffix=".part")
+                os.close(fd)
+                shutil.copyfile(got[0], tmp_target)
+                os.replace(tmp_target, target)
+                return target
+        if attempt < attempts:
+            sleep(backoff_s * 2 ** (attempt - 1))
+    detail = str(last).splitlines()[-1] if last else "unknown error"
+    raise ChartError(f"could not pull {CHART_NAME} {version} from {repository} after {attempts} attempts: {detail}")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Finding the chart for a spec
+
+
+def _named_in(folder: Path, version: str) -> Path | None:
+    for name in (f"{CHART_NAME}-{version}", f"{CHART_NAME}-{version}.tgz"):
+        p = folder / name
+        if p.exists():
+            return p
+    return None
+
+
+def how_to_provide(resolved: ResolvedSpec) -> str:
+    v = resolved.chart_version
+    return (
+        f"Provide the GPU Operator chart {v}: pass --chart PATH (a chart folder or .tgz), set operator.chart in "
+        f"the spec (relative to it), put it at charts/{CHART_NAME}-{v} next to the spec, or fetch it once with "
+        f"network access: helm pull {CHART_NAME} --repo {resolved.spec.operator.chart_repository} --version {v}"
+    )
+
+
+def locate_chart(resolved: ResolvedSpec, explicit: str | Path | None = None, *, helm: str | None = None,
+                 pull: Callable[..., Path] | None = None) -> Chart:
+    """The chart for ``resolved`` from the first source that has it (see the module docstring)."""
+    version = resolved.chart_version
+    spec_dir = Path(resolved.file).parent if resolved.file else Path.cwd()
+    if explicit is not None:
+        return load_chart(explicit, origin=f"--chart {explicit}")
+    field_path = resolved.spec.operator.chart
+    if field_path:
+        p = (spec_dir / field_path) if not Path(field_path).is_absolute() else Path(field_path)
+        if not p.exists():
+            raise SpecError([Problem(f"chart {field_path!r} not found (looked at {p})", file=resolved.file,
+                                     path="operator.chart")])
+        return load_chart(p, origin=f"operator.chart {field_path}")
+    folders = [spec_dir / "charts"] + [Path(d) for d in os.environ.get(CHARTS_DIR_ENV, "").split(os.pathsep) if d]
+    for folder in folders:
+        found = _named_in(folder, version)
+        if found is not None:
+            return load_chart(found, origin=str(found))
+    repo = resolved.spec.operator.chart_repository
+    cached = _cache_path(repo, version)
+    if cached.is_file():
+        return load_chart(cached, origin=f"cache ({repo})")
+    if os.environ.get(OFFLINE_ENV, "") not in ("", "0", "false"):
+        raise ChartError(f"no local GPU Operator chart {version} and {OFFLINE_ENV} is set. {how_to_provide(resolved)}")
+    try:
+        path = (pull or pull_chart)(version, repo, helm=helm)
+    except GpusliceError as e:
+        raise ChartError(f"{e}. {how_to_provide(resolved)}") from None
+    return load_chart(path, origin=f"helm pull {repo}")
+
+
+__all__ = [
+    "CHART_NAME",
+    "Chart",
+    "ChartError",
+    "Subchart",
+    "cache_dir",
+    "deep_merge",
+    "how_to_provide",
+    "load_chart",
+    "locate_chart",
+    "pull_chart",
+]

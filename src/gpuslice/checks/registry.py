@@ -1,0 +1,75 @@
+"""Registry mirror rules: every registry the GPU Operator pulls from is covered, and the mirror can be logged in to.
+
+The preflight runs without the chart, so it checks the registries the chart is known to use
+(``catalog/data/operator_images.yaml`` ``imageSources``). ``plan``/``render`` then prove the exact list by
+rendering the real chart; the ids they report are documented here too, so ``gpuslice explain`` knows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gpuslice.findings import Finding, Severity
+from gpuslice.images import load_image_rules, mirror_configured, mirror_for
+from gpuslice.resolve import ResolvedSpec
+
+REF = "https://kubernetes.io/docs/concepts/containers/images/#specifying-imagepullsecrets-on-a-pod"
+
+IDS = {
+    "registry-source-not-covered": "registry.mirrors is set (and no proxy), but no rule covers a registry the GPU "
+    "Operator chart pulls from, so those pods would still pull from the internet (or fail behind a firewall).",
+    "registry-no-pull-secret": "A registry mirror or proxy is configured but no pull secret is named in "
+    "registry.pullSecrets; a mirror that needs credentials would make every GPU Operator pod fail with "
+    "ImagePullBackOff. Ignore it when the mirror allows anonymous pulls or the nodes hold credentials.",
+    "operator-image-not-mirrored": "(plan/render) The helm-rendered release, or the ClusterPolicy as the operator "
+    "will assemble it, pulls an image from outside the mirror.",
+    "operator-image-not-in-inventory": "(plan/render) The helm-rendered release pulls an image that images.txt and "
+    "mirror.sh do not list: image discovery missed it (a gpuslice bug).",
+    "operator-pull-secret-missing": "(plan/render) A rendered pod template, or a ClusterPolicy component, does not "
+    "carry every pull secret of the spec. A warning for Helm hooks that only run on uninstall.",
+    "operator-manifest-invalid": "(plan/render) A rendered core Kubernetes object does not validate against the "
+    "OpenAPI schema of the spec's Kubernetes version (kubernetes-validate, strict).",
+    "operator-manifest-unknown-kind": "(plan/render) A rendered object is neither a core kind of the Kubernetes "
+    "version nor defined by a CRD in the chart, so it could not be validated.",
+    "operator-cr-invalid": "(plan/render) A rendered custom resource (ClusterPolicy, ...) does not validate "
+    "against its CRD's openAPIV3Schema after the API server's pruning and defaulting.",
+    "operator-validation-skipped": "(plan/render) kubernetes-validate is not installed, so core objects were not "
+    "validated.",
+    "operator-chart-version-mismatch": "(plan/render) The chart given (--chart, operator.chart) declares a "
+    "release version other than operator.chartVersion.",
+    "operator-driver-os-unknown": "(plan/render) The operator appends the node OS to the driver/GDS/GDRCopy image "
+    "tag, but a pool that runs the operator's driver has an OS with no known tag, so the inventory cannot list it.",
+}
+
+
+def check(r: ResolvedSpec) -> Iterator[Finding]:
+    if not mirror_configured(r):
+        return
+    rules = load_image_rules()
+    uncovered = [p for p in rules.source_prefixes if mirror_for(f"{p}/probe:1", r) is None]
+    if uncovered:
+        yield Finding(
+            id="registry-source-not-covered",
+            severity=Severity.ERROR,
+            message=f"No registry.mirrors rule covers {', '.join(uncovered)}, which the GPU Operator chart pulls from.",
+            fix="Add a mirrors entry per registry, e.g. {source: " + uncovered[0] + ", mirror: <your-registry>/"
+                + uncovered[0].split("/", 1)[0] + "}, or set registry.proxy for a pull-through proxy.",
+            reference=rules_source(),
+            path="registry.mirrors",
+            evidence=tuple(uncovered),
+        )
+    if not r.pull_secrets:
+        target = r.proxy or r.mirror_rules[0].mirror
+        yield Finding(
+            id="registry-no-pull-secret",
+            severity=Severity.WARNING,
+            message=f"Images come from {target}, but registry.pullSecrets names no pull secret.",
+            fix=f"Create a docker-registry Secret in namespace {r.namespace} (kubectl create secret docker-registry "
+                "...) and list its name in registry.pullSecrets, unless the mirror allows anonymous pulls.",
+            reference=REF,
+            path="registry.pullSecrets",
+        )
+
+
+def rules_source() -> str:
+    return "gpuslice catalog operator_images.yaml imageSources (GPU Operator values.yaml, NFD subchart)"

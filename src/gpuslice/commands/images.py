@@ -1,0 +1,69 @@
+"""images: every image the GPU Operator release makes the cluster pull, source -> mirror, or a mirror script."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from gpuslice.commands._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    OUTPUT_OPTION,
+    OutputFormat,
+    console,
+    handle_errors,
+)
+
+
+class ImagesFormat(StrEnum):
+    list = "list"
+    mirror_script = "mirror-script"
+
+
+class MirrorTool(StrEnum):
+    crane = "crane"
+    skopeo = "skopeo"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("images")(images)
+
+
+@handle_errors
+def images(
+    spec: Path = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False),
+    chart: Path | None = typer.Option(None, "--chart", help="Local GPU Operator chart folder or .tgz."),
+    helm: str | None = typer.Option(None, "--helm", help="helm binary, only used to pull the chart."),
+    fmt: ImagesFormat = typer.Option(ImagesFormat.list, "--format", "-f",
+                                     help="list: source -> mirror; mirror-script: a bash script copying them."),
+    tool: MirrorTool = typer.Option(MirrorTool.crane, "--mirror-tool", help="crane or skopeo (mirror-script)."),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Every image the cluster will pull (operator, operands, NFD, driver per pool OS), source -> mirror.
+
+    Exit 1 when a mirror is configured but some image has no mirror rule.
+    """
+    from gpuslice import api
+    from gpuslice.chart import locate_chart
+    from gpuslice.images import images_text, mirror_script
+    from gpuslice.render.operator import image_inventory
+
+    r = api.load(spec)
+    inv = image_inventory(r, locate_chart(r, chart, helm=helm))
+    if output == OutputFormat.json:
+        print(json.dumps({"spec": str(spec), "chartVersion": r.chart_version, **inv.to_dict()}, indent=2))
+    elif fmt == ImagesFormat.mirror_script:
+        print(mirror_script(inv, tool.value, title=r.deployment_id), end="")
+    else:
+        print(images_text(inv), end="")
+    from rich.markup import escape
+
+    err = console(stderr=True)
+    for w in inv.warnings:
+        err.print(f"[yellow]warning:[/] {escape(w)}")
+    for i in inv.unmapped:
+        err.print(f"[bold red]error:[/] no registry mirror rule covers {escape(i.source)}")
+    raise typer.Exit(EXIT_FINDINGS if inv.unmapped else EXIT_OK)
