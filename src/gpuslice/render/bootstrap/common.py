@@ -248,8 +248,9 @@ def mime_multipart(parts: list[tuple[str, str, str]]) -> str:
     msg = MIMEMultipart("mixed", boundary=MIME_BOUNDARY)
     for ctype, filename, text in parts:
         maintype, subtype = ctype.split("/", 1)
-        params = {"charset": "us-ascii"} if maintype == "text" else {}
-        part = MIMENonMultipart(maintype, subtype, **params)
+        part = MIMENonMultipart(maintype, subtype)
+        if maintype == "text":
+            part.set_param("charset", "us-ascii")
         part.set_payload(text)
         part["Content-Transfer-Encoding"] = "7bit"
         part["Content-Disposition"] = f'attachment; filename="{filename}"'
