@@ -1,0 +1,500 @@
+"""``gpuslice lint-config``: check hand-written NVIDIA device-plugin sharing configs before a node crash-loops.
+
+Accepts a raw config file (YAML or JSON, as the plugin reads it) or a Kubernetes ConfigMap manifest (several
+documents, several keys, ``kind: List`` too). Applies the device plugin's own rules (k8s-device-plugin v0.20.0,
+commit 1b826acc, ``api/config/v1``) and is stricter where the plugin silently ignores mistakes; see
+``rules.RULES`` for every finding id and ``docs/lint-config.md`` for the user view.
+
+Library use::
+
+    from gpuslice.lintconfig import lint
+    result = lint(text, "cm.yaml", default="exclusive", node_label_keys=["time-slicing-4"])
+    result.ok, result.findings
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gpuslice.errors import GpusliceError, SpecError
+from gpuslice.findings import Finding, Severity, has_errors, sort_findings
+from gpuslice.lintconfig.goyaml import Doc, load_docs
+from gpuslice.lintconfig.rules import (
+    DNS1123_LABEL,
+    RULES,
+    STRICT_IDS,
+    Linter,
+    Parsed,
+    iter_rule_docs,
+    schema,
+)
+from gpuslice.yamlio import read_text
+
+if TYPE_CHECKING:
+    from gpuslice.resolve import ResolvedSpec
+
+__all__ = ["IDS", "STRICT_IDS", "ConfigSummary", "LintResult", "check", "lint", "lint_file"]
+
+_CM_RULES: dict[str, tuple[Severity, str]] = {
+    "lint-configmap": (Severity.ERROR, "The manifest is not a usable v1 ConfigMap (kind, apiVersion, data types)."),
+    "lint-configmap-name": (
+        Severity.ERROR,
+        "The ConfigMap name must be a DNS-1123 label (<= 63 characters) and must not clash with another volume of "
+        "the device-plugin/GFD/MPS DaemonSets: the operator mounts it as a volume named after the ConfigMap.",
+    ),
+    "lint-configmap-key": (Severity.ERROR, "A data key is not a valid ConfigMap key ([-._a-zA-Z0-9]+, <= 253)."),
+    "lint-configmap-label-value": (
+        Severity.WARNING,
+        "A data key that is not a valid label value cannot be selected with the nvidia.com/device-plugin.config "
+        "node label (it can still be the default).",
+    ),
+    "lint-configmap-empty": (Severity.ERROR, "The ConfigMap has no data: config-manager fails with 'no "
+                             "configuration files available'."),
+    "lint-missing-config-key": (
+        Severity.ERROR,
+        "A config key named by --default, a node label or the spec is not in the ConfigMap: config-manager fails "
+        "('specified config X does not exist') and the device-plugin pod crash-loops.",
+    ),
+    "lint-configmap-namespace": (
+        Severity.ERROR, "The ConfigMap is not in the operator namespace, so the operator's DaemonSets cannot mount it.",
+    ),
+    "lint-spec-mismatch": (
+        Severity.WARNING, "A ConfigMap key's sharing settings differ from what the gpuslice spec asks for.",
+    ),
+    "lint-not-configmap": (Severity.INFO, "A document in the manifest that is not a ConfigMap was skipped."),
+}
+
+#: finding id -> explanation (``gpuslice explain``)
+IDS: dict[str, str] = {**dict(iter_rule_docs()), **{k: v[1] for k, v in _CM_RULES.items()}}
+
+REF_OPERATOR = "https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/gpu-sharing.html"
+
+
+@dataclass(frozen=True)
+class ConfigSummary:
+    """What one config (a raw file, or one ConfigMap key) makes the plugin do."""
+
+    name: str  # "" for a raw file, else "<configmap>/<key>"
+    key: str | None
+    strategy: str  # none | time-slicing | mps | invalid
+    resources: tuple[tuple[str, int], ...] = ()
+    rename_by_default: bool = False
+    fail_requests_greater_than_one: bool = False
+    errors: int = 0
+    warnings: int = 0
+
+
+@dataclass
+class LintResult:
+    file: str
+    kind: str  # "config" | "configmap"
+    findings: list[Finding] = field(default_factory=list)
+    configs: list[ConfigSummary] = field(default_factory=list)
+    configmaps: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "kind": self.kind,
+            "ok": self.ok,
+            "configmaps": self.configmaps,
+            "configs": [
+                {"name": c.name, "key": c.key, "strategy": c.strategy,
+                 "resources": [{"name": n, "replicas": r} for n, r in c.resources],
+                 "renameByDefault": c.rename_by_default,
+                 "failRequestsGreaterThanOne": c.fail_requests_greater_than_one,
+                 "errors": c.errors, "warnings": c.warnings}
+                for c in self.configs
+            ],
+        }
+
+
+def _emit(rule: str, message: str, fix: str, *, file: str, line: int | None, path: str | None,
+          severity: Severity | None = None, pool: str | None = None) -> Finding:
+    sev = severity or (_CM_RULES[rule][0] if rule in _CM_RULES else RULES[rule][0])
+    return Finding(id=rule, severity=sev, message=f"{path}: {message}" if path else message, fix=fix,
+                   reference=REF_OPERATOR, path=path, file=file, line=line, pool=pool)
+
+
+def _summary(name: str, key: str | None, parsed: Parsed, findings: Sequence[Finding]) -> ConfigSummary:
+    errors = sum(1 for f in findings if f.severity is Severity.ERROR)
+    warnings = sum(1 for f in findings if f.severity is Severity.WARNING)
+    block_name = "mps" if parsed.mps_present else ("timeSlicing" if parsed.ts_present else None)
+    blk = parsed.blocks.get(block_name or "", {})
+    resources = tuple(
+        (r["name"], r["replicas"]) for r in (blk.get("resources") or [])
+        if isinstance(r, dict) and r.get("name") and isinstance(r.get("replicas"), int)
+    )
+    strategy = {"mps": "mps", "timeSlicing": "time-slicing", None: "none"}[block_name]
+    fail = blk.get("failRequestsGreaterThanOne")
+    if fail is None:
+        fail = block_name == "mps"  # v0.20.0: MPS defaults to true, time-slicing to false
+    return ConfigSummary(
+        name=name, key=key, strategy="invalid" if errors else strategy, resources=resources,
+        rename_by_default=bool(blk.get("renameByDefault")), fail_requests_greater_than_one=bool(fail),
+        errors=errors, warnings=warnings,
+    )
+
+
+def _lint_doc(doc: Doc, *, prefix: str, upstream: bool, in_configmap: bool) -> tuple[list[Finding], Parsed]:
+    linter = Linter(doc=doc, prefix=prefix, upstream=upstream, in_configmap=in_configmap)
+    parsed = linter.run()
+    return linter.findings, parsed
+
+
+def lint_config_text(text: str, file: str, *, upstream: bool = False, prefix: str = "",
+                     line_offset: int | None = 0, fixed_line: int | None = None,
+                     in_configmap: bool = False) -> tuple[list[Finding], Parsed, int]:
+    """Lint one config's text. Returns (findings, parsed, number of documents). YAML errors become findings."""
+    try:
+        docs = load_docs(text, file, line_offset=line_offset or 0)
+    except SpecError as e:
+        p = e.problems[0]
+        line = fixed_line if fixed_line is not None else p.line
+        return [_emit("lint-yaml", f"{p.message}; the plugin cannot parse this config", "Fix the YAML syntax.",
+                      file=file, line=line, path=prefix or None)], Parsed(), 0
+    if fixed_line is not None:
+        for d in docs:
+            d.lines = dict.fromkeys(d.lines, fixed_line)
+            d.lines[()] = fixed_line
+            d.duplicates = [(p, fixed_line) for p, _ in d.duplicates]
+    if not docs:
+        docs = [Doc(data=None, file=file, lines={(): fixed_line or 1})]
+    findings, parsed = _lint_doc(docs[0], prefix=prefix, upstream=upstream, in_configmap=in_configmap)
+    extra = [d for d in docs[1:] if d.data is not None]
+    if extra:
+        findings.append(Finding(
+            id="lint-extra-documents", severity=Severity.WARNING,
+            message=f"{prefix + ': ' if prefix else ''}{len(extra)} more YAML document(s) after the first; the plugin "
+                    "reads only the first", fix="Keep one document per config (one ConfigMap key per config).",
+            path=prefix or None, file=file, line=extra[0].lines.get(()),
+        ))
+    return findings, parsed, len(docs)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# ConfigMap manifests
+
+
+def _node_at(root: Any, path: Sequence[str | int]) -> Any:
+    """The ruamel node at a path of the composed document (mapping keys compared by their text)."""
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+    node = root
+    for step in path:
+        if isinstance(node, MappingNode):
+            match = [v for k, v in node.value if getattr(k, "value", None) == step]
+            if not match:
+                return None
+            node = match[-1]
+        elif isinstance(node, SequenceNode) and isinstance(step, int) and step < len(node.value):
+            node = node.value[step]
+        else:
+            return None
+    return node
+
+
+def _configmaps(docs: list[Doc]) -> Iterator[tuple[Doc, tuple[str | int, ...], dict[str, Any]]]:
+    for doc in docs:
+        d = doc.data
+        if not isinstance(d, dict):
+            continue
+        if d.get("kind") == "List" and isinstance(d.get("items"), list):
+            for i, item in enumerate(d["items"]):
+                if isinstance(item, dict) and item.get("kind") == "ConfigMap":
+                    yield doc, ("items", i), item
+        elif d.get("kind") == "ConfigMap":
+            yield doc, (), d
+
+
+def _is_manifest(docs: list[Doc]) -> bool:
+    return any(isinstance(d.data, dict) and "kind" in d.data and "apiVersion" in d.data for d in docs)
+
+
+@dataclass
+class _CmContext:
+    file: str
+    upstream: bool
+    findings: list[Finding]
+    configs: list[ConfigSummary]
+
+
+def _lint_configmap(ctx: _CmContext, doc: Doc, base: tuple[str | int, ...], cm: dict[str, Any]) -> tuple[str, set[str]]:
+    file = ctx.file
+
+    def line(*path: str | int) -> int | None:
+        return doc.line((*base, *path))
+
+    def add(rule: str, message: str, fix: str, path: str | None, ln: int | None) -> None:
+        ctx.findings.append(_emit(rule, message, fix, file=file, line=ln, path=path))
+
+    meta = cm.get("metadata") if isinstance(cm.get("metadata"), dict) else {}
+    name = meta.get("name") if isinstance(meta.get("name"), str) else ""
+    label = name or "(unnamed ConfigMap)"
+    if cm.get("apiVersion") != "v1":
+        add("lint-configmap", f"apiVersion is {cm.get('apiVersion')!r}; a ConfigMap is apiVersion v1", "Use v1.",
+            "apiVersion", line("apiVersion"))
+    reserved = schema()["configmap"]["reserved_volume_names"]
+    if not name:
+        add("lint-configmap-name", "the ConfigMap has no metadata.name", "Name it (and set devicePlugin.config.name "
+            "to that name).", "metadata.name", line("metadata"))
+    elif len(name) > 63 or not DNS1123_LABEL.fullmatch(name):
+        add("lint-configmap-name", f"'{name}' cannot be a pod volume name (DNS-1123 label: lowercase letters, digits "
+            f"and '-', at most 63 characters; this one has {len(name)}); the operator mounts the ConfigMap as a volume "
+            "named after it, so the device-plugin DaemonSet is rejected", "Use a shorter lowercase name without dots.",
+            "metadata.name", line("metadata", "name"))
+    elif name in reserved:
+        add("lint-configmap-name", f"'{name}' equals a volume the operator's device-plugin/GFD/MPS pods already have "
+            f"(reserved: {', '.join(reserved)}); the pods would have two volumes with one name",
+            "Pick another name, e.g. device-plugin-config.", "metadata.name", line("metadata", "name"))
+
+    keys: set[str] = set()
+    data = cm.get("data")
+    binary = cm.get("binaryData")
+    if data is not None and not isinstance(data, dict):
+        add("lint-configmap", f"data must be a mapping of key -> config text, got {type(data).__name__}",
+            "Write data:\\n  my-key: |\\n    version: v1 ...", "data", line("data"))
+        data = None
+    if binary is not None and not isinstance(binary, dict):
+        add("lint-configmap", "binaryData must be a mapping of key -> base64 text", "Fix binaryData.", "binaryData",
+            line("binaryData"))
+        binary = None
+    entries: list[tuple[str, str, Any]] = [("data", k, v) for k, v in (data or {}).items()]
+    entries += [("binaryData", k, v) for k, v in (binary or {}).items()]
+    if not entries:
+        add("lint-configmap-empty", f"ConfigMap {label} has no data keys; config-manager fails with 'no configuration "
+            "files available'", "Add one key per sharing config.", "data", line("data") or line())
+    for section, key, value in entries:
+        kpath = f"{section}[{key}]"
+        kline = line(section, key)
+        if key in keys:
+            add("lint-configmap-key", f"key '{key}' is in both data and binaryData; the API server rejects this",
+                "Keep one.", kpath, kline)
+        keys.add(key)
+        key_errors = _configmap_key_problems(key)
+        if key_errors:
+            add("lint-configmap-key", f"'{key}' is not a valid ConfigMap key: {key_errors}", "Use letters, digits, "
+                "'-', '_' and '.' only.", kpath, kline)
+        elif len(key) > 63 or not _LABEL_VALUE.fullmatch(key):
+            add("lint-configmap-label-value", f"'{key}' is not a valid label value, so no node can select it with "
+                f"{schema()['configmap']['node_label']}=<key>; only the default can name it",
+                "Use at most 63 characters: letters, digits, '-', '_', '.', starting and ending alphanumeric.",
+                kpath, kline)
+        text, fixed, offset = _value_text(ctx, doc, (*base, section, key), section, value, kpath, kline)
+        if text is None:
+            continue
+        found, parsed, _ = lint_config_text(text, file, upstream=ctx.upstream, prefix=kpath, line_offset=offset,
+                                            fixed_line=fixed, in_configmap=True)
+        ctx.findings.extend(found)
+        ctx.configs.append(_summary(f"{label}/{key}", key, parsed, found))
+    return name, keys
+
+
+def _value_text(ctx: _CmContext, doc: Doc, path: tuple[str | int, ...], section: str, value: Any, kpath: str,
+                kline: int | None) -> tuple[str | None, int | None, int | None]:
+    """(text, fixed line or None, line offset) of one data/binaryData value."""
+    if section == "binaryData":
+        if not isinstance(value, str):
+            ctx.findings.append(_emit("lint-configmap", "binaryData values must be base64 strings", "Encode it.",
+                                      file=ctx.file, line=kline, path=kpath))
+            return None, None, None
+        try:
+            return base64.b64decode("".join(value.split()), validate=True).decode("utf-8"), kline, None
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            ctx.findings.append(_emit("lint-configmap", "binaryData value is not base64-encoded UTF-8 text",
+                                      "Use data: for text configs.", file=ctx.file, line=kline, path=kpath))
+            return None, None, None
+    if value is None:
+        return "", kline, None  # an empty file: valid, no sharing
+    if not isinstance(value, str):
+        ctx.findings.append(_emit(
+            "lint-configmap", f"ConfigMap data values must be strings, got a {type(value).__name__}; the API server "
+            "rejects the manifest", f"Write the config as a block string: '{kpath.split('[', 1)[1][:-1]}: |' followed "
+            "by the indented config.", file=ctx.file, line=kline, path=kpath))
+        return None, None, None
+    node = _node_at(doc.root, path)
+    style = getattr(node, "style", None)
+    if style == "|":
+        return value, None, node.start_mark.line + 1
+    return value, kline, None
+
+
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+
+
+def _configmap_key_problems(key: str) -> str:
+    """k8s.io/apimachinery IsConfigMapKey."""
+    errs = []
+    if len(key) > 253:
+        errs.append("must be no more than 253 characters")
+    if not re.fullmatch(r"[-._a-zA-Z0-9]+", key):
+        errs.append("a valid config key must consist of alphanumeric characters, '-', '_' or '.'")
+    if key == ".":
+        errs.append("must not be '.'")
+    elif key == "..":
+        errs.append("must not be '..'")
+    elif key.startswith(".."):
+        errs.append("must not start with '..'")
+    return "; ".join(errs)
+
+
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _spec_expectations(resolved: ResolvedSpec) -> tuple[str, dict[str, list[str]], str, str]:
+    """(default key, key -> pools that select it, namespace, ConfigMap name) from the resolved spec."""
+    from gpuslice.resolve import DEVICE_PLUGIN_CONFIG_LABEL
+    from gpuslice.sharing import default_key
+
+    by_key: dict[str, list[str]] = {}
+    for p in resolved.pools:
+        k = p.node_labels.get(DEVICE_PLUGIN_CONFIG_LABEL)
+        if k:
+            by_key.setdefault(k, []).append(p.name)
+    return default_key(resolved), by_key, resolved.namespace, resolved.device_plugin_configmap
+
+
+def _compare_with_spec(result: LintResult, resolved: ResolvedSpec, cm_name: str) -> None:
+    for c in result.configs:
+        if not c.name.startswith(f"{cm_name}/") or c.key not in resolved.sharing_configs or c.strategy == "invalid":
+            continue
+        rs = resolved.sharing_configs[c.key]
+        want_res = ((rs.resource_name, rs.replicas),) if rs.shared else ()
+        diffs = []
+        if c.strategy != rs.strategy:
+            diffs.append(f"strategy {c.strategy} (spec: {rs.strategy})")
+        if rs.shared and c.strategy == rs.strategy:
+            if c.resources != want_res:
+                diffs.append(f"resources {list(c.resources)} (spec: {list(want_res)})")
+            if c.rename_by_default != rs.rename_by_default:
+                diffs.append(f"renameByDefault {c.rename_by_default} (spec: {rs.rename_by_default})")
+            if c.fail_requests_greater_than_one != rs.fail_requests_greater_than_one:
+                diffs.append(f"failRequestsGreaterThanOne {c.fail_requests_greater_than_one} "
+                             f"(spec: {rs.fail_requests_greater_than_one})")
+        if diffs:
+            result.findings.append(_emit(
+                "lint-spec-mismatch", "differs from the spec: " + "; ".join(diffs),
+                "Re-render it with 'gpuslice render', or change the spec.", file=result.file, line=None,
+                path=f"data[{c.key}]"))
+
+
+def lint(text: str, file: str = "<input>", *, default: str | None = None,
+         node_label_keys: Iterable[str] = (), resolved: ResolvedSpec | None = None,
+         upstream: bool = False) -> LintResult:
+    """Lint a device-plugin config or a ConfigMap manifest holding several.
+
+    ``default`` / ``node_label_keys`` name ConfigMap keys that must exist (``devicePlugin.config.default`` and the
+    values of ``nvidia.com/device-plugin.config`` node labels); ``resolved`` takes both, the namespace and the
+    expected settings from a gpuslice spec. ``upstream=True`` reports only what the plugin itself rejects as errors
+    (gpuslice's stricter rules become warnings). Raises ``SpecError`` when ``text`` is not YAML at all, and
+    ``GpusliceError`` when key options are given for a raw config.
+    """
+    label_keys = [k for k in node_label_keys if k]
+    docs = load_docs(text, file)
+    if not _is_manifest(docs):
+        if default or label_keys or resolved is not None:
+            raise GpusliceError(
+                f"{file}: --default, --node-label-keys and --spec check the keys of a ConfigMap manifest, but this "
+                "file is a raw device-plugin config (no kind/apiVersion). Lint it without them, or lint the ConfigMap."
+            )
+        findings, parsed, _n = lint_config_text(text, file, upstream=upstream)
+        return LintResult(file=file, kind="config", findings=sort_findings(findings),
+                          configs=[_summary("", None, parsed, findings)])
+
+    result = LintResult(file=file, kind="configmap")
+    ctx = _CmContext(file=file, upstream=upstream, findings=result.findings, configs=result.configs)
+    seen_cm = False
+    for doc in docs:
+        d = doc.data
+        if isinstance(d, dict) and d.get("kind") not in ("ConfigMap", "List") and d is not None:
+            result.findings.append(_emit("lint-not-configmap", f"skipped a {d.get('kind')!r} document", "",
+                                         file=file, line=doc.line(()), path=None))
+    spec_default = None
+    by_key: dict[str, list[str]] = {}
+    namespace = None
+    spec_cm_name = None
+    if resolved is not None:
+        spec_default, by_key, namespace, spec_cm_name = _spec_expectations(resolved)
+    for doc, base, cm in _configmaps(docs):
+        seen_cm = True
+        name, keys = _lint_configmap(ctx, doc, base, cm)
+        result.configmaps.append(name)
+        required: dict[str, str] = {}
+        if default:
+            required[default] = "--default"
+        for k in label_keys:
+            required.setdefault(k, "a node label")
+        if resolved is not None:
+            if spec_default:
+                required.setdefault(spec_default, "the spec's default (devicePlugin.config.default)")
+            for k, pools in by_key.items():
+                required.setdefault(k, f"the node label of pool(s) {', '.join(pools)}")
+        for k, why in required.items():
+            if k not in keys:
+                close = difflib.get_close_matches(k, sorted(keys), n=1)
+                result.findings.append(_emit(
+                    "lint-missing-config-key", f"ConfigMap {name or '(unnamed)'} has no key '{k}', named by {why}; "
+                    f"config-manager fails with 'specified config {k} does not exist' and the device-plugin pod "
+                    "crash-loops", f"Add data['{k}']" + (f" (or did you mean '{close[0]}'?)" if close else "") + ".",
+                    file=file, line=doc.line((*base, "data")) or doc.line(base), path="data"))
+        if resolved is not None:
+            meta = cm.get("metadata") if isinstance(cm.get("metadata"), dict) else {}
+            ns = meta.get("namespace")
+            if ns is not None and ns != namespace:
+                result.findings.append(_emit(
+                    "lint-configmap-namespace", f"namespace is {ns!r} but the operator runs in {namespace!r}; the "
+                    "device-plugin DaemonSet cannot mount a ConfigMap from another namespace", f"Use {namespace}.",
+                    file=file, line=doc.line((*base, "metadata", "namespace")), path="metadata.namespace"))
+            if name and name != spec_cm_name:
+                result.findings.append(_emit(
+                    "lint-spec-mismatch", f"ConfigMap is named {name!r} but the Helm values gpuslice renders "
+                    f"reference {spec_cm_name!r} (devicePlugin.config.name)", "Use the rendered ConfigMap, or "
+                    "point devicePlugin.config.name at this one.", file=file, line=doc.line((*base, "metadata")),
+                    path="metadata.name", severity=Severity.WARNING))
+            _compare_with_spec(result, resolved, name)
+    if not seen_cm:
+        kinds = sorted({str(d.data.get("kind")) for d in docs if isinstance(d.data, dict)})
+        result.findings.append(_emit("lint-configmap", f"the manifest holds no ConfigMap (kinds: {', '.join(kinds)})",
+                                     "Pass the ConfigMap manifest or the raw config file.", file=file, line=1,
+                                     path=None))
+    result.findings[:] = sort_findings(result.findings)
+    return result
+
+
+def lint_file(path: str | Path, **kwargs: Any) -> LintResult:
+    """Read and lint a file (``SpecError`` if unreadable or not YAML). Keyword options as for :func:`lint`."""
+    return lint(read_text(path), str(path), **kwargs)
+
+
+def check(resolved: ResolvedSpec) -> list[Finding]:
+    """Preflight rule: the device-plugin ConfigMap gpuslice renders for this spec passes lint-config.
+
+    Catches spec settings the plugin or its MPS daemon would refuse (e.g. more than 48 MPS replicas).
+    """
+    from gpuslice.sharing import configmap_manifest
+    from gpuslice.yamlio import dump_yaml
+
+    _default, by_key, _ns, _name = _spec_expectations(resolved)
+    res = lint(dump_yaml(configmap_manifest(resolved)), "device-plugin-config.yaml", resolved=resolved)
+    out = []
+    for f in res.findings:
+        if f.severity is Severity.INFO:
+            continue
+        key = f.path.split("]", 1)[0].removeprefix("data[") if f.path and f.path.startswith("data[") else None
+        pools = by_key.get(key or "", [])
+        out.append(Finding(id=f.id, severity=f.severity, message=f.message, fix=f.fix, reference=f.reference,
+                           pool=pools[0] if len(pools) == 1 else None, path=f.path, file=f.file, line=f.line,
+                           evidence=tuple(f"pool {p}" for p in pools)))
+    return out
+
