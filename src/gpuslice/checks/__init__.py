@@ -8,6 +8,8 @@ one place that lists them: no import side effects.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import date
 from types import ModuleType
 
 from gpuslice.findings import Finding, sort_findings
@@ -17,10 +19,16 @@ Rule = Callable[[ResolvedSpec], Iterable[Finding]]
 
 
 def _modules() -> list[ModuleType]:
+    from gpuslice.checks import disks as disk_rules
+    from gpuslice.checks import dns as dns_rules
+    from gpuslice.checks import eks as eks_rules
+    from gpuslice.checks import gpu as gpu_rules
+    from gpuslice.checks import kubernetes as kubernetes_rules
     from gpuslice.checks import names as names_rules
-    from gpuslice.checks import registry as registry_rules
+    from gpuslice.checks import os_support as os_rules
+    from gpuslice.checks import sharing as sharing_rules
 
-    return [names_rules, registry_rules]
+    return [gpu_rules, kubernetes_rules, os_rules, disk_rules, sharing_rules, dns_rules, eks_rules, names_rules]
 
 
 def rules() -> dict[str, Rule]:
@@ -36,9 +44,48 @@ def rule_docs() -> dict[str, str]:
     return out
 
 
-def run_checks(resolved: ResolvedSpec) -> list[Finding]:
+def run_checks(resolved: ResolvedSpec, *, today: date | None = None) -> list[Finding]:
+    """Run every rule. ``today`` is the date date-based rules (end of support) compare with; default:
+    $GPUSLICE_TODAY, else the clock. Findings that name a spec path get the line it is on."""
+    from gpuslice.checks._common import reset_today, set_today, today_from_env
+
     disabled = set(resolved.spec.checks.disabled)
     findings: list[Finding] = []
-    for rule in rules().values():
-        findings.extend(f for f in rule(resolved) if f.id not in disabled)
-    return sort_findings(findings)
+    token = set_today(today or today_from_env())
+    try:
+        for rule in rules().values():
+            findings.extend(f for f in rule(resolved) if f.id not in disabled)
+    finally:
+        reset_today(token)
+    return sort_findings(_locate(findings, resolved.file))
+
+
+def _locate(findings: list[Finding], file: str | None) -> list[Finding]:
+    """Fill in file and line for findings that carry a spec path (``nodePools[0].disks.rootGiB``)."""
+    if not file or not any(f.path and f.line is None for f in findings):
+        return findings
+    from gpuslice.errors import SpecError
+    from gpuslice.yamlio import load_yaml_file
+
+    try:
+        located = load_yaml_file(file)[0]
+    except SpecError:
+        return findings
+    out = []
+    for f in findings:
+        if f.path and f.line is None:
+            line, _ = located.position(_steps(f.path))
+            f = replace(f, file=f.file or file, line=line)
+        out.append(f)
+    return out
+
+
+def _steps(path: str) -> list[str | int]:
+    steps: list[str | int] = []
+    for part in path.split("."):
+        name, _, rest = part.partition("[")
+        if name:
+            steps.append(name)
+        for idx in rest.rstrip("]").split("][") if rest else []:
+            steps.append(int(idx))
+    return steps
