@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "gpuslice.commands.core",
     "gpuslice.commands.bench",
     "gpuslice.commands.images",
+    "gpuslice.commands.lint",
 ]
 
 

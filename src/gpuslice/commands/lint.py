@@ -1,0 +1,81 @@
+"""lint-config: check a hand-written device-plugin config or ConfigMap against the plugin's real rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gpuslice.commands._common import OUTPUT_OPTION, OutputFormat, console, exit_code, findings_json, handle_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("lint-config")(lint_config)
+
+
+@handle_errors
+def lint_config(
+    file: Path = typer.Argument(..., help="A device-plugin config (YAML/JSON) or a ConfigMap manifest.",
+                                show_default=False),
+    default: str | None = typer.Option(None, "--default", help="ConfigMap key used by nodes without a label "
+                                       "(devicePlugin.config.default); must exist."),
+    node_label_keys: str | None = typer.Option(None, "--node-label-keys", help="Comma-separated keys that "
+                                               "nvidia.com/device-plugin.config node labels select; each must exist."),
+    spec: Path | None = typer.Option(None, "--spec", help="Take the default, the node-label keys, the namespace and "
+                                     "the expected settings from a gpuslice spec."),
+    upstream: bool = typer.Option(False, "--upstream", help="Errors only where the device plugin itself fails; "
+                                  "gpuslice's stricter rules become warnings."),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Lint a device-plugin sharing config: exit 0 valid (warnings allowed), 1 invalid, 2 unreadable."""
+    from gpuslice.lintconfig import lint_file
+
+    resolved = None
+    if spec is not None:
+        from gpuslice import api
+
+        resolved = api.load(spec)
+    keys = [k.strip() for k in (node_label_keys or "").split(",") if k.strip()]
+    result = lint_file(file, default=default, node_label_keys=keys, resolved=resolved, upstream=upstream)
+    if output == OutputFormat.json:
+        print(findings_json(result.findings, **result.to_dict()))
+    else:
+        _print(result)
+    raise typer.Exit(exit_code(result.findings))
+
+
+def _print(result: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from gpuslice.findings import Severity
+
+    out = console()
+    style = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+    if result.configs:
+        t = Table(title=f"{result.file}: {result.kind}", title_justify="left", expand=False)
+        for col in ("config", "strategy", "resources", "renameByDefault", "failRequests>1", "errors", "warnings"):
+            t.add_column(col)
+        for c in result.configs:
+            res = ", ".join(f"{n} x{r}" for n, r in c.resources) or "-"
+            t.add_row(escape(c.name or Path(result.file).name), c.strategy, escape(res),
+                      str(c.rename_by_default).lower() if c.strategy != "none" else "-",
+                      str(c.fail_requests_greater_than_one).lower() if c.strategy != "none" else "-",
+                      str(c.errors), str(c.warnings))
+        out.print(t)
+    if result.findings:
+        t = Table(show_lines=True, expand=False)
+        t.add_column("severity", no_wrap=True)
+        t.add_column("line", justify="right", no_wrap=True)
+        t.add_column("finding (key path: problem) and fix")
+        t.add_column("id", no_wrap=True)
+        for f in sorted(result.findings, key=lambda f: (f.line or 0, f.severity.rank, f.id)):
+            fix = f"\n[dim]fix: {escape(f.fix)}[/]" if f.fix else ""
+            t.add_row(f"[{style[f.severity]}]{f.severity.value}[/]", str(f.line or ""), escape(f.message) + fix,
+                      f.id)
+        out.print(t)
+    n_err = sum(1 for f in result.findings if f.severity is Severity.ERROR)
+    n_warn = sum(1 for f in result.findings if f.severity is Severity.WARNING)
+    verdict = "[bold red]invalid[/]" if n_err else "[green]valid[/]"
+    out.print(f"{escape(result.file)}: {verdict} ({n_err} error(s), {n_warn} warning(s))")
