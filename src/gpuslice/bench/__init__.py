@@ -28,16 +28,19 @@ def write_outputs(results: dict[str, Any], out_dir: str | Path, *, plots: bool =
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    # results.json first: whatever happens to the plots, the measurements are kept.
+    write_file_atomic(out / "results.json", dump_results(results))
     pngs: list[str] = []
     if plots:
         from gpuslice.bench.plots import write_plots
+        from gpuslice.errors import GpusliceError
 
-        pngs = write_plots(results, out)
-        written.extend(pngs)
-    write_file_atomic(out / "results.json", dump_results(results))
+        try:
+            pngs = write_plots(results, out)
+        except GpusliceError as e:
+            results.setdefault("notes", []).append(f"plots not written: {e}")
     write_file_atomic(out / "report.md", report_markdown(results, pngs))
-    return ["results.json", "report.md", *written]
+    return ["results.json", "report.md", *pngs]
 
 
 def recommend(*args: Any, **kwargs: Any) -> Any:

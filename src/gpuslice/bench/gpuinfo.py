@@ -167,10 +167,18 @@ class Telemetry:
                 clk = float(nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM))
                 pw = nv.nvmlDeviceGetPowerUsage(h) / 1000.0
                 tc = float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU))
-                thr = int(nv.nvmlDeviceGetCurrentClocksThrottleReasons(h))
-                self._samples.append((clk, pw, tc, thr))
             except Exception:
-                pass
+                self._stop.wait(self.period_s)
+                continue
+            thr = 0
+            for fn in ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"):
+                if hasattr(nv, fn):
+                    try:
+                        thr = int(getattr(nv, fn)(h))
+                        break
+                    except Exception:
+                        continue
+            self._samples.append((clk, pw, tc, thr))
             self._stop.wait(self.period_s)
 
     def stop(self) -> dict[str, Any] | None:

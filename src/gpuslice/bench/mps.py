@@ -23,6 +23,18 @@ from types import TracebackType
 CONTROL_BIN = "nvidia-cuda-mps-control"
 
 
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class MpsUnavailable(Exception):
     """MPS cannot be used here (no control binary, the daemon does not start, a sandbox forbids it...)."""
 
@@ -140,6 +152,13 @@ class MpsDaemon:
                 raise MpsUnavailable(f"MPS did not accept the thread limit (asked {lim.active_thread_percentage}, "
                                      f"read back {got!r})")
 
+    def _pid(self) -> int | None:
+        f = self.pipe_dir / "nvidia-cuda-mps-control.pid"
+        try:
+            return int(f.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
     def _log_tail(self) -> str:
         if self._root is None:
             return ""
@@ -154,9 +173,15 @@ class MpsDaemon:
         if self.started:
             with contextlib.suppress(MpsUnavailable):
                 self.send("quit")
-            # Wait for the control daemon to go: it removes its pipe when it exits.
+            # Wait for the control daemon to exit (its pid file names it), else for its pipe to go.
             deadline = time.monotonic() + self.timeout_s
-            while (self.pipe_dir / "control").exists() and time.monotonic() < deadline:
+            pid = self._pid()
+            while time.monotonic() < deadline:
+                if pid is not None:
+                    if not _alive(pid):
+                        break
+                elif not (self.pipe_dir / "control").exists():
+                    break
                 time.sleep(0.1)
             self.started = False
         if self._root is not None:

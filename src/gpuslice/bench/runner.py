@@ -232,14 +232,25 @@ def _base_env(cfg: BenchConfig) -> dict[str, str]:
     return env
 
 
-def run_bench(cfg: BenchConfig, progress: Progress | None = None, command: str | None = None) -> dict[str, Any]:
-    """Run the whole matrix and return the raw results document (metrics are added by :func:`analyze`)."""
+def run_bench(cfg: BenchConfig, progress: Progress | None = None, command: str | None = None,
+              checkpoint: Path | None = None) -> dict[str, Any]:
+    """Run the whole matrix and return the results document with metrics (see :func:`analyze`).
+
+    ``checkpoint``: a file rewritten with the raw results after every case, so an interrupted run keeps what
+    it measured (``gpuslice bench --report-from`` reads it).
+    """
     from gpuslice import __version__
     from gpuslice.bench.analysis import analyze
     from gpuslice.bench.gpuinfo import Telemetry, gpu_facts, timeslice_policy
 
     cfg.validate()
-    emit: Progress = progress or (lambda kind, data: None)
+    user_emit: Progress = progress or (lambda kind, data: None)
+
+    def emit(kind: str, data: dict[str, Any]) -> None:
+        user_emit(kind, data)
+        if checkpoint is not None and kind in ("case-done", "skip", "fail"):
+            _write_checkpoint(checkpoint, results)
+
     plan = case_plan(cfg)
     notes: list[str] = []
     gpu: dict[str, Any]
@@ -283,6 +294,7 @@ def run_bench(cfg: BenchConfig, progress: Progress | None = None, command: str |
         "cases": [],
     }
     emit("plan", {"cases": len(plan), "config": cfg.to_dict(), "gpu": gpu})
+
     telemetry = Telemetry(cfg.device) if cfg.backend == "torch" else None
     t_start = time.monotonic()
     work_dir = Path(tempfile.mkdtemp(prefix="gpuslice-bench-"))
@@ -300,6 +312,16 @@ def run_bench(cfg: BenchConfig, progress: Progress | None = None, command: str |
         for p in c.get("processes", []):
             p.pop("info", None)
     return analyze(results)
+
+
+def _write_checkpoint(path: Path, results: dict[str, Any]) -> None:
+    from gpuslice.output import write_file_atomic
+
+    doc = json.loads(json.dumps(results, default=str))
+    for c in doc["cases"]:
+        for p in c.get("processes", []):
+            p.pop("info", None)
+    write_file_atomic(path, json.dumps(doc, indent=1) + "\n")
 
 
 def _pools_for(strategy: str, todo: list[tuple[str, int]]) -> list[tuple[int | None, int, list[tuple[str, int]]]]:

@@ -153,13 +153,15 @@ def bench(
                       window_s=window, backend=backend, device=device, params=_params(param))
     command = "gpuslice " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else None
     prog = _RichProgress()
+    partial = out / "results.partial.json"
     try:
-        results = run_bench(cfg, progress=prog, command=command)
+        results = run_bench(cfg, progress=prog, command=command, checkpoint=partial)
     except BenchError as e:
         raise GpusliceError(str(e)) from None
     finally:
         prog.stop()
     files = write_outputs(results, out, plots=plots)
+    partial.unlink(missing_ok=True)
     if print_log:
         from gpuslice.bench.results import LOG_BEGIN, LOG_END, dump_results
 
