@@ -118,14 +118,17 @@ class MpsDaemon:
         self.pipe_dir.mkdir()
         self.log_dir.mkdir()
         env = {**os.environ, **self.env}
+        # The daemon forks and may keep inherited descriptors: never give it pipes we would wait on.
+        err_file = self._root / "start.err"
         try:
-            p = subprocess.run([binary, "-d"], env=env, capture_output=True, text=True, timeout=self.timeout_s,
-                               check=False)
+            with open(err_file, "w") as err:
+                p = subprocess.run([binary, "-d"], env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                   timeout=self.timeout_s, check=False)
         except subprocess.TimeoutExpired as e:
             raise MpsUnavailable("nvidia-cuda-mps-control -d did not return") from e
         if p.returncode != 0:
-            raise MpsUnavailable(f"nvidia-cuda-mps-control -d failed (exit {p.returncode}): "
-                                 f"{(p.stderr or p.stdout).strip()[-300:]}{self._log_tail()}")
+            msg = err_file.read_text(errors="replace").strip()[-300:]
+            raise MpsUnavailable(f"nvidia-cuda-mps-control -d failed (exit {p.returncode}): {msg}{self._log_tail()}")
         self.started = True
         # The daemon forks; wait until its control pipe answers.
         deadline = time.monotonic() + self.timeout_s
