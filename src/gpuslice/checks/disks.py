@@ -112,7 +112,7 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
     need = _need(os_gib + images, gc)
     if p.root_gib >= need:
         return
-    detail = (f"the root volume is {p.root_gib} GiB but needs at least {need} GiB (OS ~{os_gib:g} GiB + "
+    detail = (f"{p.root_gib} GiB but needs at least {need} GiB (OS ~{os_gib:g} GiB + "
               f"{' + '.join(parts)} = {os_gib + images:g} GiB, kept below the kubelet's {gc}% image-GC threshold)")
     if data is not None:
         yield Finding(
@@ -121,7 +121,7 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
             pool=p.name,
             message=(f"The {data.size_gib} GiB data volume is mounted at {data.mount_path}, not where containerd "
                      f"writes ({p.os.containerd_root if p.os else '/var/lib/containerd'}), so images fill the root "
-                     f"volume: {detail}."),
+                     f"volume, which is {detail}."),
             fix="Set disks.data.mountPath: /var/lib/containerd (the default), or grow rootGiB to "
                 f"{need} GiB.",
             reference=EKS_REF,
@@ -136,7 +136,7 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
         id="disk-root-too-small",
         severity=Severity.ERROR,
         pool=p.name,
-        message=f"Container images land on the root volume and {detail}.",
+        message=f"Container images land on the root volume, which is {detail}.",
         fix=fix,
         reference=EKS_REF,
         path=pool_path(p, "disks", "rootGiB"),

@@ -37,13 +37,14 @@ def register(app: typer.Typer) -> None:
 def check(spec: Path = SPEC_ARG, output: OutputFormat = OUTPUT_OPTION) -> None:
     """Preflight: report every known trap in SPEC with a fix, before anything is installed."""
     from gpuslice import api
+    from gpuslice.checks.report import print_report, summary
 
     r = api.load(spec)
     findings = api.check(r)
     if output == OutputFormat.json:
-        print(findings_json(findings, spec=str(spec)))
+        print(findings_json(findings, spec=str(spec), summary=summary(findings)))
     else:
-        print_findings(findings, title="check")
+        print_report(findings, r, console())
     raise typer.Exit(exit_code(findings))
 
 
@@ -77,7 +78,11 @@ def plan(
         print_findings(res.findings, title="check")
         c = console()
         if res.refused:
-            c.print("[bold red]Not rendered:[/] the checks above found errors. Fix them, or pass --force.")
+            from rich.markup import escape
+
+            errors = sorted({f.id for f in res.findings if f.severity.value == "error"})
+            c.print(f"[bold red]Not rendered:[/] the checks above found {len(errors)} kind(s) of error: "
+                    f"{escape(', '.join(errors))}. Fix them, or pass --force (gpuslice explain <id> says more).")
         else:
             c.print(f"[green]Wrote {len(res.files)} files to {res.out_dir}[/]")
             for f in res.files:
