@@ -178,7 +178,6 @@ def disks_env(plan: DiskPlan) -> str:
         "GPUSLICE_DATA_ROOT": DATA_ROOT,
         "GPUSLICE_TARGETS": " ".join(plan.targets),
         "GPUSLICE_SERVICES": " ".join(plan.services),
-        "GPUSLICE_WAIT_SECONDS": 120,
     })
     return env_file(values, "gpuslice: data disk settings for gpuslice-setup-disks (rendered; edit the spec instead)")
 
