@@ -43,9 +43,10 @@ Renderer = Callable[[ResolvedSpec, RenderOptions], RenderResult]
 
 
 def renderers() -> dict[str, Renderer]:
-    from gpuslice.render import operator, sharing
+    from gpuslice.render import bootstrap, nodegroups, operator, sharing
 
-    return {"sharing": sharing.render, "operator": operator.render}
+    return {"sharing": sharing.render, "operator": operator.render, "bootstrap": bootstrap.render,
+            "nodegroups": nodegroups.render}
 
 
 def render_all(resolved: ResolvedSpec, options: RenderOptions | None = None,
