@@ -68,7 +68,7 @@ def _print(result: Any) -> None:
         t = Table(show_lines=True, expand=False)
         t.add_column("severity", no_wrap=True)
         t.add_column("line", justify="right", no_wrap=True)
-        t.add_column("finding (key path: problem) and fix")
+        t.add_column("finding (key path: problem) and fix", overflow="fold")
         t.add_column("id", no_wrap=True)
         for f in sorted(result.findings, key=lambda f: (f.line or 0, f.severity.rank, f.id)):
             fix = f"\n[dim]fix: {escape(f.fix)}[/]" if f.fix else ""

@@ -158,13 +158,13 @@ def _yaml() -> Any:
     from ruamel.yaml.tag import Tag
 
     class GoResolver(VersionedResolver):  # type: ignore[misc]
-        """Tag every implicit plain scalar as a string (resolved later by :func:`resolve_plain`), except ``<<``."""
+        """Tag every implicit scalar with PLAIN_TAG (resolved later by :func:`resolve_plain`), except ``<<``."""
 
         def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
             if kind is ScalarNode and implicit[0]:
                 if value == "<<":
                     return Tag(suffix="tag:yaml.org,2002:merge")
-                return Tag(suffix="tag:yaml.org,2002:str")
+                return Tag(suffix=PLAIN_TAG)
             return super().resolve(kind, value, implicit)
 
     y = YAML(typ="rt")
@@ -172,6 +172,8 @@ def _yaml() -> Any:
     return y
 
 
+#: the tag our resolver gives untagged scalars; an explicit ``!!str`` keeps the standard string tag
+PLAIN_TAG = "tag:gpuslice.dev,2026:plain"
 MAX_VALUES = 200_000  # alias bombs stop here
 
 
@@ -241,8 +243,8 @@ class _Builder:
     def scalar(self, node: Any) -> Any:
         tag = str(node.tag)
         text = node.value
-        if node.style is None and tag == "tag:yaml.org,2002:str":
-            return resolve_plain(text)
+        if tag == PLAIN_TAG:
+            return resolve_plain(text) if node.style is None else text
         if tag.endswith((":int", ":float", ":bool", ":null")):
             return resolve_plain(text)
         return text

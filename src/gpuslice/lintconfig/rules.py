@@ -341,7 +341,10 @@ class Linter:
     def walk(self, spec: dict[str, Any], v: Any, path: Path, parent_go: str) -> Any:
         t = spec["type"]
         if t == "object":
-            return self.walk_object(spec, v, path, spec.get("go", "struct"))
+            go = spec.get("go", "struct")
+            if go == "struct" and (parent_go == "struct-nocoerce" or spec.get("coerce") is False):
+                go = "struct-nocoerce"
+            return self.walk_object(spec, v, path, go)
         if t == "string":
             return self.check_string(spec, v, path, coerce=parent_go == "struct" and spec.get("coerce", True))
         if t == "bool":
@@ -366,7 +369,7 @@ class Linter:
 
     def walk_object(self, spec: dict[str, Any], v: Any, path: Path, go: str) -> dict[str, Any] | None:
         if v is None:
-            null = spec.get("null")
+            null = spec.get("if_null")
             if isinstance(null, str):
                 self.emit("lint-empty-sharing", path, f"is empty (null): {null}",
                           "Give it a resources list, or delete the key for no sharing.")
@@ -376,10 +379,32 @@ class Linter:
             return None
         fields: dict[str, Any] = spec.get("fields", {})
         out: dict[str, Any] = {}
+        winner: dict[str, str] = {}
+        if go.startswith("struct"):
+            for key in v:
+                name = key if key in fields else next((f for f in fields if f.lower() == key.lower()), None)
+                if name is not None and (name not in winner or key > winner[name]):
+                    winner[name] = key
         for key, val in v.items():
             kpath = (*path, key)
             name = key if key in fields else None
-            if name is None and go == "struct":
+            if go.startswith("struct"):
+                name = next((f for f, k in winner.items() if k.lower() == key.lower() and f.lower() == key.lower()),
+                            None)
+                if name is not None and winner[name] != key:
+                    self.emit("lint-duplicate-key", kpath, f"'{key}' and '{winner[name]}' both set '{name}' (the "
+                              f"plugin matches keys case-insensitively here); '{winner[name]}' wins",
+                              f"Keep only '{name}'.")
+                    # Both are decoded (in sorted key order): decoding errors count, value checks use the winner.
+                    mark = len(self.findings)
+                    self.walk(fields[name], val, kpath, go)
+                    self.findings[mark:] = [f for f in self.findings[mark:]
+                                            if f.id not in ("lint-version", "lint-flag-value")]
+                    continue
+                if name == key:
+                    out[name] = self.walk(fields[name], val, kpath, go)
+                    continue
+            if name is None and go.startswith("struct"):
                 name = next((f for f in fields if f.lower() == key.lower()), None)
                 if name is not None:
                     self.emit("lint-unknown-key", kpath, f"'{key}' is matched to '{name}' only because the "
@@ -581,6 +606,10 @@ class Linter:
         out: list[str] = []
         for i, item in enumerate(v):
             ipath = (*path, i)
+            if item is None:  # json null into a uint64 is a no-op: the entry reads as GPU index 0
+                self.emit("lint-type-coerced", ipath, "is null; the plugin reads it as GPU index 0", "Remove it.")
+                out.append("0")
+                continue
             if isinstance(item, int | float) and not isinstance(item, bool):
                 iv = _go_int(item)
                 if iv is not None and 0 <= iv <= 2**64 - 1:
@@ -601,6 +630,7 @@ class Linter:
             return
         flags = parsed.get("flags") or {}
         p.flags = flags
+        self.flag_alias_quirk(flags)
         mig_strategy = flags.get("migStrategy")
         sharing = parsed.get("sharing") or {}
         d = self.doc.data
@@ -645,6 +675,30 @@ class Linter:
             self.emit("lint-no-sharing", ("sharing",) if "sharing" in (parsed or {}) else (),
                       "no timeSlicing or mps block: GPUs are not shared on nodes using this config",
                       "Fine for exclusive pools; otherwise add sharing.timeSlicing.resources.")
+
+    def flag_alias_quirk(self, flags: dict[str, Any]) -> None:
+        """A key under flags.plugin/flags.gfd named like a top-level flag zeroes that flag (sigs.k8s.io/yaml).
+
+        While converting YAML to JSON, sigs.k8s.io/yaml v1.6.0 looks up keys under flags.plugin and flags.gfd in
+        the embedded CommandLineFlags struct and allocates the matching pointer field of the real config: the flag
+        becomes "" (or false) unless flags sets it. For migStrategy and deviceDiscoveryStrategy "" then fails
+        validateFlags ("unknown MIG strategy: ").
+        """
+        raw_flags = self._raw_child(self.doc.data, "flags")
+        if not isinstance(raw_flags, dict):
+            return
+        top = schema()["config"]["fields"]["flags"]["fields"]
+        for sub in ("plugin", "gfd"):
+            raw_sub = self._raw_child(raw_flags, sub)
+            if not isinstance(raw_sub, dict):
+                continue
+            for key in raw_sub:
+                name = next((f for f in top if f.lower() == key.lower()), None)
+                if name in ("migStrategy", "deviceDiscoveryStrategy") and flags.get(name) is None:
+                    self.emit("lint-flag-value", ("flags", sub, key), f"'{key}' under flags.{sub} makes the plugin "
+                              f"set flags.{name} to '' (a sigs.k8s.io/yaml side effect), and '' is rejected at "
+                              "startup ('unknown MIG strategy: ' / 'invalid --device-discovery-strategy')",
+                              f"Move '{key}' up to flags.{name}.")
 
     @staticmethod
     def _raw_child(d: Any, key: str) -> Any:
