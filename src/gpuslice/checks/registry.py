@@ -48,12 +48,13 @@ def check(r: ResolvedSpec) -> Iterator[Finding]:
     rules = load_image_rules()
     uncovered = [p for p in rules.source_prefixes if mirror_for(f"{p}/probe:1", r) is None]
     if uncovered:
+        host = uncovered[0].split("/", 1)[0]
         yield Finding(
             id="registry-source-not-covered",
             severity=Severity.ERROR,
             message=f"No registry.mirrors rule covers {', '.join(uncovered)}, which the GPU Operator chart pulls from.",
-            fix="Add a mirrors entry per registry, e.g. {source: " + uncovered[0] + ", mirror: <your-registry>/"
-                + uncovered[0].split("/", 1)[0] + "}, or set registry.proxy for a pull-through proxy.",
+            fix=f"Add a mirrors entry per registry, e.g. {{source: {host}, mirror: <your-registry>/{host}}}, or set "
+                "registry.proxy for a pull-through proxy.",
             reference=rules_source(),
             path="registry.mirrors",
             evidence=tuple(uncovered),
