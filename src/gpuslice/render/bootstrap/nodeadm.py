@@ -17,6 +17,7 @@ from gpuslice.render.bootstrap.common import (
     node_env,
     node_files,
     node_setup_part,
+    taints_flag,
 )
 from gpuslice.resolve import ResolvedPool, ResolvedSpec
 from gpuslice.yamlio import dump_yaml
@@ -41,13 +42,13 @@ def node_config(resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnect
             cluster["certificateAuthority"] = conn.certificate_authority
         if conn.service_cidr:
             cluster["cidr"] = conn.service_cidr
-    kubelet: dict[str, Any] = {"flags": [label_flag(pool.node_labels)]}
-    if pool.spec.taints:
-        kubelet["config"] = {
-            "registerWithTaints": [
-                {"key": t.key, **({"value": t.value} if t.value else {}), "effect": t.effect} for t in pool.spec.taints
-            ]
-        }
+    flags = [label_flag(pool.node_labels)]
+    taints = taints_flag(pool.spec.taints)
+    if taints:
+        # A flag, not kubelet.config.registerWithTaints: the NodeConfig CRD types every kubelet.config value as
+        # an object, and a flag means the same to kubelet.
+        flags.append(taints)
+    kubelet: dict[str, Any] = {"flags": flags}
     spec: dict[str, Any] = {"cluster": cluster, "kubelet": kubelet}
     if pool.spec.disks.instance_store == "raid0":
         spec["instance"] = {"localStorage": {"strategy": "RAID0"}}
