@@ -282,9 +282,8 @@ def test_no_instance_store_fails_loudly(tmp_path: Path) -> None:
 def test_size_fallback_only_when_unambiguous(tmp_path: Path) -> None:
     # Without nvme/ebsnvme-id the EBS name is unknown: one 100 GiB disk is taken (with a warning) ...
     no_nvme = [t for t in STUBS if t != "nvme"]
-    m = disk_machine(tmp_path / "a", [ROOT_DISK, ebs("/dev/nvme1n1", 100, None)], EBS_PLAN, tools=no_nvme) \
-        if (tmp_path / "a").mkdir() is None else None
-    assert m is not None
+    (tmp_path / "a").mkdir()
+    m = disk_machine(tmp_path / "a", [ROOT_DISK, ebs("/dev/nvme1n1", 100, None)], EBS_PLAN, tools=no_nvme)
     r = m.run(SETUP)
     assert r.rc == 0, r.stderr
     assert "WARNING: no disk reports the device name /dev/xvdb" in r.stderr
