@@ -23,18 +23,6 @@ from types import TracebackType
 CONTROL_BIN = "nvidia-cuda-mps-control"
 
 
-def _alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class MpsUnavailable(Exception):
     """MPS cannot be used here (no control binary, the daemon does not start, a sandbox forbids it...)."""
 
@@ -95,16 +83,17 @@ class MpsDaemon:
             raise MpsUnavailable(f"{self.control_bin} is not on PATH (the NVIDIA driver's MPS tools are missing)")
         return found
 
-    def send(self, command: str) -> str:
+    def send(self, command: str, timeout_s: float | None = None) -> str:
         """Send one command to the control daemon; returns its reply."""
         import os
 
         env = {**os.environ, **self.env}
+        limit = timeout_s or self.timeout_s
         try:
             p = subprocess.run([self._bin()], input=command + "\n", env=env, capture_output=True, text=True,
-                               timeout=self.timeout_s, check=False)
+                               timeout=limit, check=False)
         except subprocess.TimeoutExpired as e:
-            raise MpsUnavailable(f"MPS control did not answer {command!r} within {self.timeout_s:.0f} s") from e
+            raise MpsUnavailable(f"MPS control did not answer {command!r} within {limit:.0f} s") from e
         if p.returncode != 0:
             raise MpsUnavailable(f"MPS control refused {command!r} (exit {p.returncode}): "
                                  f"{(p.stderr or p.stdout).strip()[-300:]}")
@@ -155,13 +144,6 @@ class MpsDaemon:
                 raise MpsUnavailable(f"MPS did not accept the thread limit (asked {lim.active_thread_percentage}, "
                                      f"read back {got!r})")
 
-    def _pid(self) -> int | None:
-        f = self.pipe_dir / "nvidia-cuda-mps-control.pid"
-        try:
-            return int(f.read_text().strip())
-        except (OSError, ValueError):
-            return None
-
     def _log_tail(self) -> str:
         if self._root is None:
             return ""
@@ -175,15 +157,13 @@ class MpsDaemon:
         """Quit the daemon (its server exits once the clients are gone) and remove the folders."""
         if self.started:
             with contextlib.suppress(MpsUnavailable):
-                self.send("quit")
-            # Wait for the control daemon to exit (its pid file names it), else for its pipe to go.
-            deadline = time.monotonic() + self.timeout_s
-            pid = self._pid()
+                self.send("quit", timeout_s=min(self.timeout_s, 10.0))
+            # Wait (briefly) until the daemon no longer answers: the next one gets its own folders anyway.
+            deadline = time.monotonic() + min(self.timeout_s, 5.0)
             while time.monotonic() < deadline:
-                if pid is not None:
-                    if not _alive(pid):
-                        break
-                elif not (self.pipe_dir / "control").exists():
+                try:
+                    self.send("get_default_active_thread_percentage", timeout_s=1.0)
+                except MpsUnavailable:
                     break
                 time.sleep(0.1)
             self.started = False

@@ -299,7 +299,7 @@ def recommend_one(results: dict[str, Any], *, pool: str | None = None, gpu: str 
                            + (f" ({why})" if why else "") + ".")
         bigger = [k for k in sharing if k.n > chosen.n and k.hard]
         if bigger:
-            top_n = max(bigger, key=lambda k: k.n)
+            top_n = max(bigger, key=lambda k: (k.n, k.strategy == chosen.strategy))
             reasons.append(f"More replicas ({top_n.label()}) ruled out: {'; '.join(top_n.hard)}.")
         if gpu_memory_gib is not None:
             per = gpu_memory_gib / chosen.n
@@ -328,6 +328,11 @@ def recommend_one(results: dict[str, Any], *, pool: str | None = None, gpu: str 
             why = f"{bc.label()} does not pay elsewhere in the profile"
         else:
             why = "it loses more for other workloads of the profile"
+        within = [k for k in sharing if not k.hard and w not in k.below_floor]
+        if within:
+            why += (f"; the allowed options within {floor:g}x for {w} ("
+                    + ", ".join(k.key for k in within)
+                    + ") fall further behind for " + ", ".join(sorted({x for k in within for x in k.below_floor})))
         reasons.append(f"Below {floor:g}x the best measured for {w} ({_fmt(chosen.eff.get(w))}x vs "
                        f"{b['efficiency']:.2f}x) because {why}.")
     if latency_budget_ms is not None and solo_p99 is not None and solo_p99 > latency_budget_ms:

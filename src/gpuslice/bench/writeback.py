@@ -14,17 +14,33 @@ from gpuslice.bench.recommend import Recommendation
 from gpuslice.errors import GpusliceError, Problem, SpecError
 
 
+def _mapping_indent(text: str) -> int:
+    """Indentation of the first nested mapping key (the spec's own style), 2 when there is none."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        if not line or line[0] in " #-" or not line.rstrip().endswith(":"):
+            continue
+        for nxt in lines[i + 1:]:
+            stripped = nxt.lstrip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            if stripped.startswith("- ") or len(nxt) == len(stripped):
+                break
+            return len(nxt) - len(stripped)
+    return 2
+
+
 def _yaml(text: str) -> tuple[Any, Any]:
     from ruamel.yaml import YAML
     from ruamel.yaml.util import load_yaml_guess_indent
 
-    _, indent, block_seq_indent = load_yaml_guess_indent(text)
+    # ruamel guesses the sequence layout (indent of an item's content, offset of its dash).
+    _, seq_indent, dash_offset = load_yaml_guess_indent(text)
     y = YAML(typ="rt")
     y.preserve_quotes = True
     y.width = 4096
-    indent = indent or 2
-    bsi = block_seq_indent or 0
-    y.indent(mapping=indent, sequence=indent + bsi if bsi else indent, offset=bsi)
+    mapping = _mapping_indent(text)
+    y.indent(mapping=mapping, sequence=seq_indent or mapping, offset=dash_offset or 0)
     return y, y.load(io.StringIO(text))
 
 

@@ -81,11 +81,12 @@ class _RichProgress:
         elif kind == "case-start":
             self.progress.update(self.task, description=data["case"])
         elif kind == "case-done":
-            rec = data["record"]
-            procs = rec["processes"]
-            tput = sum(p["throughput"] for p in procs)
+            procs = data["record"]["processes"]
+            totals: dict[str, float] = {}
+            for p in procs:
+                totals[p["unit"]] = totals.get(p["unit"], 0.0) + p["throughput"]
             lat = [p["latencyMs"]["p99"] for p in procs if p.get("latencyMs")]
-            c.log(f"{data['case']}: {tput:.4g} {procs[0]['unit']} total"
+            c.log(f"{data['case']}: " + " + ".join(f"{v:.4g} {u}" for u, v in totals.items())
                   + (f", worst p99 {max(lat):.3f} ms" if lat else ""))
             self.progress.advance(self.task)
         elif kind in ("pool-start", "mps-start"):
