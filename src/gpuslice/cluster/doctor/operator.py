@@ -1,0 +1,72 @@
+"""The GPU Operator's own state: ClusterPolicy and its DaemonSets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gpuslice.cluster import knowledge as k
+from gpuslice.cluster.doctor.context import DoctorContext, finding
+from gpuslice.findings import Finding, Severity
+
+IDS = {
+    "clusterpolicy-not-ready": "ClusterPolicy status.state is not `ready`: some operand has not come up. The "
+    "evidence lists its conditions and the operator DaemonSets that are not fully ready.",
+    "clusterpolicy-missing": "The GPU Operator runs but there is no ClusterPolicy, so it deploys nothing. The "
+    "chart creates one unless operator.createClusterPolicy / clusterPolicy was turned off.",
+    "operator-daemonset-not-ready": "An operator DaemonSet has fewer ready pods than it should (desired != ready).",
+    "clusterpolicy-not-captured": "The dump has no ClusterPolicy (`kubectl cluster-info dump` does not include "
+    "custom resources); `gpuslice snapshot` captures it.",
+}
+
+
+def _ds_lines(ctx: DoctorContext) -> list[str]:
+    names = set(k.operator()["daemonsets"].values())
+    out = []
+    for ds in ctx.view.daemonsets.get(ctx.namespace, ()):
+        st = ds.status
+        if ds.name in names and st.desired_number_scheduled != st.number_ready:
+            out.append(f"daemonset {ctx.namespace}/{ds.name}: desired {st.desired_number_scheduled}, ready "
+                       f"{st.number_ready}, unavailable {st.number_unavailable}")
+    return out
+
+
+def check(ctx: DoctorContext) -> Iterable[Finding]:
+    out = []
+    ds_lines = _ds_lines(ctx)
+    cps = ctx.view.clusterpolicies
+    operator_present = any(d.metadata.name == k.operator()["deployment"]
+                           for d in ctx.view.deployments.get(ctx.namespace, ())) or bool(
+        ctx.view.daemonsets.get(ctx.namespace))
+    if cps is None:
+        if operator_present:
+            out.append(finding("clusterpolicy-not-captured", Severity.INFO,
+                               "ClusterPolicy is not in this dump, so its state was not checked",
+                               "Use `gpuslice snapshot -o DIR` (or add `kubectl get clusterpolicies -o json > "
+                               "DIR/clusterpolicies.json`) to include it."))
+    elif not cps:
+        if operator_present:
+            out.append(finding("clusterpolicy-missing", Severity.ERROR,
+                               f"the GPU Operator runs in {ctx.namespace} but no ClusterPolicy exists: it deploys "
+                               "no operands",
+                               "Install the chart with its ClusterPolicy (`gpuslice apply SPEC`), or create one."))
+    else:
+        for cp in cps:
+            if cp.state == "ready":
+                continue
+            lines = []
+            for c in (cp.status or {}).get("conditions") or ():
+                if isinstance(c, dict):
+                    lines.append(f"condition {c.get('type')}={c.get('status')} {c.get('reason') or ''}: "
+                                 f"{(c.get('message') or '')[:200]}".rstrip(": "))
+            lines += ds_lines
+            out.append(finding("clusterpolicy-not-ready", Severity.ERROR,
+                               f"ClusterPolicy {cp.metadata.name or ''} is not ready (state: {cp.state or 'none'})",
+                               "Look at the operands listed in the evidence (and at the other findings, which "
+                               "usually name the cause); `gpuslice verify SPEC` re-checks once they are up.",
+                               evidence=tuple(lines[:8])))
+            ds_lines = []  # already shown
+    for line in ds_lines:
+        out.append(finding("operator-daemonset-not-ready", Severity.WARNING, line.split(":", 1)[0] + " is not "
+                           "fully ready", "See the findings about its pods; `kubectl -n "
+                           f"{ctx.namespace} describe {line.split(':', 1)[0]}` shows why.", evidence=(line,)))
+    return out

@@ -1,0 +1,113 @@
+"""Read a ``kubectl cluster-info dump --output-directory DIR`` folder (a support bundle people already know).
+
+Layout, as kubectl writes it (``staging/src/k8s.io/kubectl/pkg/cmd/clusterinfo/clusterinfo_dump.go``)::
+
+    DIR/nodes.json
+    DIR/<namespace>/{events,replication-controllers,services,daemonsets,deployments,replicasets,pods}.json
+    DIR/<namespace>/<pod>/logs.txt     # init containers, then containers, each between
+                                       # "==== START logs for container C of pod NS/P ====" and "==== END ... ===="
+
+``-o yaml`` gives ``.yaml`` files instead; both are read. ``gpuslice snapshot`` adds ``clusterpolicies.json`` and
+``<namespace>/configmaps.json``. Anything may be missing (a partial bundle is still worth reading) and logs may be
+huge: each ``logs.txt`` is read from its last :data:`MAX_LOG_BYTES` only, keeping the last lines per container.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import deque
+from pathlib import Path
+
+from gpuslice.cluster.source import CLUSTERPOLICIES, NODES, Raw
+from gpuslice.errors import GpusliceError
+
+MAX_LOG_BYTES = 8 * 1024 * 1024
+TAIL_LINES = 2000
+_EXTS = (".json", ".yaml", ".yml")
+_START = "==== START logs for container "
+_END = "==== END logs for container "
+_MARKER = re.compile(r"==== (START|END) logs for container (\S+) of pod ([^/\s]+)/(\S+) ====")
+#: Lines kubectl writes instead of a log when it could not fetch one.
+LOG_ERROR_PREFIXES = ("Create log request error:", "Request log error:")
+
+
+class DumpSource:
+    """A dump folder as a :class:`gpuslice.cluster.source.Source`."""
+
+    def __init__(self, root: str | Path, *, max_log_bytes: int = MAX_LOG_BYTES, tail_lines: int = TAIL_LINES):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise GpusliceError(f"{root}: not a folder (expected the output of `kubectl cluster-info dump "
+                                f"--output-directory DIR` or `gpuslice snapshot -o DIR`)")
+        self.max_log_bytes = max_log_bytes
+        self.tail_lines = tail_lines
+        if not any(self._file(self.root, NODES) or p.is_dir() for p in self.root.iterdir()):
+            raise GpusliceError(f"{root}: empty folder, not a cluster dump")
+
+    @property
+    def label(self) -> str:
+        return f"dump {self.root}"
+
+    @staticmethod
+    def _file(folder: Path, stem: str) -> Path | None:
+        for ext in _EXTS:
+            p = folder / f"{stem}{ext}"
+            if p.is_file():
+                return p
+        return None
+
+    def namespaces(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def path_of(self, resource: str, namespace: str | None = None) -> Path | None:
+        folder = self.root / namespace if namespace else self.root
+        return self._file(folder, resource)
+
+    def read(self, resource: str, namespace: str | None = None) -> Raw | None:
+        p = self.path_of(resource, namespace)
+        if p is None:
+            return None
+        if p.suffix == ".json":
+            return p.read_bytes()
+        return p.read_text(encoding="utf-8", errors="replace")
+
+    def logs(self, namespace: str, pod: str, containers: list[str]) -> dict[str, list[str]]:
+        p = self.root / namespace / pod / "logs.txt"
+        if not p.is_file():
+            return {}
+        return read_log_file(p, self.max_log_bytes, self.tail_lines)
+
+
+def read_log_file(path: Path, max_bytes: int = MAX_LOG_BYTES, tail_lines: int = TAIL_LINES) -> dict[str, list[str]]:
+    """container -> last ``tail_lines`` lines of a dump ``logs.txt`` (reads at most ``max_bytes`` from the end).
+
+    Lines before the first marker of a truncated file, or outside any START/END pair, go under ``""``.
+    A marker that follows log text without a newline (kubectl writes the log bytes verbatim) is still found.
+    """
+    size = path.stat().st_size
+    out: dict[str, deque[str]] = {}
+    current = ""
+    with path.open("rb") as fh:
+        if size > max_bytes:
+            fh.seek(size - max_bytes, os.SEEK_SET)
+            fh.readline()  # drop the partial first line
+        for raw in fh:
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if "==== " in line and (_START in line or _END in line):
+                m = _MARKER.search(line)
+                if m:
+                    before = line[: m.start()]
+                    if before:
+                        out.setdefault(current, deque(maxlen=tail_lines)).append(before)
+                    current = m.group(2) if m.group(1) == "START" else ""
+                    if m.group(1) == "START":
+                        out.setdefault(current, deque(maxlen=tail_lines))
+                    continue
+            out.setdefault(current, deque(maxlen=tail_lines)).append(line)
+    return {k: list(v) for k, v in out.items() if v}
+
+
+def cluster_scoped(root: Path) -> list[str]:
+    """Which of the cluster-scoped lists a folder has (for messages)."""
+    return [r for r in (NODES, CLUSTERPOLICIES) if DumpSource._file(root, r)]
