@@ -155,10 +155,11 @@ def _lint_doc(doc: Doc, *, prefix: str, upstream: bool, in_configmap: bool) -> t
 
 def lint_config_text(text: str, file: str, *, upstream: bool = False, prefix: str = "",
                      line_offset: int | None = 0, fixed_line: int | None = None,
-                     in_configmap: bool = False) -> tuple[list[Finding], Parsed, int]:
+                     in_configmap: bool = False, docs: list[Doc] | None = None) -> tuple[list[Finding], Parsed, int]:
     """Lint one config's text. Returns (findings, parsed, number of documents). YAML errors become findings."""
     try:
-        docs = load_docs(text, file, line_offset=line_offset or 0)
+        if docs is None:
+            docs = load_docs(text, file, line_offset=line_offset or 0)
     except SpecError as e:
         p = e.problems[0]
         line = fixed_line if fixed_line is not None else p.line
@@ -408,7 +409,7 @@ def lint(text: str, file: str = "<input>", *, default: str | None = None,
                 f"{file}: --default, --node-label-keys and --spec check the keys of a ConfigMap manifest, but this "
                 "file is a raw device-plugin config (no kind/apiVersion). Lint it without them, or lint the ConfigMap."
             )
-        findings, parsed, _n = lint_config_text(text, file, upstream=upstream)
+        findings, parsed, _n = lint_config_text(text, file, upstream=upstream, docs=docs)
         return LintResult(file=file, kind="config", findings=sort_findings(findings),
                           configs=[_summary("", None, parsed, findings)])
 
@@ -477,10 +478,18 @@ def lint_file(path: str | Path, **kwargs: Any) -> LintResult:
     return lint(read_text(path), str(path), **kwargs)
 
 
-def check(resolved: ResolvedSpec) -> list[Finding]:
-    """Preflight rule: the device-plugin ConfigMap gpuslice renders for this spec passes lint-config.
+#: what ``check`` reports: the plugin itself would refuse the rendered ConfigMap, or the ConfigMap is unusable.
+#: (gpuslice's stricter rules and advice about the spec's sharing settings belong to gpuslice.checks.sharing.)
+_CHECK_IDS = frozenset(
+    {k for k, v in RULES.items() if v[1] == "upstream"}
+    | {"lint-configmap", "lint-configmap-name", "lint-configmap-key", "lint-configmap-empty", "lint-missing-config-key"}
+)
 
-    Catches spec settings the plugin or its MPS daemon would refuse (e.g. more than 48 MPS replicas).
+
+def check(resolved: ResolvedSpec) -> list[Finding]:
+    """Preflight rule: the device-plugin ConfigMap gpuslice renders for this spec is one the plugin accepts.
+
+    A guard on the renderer: it reports only what would make the device plugin or config-manager fail.
     """
     from gpuslice.sharing import configmap_manifest
     from gpuslice.yamlio import dump_yaml
@@ -489,7 +498,7 @@ def check(resolved: ResolvedSpec) -> list[Finding]:
     res = lint(dump_yaml(configmap_manifest(resolved)), "device-plugin-config.yaml", resolved=resolved)
     out = []
     for f in res.findings:
-        if f.severity is Severity.INFO:
+        if f.severity is not Severity.ERROR or f.id not in _CHECK_IDS:
             continue
         key = f.path.split("]", 1)[0].removeprefix("data[") if f.path and f.path.startswith("data[") else None
         pools = by_key.get(key or "", [])

@@ -167,7 +167,7 @@ def _yaml() -> Any:
                 return Tag(suffix=PLAIN_TAG)
             return super().resolve(kind, value, implicit)
 
-    y = YAML(typ="rt")
+    y = YAML(typ="safe", pure=True)  # the round-trip scanner's comment handling costs 2x; marks suffice here
     y.Resolver = GoResolver
     return y
 
