@@ -194,7 +194,7 @@ def test_already_formatted_volume_is_not_reformatted(tmp_path: Path) -> None:
     r = m.run(SETUP)
     assert r.rc == 0, r.stderr
     assert r.called("mkfs") == []
-    assert "already has a xfs filesystem" in r.stderr
+    assert "already has a filesystem (xfs); keeping it" in r.stderr
     # The existing filesystem's type and UUID go to fstab.
     assert "UUID=11111111-2222-3333-4444-555555555555 /mnt/gpuslice-data xfs " in m.fstab()
 

@@ -43,6 +43,7 @@ __all__ = [
     "block_device_mappings",
     "bootstrap_files",
     "disk_plan",
+    "mng_ami_type",
     "render",
     "supported",
     "user_data",

@@ -236,11 +236,11 @@ main() {
 
   fstype=$(blkid -o value -s TYPE "$dev" 2>/dev/null || true)
   if [ -z "$fstype" ]; then
-    log "creating a $FS_TYPE filesystem on $dev"
+    log "creating a filesystem ($FS_TYPE) on $dev"
     mkfs -t "$FS_TYPE" -L "$FS_LABEL" "$dev" >&2 || die "mkfs -t $FS_TYPE $dev failed"
     fstype=$FS_TYPE
   else
-    log "$dev already has a $fstype filesystem; keeping it"
+    log "$dev already has a filesystem ($fstype); keeping it"
   fi
   uuid=$(blkid -o value -s UUID "$dev" 2>/dev/null || true)
   [ -n "$uuid" ] || die "$dev has no filesystem UUID"
