@@ -345,10 +345,11 @@ def test_user_data_prepares_the_node_then_joins_with_labels_and_taints(tmp_path:
     r = m.run("/usr/local/sbin/gpuslice-node-setup")
     assert r.rc == 0, r.stderr
     # disk first, then DNS, SSM and the join
+    reload = r.index("systemctl", "daemon-reload")
     disk = r.index("mkfs")
     dns = r.index("systemctl", "restart", "systemd-resolved.service")
     join = r.index("bootstrap.sh")
-    assert disk < dns < join
+    assert reload < disk < dns < join  # guards loaded before the disk step can fail
     assert r.called("systemctl").count(["enable", "gpuslice-disks.service"]) == 1
     # kubelet dir too
     assert str(m.root / "var/lib/kubelet") in r.state["mounts"]
@@ -381,6 +382,8 @@ def test_user_data_with_missing_volume_never_joins(tmp_path: Path, ubuntu_user_d
     assert "not joining the cluster" in r.stderr
     assert r.called("bootstrap.sh") == []
     assert (m.root / "run/gpuslice/disk-failed").exists()
+    assert ["daemon-reload"] in r.called("systemctl")  # the guard drop-ins are in force
+    assert ["enable", "gpuslice-disks.service"] not in r.called("systemctl")
 
 
 def test_join_is_retried_with_backoff(tmp_path: Path, ubuntu_user_data) -> None:
@@ -426,3 +429,37 @@ def test_shellcheck_would_catch_a_bug() -> None:
     bad = script("setup-disks.sh").replace('mkfs -t "$FS_TYPE"', "mkfs -t $FS_TYPE", 1)
     p = subprocess.run([shellcheck, "-"], input=bad, capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "SC2086" in p.stdout
+
+
+AL2023_SPEC = """\
+apiVersion: gpuslice.dev/v1alpha1
+kind: GpuCluster
+cluster: {name: inference, deploymentId: inf-1, kubernetesVersion: "1.34"}
+nodePools:
+  - name: l4
+    instanceType: g6.2xlarge
+    os: al2023-nvidia
+    disks: {rootGiB: 50, data: {sizeGiB: 300, kubeletDir: true}}
+    sharing: {strategy: time-slicing, replicas: 2}
+"""
+
+
+def test_al2023_user_data_prepares_the_disk_and_leaves_the_join_to_nodeadm(tmp_path: Path) -> None:
+    r = resolve(parse_spec_text(AL2023_SPEC))
+    ud = bs.user_data(r, r.pools[0])
+    m = Machine(tmp_path, [ROOT_DISK | {"bdev": "/dev/xvda"}, ebs("/dev/nvme1n1", 300, "/dev/xvdb")])
+    m.install_write_files(ud)
+    ok = m.run("/usr/local/sbin/gpuslice-node-setup")
+    assert ok.rc == 0, ok.stderr
+    assert ok.called("mkfs") == [["-t", "xfs", "-L", "gpuslice-data", "/dev/nvme1n1"]]
+    assert {str(m.root / "var/lib/containerd"), str(m.root / "var/lib/kubelet")} <= set(ok.state["mounts"])
+    assert ok.called("bootstrap.sh") == []  # nodeadm-run joins after cloud-final
+    assert ["enable", "--now", "amazon-ssm-agent.service"] in ok.called("systemctl")
+    guard = m.root / "etc/systemd/system/nodeadm-run.service.d/10-gpuslice-disks.conf"
+    assert "ConditionPathExists=!/run/gpuslice/disk-failed" in guard.read_text()
+    # Without the volume: exit 1 and the flag that keeps nodeadm-run (and containerd, kubelet) from starting.
+    (tmp_path / "b").mkdir()
+    m2 = Machine(tmp_path / "b", [ROOT_DISK])
+    m2.install_write_files(ud)
+    bad = m2.run("/usr/local/sbin/gpuslice-node-setup")
+    assert bad.rc != 0 and (m2.root / "run/gpuslice/disk-failed").exists()

@@ -50,9 +50,11 @@ retry() {
 
 setup_disks() {
   [ "$DISKS" = 1 ] || return 0
+  # Load gpuslice-disks.service and the guard drop-ins cloud-init just wrote, so that a failure below also
+  # keeps containerd, kubelet and the join unit (AL2023: nodeadm-run, which starts after cloud-final) down.
+  systemctl daemon-reload
   "$SETUP_DISKS" || die "the data disk is not ready (see the gpuslice-disks messages above); not joining the cluster"
   # From now on the unit runs the same script at every boot, before containerd and kubelet.
-  systemctl daemon-reload
   systemctl enable gpuslice-disks.service
 }
 
