@@ -12,6 +12,7 @@ not pay for it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from collections.abc import Callable
@@ -40,6 +41,7 @@ _READS: dict[str, tuple[str, str]] = {
     CONFIGMAPS: ("core", "read_namespaced_config_map"),
     NODES: ("core", "read_node"),
     "daemonsets": ("apps", "read_namespaced_daemon_set"),
+    "namespaces": ("core", "read_namespace"),
 }
 _CREATES: dict[str, tuple[str, str]] = {
     "pods": ("core", "create_namespaced_pod"),
@@ -225,6 +227,19 @@ class KubeClient:
             if done and found is not None:
                 return found
             raise
+
+    def create_namespace(self, name: str) -> None:
+        """Create a namespace unless it exists (then it is not ours and is left alone)."""
+        fn = self._method("core", "create_namespace")
+        body = {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "gpuslice"}}}
+
+        def exists() -> tuple[bool, None]:
+            return self.get("namespaces", name) is not None, None
+
+        with contextlib.suppress(AlreadyExists):
+            self._call(f"create namespace {name}",
+                       lambda: fn(body, _preload_content=False, _request_timeout=self.timeout).data, settled=exists)
 
     def replace_configmap(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         fn = self._method("core", "replace_namespaced_config_map")

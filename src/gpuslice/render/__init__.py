@@ -43,10 +43,10 @@ Renderer = Callable[[ResolvedSpec, RenderOptions], RenderResult]
 
 
 def renderers() -> dict[str, Renderer]:
-    from gpuslice.render import bootstrap, nodegroups, operator, sharing
+    from gpuslice.render import bootstrap, nodegroups, operator, sharing, smoke
 
     return {"sharing": sharing.render, "operator": operator.render, "bootstrap": bootstrap.render,
-            "nodegroups": nodegroups.render}
+            "nodegroups": nodegroups.render, "smoke": smoke.render}
 
 
 def render_all(resolved: ResolvedSpec, options: RenderOptions | None = None,

@@ -1,0 +1,134 @@
+"""``smoke-test.yaml``: pods that prove a pool's GPUs are really shared, for ``kubectl apply`` by hand, and the
+same pod bodies ``gpuslice verify --smoke`` creates.
+
+For a pool with G GPUs per node shared R ways, G x R + 1 pods each ask for one shared GPU on one node: G x R must
+run at the same time (R on each GPU UUID) and one must stay Pending. Each pod runs the CUDA ``vectorAdd`` sample
+and prints the UUID of the GPU it got. The image is the operator's validator image, which carries ``vectorAdd``
+and which the cluster already pulls through the mirror (NVIDIA/gpu-operator ``docker/Dockerfile``; its own
+plugin-workload validation pod runs it the same way, ``validator/manifests/plugin-workload-validation.yaml``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from gpuslice import names
+from gpuslice.render import RenderOptions, RenderResult
+from gpuslice.resolve import POOL_LABEL, ResolvedPool, ResolvedSpec
+
+SMOKE_FILE = "smoke-test.yaml"
+RUN_LABEL = "gpuslice.dev/smoke-run"
+POOL_SMOKE_LABEL = "gpuslice.dev/smoke-pool"
+UUID_PREFIX = "GPUSLICE_GPU_UUID="
+#: Prints the GPU UUID(s) the container sees, runs vectorAdd, then keeps the GPU share until deleted.
+SCRIPT = (
+    "nvidia-smi --query-gpu=uuid --format=csv,noheader 2>/dev/null | sed 's/^/" + UUID_PREFIX + "/'; "
+    "case \"$NVIDIA_VISIBLE_DEVICES\" in GPU-*) echo \"" + UUID_PREFIX + "$NVIDIA_VISIBLE_DEVICES\";; esac; "
+    "vectorAdd || exit 1; echo GPUSLICE_READY; sleep 3600"
+)
+
+
+def validator_image(values: dict[str, Any]) -> str | None:
+    """``repository/image:version`` of the validator in a values tree (effective values or a ClusterPolicy spec)."""
+    v = values.get("validator") if isinstance(values, dict) else None
+    if not isinstance(v, dict):
+        return None
+    repo, image, version = v.get("repository"), v.get("image"), v.get("version")
+    if not (image and version):
+        return None
+    sep = "@" if str(version).startswith("sha256:") else ":"
+    return f"{repo}/{image}{sep}{version}" if repo else f"{image}{sep}{version}"
+
+
+def expected_pods(pool: ResolvedPool) -> int | None:
+    """How many pods fill one node of the pool (GPUs x replicas); None when the GPU count is unknown."""
+    return pool.gpu.count * pool.sharing.replicas if pool.gpu.count else None
+
+
+def smoke_pods(resolved: ResolvedSpec, pool: ResolvedPool, image: str, *, count: int, node: str | None = None,
+               run_id: str = "manual") -> list[dict[str, Any]]:
+    """``count`` pod manifests asking for one ``pool.sharing.advertised_resource`` each, all on one node: pinned
+    to ``node`` when given, else kept together by pod affinity on the pool's nodes."""
+    resource = pool.sharing.advertised_resource
+    labels = {"app.kubernetes.io/managed-by": "gpuslice", "app.kubernetes.io/name": "gpuslice-smoke",
+              RUN_LABEL: run_id, POOL_SMOKE_LABEL: pool.name}
+    tolerations: list[dict[str, Any]] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    for t in pool.spec.taints:
+        tol: dict[str, Any] = {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
+        if not t.value:
+            tol = {"key": t.key, "operator": "Exists", "effect": t.effect}
+        tolerations.append(tol)
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "activeDeadlineSeconds": 1800,  # the pods go away even if nobody cleans up
+        "terminationGracePeriodSeconds": 5,
+        "tolerations": tolerations,
+        "containers": [{
+            "name": "cuda",
+            "image": image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c"],
+            "args": [SCRIPT],
+            "env": [{"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "compute,utility"}],
+            "resources": {"limits": {resource: 1}},
+            "securityContext": {"allowPrivilegeEscalation": False},
+        }],
+    }
+    if node:
+        spec["nodeSelector"] = {"kubernetes.io/hostname": node}
+    else:
+        spec["nodeSelector"] = {POOL_LABEL: pool.name}
+        spec["affinity"] = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+            "labelSelector": {"matchLabels": {RUN_LABEL: run_id, POOL_SMOKE_LABEL: pool.name}},
+            "topologyKey": "kubernetes.io/hostname",
+        }]}}
+    if resolved.pull_secrets:
+        spec["imagePullSecrets"] = [{"name": s} for s in resolved.pull_secrets]
+    out = []
+    for i in range(count):
+        name = names.object_name(resolved.deployment_id, f"smoke-{pool.name}-{run_id}-{i}")
+        out.append({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": name, "namespace": resolved.namespace, "labels": dict(labels)},
+                    "spec": copy.deepcopy(spec)})
+    return out
+
+
+def smoke_image(resolved: ResolvedSpec, options: RenderOptions) -> str:
+    """The validator image the operator will run, with the mirror applied (from the rendered operator values)."""
+    from gpuslice.chart import locate_chart
+    from gpuslice.render.operator import operator_values
+
+    chart = locate_chart(resolved, options.chart, helm=options.helm)
+    image = validator_image(chart.effective_values(operator_values(resolved, chart)))
+    if image is None:  # a chart without validator keys: the operator image carries vectorAdd too
+        image = validator_image({"validator": (chart.effective_values({}).get("operator") or {})}) or ""
+    return image
+
+
+def render(resolved: ResolvedSpec, options: RenderOptions) -> RenderResult:
+    from gpuslice.yamlio import dump_yaml
+
+    shared = [p for p in resolved.pools if p.sharing.shared and expected_pods(p)]
+    if not shared:
+        return RenderResult()
+    image = smoke_image(resolved, options)
+    docs = []
+    for pool in shared:
+        n = expected_pods(pool) or 0
+        docs += smoke_pods(resolved, pool, image, count=n + 1)
+    head = [
+        "# GPU sharing smoke test (gpuslice). For each shared pool: GPUs x replicas + 1 pods on one node.",
+        "# Expect GPUs x replicas Running (replicas per GPU UUID, see each pod's log) and exactly one Pending.",
+        "#   kubectl apply -f smoke-test.yaml",
+        f"#   kubectl -n {resolved.namespace} get pods -l {RUN_LABEL}=manual -o wide",
+        f"#   kubectl -n {resolved.namespace} logs -l {RUN_LABEL}=manual --prefix | grep {UUID_PREFIX}",
+        f"#   kubectl -n {resolved.namespace} delete pods -l {RUN_LABEL}=manual",
+        "# `gpuslice verify SPEC --smoke` does all of this (on a node it picks) and removes what it created.",
+    ]
+    for pool in shared:
+        head.append(f"# pool {pool.name}: {pool.gpu.count} GPU x {pool.sharing.replicas} "
+                    f"({pool.sharing.strategy}) -> {expected_pods(pool)} Running + 1 Pending, "
+                    f"resource {pool.sharing.advertised_resource}")
+    body = "---\n".join(dump_yaml(d) for d in docs)
+    return RenderResult(files={SMOKE_FILE: "\n".join(head) + "\n" + body})
