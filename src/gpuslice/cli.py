@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "gpuslice.commands.bench",
     "gpuslice.commands.images",
     "gpuslice.commands.lint",
+    "gpuslice.commands.cluster",
 ]
 
 

@@ -36,6 +36,16 @@ _LISTS: dict[str, tuple[str, str, bool]] = {
     "deployments": ("apps", "list_namespaced_deployment", True),
     "replicasets": ("apps", "list_namespaced_replica_set", True),
 }
+_ALL_NAMESPACES = {
+    "pods": "list_pod_for_all_namespaces",
+    "events": "list_event_for_all_namespaces",
+    CONFIGMAPS: "list_config_map_for_all_namespaces",
+    "daemonsets": "list_daemon_set_for_all_namespaces",
+    "services": "list_service_for_all_namespaces",
+    "replication-controllers": "list_replication_controller_for_all_namespaces",
+    "deployments": "list_deployment_for_all_namespaces",
+    "replicasets": "list_replica_set_for_all_namespaces",
+}
 _READS: dict[str, tuple[str, str]] = {
     "pods": ("core", "read_namespaced_pod"),
     CONFIGMAPS: ("core", "read_namespaced_config_map"),
@@ -122,10 +132,9 @@ class KubeClient:
         """The list document for ``resource`` (all pages), or None when the API does not serve it (404)."""
         if resource == CLUSTERPOLICIES:
             return self._list_custom("nvidia.com", "v1", "clusterpolicies")
-        if resource == CONFIGMAPS and namespace is None:
-            group, method, namespaced = "core", "list_config_map_for_all_namespaces", False
-        else:
-            group, method, namespaced = _LISTS[resource]
+        group, method, namespaced = _LISTS[resource]
+        if namespaced and namespace is None:  # across all namespaces
+            method, namespaced = _ALL_NAMESPACES[resource], False
         fn = self._method(group, method)
         doc: dict[str, Any] | None = None
         token: str | None = None
@@ -290,8 +299,7 @@ class LiveSource:
         return f"cluster {self.kube.context or self.kube.host}"
 
     def namespaces(self) -> list[str]:
-        extra = sorted(self._configmaps_by_ns()) if self._cm_cache is not None else []
-        return list(dict.fromkeys([*self._namespaces, *extra]))
+        return list(dict.fromkeys([*self._namespaces, *sorted(self._configmaps_by_ns())]))
 
     def _configmaps_by_ns(self) -> dict[str, list[dict[str, Any]]]:
         """Only device-plugin ConfigMaps: the one ClusterPolicy names (in any namespace, so one created in the

@@ -1,0 +1,276 @@
+"""snapshot, doctor, apply, verify: the verbs that talk to a cluster (or read a dump of one)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gpuslice.commands._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    OUTPUT_OPTION,
+    OutputFormat,
+    console,
+    exit_code,
+    findings_json,
+    handle_errors,
+    print_findings,
+)
+
+KUBECONFIG_OPTION = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config).")
+CONTEXT_OPTION = typer.Option(None, "--context", help="kubeconfig context (default: the current one).")
+SPEC_OPTION = typer.Option(None, "--spec", help="gpuslice.yaml: check the cluster against what it asks for.")
+DUMP_OPTION = typer.Option(None, "--dump", help="Read this folder (`kubectl cluster-info dump --output-directory` "
+                           "or `gpuslice snapshot`) instead of the live cluster.")
+NAMESPACE_OPTION = typer.Option(None, "--namespace", "-n", help="The GPU Operator's namespace (default: the "
+                                "spec's, else found in the dump, else gpu-operator).")
+ATTEMPTS_OPTION = typer.Option(6, "--max-attempts", min=1, help="Attempts per API/helm call on transient failures.")
+RETRY_TIME_OPTION = typer.Option(300.0, "--retry-timeout", min=1.0,
+                                 help="Seconds one call may spend retrying transient failures.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("snapshot")(snapshot)
+    app.command("doctor")(doctor)
+    app.command("apply")(apply)
+    app.command("verify")(verify)
+
+
+def _retrier(max_attempts: int, retry_timeout: float, err: Any) -> Any:
+    from gpuslice.cluster.retry import Retrier, RetryEvent, RetryPolicy
+
+    def show(ev: RetryEvent) -> None:
+        err.print(f"[yellow]retry[/] {ev.describe()}: {ev.error}", markup=True, highlight=False)
+
+    return Retrier(policy=RetryPolicy(max_attempts=max_attempts, total_timeout=retry_timeout), on_retry=show)
+
+
+def _kube(kubeconfig: str | None, context: str | None, retrier: Any) -> Any:
+    from gpuslice.cluster.kube import KubeClient
+
+    return KubeClient(kubeconfig, context, retrier=retrier)
+
+
+@handle_errors
+def snapshot(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write (replaced atomically)."),
+    spec: Path | None = SPEC_OPTION,
+    namespace: str | None = NAMESPACE_OPTION,
+    extra_namespace: list[str] = typer.Option([], "--include-namespace", help="Also capture this namespace."),
+    max_log_pods: int = typer.Option(500, "--max-log-pods", min=0, help="Logs of at most this many pods "
+                                     "(pods in trouble first)."),
+    tail_lines: int = typer.Option(2000, "--tail-lines", min=1, help="Last lines of each container's log."),
+    kubeconfig: str | None = KUBECONFIG_OPTION,
+    context: str | None = CONTEXT_OPTION,
+    max_attempts: int = ATTEMPTS_OPTION,
+    retry_timeout: float = RETRY_TIME_OPTION,
+) -> None:
+    """Capture what doctor needs, in the layout of `kubectl cluster-info dump --output-directory`."""
+    from gpuslice.cluster.kube import LiveSource
+    from gpuslice.cluster.snapshot import take_snapshot
+
+    err = console(stderr=True)
+    ns = namespace
+    cm_names: tuple[str, ...] = ()
+    if spec is not None:
+        from gpuslice import api
+
+        r = api.load(spec)
+        ns = ns or r.namespace
+        cm_names = (r.device_plugin_configmap,)
+    ns = ns or "gpu-operator"
+    kube = _kube(kubeconfig, context, _retrier(max_attempts, retry_timeout, err))
+    source = LiveSource(kube, [ns, "kube-system", "default", *extra_namespace], tail_lines=tail_lines,
+                        configmap_names=cm_names)
+    with err.status("capturing") as st:
+        res = take_snapshot(source, out, namespaces=[ns, "kube-system", "default", *extra_namespace],
+                            operator_namespace=ns, max_log_pods=max_log_pods,
+                            progress=lambda msg: st.update(f"capturing {msg}"))
+    c = console()
+    c.print(f"[green]Wrote {res.out_dir}[/]: {res.files} files, {res.pods} pods in {', '.join(res.namespaces)}, "
+            f"logs of {res.pods_with_logs} pods" + (f" ({res.skipped_logs} more skipped)" if res.skipped_logs else ""))
+    c.print(f"Read it with: gpuslice doctor --dump {out}" + (f" --spec {spec}" if spec else ""), markup=False)
+
+
+@handle_errors
+def doctor(
+    dump: Path | None = DUMP_OPTION,
+    spec: Path | None = SPEC_OPTION,
+    namespace: str | None = NAMESPACE_OPTION,
+    kubeconfig: str | None = KUBECONFIG_OPTION,
+    context: str | None = CONTEXT_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+    max_attempts: int = ATTEMPTS_OPTION,
+    retry_timeout: float = RETRY_TIME_OPTION,
+) -> None:
+    """What is wrong with the GPU cluster: findings with evidence and a fix, from a dump or the live API."""
+    from gpuslice.cluster.doctor import run_doctor
+    from gpuslice.cluster.view import load_view
+
+    resolved = None
+    if spec is not None:
+        from gpuslice import api
+
+        resolved = api.load(spec)
+    err = console(stderr=True)
+    if dump is not None:
+        from gpuslice.cluster.dump import DumpSource
+        from gpuslice.cluster.snapshot import read_manifest
+
+        source: Any = DumpSource(dump)
+        hint = namespace or (resolved.namespace if resolved else None) or read_manifest(dump).get("operatorNamespace")
+    else:
+        from gpuslice.cluster.kube import LiveSource
+
+        hint = namespace or (resolved.namespace if resolved else None) or "gpu-operator"
+        kube = _kube(kubeconfig, context, _retrier(max_attempts, retry_timeout, err))
+        source = LiveSource(kube, [hint, "kube-system", "default"],
+                            configmap_names=(resolved.device_plugin_configmap,) if resolved else ())
+    with err.status(f"reading {source.label}"):
+        view = load_view(source)
+        findings = run_doctor(view, resolved, namespace=hint)
+    if output == OutputFormat.json:
+        print(findings_json(findings, source=view.label, nodes=len(view.nodes),
+                            pods=sum(len(p) for p in view.pods.values())))
+    else:
+        console().print(f"{view.label}: {len(view.nodes)} nodes, {sum(len(p) for p in view.pods.values())} pods",
+                        markup=False)
+        print_findings(findings, title="doctor")
+    raise typer.Exit(exit_code(findings))
+
+
+@handle_errors
+def apply(
+    spec: Path = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Read the cluster and render client-side; change nothing."),
+    chart: Path | None = typer.Option(None, "--chart", help="Local GPU Operator chart folder or .tgz."),
+    helm: str | None = typer.Option(None, "--helm", help="helm binary (default: $GPUSLICE_HELM, then PATH)."),
+    force: bool = typer.Option(False, "--force", help="Apply even when checks report errors."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="helm --wait for the release to be ready."),
+    rollout_timeout: float = typer.Option(600.0, "--rollout-timeout", min=0.0,
+                                          help="Seconds to watch the device plugin roll onto a changed config."),
+    kubeconfig: str | None = KUBECONFIG_OPTION,
+    context: str | None = CONTEXT_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+    max_attempts: int = ATTEMPTS_OPTION,
+    retry_timeout: float = RETRY_TIME_OPTION,
+) -> None:
+    """Install or upgrade the GPU Operator from SPEC (helm upgrade --install), label the pools' nodes, and roll the
+    device plugin onto a changed sharing config. A second run changes nothing."""
+    from gpuslice.cluster.apply import ApplyError, ApplyOptions, Step, apply_release, prepare
+    from gpuslice.cluster.helmops import Helm
+
+    err = console(stderr=True)
+    with err.status("rendering the plan"):
+        prep = prepare(str(spec), chart=str(chart) if chart else None, helm=helm, force=force)
+    retrier = _retrier(max_attempts, retry_timeout, err)
+    kube = _kube(kubeconfig, context, retrier)
+    helm_ops = Helm(helm=helm, kubeconfig=kubeconfig, context=context, retrier=retrier)
+    opts = ApplyOptions(dry_run=dry_run, wait=wait, rollout_timeout=rollout_timeout,
+                        kube_version=f"{prep.resolved.kubernetes_version}.0")
+
+    with err.status("starting") as st:
+        class Progress:
+            def step(self, step: Step) -> None:
+                mark = "[green]✓[/]" if step.changed else "[dim]=[/]" if step.action in ("unchanged", "checked") \
+                    else "[cyan]~[/]"
+                err.print(f"{mark} {step.name}: {step.action} — {step.detail}", markup=True, highlight=False)
+
+            def status(self, text: str) -> None:
+                st.update(text)
+
+        try:
+            res = apply_release(prep.resolved, prep.values, prep.chart, kube=kube, helm=helm_ops, options=opts,
+                                reporter=Progress())
+            failure = None
+        except ApplyError as e:
+            res, failure = e.result, str(e)
+    findings = [*res.findings]
+    if output == OutputFormat.json:
+        print(json.dumps({**res.to_dict(), "ok": failure is None and not any(
+            f.severity.value == "error" for f in findings), "error": failure}, indent=2))
+    else:
+        c = console()
+        if findings:
+            print_findings(findings, title="apply")
+        if failure:
+            err.print(f"[bold red]apply failed:[/] {failure}", markup=True, highlight=False)
+        elif dry_run:
+            c.print("[cyan]dry run:[/] " + ("changes listed above would be made" if res.would_change
+                                            else "nothing would change") + f" (values {res.fingerprint})")
+        elif res.changed:
+            c.print(f"[green]applied[/] {prep.chart.label}, values {res.fingerprint}"
+                    + (f" after {len(res.retries)} retried call(s)" if res.retries else ""))
+        else:
+            c.print(f"[green]no changes:[/] the cluster already runs {prep.chart.label} with values {res.fingerprint} "
+                    "and every pool's labels")
+    raise typer.Exit(EXIT_FINDINGS if failure or exit_code(findings) else EXIT_OK)
+
+
+@handle_errors
+def verify(
+    spec: Path = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False),
+    dump: Path | None = DUMP_OPTION,
+    smoke: bool = typer.Option(False, "--smoke", help="Also run the sharing smoke test (live cluster only)."),
+    pool: str | None = typer.Option(None, "--pool", help="Pool for the smoke test (default: first shared pool)."),
+    smoke_image: str | None = typer.Option(None, "--smoke-image", help="Image with vectorAdd (default: the "
+                                           "operator's validator image from ClusterPolicy)."),
+    smoke_timeout: float = typer.Option(300.0, "--smoke-timeout", min=1.0, help="Seconds to wait for the pods."),
+    kubeconfig: str | None = KUBECONFIG_OPTION,
+    context: str | None = CONTEXT_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+    max_attempts: int = ATTEMPTS_OPTION,
+    retry_timeout: float = RETRY_TIME_OPTION,
+) -> None:
+    """Prove sharing works: ClusterPolicy ready, DaemonSets ready, per-node labels and capacity = GPUs x replicas."""
+    from gpuslice import api
+    from gpuslice.cluster.verify import run_smoke, verify_view
+    from gpuslice.cluster.view import load_view
+    from gpuslice.errors import GpusliceError
+
+    resolved = api.load(spec)
+    err = console(stderr=True)
+    kube = None
+    if dump is not None:
+        from gpuslice.cluster.dump import DumpSource
+
+        if smoke:
+            raise GpusliceError("--smoke needs the live cluster (it creates pods); drop --dump")
+        source: Any = DumpSource(dump)
+    else:
+        from gpuslice.cluster.kube import LiveSource
+
+        kube = _kube(kubeconfig, context, _retrier(max_attempts, retry_timeout, err))
+        source = LiveSource(kube, [resolved.namespace])
+    with err.status(f"reading {source.label}"):
+        result = verify_view(resolved, load_view(source, [resolved.namespace]))
+    if smoke and kube is not None:
+        with err.status("smoke test") as st:
+            result.smoke = run_smoke(resolved, kube, pool_name=pool, image=smoke_image, timeout=smoke_timeout,
+                                     status=st.update)
+        result.findings += result.smoke.findings
+    findings = result.findings
+    if output == OutputFormat.json:
+        print(findings_json(findings, spec=str(spec), **result.to_dict()))
+    else:
+        _print_rows(result)
+        print_findings(findings, title="verify")
+    raise typer.Exit(exit_code(findings))
+
+
+def _print_rows(result: Any) -> None:
+    from rich.table import Table
+
+    if not result.rows:
+        return
+    t = Table(title="GPU nodes", title_justify="left")
+    for col in ("pool", "node", "resource", "expected", "capacity", "allocatable", "replicas", "strategy", "product",
+                ""):
+        t.add_column(col, no_wrap=col in ("node", "resource"))
+    for r in result.rows:
+        t.add_row(r.pool, r.node, r.resource, str(r.expected), str(r.capacity), str(r.allocatable), r.replicas,
+                  r.strategy, r.product, "[green]ok[/]" if r.ok else "[red]✗[/]")
+    console().print(t)
