@@ -89,6 +89,7 @@ class ConfigSummary:
     fail_requests_greater_than_one: bool = False
     errors: int = 0
     warnings: int = 0
+    line: int | None = None  # of the ConfigMap key (or 1 for a raw file)
 
 
 @dataclass
@@ -127,7 +128,8 @@ def _emit(rule: str, message: str, fix: str, *, file: str, line: int | None, pat
                    reference=REF_OPERATOR, path=path, file=file, line=line, pool=pool)
 
 
-def _summary(name: str, key: str | None, parsed: Parsed, findings: Sequence[Finding]) -> ConfigSummary:
+def _summary(name: str, key: str | None, parsed: Parsed, findings: Sequence[Finding],
+             line: int | None = 1) -> ConfigSummary:
     errors = sum(1 for f in findings if f.severity is Severity.ERROR)
     warnings = sum(1 for f in findings if f.severity is Severity.WARNING)
     block_name = "mps" if parsed.mps_present else ("timeSlicing" if parsed.ts_present else None)
@@ -143,7 +145,7 @@ def _summary(name: str, key: str | None, parsed: Parsed, findings: Sequence[Find
     return ConfigSummary(
         name=name, key=key, strategy="invalid" if errors else strategy, resources=resources,
         rename_by_default=bool(blk.get("renameByDefault")), fail_requests_greater_than_one=bool(fail),
-        errors=errors, warnings=warnings,
+        errors=errors, warnings=warnings, line=line,
     )
 
 
@@ -231,7 +233,13 @@ class _CmContext:
     configs: list[ConfigSummary]
 
 
-def _lint_configmap(ctx: _CmContext, doc: Doc, base: tuple[str | int, ...], cm: dict[str, Any]) -> tuple[str, set[str]]:
+def _meta(cm: dict[str, Any]) -> dict[str, Any]:
+    meta = cm.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _lint_configmap(ctx: _CmContext, doc: Doc, base: tuple[str | int, ...],
+                    cm: dict[str, Any]) -> tuple[str, set[str]]:
     file = ctx.file
 
     def line(*path: str | int) -> int | None:
@@ -240,8 +248,8 @@ def _lint_configmap(ctx: _CmContext, doc: Doc, base: tuple[str | int, ...], cm: 
     def add(rule: str, message: str, fix: str, path: str | None, ln: int | None) -> None:
         ctx.findings.append(_emit(rule, message, fix, file=file, line=ln, path=path))
 
-    meta = cm.get("metadata") if isinstance(cm.get("metadata"), dict) else {}
-    name = meta.get("name") if isinstance(meta.get("name"), str) else ""
+    meta = _meta(cm)
+    name = str(meta["name"]) if isinstance(meta.get("name"), str) else ""
     label = name or "(unnamed ConfigMap)"
     if cm.get("apiVersion") != "v1":
         add("lint-configmap", f"apiVersion is {cm.get('apiVersion')!r}; a ConfigMap is apiVersion v1", "Use v1.",
@@ -298,7 +306,7 @@ def _lint_configmap(ctx: _CmContext, doc: Doc, base: tuple[str | int, ...], cm: 
         found, parsed, _ = lint_config_text(text, file, upstream=ctx.upstream, prefix=kpath, line_offset=offset,
                                             fixed_line=fixed, in_configmap=True)
         ctx.findings.extend(found)
-        ctx.configs.append(_summary(f"{label}/{key}", key, parsed, found))
+        ctx.configs.append(_summary(f"{label}/{key}", key, parsed, found, kline))
     return name, keys
 
 
@@ -376,8 +384,12 @@ def _compare_with_spec(result: LintResult, resolved: ResolvedSpec, cm_name: str)
         if c.strategy != rs.strategy:
             diffs.append(f"strategy {c.strategy} (spec: {rs.strategy})")
         if rs.shared and c.strategy == rs.strategy:
-            if c.resources != want_res:
-                diffs.append(f"resources {list(c.resources)} (spec: {list(want_res)})")
+            if [n for n, _ in c.resources] == [n for n, _ in want_res]:
+                diffs += [f"{n} replicas {got} (spec: {want})"
+                          for (n, got), (_, want) in zip(c.resources, want_res, strict=True) if got != want]
+            else:
+                diffs.append(f"resources {', '.join(n for n, _ in c.resources) or 'none'} "
+                             f"(spec: {', '.join(n for n, _ in want_res)})")
             if c.rename_by_default != rs.rename_by_default:
                 diffs.append(f"renameByDefault {c.rename_by_default} (spec: {rs.rename_by_default})")
             if c.fail_requests_greater_than_one != rs.fail_requests_greater_than_one:
@@ -386,7 +398,7 @@ def _compare_with_spec(result: LintResult, resolved: ResolvedSpec, cm_name: str)
         if diffs:
             result.findings.append(_emit(
                 "lint-spec-mismatch", "differs from the spec: " + "; ".join(diffs),
-                "Re-render it with 'gpuslice render', or change the spec.", file=result.file, line=None,
+                "Re-render it with 'gpuslice render', or change the spec.", file=result.file, line=c.line,
                 path=f"data[{c.key}]"))
 
 
@@ -450,8 +462,7 @@ def lint(text: str, file: str = "<input>", *, default: str | None = None,
                     "crash-loops", f"Add data['{k}']" + (f" (or did you mean '{close[0]}'?)" if close else "") + ".",
                     file=file, line=doc.line((*base, "data")) or doc.line(base), path="data"))
         if resolved is not None:
-            meta = cm.get("metadata") if isinstance(cm.get("metadata"), dict) else {}
-            ns = meta.get("namespace")
+            ns = _meta(cm).get("namespace")
             if ns is not None and ns != namespace:
                 result.findings.append(_emit(
                     "lint-configmap-namespace", f"namespace is {ns!r} but the operator runs in {namespace!r}; the "

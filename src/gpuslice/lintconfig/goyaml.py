@@ -157,7 +157,7 @@ def _yaml() -> Any:
     from ruamel.yaml.resolver import VersionedResolver
     from ruamel.yaml.tag import Tag
 
-    class GoResolver(VersionedResolver):  # type: ignore[misc]
+    class GoResolver(VersionedResolver):
         """Tag every implicit scalar with PLAIN_TAG (resolved later by :func:`resolve_plain`), except ``<<``."""
 
         def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:

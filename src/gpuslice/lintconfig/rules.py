@@ -387,32 +387,30 @@ class Linter:
                     winner[name] = key
         for key, val in v.items():
             kpath = (*path, key)
-            name = key if key in fields else None
-            if go.startswith("struct"):
-                name = next((f for f, k in winner.items() if k.lower() == key.lower() and f.lower() == key.lower()),
-                            None)
-                if name is not None and winner[name] != key:
-                    self.emit("lint-duplicate-key", kpath, f"'{key}' and '{winner[name]}' both set '{name}' (the "
-                              f"plugin matches keys case-insensitively here); '{winner[name]}' wins",
-                              f"Keep only '{name}'.")
-                    # Both are decoded (in sorted key order): decoding errors count, value checks use the winner.
-                    mark = len(self.findings)
-                    self.walk(fields[name], val, kpath, go)
-                    self.findings[mark:] = [f for f in self.findings[mark:]
-                                            if f.id not in ("lint-version", "lint-flag-value")]
-                    continue
-                if name == key:
-                    out[name] = self.walk(fields[name], val, kpath, go)
-                    continue
-            if name is None and go.startswith("struct"):
-                name = next((f for f in fields if f.lower() == key.lower()), None)
-                if name is not None:
-                    self.emit("lint-unknown-key", kpath, f"'{key}' is matched to '{name}' only because the "
-                              "plugin's JSON decoding ignores case here (elsewhere case matters)",
-                              f"Write '{name}'.")
+            if not go.startswith("struct"):  # custom UnmarshalJSON: exact keys only
+                if key in fields:
+                    out[key] = self.walk(fields[key], val, kpath, go)
+                else:
+                    self.unknown_key(key, kpath, fields, path)
+                continue
+            name = next((f for f, k in winner.items() if k.lower() == key.lower() and f.lower() == key.lower()),
+                        None)
             if name is None:
                 self.unknown_key(key, kpath, fields, path)
                 continue
+            if winner[name] != key:
+                self.emit("lint-duplicate-key", kpath, f"'{key}' and '{winner[name]}' both set '{name}' (the "
+                          f"plugin matches keys case-insensitively here); '{winner[name]}' wins",
+                          f"Keep only '{name}'.")
+                # Both are decoded (in sorted key order): decoding errors count, value checks use the winner.
+                mark = len(self.findings)
+                self.walk(fields[name], val, kpath, go)
+                self.findings[mark:] = [f for f in self.findings[mark:]
+                                        if f.id not in ("lint-version", "lint-flag-value")]
+                continue
+            if name != key:
+                self.emit("lint-unknown-key", kpath, f"'{key}' is matched to '{name}' only because the plugin's "
+                          "JSON decoding ignores case here (elsewhere case matters)", f"Write '{name}'.")
             out[name] = self.walk(fields[name], val, kpath, go)
         for name, sub in fields.items():
             if sub.get("required") and name not in v:
@@ -521,8 +519,11 @@ class Linter:
         for i, item in enumerate(items):
             ipath = (*path, i)
             if "items" in spec:
-                out.append(self.walk_object(schema()["items"][spec["items"]], item, ipath, "custom")
-                           if item is not None else self._null_item(spec, ipath))
+                if item is None:
+                    self._null_item(spec, ipath)
+                    out.append(None)
+                else:
+                    out.append(self.walk_object(schema()["items"][spec["items"]], item, ipath, "custom"))
             elif spec.get("items_type") == "int":
                 out.append(self.check_int(item, ipath))
         return out if v is not None else None
@@ -534,7 +535,6 @@ class Linter:
         if first:
             self.emit("lint-missing-field", path, f"is null: {item['fields'][first]['missing']}",
                       "Remove the empty list entry.")
-        return None
 
     def check_int(self, v: Any, path: Path) -> int | None:
         if v is None:
@@ -588,7 +588,7 @@ class Linter:
             self.emit("lint-devices", path, f"devices set as '{v or ''}' but the only valid string input is 'all'",
                       bad_fix)
             return None
-        if isinstance(v, bool) or isinstance(v, dict):
+        if isinstance(v, bool | dict):
             self.emit("lint-devices", path, f"unrecognized type for devices spec: {_show(v)}", bad_fix)
             return None
         if isinstance(v, int | float):
