@@ -16,6 +16,7 @@ Definitions (also in docs/bench.md):
 from __future__ import annotations
 
 import copy
+import math
 import statistics
 from typing import Any
 
@@ -26,10 +27,10 @@ def jain(xs: list[float]) -> float | None:
     """Jain's fairness index; None for an empty list or all zeros."""
     if not xs:
         return None
-    sq = sum(x * x for x in xs)
+    sq = math.fsum(x * x for x in xs)
     if sq == 0:
         return None
-    return sum(xs) ** 2 / (len(xs) * sq)
+    return math.fsum(xs) ** 2 / (len(xs) * sq)
 
 
 def ok_cases(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -67,13 +68,13 @@ def case_metrics(case: dict[str, Any], base: dict[str, dict[str, Any]]) -> dict[
         if solo and solo.get("throughput"):
             normalised.append(p["throughput"] / solo["throughput"])
     complete = len(normalised) == len(procs)
-    agg = sum(p["throughput"] for p in procs if p["role"] == main_role)
+    agg = math.fsum(p["throughput"] for p in procs if p["role"] == main_role)
     m: dict[str, Any] = {
         "unit": UNITS.get(main_role),
         "aggregate": agg,
         "perProcess": [p["throughput"] for p in procs],
         "normalised": normalised if complete else None,
-        "efficiency": sum(normalised) if complete else None,
+        "efficiency": math.fsum(normalised) if complete else None,
         "jain": jain(normalised) if complete else None,
         "minShare": min(normalised) if complete and normalised else None,
         "startSkewMsMax": max(abs(p.get("startSkewMs", 0.0)) for p in procs),
