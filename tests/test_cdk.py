@@ -230,6 +230,8 @@ def test_example_app_is_the_story(synth: Synth) -> None:
         "/aws/service/canonical/ubuntu/eks/22.04/1.33/stable/current/amd64/hvm/ebs-gp2/ami-id")
     assert t["Parameters"][lt["ImageId"]["Ref"]]["Type"] == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
     assert lt["MetadataOptions"]["HttpTokens"] == "required"
+    instance_tags = next(ts["Tags"] for ts in lt["TagSpecifications"] if ts["ResourceType"] == "instance")
+    assert {"Key": "Name", "Value": r.pools[0].node_group_name} in instance_tags
 
     values = json.loads(helm_release(t)["Values"])
     assert values["devicePlugin"]["repository"].startswith("artifactory.corp.example/docker-remote/nvcr.io/")

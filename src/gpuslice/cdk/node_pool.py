@@ -253,4 +253,6 @@ class GpuNodePool(Construct):
                 **(tags or {}),
             },
         )
+        # Instances and volumes are named after the node group (CDK's default Name is the construct path).
+        cdk.Tags.of(self.launch_template).add("Name", rp.node_group_name)
         cdk.Tags.of(self.launch_template).add("gpuslice.dev/pool", rp.name)
