@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gpuslice import SpecError, json_schema, load_spec, parse_spec_text, resolve
+from gpuslice import SpecError, json_schema, load_spec, parse_spec_text
+from gpuslice.resolve import resolve
 from tests.helpers import EXAMPLES, MINIMAL, ROOT
 
 
@@ -90,6 +91,15 @@ def test_missing_file(tmp_path):
 def test_examples_parse(example):
     r = resolve(load_spec(example))
     assert r.pools
+
+
+def test_public_api_names_resolve_to_callables():
+    import gpuslice
+    import gpuslice.resolve  # a submodule import must not shadow a re-export
+
+    for name in gpuslice.__all__:
+        assert getattr(gpuslice, name) is not None
+    assert callable(gpuslice.load) and callable(gpuslice.plan) and callable(gpuslice.check)
 
 
 def test_schema_file_is_current():

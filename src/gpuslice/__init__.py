@@ -2,6 +2,8 @@
 
 The public library API; the CLI and other Python code (CDK apps, CI scripts) use what is re-exported here.
 Re-exports are resolved lazily (PEP 562) so that ``gpuslice --help`` does not pay for pydantic and the catalog.
+``resolve`` is not re-exported here because the submodule ``gpuslice.resolve`` would shadow it: use
+``gpuslice.load(path)`` or ``from gpuslice.resolve import resolve``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ _EXPORTS = {
     "has_errors": "gpuslice.findings",
     "ResolvedPool": "gpuslice.resolve",
     "ResolvedSpec": "gpuslice.resolve",
-    "resolve": "gpuslice.resolve",
     "Spec": "gpuslice.spec",
     "json_schema": "gpuslice.spec",
     "load_spec": "gpuslice.spec",
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from gpuslice.api import check, load, plan
     from gpuslice.errors import CatalogError, ClusterError, GpusliceError, HelmError, Problem, SpecError
     from gpuslice.findings import Finding, Severity, has_errors
-    from gpuslice.resolve import ResolvedPool, ResolvedSpec, resolve
+    from gpuslice.resolve import ResolvedPool, ResolvedSpec
     from gpuslice.spec import Spec, json_schema, load_spec, parse_spec_text
 
 
@@ -74,5 +75,4 @@ __all__ = [
     "load_spec",
     "parse_spec_text",
     "plan",
-    "resolve",
 ]
