@@ -56,7 +56,7 @@ def _print(result: Any) -> None:
     if result.configs:
         t = Table(title=f"{result.file}: {result.kind}", title_justify="left", expand=False)
         for col in ("config", "strategy", "resources", "renameByDefault", "failRequests>1", "errors", "warnings"):
-            t.add_column(col)
+            t.add_column(col, overflow="fold")
         for c in result.configs:
             res = ", ".join(f"{n} x{r}" for n, r in c.resources) or "-"
             t.add_row(escape(c.name or Path(result.file).name), c.strategy, escape(res),
