@@ -49,18 +49,16 @@ def test_plan_writes_outputs_atomically_and_replaces(cli, tmp_path):
 
 
 def test_plan_refuses_on_errors_and_leaves_no_folder(cli, tmp_path):
-    # A release name over Helm's limit is an error finding: plan must not render.
-    spec = write_spec(tmp_path, MINIMAL.replace("  deploymentId: demo-1\n", "  deploymentId: demo-1\n")
-                      .replace("nodePools:", "operator:\n  releaseName: " + "a" * 53 + "\nnodePools:"))
+    spec = write_spec(tmp_path, MINIMAL.replace("instanceType: g5.xlarge", "instanceType: zz9.unknown"))
     out = tmp_path / "out"
     r = cli("plan", spec, "-o", out, "--chart", CHART)
-    # 53 is allowed: this one renders
-    assert r.exit_code in (0, 1)
-    spec2 = write_spec(tmp_path, MINIMAL.replace("instanceType: g5.xlarge", "instanceType: zz9.unknown"), "bad.yaml")
-    out2 = tmp_path / "out2"
-    r2 = cli("plan", spec2, "-o", out2, "--chart", CHART)
-    if r2.exit_code == 1:
-        assert "Not rendered" in r2.stdout and not out2.exists()
+    assert r.exit_code == 1
+    assert "Not rendered" in r.stdout and "gpu-unknown-instance-type" in r.stdout
+    assert not out.exists()
+    # --force renders anyway, and still exits 1 because errors were found.
+    r = cli("plan", spec, "-o", out, "--chart", CHART, "--force")
+    assert r.exit_code == 1 and (out / "PLAN.md").is_file()
+    assert "gpu-unknown-instance-type" in (out / "PLAN.md").read_text()
 
 
 def test_write_tree_failure_leaves_previous_content(tmp_path):
