@@ -143,7 +143,7 @@ def render_job(resolved: ResolvedSpec, pool_name: str, *, image: str | None = No
             "backoffLimit": 0,
             "activeDeadlineSeconds": int(d["activeDeadlineSeconds"]),
             "ttlSecondsAfterFinished": int(d["ttlSecondsAfterFinished"]),
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
         },
     }
     notes.append(f"results: kubectl -n {namespace or resolved.namespace} logs job/{name} > bench.log; "

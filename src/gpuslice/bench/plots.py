@@ -53,10 +53,15 @@ def write_plots(results: dict[str, Any], out_dir: str | Path) -> list[str]:
 
     fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads), 3.8), squeeze=False)
     for ax, w in zip(axes[0], workloads, strict=True):
+        values: list[float] = []
         for s, (xs, ys) in _series(results, w, "efficiency").items():
             st = STYLE.get(s, {"label": s})
             ax.plot(xs, ys, **st)
+            values.extend(ys)
         ax.axhline(1.0, color="black", linewidth=0.8, alpha=0.5)
+        # Keep at least 0.8-1.1 in view so a few per cent do not look like a cliff.
+        if values:
+            ax.set_ylim(min(0.8, min(values) * 0.95), max(1.1, max(values) * 1.05))
         ax.set_xscale("log", base=2)
         ax.set_xticks([1, 2, 4, 8, 16, 32])
         ax.get_xaxis().set_major_formatter(plt.matplotlib.ticker.ScalarFormatter())
