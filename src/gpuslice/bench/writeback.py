@@ -85,7 +85,10 @@ def apply_recommendations(text: str, recs: list[Recommendation], file: str = "<s
 def _short(d: dict[str, Any]) -> str:
     if not d:
         return "(default: none)"
-    return "{" + ", ".join(f"{k}: {v}" for k, v in d.items()) + "}"
+    def show(v: Any) -> str:
+        return str(v).lower() if isinstance(v, bool) else str(v)
+
+    return "{" + ", ".join(f"{k}: {show(v)}" for k, v in d.items()) + "}"
 
 
 def write_recommendations(path: str | Path, recs: list[Recommendation]) -> list[str]:
