@@ -187,3 +187,20 @@ def test_mps_limits_follow_the_plugin_arithmetic() -> None:
     lim = MpsLimits(replicas=8, total_memory_mib=143771)
     assert lim.active_thread_percentage == 12  # 100/8 in integer arithmetic, as the plugin does
     assert lim.pinned_mem_limit_mib == 17971
+
+
+def test_cli_bad_input_exits_2(cli, tmp_path: Path) -> None:
+    import shutil
+
+    r = cli("bench", "--n", "1,x", "--out", str(tmp_path))
+    assert r.exit_code == 2 and "--n must be a comma-separated list" in r.stderr
+    r = cli("bench", "--backend", "fake", "--strategies", "mig", "--out", str(tmp_path))
+    assert r.exit_code == 2 and "unknown strategies" in r.stderr
+    r = cli("bench", "--pool", "a", "--out", str(tmp_path))
+    assert r.exit_code == 2 and "belong to --render-job" in r.stderr
+    r = cli("bench", "--backend", "fake", "--param", "novalue", "--out", str(tmp_path))
+    assert r.exit_code == 2 and "KEY=VALUE" in r.stderr
+    if not shutil.which("nvidia-smi"):
+        r = cli("bench", "--out", str(tmp_path / "gpu"))
+        assert r.exit_code == 2 and "no NVIDIA GPU found" in r.stderr
+        assert not (tmp_path / "gpu" / "results.json").exists()
