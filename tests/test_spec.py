@@ -81,6 +81,11 @@ def test_invalid_yaml_reports_position():
     assert p.line is not None and "invalid YAML" in p.message
 
 
+def test_parser_crash_on_odd_scalar_is_a_clean_error():
+    # ruamel raises IndexError on this key; found by the property test below.
+    assert "invalid YAML" in errors_of("-_: null\n")[0].message
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(SpecError) as ei:
         load_spec(tmp_path / "nope.yaml")

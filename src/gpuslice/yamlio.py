@@ -94,8 +94,9 @@ def parse_yaml_text(text: str, file: str = "<input>", *, multi: bool = False) ->
         raise SpecError([Problem(f"invalid YAML: {msg}", file=file, line=line, column=col)]) from None
     except YAMLError as e:
         raise SpecError([Problem(f"invalid YAML: {e}", file=file)]) from None
-    except (ValueError, TypeError, RecursionError) as e:  # odd scalars, deep nesting
-        raise SpecError([Problem(f"invalid YAML: {e}", file=file)]) from None
+    except (ValueError, TypeError, RecursionError, IndexError, KeyError, AttributeError) as e:
+        # Odd scalars and deep nesting can trip the parser itself (e.g. ruamel on a bare "-_" key).
+        raise SpecError([Problem(f"invalid YAML: cannot parse ({type(e).__name__}: {e})", file=file)]) from None
     return [Located(data=to_plain(d), file=file, _root=d) for d in docs]
 
 
