@@ -1,0 +1,402 @@
+"""A small Kubernetes API server on 127.0.0.1 for tests, started by the tests, with fault injection.
+
+It serves the objects of a :class:`tests.k8sfixtures.Cluster` the way kube-apiserver does (list documents with
+``kind``/``apiVersion``/``metadata``, paging with ``limit``/``continue``, field and label selectors, ``Status``
+error bodies, JSON merge patch, create/replace/delete, pod logs) — enough for the official ``kubernetes`` client
+pointed at it through a generated kubeconfig. Faults are injected per request: HTTP 503/500/429 (with
+Retry-After), connection resets before or after the write took effect, and slow replies. Every request and every
+write that took effect is recorded, so tests can prove bounded retries and that no write happened twice.
+
+A tiny scheduler stands in for kube-scheduler + kubelet + device plugin for the smoke test: a pod pinned to a
+node runs if the node's allocatable of the resource it asks for is not used up, else it stays Pending as
+Unschedulable; a running pod's log carries the UUID of the GPU its share belongs to.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import socket
+import struct
+import threading
+import time
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from tests.k8sfixtures import Cluster
+
+KINDS = {
+    "nodes": ("Node", "v1"), "pods": ("Pod", "v1"), "events": ("Event", "v1"), "services": ("Service", "v1"),
+    "replicationcontrollers": ("ReplicationController", "v1"), "configmaps": ("ConfigMap", "v1"),
+    "namespaces": ("Namespace", "v1"), "daemonsets": ("DaemonSet", "apps/v1"),
+    "deployments": ("Deployment", "apps/v1"), "replicasets": ("ReplicaSet", "apps/v1"),
+    "clusterpolicies": ("ClusterPolicy", "nvidia.com/v1"),
+}
+_PATH = re.compile(
+    r"^/(?:api/v1|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
+    r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>log))?$")
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern[str]
+    kind: str  # 503 | 500 | 429 | reset | reset-after | slow
+    remaining: int = 1
+    retry_after: float | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any = None
+
+
+@dataclass
+class FakeKube:
+    cluster: Cluster = field(default_factory=Cluster)
+    faults: list[Fault] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    writes: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of writes that took effect
+    #: GPU UUIDs per node for the smoke scheduler
+    gpu_uuids: dict[str, list[str]] = field(default_factory=dict)
+    #: DaemonSet name -> statuses to hand out on successive reads (a rollout in progress)
+    rollout: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.store: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        c = self.cluster
+        for n in c.nodes:
+            self._put("nodes", "", n)
+        for attr, plural in (("pods", "pods"), ("events", "events"), ("daemonsets", "daemonsets"),
+                             ("deployments", "deployments"), ("services", "services"), ("configmaps", "configmaps")):
+            for ns, items in getattr(c, attr).items():
+                for obj in items:
+                    self._put(plural, ns, obj)
+        for cp in c.clusterpolicies or []:
+            self._put("clusterpolicies", "", cp)
+        for ns in {"default", "kube-system", c.namespace, *c.pods, *c.configmaps}:
+            self._put("namespaces", "", {"metadata": {"name": ns}, "status": {"phase": "Active"}})
+        self.logs: dict[tuple[str, str], dict[str, list[str]]] = copy.deepcopy(c.logs)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+    def __enter__(self) -> FakeKube:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def kubeconfig(self, folder: Path, context: str = "fake") -> Path:
+        p = folder / "kubeconfig"
+        p.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": context,
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "tester", "user": {"token": "not-a-secret"}}],
+            "contexts": [{"name": context, "context": {"cluster": "fake", "user": "tester"}}],
+        }), encoding="utf-8")
+        return p
+
+    def inject(self, method: str, path: str, kind: str, times: int = 1, *, retry_after: float | None = None,
+               delay: float = 0.0) -> None:
+        self.faults.append(Fault(method.upper(), re.compile(path), kind, times, retry_after, delay))
+
+    # -- state ---------------------------------------------------------------------------------------------------
+    def _put(self, plural: str, ns: str, obj: dict[str, Any]) -> None:
+        self.store.setdefault((plural, ns), {})[obj["metadata"]["name"]] = obj
+
+    def get(self, plural: str, name: str, ns: str = "") -> dict[str, Any] | None:
+        return self.store.get((plural, ns), {}).get(name)
+
+    def items(self, plural: str, ns: str | None) -> list[dict[str, Any]]:
+        if ns is not None:
+            return list(self.store.get((plural, ns), {}).values())
+        return [o for (p, _n), objs in sorted(self.store.items()) if p == plural for o in objs.values()]
+
+    def count(self, method: str, pattern: str) -> int:
+        rx = re.compile(pattern)
+        return sum(1 for r in self.requests if r.method == method and rx.search(r.path))
+
+    def applied(self, method: str, pattern: str) -> int:
+        rx = re.compile(pattern)
+        return sum(1 for m, p in self.writes if m == method and rx.search(p))
+
+    # -- the fake scheduler --------------------------------------------------------------------------------------
+    def _schedule(self, pod: dict[str, Any]) -> None:
+        spec = pod["spec"]
+        node = spec.get("nodeName") or (spec.get("nodeSelector") or {}).get("kubernetes.io/hostname")
+        limits: dict[str, Any] = {}
+        for c in spec.get("containers", []):
+            limits.update((c.get("resources") or {}).get("limits") or {})
+        gpu_res = next((r for r in limits if r.startswith("nvidia.com/")), None)
+        n = self.get("nodes", node) if node else None
+        status: dict[str, Any] = {"phase": "Pending", "qosClass": "BestEffort"}
+        if n is None or gpu_res is None:
+            status["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                     "message": "0/3 nodes are available: 3 node(s) didn't match Pod's node "
+                                                "affinity/selector."}]
+            pod["status"] = status
+            return
+        alloc = int((n["status"].get("allocatable") or {}).get(gpu_res, "0"))
+        used = 0
+        for other in self.items("pods", None):
+            if other is pod or other["spec"].get("nodeName") != node:
+                continue
+            if other.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            for c in other["spec"].get("containers", []):
+                used += int(((c.get("resources") or {}).get("limits") or {}).get(gpu_res, 0))
+        want = int(limits[gpu_res])
+        if used + want > alloc:
+            status["conditions"] = [
+                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "lastProbeTime": None,
+                 "lastTransitionTime": "2026-11-20T11:00:00Z",
+                 "message": f"0/3 nodes are available: 1 Insufficient {gpu_res}, 2 node(s) didn't match Pod's node "
+                            "affinity/selector. preemption: 0/3 nodes are available: 1 No preemption victims found "
+                            "for incoming pod, 2 Preemption is not helpful for scheduling."}]
+            pod["status"] = status
+            return
+        spec["nodeName"] = node
+        replicas = int(n["metadata"].get("labels", {}).get("nvidia.com/gpu.replicas", "1") or 1)
+        uuids = self.gpu_uuids.setdefault(node, [f"GPU-{uuidlib.uuid5(uuidlib.NAMESPACE_DNS, f'{node}/{i}')}"
+                                                 for i in range(8)])
+        slot = used // max(1, replicas)
+        gpu = uuids[min(slot, len(uuids) - 1)]
+        cname = spec["containers"][0]["name"]
+        image = spec["containers"][0]["image"]
+        pod["status"] = {
+            "phase": "Running", "hostIP": "10.0.1.17", "podIP": "10.0.9.9", "startTime": "2026-11-20T11:00:01Z",
+            "qosClass": "BestEffort",
+            "conditions": [{"type": t, "status": "True", "lastProbeTime": None,
+                            "lastTransitionTime": "2026-11-20T11:00:05Z"}
+                           for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady",
+                                     "PodScheduled")],
+            "containerStatuses": [{"name": cname, "state": {"running": {"startedAt": "2026-11-20T11:00:04Z"}},
+                                   "lastState": {}, "ready": True, "restartCount": 0, "image": image,
+                                   "imageID": image, "containerID": "containerd://" + "f" * 64, "started": True}],
+        }
+        self.logs[(pod["metadata"]["namespace"], pod["metadata"]["name"])] = {cname: [
+            f"GPUSLICE_GPU_UUID={gpu}", "[Vector addition of 50000 elements]",
+            "Copy input data from the host memory to the CUDA device",
+            "CUDA kernel launch with 196 blocks of 256 threads", "Copy output data from the CUDA device to the host "
+            "memory", "Test PASSED", "Done", "GPUSLICE_READY"]}
+
+
+def _status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    s: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                         "message": message, "reason": reason, "code": code}
+    if details:
+        s["details"] = details
+    return s
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = _merge_patch(out.get(k), v)
+    return out
+
+
+def _selects(obj: dict[str, Any], field_sel: str | None, label_sel: str | None) -> bool:
+    for part in (field_sel or "").split(","):
+        if not part:
+            continue
+        key, _, want = part.partition("=")
+        cur: Any = obj
+        for step in key.split("."):
+            cur = cur.get(step) if isinstance(cur, dict) else None
+        if (cur or "") != want:
+            return False
+    labels = obj.get("metadata", {}).get("labels") or {}
+    for part in (label_sel or "").split(","):
+        if not part:
+            continue
+        key, _, want = part.partition("=")
+        if labels.get(key) != want:
+            return False
+    return True
+
+
+def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+        def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _reset(self) -> None:
+            # SO_LINGER 0: close() sends RST, the client sees "connection reset by peer".
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+
+        def _fault(self, method: str, path: str) -> Fault | None:
+            with api.lock:
+                for f in api.faults:
+                    if f.remaining > 0 and f.method in (method, "*") and f.path.search(path):
+                        f.remaining -= 1
+                        return f
+            return None
+
+        def _handle(self, method: str) -> None:
+            url = urlparse(self.path)
+            query = parse_qs(url.query)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body = json.loads(raw) if raw else None
+            api.requests.append(Request(method, url.path, query, body))
+            fault = self._fault(method, url.path)
+            if fault is not None:
+                if fault.kind == "reset":
+                    return self._reset()
+                if fault.kind == "slow":
+                    time.sleep(fault.delay)
+                elif fault.kind in ("503", "500", "429", "504"):
+                    code = int(fault.kind)
+                    reason, msg = {
+                        503: ("ServiceUnavailable", "the server is currently unable to handle the request"),
+                        500: ("InternalError", "Internal error occurred: etcdserver: request timed out"),
+                        504: ("Timeout", "the server was unable to return a response in the time allotted"),
+                        429: ("TooManyRequests", "the server has received too many requests and has asked us to "
+                                                 "try again later"),
+                    }[code]
+                    headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
+                    return self._send(code, _status(code, reason, msg), headers)
+            with api.lock:
+                code, out, headers = self._route(method, url.path, query, body)
+            if fault is not None and fault.kind == "reset-after":
+                return self._reset()
+            self._send(code, out, headers)
+
+        def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any
+                   ) -> tuple[int, Any, dict[str, str]]:
+            if path == "/version":
+                return 200, {"major": "1", "minor": "33", "gitVersion": "v1.33.5-eks-fake"}, {}
+            m = _PATH.match(path)
+            if not m:
+                return 404, _status(404, "NotFound", f"the server could not find the requested resource ({path})"), {}
+            plural, ns, name, sub = m["plural"], m["ns"], m["name"], m["sub"]
+            if plural not in KINDS:
+                return 404, _status(404, "NotFound", "the server could not find the requested resource"), {}
+            scope = ns or ""
+            kind, apiver = KINDS[plural]
+            q = {k: v[0] for k, v in query.items()}
+            if method == "GET" and name is None:
+                cluster_scoped = plural in ("nodes", "clusterpolicies", "namespaces")
+                items = api.items(plural, "" if cluster_scoped else ns)  # ns None: all namespaces
+                items = [o for o in items if _selects(o, q.get("fieldSelector"), q.get("labelSelector"))]
+                start = int(q.get("continue") or 0)
+                limit = int(q.get("limit") or 0) or len(items) or 1
+                page = items[start:start + limit]
+                meta: dict[str, Any] = {"resourceVersion": "48213377"}
+                if start + limit < len(items):
+                    meta["continue"] = str(start + limit)
+                for o in page:
+                    if plural in ("daemonsets",) and o["metadata"]["name"] in api.rollout:
+                        seq = api.rollout[o["metadata"]["name"]]
+                        if seq:
+                            o["status"] = seq.pop(0) if len(seq) > 1 else seq[0]
+                doc = {"kind": f"{kind}List", "apiVersion": apiver, "metadata": meta, "items": page}
+                return 200, json.loads(json.dumps(doc)), {}
+            if method == "GET" and sub == "log":
+                if api.get("pods", name, scope) is None:
+                    return 404, _status(404, "NotFound", f'pods "{name}" not found'), {}
+                lines = api.logs.get((scope, name), {}).get(q.get("container", ""), [])
+                tail = int(q.get("tailLines") or 0)
+                if tail:
+                    lines = lines[-tail:]
+                return 200, "".join(line + "\n" for line in lines), {}
+            if method == "GET":
+                obj = api.get(plural, name, scope)
+                if obj is None:
+                    return 404, _status(404, "NotFound", f'{plural} "{name}" not found',
+                                        {"name": name, "kind": plural}), {}
+                return 200, obj, {}
+            if method == "POST":
+                meta = body.setdefault("metadata", {})
+                new_name = meta.get("name")
+                if plural != "namespaces" and ns is not None and api.get("namespaces", ns) is None:
+                    return 404, _status(404, "NotFound", f'namespaces "{ns}" not found'), {}
+                if api.get(plural, new_name, scope) is not None:
+                    return 409, _status(409, "AlreadyExists", f'{plural} "{new_name}" already exists',
+                                        {"name": new_name, "kind": plural}), {}
+                meta.update({"uid": str(uuidlib.uuid4()), "resourceVersion": "1",
+                             "creationTimestamp": "2026-11-20T11:00:00Z"})
+                if ns:
+                    meta["namespace"] = ns
+                if plural == "pods":
+                    api._schedule(body)
+                api._put(plural, scope, body)
+                api.writes.append((method, path))
+                return 201, body, {}
+            if method == "PATCH":
+                obj = api.get(plural, name, scope)
+                if obj is None:
+                    return 404, _status(404, "NotFound", f'{plural} "{name}" not found'), {}
+                merged = _merge_patch(obj, body)
+                api._put(plural, scope, merged)
+                api.writes.append((method, path))
+                return 200, merged, {}
+            if method == "PUT":
+                if api.get(plural, name, scope) is None:
+                    return 404, _status(404, "NotFound", f'{plural} "{name}" not found'), {}
+                api._put(plural, scope, body)
+                api.writes.append((method, path))
+                return 200, body, {}
+            if method == "DELETE":
+                obj = api.store.get((plural, scope), {}).pop(name, None)
+                if obj is None:
+                    return 404, _status(404, "NotFound", f'{plural} "{name}" not found'), {}
+                api.writes.append((method, path))
+                return 200, obj, {}
+            return 405, _status(405, "MethodNotAllowed", method), {}
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def do_PATCH(self) -> None:
+            self._handle("PATCH")
+
+        def do_PUT(self) -> None:
+            self._handle("PUT")
+
+        def do_DELETE(self) -> None:
+            self._handle("DELETE")
+
+    return Handler
