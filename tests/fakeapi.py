@@ -46,7 +46,7 @@ _PATH = re.compile(
 class Fault:
     method: str
     path: re.Pattern[str]
-    kind: str  # 503 | 500 | 429 | reset | reset-after | slow
+    kind: str  # an HTTP status ("503", "429", ...) | reset | reset-after | slow
     remaining: int = 1
     retry_after: float | None = None
     delay: float = 0.0
@@ -89,7 +89,7 @@ class FakeKube:
         self.logs: dict[tuple[str, str], dict[str, list[str]]] = copy.deepcopy(c.logs)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def __enter__(self) -> FakeKube:
@@ -284,7 +284,7 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                     return self._reset()
                 if fault.kind == "slow":
                     time.sleep(fault.delay)
-                elif fault.kind in ("503", "500", "429", "504"):
+                elif fault.kind.isdigit():
                     code = int(fault.kind)
                     reason, msg = {
                         503: ("ServiceUnavailable", "the server is currently unable to handle the request"),
@@ -292,7 +292,9 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                         504: ("Timeout", "the server was unable to return a response in the time allotted"),
                         429: ("TooManyRequests", "the server has received too many requests and has asked us to "
                                                  "try again later"),
-                    }[code]
+                        403: ("Forbidden", 'nodes is forbidden: User "tester" cannot list resource "nodes" in API '
+                                           'group "" at the cluster scope'),
+                    }.get(code, ("Unknown", f"HTTP {code}"))
                     headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
                     return self._send(code, _status(code, reason, msg), headers)
             with api.lock:
