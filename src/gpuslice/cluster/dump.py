@@ -82,7 +82,8 @@ class DumpSource:
 def read_log_file(path: Path, max_bytes: int = MAX_LOG_BYTES, tail_lines: int = TAIL_LINES) -> dict[str, list[str]]:
     """container -> last ``tail_lines`` lines of a dump ``logs.txt`` (reads at most ``max_bytes`` from the end).
 
-    Lines before the first marker of a truncated file, or outside any START/END pair, go under ``""``.
+    Lines before the first marker of a truncated file belong to the container whose END marker follows them;
+    lines outside any START/END pair go under ``""``.
     A marker that follows log text without a newline (kubectl writes the log bytes verbatim) is still found.
     """
     size = path.stat().st_size
@@ -100,6 +101,11 @@ def read_log_file(path: Path, max_bytes: int = MAX_LOG_BYTES, tail_lines: int = 
                     before = line[: m.start()]
                     if before:
                         out.setdefault(current, deque(maxlen=tail_lines)).append(before)
+                    if m.group(1) == "END" and current == "" and "" in out:
+                        # A file read from the middle: the lines before the first marker belong to the
+                        # container this END closes.
+                        orphan = out.pop("")
+                        out.setdefault(m.group(2), deque(maxlen=tail_lines)).extend(orphan)
                     current = m.group(2) if m.group(1) == "START" else ""
                     if m.group(1) == "START":
                         out.setdefault(current, deque(maxlen=tail_lines))
