@@ -243,6 +243,7 @@ def _selects(obj: dict[str, Any], field_sel: str | None, label_sel: str | None) 
 def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # header and body go out in separate writes; no 40 ms delayed-ACK stalls
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass

@@ -205,11 +205,12 @@ def classify_http(e: BaseException) -> Transient | None:
         return None
     # Network level: urllib3 and the standard library, looked up by name so this module needs neither.
     names = {c.__name__ for c in type(e).__mro__}
+    # urllib3's NewConnectionError subclasses ConnectTimeoutError, so "could not connect" is asked first.
+    if names & {"NewConnectionError", "ConnectionRefusedError", "MaxRetryError", "NameResolutionError"}:
+        return Transient("connection failed")
     if names & {"ProtocolError", "ConnectionResetError", "RemoteDisconnected", "BrokenPipeError",
                 "IncompleteRead", "ConnectionAbortedError"}:
         return Transient("connection reset")
     if names & {"ReadTimeoutError", "ConnectTimeoutError", "TimeoutError", "timeout"}:
         return Transient("timeout")
-    if names & {"NewConnectionError", "ConnectionRefusedError", "MaxRetryError"}:
-        return Transient("connection failed")
     return None
