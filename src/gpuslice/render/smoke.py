@@ -71,7 +71,7 @@ def smoke_pods(resolved: ResolvedSpec, pool: ResolvedPool, image: str, *, count:
             "command": ["sh", "-c"],
             "args": [SCRIPT],
             "env": [{"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "compute,utility"}],
-            "resources": {"limits": {resource: 1}},
+            "resources": {"limits": {resource: "1"}},  # quantities are strings in the API
             "securityContext": {"allowPrivilegeEscalation": False},
         }],
     }
