@@ -19,6 +19,7 @@ Rule = Callable[[ResolvedSpec], Iterable[Finding]]
 
 
 def _modules() -> list[ModuleType]:
+    from gpuslice import lintconfig as lintconfig_rules
     from gpuslice.checks import disks as disk_rules
     from gpuslice.checks import dns as dns_rules
     from gpuslice.checks import eks as eks_rules
@@ -28,7 +29,10 @@ def _modules() -> list[ModuleType]:
     from gpuslice.checks import os_support as os_rules
     from gpuslice.checks import sharing as sharing_rules
 
-    return [gpu_rules, kubernetes_rules, os_rules, disk_rules, sharing_rules, dns_rules, eks_rules, names_rules]
+    return [
+        gpu_rules, kubernetes_rules, os_rules, disk_rules, sharing_rules, dns_rules, eks_rules, names_rules,
+        lintconfig_rules,
+    ]
 
 
 def rules() -> dict[str, Rule]:
