@@ -423,3 +423,11 @@ def test_random_text_never_tracebacks(text):
         for f in r.findings:
             assert f.id in RULES or f.id.startswith("lint-")
             assert f.message
+
+
+def test_explain_knows_lint_ids_and_check_runs_the_linter(cli):
+    from gpuslice.checks import rules
+
+    assert "lintconfig" in rules()
+    res = cli("explain", "lint-resource-unknown")
+    assert res.exit_code == 0 and "shares nothing" in res.stdout
