@@ -14,6 +14,7 @@ huge: each ``logs.txt`` is read from its last :data:`MAX_LOG_BYTES` only, keepin
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 from collections import deque
@@ -69,7 +70,11 @@ class DumpSource:
         if p is None:
             return None
         if p.suffix == ".json":
-            return p.read_bytes()
+            # Mapped, not read: the decoder reads the pages directly (no copy of a file that can be gigabytes).
+            with p.open("rb") as fh:
+                if os.fstat(fh.fileno()).st_size == 0:
+                    return b""
+                return memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
         return p.read_text(encoding="utf-8", errors="replace")
 
     def logs(self, namespace: str, pod: str, containers: list[str]) -> dict[str, list[str]]:

@@ -200,8 +200,12 @@ class Pod(_Obj):
 
     def statuses(self) -> list[tuple[bool, ContainerStatus]]:
         """(is_init, status) for every container status the pod reports."""
-        out = [(True, s) for s in self.status.init_container_statuses or ()]
-        out += [(False, s) for s in self.status.container_statuses or ()]
+        st = self.status
+        out: list[tuple[bool, ContainerStatus]] = []
+        if st.init_container_statuses:
+            out.extend((True, s) for s in st.init_container_statuses)
+        if st.container_statuses:
+            out.extend((False, s) for s in st.container_statuses)
         return out
 
     def container_names(self) -> list[str]:
@@ -378,7 +382,7 @@ class DecodeError(ValueError):
     """The input is not a readable Kubernetes list (not JSON/YAML, or not a mapping)."""
 
 
-def decode_list(raw: bytes | str | dict[str, Any] | None, item: type[T]) -> tuple[list[T], int]:
+def decode_list(raw: bytes | memoryview | str | dict[str, Any] | None, item: type[T]) -> tuple[list[T], int]:
     """Typed items of a ``*List`` document and the number of items that could not be read.
 
     ``raw`` may be JSON bytes, YAML/JSON text or a parsed dict. A single object (no ``items``) is treated as a

@@ -39,7 +39,7 @@ class SnapshotResult:
 
 
 def _json_bytes(doc: Any) -> bytes:
-    if isinstance(doc, bytes | bytearray):
+    if isinstance(doc, bytes | bytearray | memoryview):
         return bytes(doc)
     if isinstance(doc, str):  # YAML text from a yaml dump: keep the data, write JSON like kubectl's default
         import yaml

@@ -22,7 +22,7 @@ NODES = "nodes"
 #: Extra cluster-scoped list gpuslice's snapshot adds (nvidia.com/v1 ClusterPolicy).
 CLUSTERPOLICIES = "clusterpolicies"
 
-Raw = bytes | str | dict[str, Any]
+Raw = bytes | memoryview | str | dict[str, Any]
 
 
 class Source(Protocol):

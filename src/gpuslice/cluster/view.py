@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Decoding allocates millions of small objects and none of them form cycles; the cyclic GC would only
     rescan them again and again (it roughly triples decode time on a 60,000-pod dump)."""
     was = gc.isenabled()
@@ -49,12 +49,18 @@ class ClusterView:
     _logs: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict, repr=False)
     _by_node: dict[str, list[m.Pod]] | None = field(default=None, repr=False)
     _nodes_by_name: dict[str, m.Node] | None = field(default=None, repr=False)
+    _pods_by_key: dict[tuple[str, str], m.Pod] | None = field(default=None, repr=False)
 
     # -- lookups ---------------------------------------------------------------------------------------------
     def node(self, name: str) -> m.Node | None:
         if self._nodes_by_name is None:
             self._nodes_by_name = {n.name: n for n in self.nodes}
         return self._nodes_by_name.get(name)
+
+    def pod(self, namespace: str, name: str) -> m.Pod | None:
+        if self._pods_by_key is None:
+            self._pods_by_key = {(ns, p.name): p for ns, pods in self.pods.items() for p in pods}
+        return self._pods_by_key.get((namespace, name))
 
     def all_pods(self) -> Iterator[m.Pod]:
         for pods in self.pods.values():
@@ -136,7 +142,7 @@ def _load(view: ClusterView, source: Source, resource: str, namespace: str | Non
 def load_view(source: Source, namespaces: list[str] | None = None) -> ClusterView:
     """Read everything doctor and verify need from ``source`` (all of its namespaces unless told otherwise)."""
     view = ClusterView(label=source.label, source=source)
-    with _gc_paused():
+    with gc_paused():
         view.nodes = _load(view, source, NODES, None, m.Node) or []
         cps = _load(view, source, CLUSTERPOLICIES, None, m.ClusterPolicy)
         view.clusterpolicies = cps

@@ -33,12 +33,21 @@ class DoctorContext:
     _gpu_nodes: list[m.Node] | None = field(default=None, repr=False)
     _events: list[tuple[m.Event, Text]] | None = field(default=None, repr=False)
     _by_ds: dict[str, list[m.Pod]] | None = field(default=None, repr=False)
+    _unhealthy: list[m.Pod] | None = field(default=None, repr=False)
 
     @property
     def gpu_nodes(self) -> list[m.Node]:
         if self._gpu_nodes is None:
             self._gpu_nodes = [n for n in self.view.nodes if k.is_gpu_node(n, self.resolved)]
         return self._gpu_nodes
+
+    @property
+    def unhealthy_pods(self) -> list[m.Pod]:
+        """Every pod that is not plainly fine (see :func:`pod_unhealthy`), computed once. Failures that rules
+        look for (pull errors, crash loops, evictions, sandbox errors) all leave a pod in this list."""
+        if self._unhealthy is None:
+            self._unhealthy = [p for p in self.view.all_pods() if pod_unhealthy(p)]
+        return self._unhealthy
 
     def pool(self, node: m.Node | str | None) -> ResolvedPool | None:
         if self.resolved is None or node is None:
@@ -108,17 +117,23 @@ class DoctorContext:
 
 
 def pod_unhealthy(p: m.Pod) -> bool:
-    """Worth reading logs for: not running, a container not ready, or restarts."""
-    if p.status.phase in ("Pending", "Failed", "Unknown", ""):
+    """Worth a closer look (and its logs): not running, a container waiting, failed or restarting."""
+    st = p.status
+    if st.phase not in ("Running", "Succeeded"):
         return True
-    for _init, s in p.statuses():
-        st = s.state
-        if st and st.waiting and st.waiting.reason not in (None, "PodInitializing", "ContainerCreating"):
-            return True
-        if s.restart_count > 0:
-            return True
-        if st and st.terminated and st.terminated.exit_code not in (0, None):
-            return True
+    for lst in (st.init_container_statuses, st.container_statuses):
+        if not lst:
+            continue
+        for s in lst:
+            if s.restart_count > 0:
+                return True
+            cs = s.state
+            if cs is None:
+                continue
+            if cs.waiting is not None and cs.waiting.reason not in (None, "PodInitializing", "ContainerCreating"):
+                return True
+            if cs.terminated is not None and cs.terminated.exit_code not in (0, None):
+                return True
     return False
 
 

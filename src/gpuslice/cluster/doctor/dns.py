@@ -23,8 +23,9 @@ _DNS_CONTAINERS = ("coredns", "node-cache")
 
 
 def _dns_pods(ctx: DoctorContext) -> list[m.Pod]:
+    """DNS server pods in trouble (both failures make the server exit, so a healthy one is not of interest)."""
     out = []
-    for pod in ctx.view.all_pods():
+    for pod in ctx.unhealthy_pods:
         app = pod.metadata.label("k8s-app") or pod.metadata.label("app.kubernetes.io/name")
         if app in _DNS_APPS or pod.name.startswith(("coredns-", "node-local-dns-")) or any(
                 c.name in _DNS_CONTAINERS for c in pod.spec.containers or ()):

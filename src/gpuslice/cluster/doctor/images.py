@@ -33,7 +33,7 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
     image_sig = k.signature("image-in-message")
     failing: dict[str, list[str]] = {}  # image -> evidence lines
     nodes: dict[str, set[str]] = {}
-    for pod in ctx.view.all_pods():
+    for pod in ctx.unhealthy_pods:
         for _init, s in pod.statuses():
             w = s.state.waiting if s.state else None
             if not (w and w.reason and reason_sig.search(w.reason)):

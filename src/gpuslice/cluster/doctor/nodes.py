@@ -32,7 +32,7 @@ def _disk(ctx: DoctorContext) -> list[Finding]:
         if c is not None and c.status == "True":
             ev.add("d", f"node {n.name}: condition DiskPressure=True ({c.reason or ''}: {c.message or ''})".strip(),
                    n.name)
-    for pod in ctx.view.all_pods():
+    for pod in ctx.unhealthy_pods:
         if pod.spec.node_name in gpu and pod.status.reason == "Evicted":
             mt = sig.search(pod.status.message)
             if mt:
@@ -40,10 +40,8 @@ def _disk(ctx: DoctorContext) -> list[Finding]:
     for e, t, mt in ctx.search_events(sig):
         node = t.node
         if not node and e.obj.kind == "Pod":
-            for pod in ctx.view.pods.get(e.obj.namespace or e.metadata.namespace, ()):
-                if pod.name == e.obj.name:
-                    node = pod.spec.node_name
-                    break
+            owner = ctx.view.pod(e.obj.namespace or e.metadata.namespace, e.obj.name)
+            node = owner.spec.node_name if owner else ""
         if node in gpu:
             ev.add("d", f"{t.ref}: {k.excerpt(t.text, mt)}", node)
     if not ev.groups:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gpuslice.cluster import knowledge as k
-from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding, nodes_phrase, pod_unhealthy
+from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding, nodes_phrase
 from gpuslice.findings import Finding, Severity
 
 IDS = {
@@ -23,9 +23,7 @@ IDS = {
 def _scan(ctx: DoctorContext, sig: k.Signature, log_keys: tuple[str, ...]) -> Evidence:
     ev = Evidence()
     log_pods = {id(p) for key in log_keys for p in ctx.operator_pods(key)}
-    for pod in ctx.view.all_pods():
-        if not pod_unhealthy(pod):
-            continue
+    for pod in ctx.unhealthy_pods:
         logs = id(pod) in log_pods
         for t in ctx.texts_of(pod, logs=logs):
             mt = sig.search(t.text)
