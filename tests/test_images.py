@@ -321,6 +321,11 @@ def test_registry_check_rules():
                                   "    - {source: nvcr.io, mirror: reg.corp.example/nvcr}\n"
                                   "    - {source: registry.k8s.io, mirror: reg.corp.example/k8s}\n"))
     assert both == {}
+    # ECR mirrors on EKS: nodes pull with their instance role, so no pull secret is expected.
+    ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+    ecr_only = ids(spec_text(registry=f"registry:\n  mirrors:\n    - {{source: nvcr.io, mirror: {ecr}/nvcr}}\n"
+                                      f"    - {{source: registry.k8s.io, mirror: {ecr}/k8s}}\n"))
+    assert ecr_only == {}
 
 
 def test_find_slots_in_a_rendered_custom_resource():

@@ -27,11 +27,12 @@ def _modules() -> list[ModuleType]:
     from gpuslice.checks import kubernetes as kubernetes_rules
     from gpuslice.checks import names as names_rules
     from gpuslice.checks import os_support as os_rules
+    from gpuslice.checks import registry as registry_rules
     from gpuslice.checks import sharing as sharing_rules
 
     return [
         gpu_rules, kubernetes_rules, os_rules, disk_rules, sharing_rules, dns_rules, eks_rules, names_rules,
-        lintconfig_rules,
+        registry_rules, lintconfig_rules,
     ]
 
 

@@ -7,6 +7,7 @@ rendering the real chart; the ids they report are documented here too, so ``gpus
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from gpuslice.findings import Finding, Severity
@@ -42,6 +43,9 @@ IDS = {
 }
 
 
+_ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+
+
 def check(r: ResolvedSpec) -> Iterator[Finding]:
     if not mirror_configured(r):
         return
@@ -61,6 +65,10 @@ def check(r: ResolvedSpec) -> Iterator[Finding]:
         )
     if not r.pull_secrets:
         target = r.proxy or r.mirror_rules[0].mirror
+        targets = [m.mirror for m in r.mirror_rules] + ([r.proxy] if r.proxy else [])
+        if r.spec.cluster.provider == "eks" and all(_ECR_HOST.match(t.split("/", 1)[0]) for t in targets):
+            # EKS nodes pull from ECR with their instance role (AmazonEC2ContainerRegistryReadOnly): no Secret.
+            return
         yield Finding(
             id="registry-no-pull-secret",
             severity=Severity.WARNING,
