@@ -201,3 +201,33 @@ def test_verify_smoke_cli(tmp_path, cli):
     doc = json.loads(r.stdout)
     assert doc["smoke"]["node"] == kf.GPU1 and len(doc["smoke"]["running"]) == 4
     assert "smoke-passed" in {f["id"] for f in doc["findings"]}
+
+
+# -- the smoke-test.yaml renderer ------------------------------------------------------------------------------
+
+
+def test_smoke_manifest_in_the_plan_is_valid_and_goes_through_the_mirror(tmp_path):
+    import kubernetes_validate
+    import yaml
+
+    from gpuslice.render import RenderOptions
+    from tests.conftest import CHARTS
+
+    spec = tmp_path / "gpuslice.yaml"
+    spec.write_text(kf.SPEC.read_text().replace(
+        "operator:\n", "registry:\n  proxy: mirror.corp.example/proxy\n  pullSecrets: [corp-mirror]\noperator:\n", 1))
+    for chart in ("chart-v26.7.0", "chart-v25.3.4"):
+        res = api.plan(spec, write=False, options=RenderOptions(chart=CHARTS / chart, prove=False))
+        docs = [d for d in yaml.safe_load_all(res.rendered.files["smoke-test.yaml"]) if d]
+        by_pool: dict[str, list[dict]] = {}
+        for d in docs:
+            kubernetes_validate.validate(d, "1.33", strict=True)
+            by_pool.setdefault(d["metadata"]["labels"]["gpuslice.dev/smoke-pool"], []).append(d)
+        assert {p: len(v) for p, v in by_pool.items()} == {"a10g-shared": 1 * 4 + 1, "a10g-x4": 4 * 2 + 1}
+        image = docs[0]["spec"]["containers"][0]["image"]
+        # the validator image of that chart (its repository moved between versions), through the proxy
+        want = {"chart-v26.7.0": "nvcr.io/nvidia/gpu-operator", "chart-v25.3.4":
+                "nvcr.io/nvidia/cloud-native/gpu-operator-validator"}[chart]
+        assert image.startswith(f"mirror.corp.example/proxy/{want}:"), image
+        assert docs[0]["spec"]["imagePullSecrets"] == [{"name": "corp-mirror"}]
+        assert len({d["metadata"]["name"] for d in docs}) == len(docs)
