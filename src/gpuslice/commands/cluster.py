@@ -266,11 +266,10 @@ def _print_rows(result: Any) -> None:
 
     if not result.rows:
         return
-    t = Table(title="GPU nodes", title_justify="left")
-    for col in ("pool", "node", "resource", "expected", "capacity", "allocatable", "replicas", "strategy", "product",
-                ""):
-        t.add_column(col, no_wrap=col in ("node", "resource"))
+    t = Table(title="GPU nodes (expected = GPUs x replicas from the spec)", title_justify="left")
+    for col in ("pool", "node", "resource", "expected", "capacity", "allocatable", "replicas", ""):
+        t.add_column(col, no_wrap=True)
     for r in result.rows:
         t.add_row(r.pool, r.node, r.resource, str(r.expected), str(r.capacity), str(r.allocatable), r.replicas,
-                  r.strategy, r.product, "[green]ok[/]" if r.ok else "[red]✗[/]")
+                  "[green]ok[/]" if r.ok else "[red]✗[/]")
     console().print(t)
