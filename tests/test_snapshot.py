@@ -120,3 +120,15 @@ def test_unreachable_cluster_is_a_clear_error(tmp_path, cli):
     assert "failed after 2 attempt(s)" in r.stderr and "connection failed" in r.stderr
     r = cli("doctor", "--kubeconfig", tmp_path / "missing")
     assert r.exit_code == 2 and "cannot load kubeconfig" in r.stderr
+
+
+def test_live_doctor_degrades_when_rbac_hides_optional_lists(tmp_path):
+    """No right to list ClusterPolicies or ConfigMaps: reported, and every other rule still runs."""
+    with FakeKube(kf.case_coredns_loop()) as api:
+        api.inject("GET", r"/clusterpolicies$", "403", times=10)
+        api.inject("GET", r"/configmaps$", "403", times=10)
+        findings = run_doctor(load_view(live(api, tmp_path)))
+    ids = {f.id for f in findings}
+    assert "coredns-loop" in ids and "cluster-access-denied" in ids
+    denied = next(f for f in findings if f.id == "cluster-access-denied")
+    assert denied.severity.value == "warning" and "forbidden" in denied.evidence[0]

@@ -293,6 +293,8 @@ class LiveSource:
         self.limit_bytes = limit_bytes
         self.configmap_names = configmap_names
         self._cm_cache: dict[str, list[dict[str, Any]]] | None = None
+        #: optional lists RBAC did not allow (doctor reports them as not captured)
+        self.denied: list[str] = []
 
     @property
     def label(self) -> str:
@@ -305,33 +307,54 @@ class LiveSource:
         """Only device-plugin ConfigMaps: the one ClusterPolicy names (in any namespace, so one created in the
         wrong namespace shows up) and gpuslice's own. Never other ConfigMaps, never Secrets."""
         if self._cm_cache is None:
-            found: dict[str, dict[str, Any]] = {}
-            names = set(self.configmap_names)
-            cps = self.kube.list(CLUSTERPOLICIES) or {}
-            for cp in cps.get("items") or ():
-                name = (((cp.get("spec") or {}).get("devicePlugin") or {}).get("config") or {}).get("name")
-                if name:
-                    names.add(str(name))
-            for name in sorted(names):
-                doc = self.kube.list(CONFIGMAPS, None, field_selector=f"metadata.name={name}") or {}
-                for cm in doc.get("items") or ():
-                    found[cm["metadata"].get("uid") or f"{cm['metadata']['namespace']}/{name}"] = cm
-            for ns in self._namespaces:
-                doc = self.kube.list(CONFIGMAPS, ns, label_selector="app.kubernetes.io/managed-by=gpuslice") or {}
-                for cm in doc.get("items") or ():
-                    found[cm["metadata"].get("uid") or f"{ns}/{cm['metadata']['name']}"] = cm
-            by_ns: dict[str, list[dict[str, Any]]] = {}
-            for cm in found.values():
-                by_ns.setdefault(cm["metadata"]["namespace"], []).append(cm)
-            self._cm_cache = by_ns
+            try:
+                self._cm_cache = self._find_configmaps()
+            except ClusterError as e:
+                if e.status not in (401, 403):
+                    raise
+                self.denied.append(f"device-plugin ConfigMaps: {e}")
+                self._cm_cache = {}
         return self._cm_cache
+
+    def _find_configmaps(self) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, dict[str, Any]] = {}
+        names = set(self.configmap_names)
+        cps = self._optional(CLUSTERPOLICIES) or {}
+        for cp in cps.get("items") or ():
+            name = (((cp.get("spec") or {}).get("devicePlugin") or {}).get("config") or {}).get("name")
+            if name:
+                names.add(str(name))
+        for name in sorted(names):
+            doc = self.kube.list(CONFIGMAPS, None, field_selector=f"metadata.name={name}") or {}
+            for cm in doc.get("items") or ():
+                found[cm["metadata"].get("uid") or f"{cm['metadata']['namespace']}/{name}"] = cm
+        for ns in self._namespaces:
+            doc = self.kube.list(CONFIGMAPS, ns, label_selector="app.kubernetes.io/managed-by=gpuslice") or {}
+            for cm in doc.get("items") or ():
+                found[cm["metadata"].get("uid") or f"{ns}/{cm['metadata']['name']}"] = cm
+        by_ns: dict[str, list[dict[str, Any]]] = {}
+        for cm in found.values():
+            by_ns.setdefault(cm["metadata"]["namespace"], []).append(cm)
+        return by_ns
+
+    def _optional(self, resource: str) -> dict[str, Any] | None:
+        """A list doctor can do without: None (as if not captured) when RBAC does not allow it."""
+        try:
+            return self.kube.list(resource)
+        except ClusterError as e:
+            if e.status not in (401, 403):
+                raise
+            self.denied.append(f"{resource}: {e}")
+            return None
 
     def read(self, resource: str, namespace: str | None = None) -> Raw | None:
         if resource == CONFIGMAPS:
             items = self._configmaps_by_ns().get(namespace or "", [])
             return {"kind": "ConfigMapList", "apiVersion": "v1", "metadata": {}, "items": items}
+        if resource == CLUSTERPOLICIES:
+            return self._optional(CLUSTERPOLICIES)
         doc = self.kube.list(resource, namespace)
-        if doc is not None and resource not in (CLUSTERPOLICIES,):
+        if doc is not None:
             doc.setdefault("kind", _list_kind(resource))
             doc.setdefault("apiVersion", "apps/v1" if resource in ("daemonsets", "deployments", "replicasets")
                            else "v1")

@@ -161,4 +161,10 @@ def load_view(source: Source, namespaces: list[str] | None = None) -> ClusterVie
                 if view.configmaps is None:
                     view.configmaps = {}
                 view.configmaps[ns] = cms
+    for what in getattr(source, "denied", ()):
+        view.problems.append(Finding(
+            id="cluster-access-denied", severity=Severity.WARNING,
+            message=f"not allowed to read {what.split(':', 1)[0]}, so the rules that need it did not run",
+            fix="Use a kubeconfig whose user may list it (read-only access is enough); the rest was checked.",
+            evidence=(what,)))
     return view

@@ -36,6 +36,8 @@ def rule_docs() -> dict[str, str]:
     out: dict[str, str] = {
         "dump-unreadable": "A file of the dump could not be read (not JSON/YAML, or objects of an unexpected "
         "shape); the rest was still checked.",
+        "cluster-access-denied": "The kubeconfig's user may not list something doctor reads (ClusterPolicies, "
+        "the device-plugin ConfigMaps); the rules that need it were skipped.",
     }
     for mod in _modules():
         out.update(getattr(mod, "IDS", {}))
