@@ -266,9 +266,10 @@ def _print_rows(result: Any) -> None:
 
     if not result.rows:
         return
-    t = Table(title="GPU nodes (expected = GPUs x replicas from the spec)", title_justify="left")
-    for col in ("pool", "node", "resource", "expected", "capacity", "allocatable", "replicas", ""):
-        t.add_column(col, no_wrap=True)
+    t = Table(title="GPU nodes (want = GPUs x replicas from the spec)", title_justify="left")
+    width = max(len(r.node) for r in result.rows)
+    for col in ("pool", "node", "resource", "want", "capacity", "allocatable", "replicas", ""):
+        t.add_column(col, no_wrap=col == "node", min_width=width if col == "node" else None)
     for r in result.rows:
         t.add_row(r.pool, r.node, r.resource, str(r.expected), str(r.capacity), str(r.allocatable), r.replicas,
                   "[green]ok[/]" if r.ok else "[red]✗[/]")
