@@ -4,7 +4,7 @@
 
 Prints the median and best wall time of (a) the operator renderer alone (values, inventory, mirror script,
 `helm template` of the real chart, image/pull-secret checks, kubernetes-validate and CRD validation) and (b) every
-registered renderer (what `gpuslice render` does), plus `helm template` alone for reference. Goal: (a) <= 1 s.
+registered renderer (what `gpuslice render` does), plus `helm template` alone for reference. Goal: (b) <= 1 s.
 """
 
 from __future__ import annotations
@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     for k, v in figures.items():
         print(f"{k:28} {v}")
-    ok = figures["operator_render_median_s"] <= 1.0 and not errors
-    print(f"goal (operator render incl. helm <= 1 s, no proof errors): {'met' if ok else 'NOT met'}")
+    ok = figures["all_renderers_median_s"] <= 1.0 and not errors
+    print(f"goal (whole render incl. helm and proof <= 1 s, no proof errors): {'met' if ok else 'NOT met'}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0 if ok else 1

