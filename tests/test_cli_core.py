@@ -84,3 +84,20 @@ def test_explain_unknown_and_known(cli):
     r = cli("explain", "names-colision")
     assert r.exit_code == 2 and "did you mean names-collision" in r.stderr
     assert cli("explain", "names-collision").exit_code == 0
+
+
+def test_explain_knows_every_doctor_finding_the_fixture_dumps_produce(cli):
+    import json as _json
+
+    from tests.helpers import FIXTURES
+
+    dumps = FIXTURES / "dumps"
+    seen: set[str] = set()
+    for d in sorted(p for p in dumps.iterdir() if p.is_dir()):
+        r = cli("doctor", "--dump", d, "--spec", dumps / "gpuslice.yaml", "--output", "json")
+        seen |= {f["id"] for f in _json.loads(r.stdout)["findings"]}
+    assert len(seen) >= 10
+    for fid in sorted(seen):
+        r = cli("explain", fid)
+        assert r.exit_code == 0, fid
+        assert len(r.stdout.strip()) > len(fid) + 10

@@ -132,9 +132,10 @@ def explain(finding_id: str = typer.Argument(..., help="A finding id, e.g. names
     import difflib
 
     from gpuslice.checks import rule_docs
+    from gpuslice.cluster import doctor, verify
     from gpuslice.errors import GpusliceError
 
-    docs = rule_docs()
+    docs = {**rule_docs(), **doctor.rule_docs(), **verify.rule_docs()}
     if finding_id not in docs:
         hint = difflib.get_close_matches(finding_id, list(docs), n=3)
         raise GpusliceError(f"unknown finding id {finding_id!r}" + (f"; did you mean {', '.join(hint)}?" if hint else ""))
