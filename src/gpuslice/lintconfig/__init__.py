@@ -68,7 +68,15 @@ _CM_RULES: dict[str, tuple[Severity, str]] = {
     "lint-spec-mismatch": (
         Severity.WARNING, "A ConfigMap key's sharing settings differ from what the gpuslice spec asks for.",
     ),
-    "lint-not-configmap": (Severity.INFO, "A document in the manifest that is not a ConfigMap was skipped."),
+    "lint-not-configmap": (
+        Severity.INFO, "A document in the manifest that is not a device-plugin ConfigMap was skipped (another kind, "
+        "or, next to a device-plugin ConfigMap, a ConfigMap whose data is no device-plugin config).",
+    ),
+    "lint-helm-values": (
+        Severity.WARNING,
+        "Helm values for the device-plugin config that the chart ignores (data without create: true) or refuses "
+        "(create: true without a name or without data).",
+    ),
 }
 
 #: finding id -> explanation (``gpuslice explain``)
@@ -225,6 +233,161 @@ def _is_manifest(docs: list[Doc]) -> bool:
     return any(isinstance(d.data, dict) and "kind" in d.data and "apiVersion" in d.data for d in docs)
 
 
+_DP_TOP_KEYS = frozenset({"version", "flags", "sharing", "resources", "imex"})
+
+
+def _looks_like_dp_config(value: Any) -> bool:
+    """A ConfigMap value that is meant as a device-plugin config: a mapping with a sharing/flags block, or only
+    device-plugin top-level keys (``version: v1`` alone is an exclusive config; mig-parted's ``version`` +
+    ``mig-configs`` is not)."""
+    import yaml
+
+    if not isinstance(value, str):
+        return False
+    try:
+        d = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return bool(re.search(r"^\s*(sharing|timeSlicing|mps)\s*:", value, re.MULTILINE))  # a broken DP config
+    if not isinstance(d, dict) or not d:
+        return False
+    keys = {str(k).lower() for k in d}
+    return bool(keys & {"sharing", "flags"}) or keys <= _DP_TOP_KEYS
+
+
+_Cm = tuple[Doc, tuple[str | int, ...], dict[str, Any]]
+
+
+def _device_plugin_configmaps(cms: list[_Cm], wanted: str | None) -> list[tuple[Doc, tuple[str | int, ...],
+                                                                            dict[str, Any], str]]:
+    """(doc, base, ConfigMap, reason to skip or "") for every ConfigMap of a manifest.
+
+    One ConfigMap is always linted (the user passed it). In a multi-object manifest (``kustomize build``, ``helm
+    template``) only the device-plugin ConfigMaps are: the one a ClusterPolicy in the manifest (or the spec) names,
+    else those holding device-plugin configs; when none qualifies, every ConfigMap is linted."""
+    if len(cms) <= 1:
+        return [(d, b, c, "") for d, b, c in cms]
+
+    def name(cm: dict[str, Any]) -> str:
+        n = _meta(cm).get("name")
+        return n if isinstance(n, str) else ""
+
+    if wanted and any(name(c) == wanted for _d, _b, c in cms):
+        pick = {id(c) for _d, _b, c in cms if name(c) == wanted}
+        why = f"devicePlugin.config.name is {wanted!r}"
+    else:
+        pick = set()
+        for _d, _b, c in cms:
+            data = c.get("data")
+            if isinstance(data, dict) and any(_looks_like_dp_config(v) for v in data.values()):
+                pick.add(id(c))
+        why = "its data holds no device-plugin config"
+    if not pick:
+        return [(d, b, c, "") for d, b, c in cms]
+    return [(d, b, c, "" if id(c) in pick else f"skipped ConfigMap {name(c) or '(unnamed)'}: {why}")
+            for d, b, c in cms]
+
+
+def _clusterpolicy_config(docs: list[Doc]) -> tuple[str | None, str | None]:
+    """(devicePlugin.config.name, .default) of a ClusterPolicy in the manifest, if any."""
+    for doc in docs:
+        d = doc.data
+        if isinstance(d, dict) and d.get("kind") == "ClusterPolicy":
+            spec = d.get("spec")
+            cfg = ((spec or {}).get("devicePlugin") or {}).get("config") if isinstance(spec, dict) else None
+            if isinstance(cfg, dict):
+                n, dflt = cfg.get("name"), cfg.get("default")
+                return (n if isinstance(n, str) and n else None), (dflt if isinstance(dflt, str) and dflt else None)
+    return None, None
+
+
+@dataclass(frozen=True)
+class _Values:
+    doc: Doc
+    chart: str  # "gpu-operator" | "nvidia-device-plugin"
+    base: tuple[str, ...]  # path of the config block
+    section: str  # "data" | "map"
+    config: dict[str, Any]
+
+
+def _helm_values_config(docs: list[Doc]) -> _Values | None:
+    """The device-plugin config block of a Helm values file: gpu-operator's ``devicePlugin.config`` or the
+    nvidia-device-plugin chart's ``config`` (with ``map``). None for anything else."""
+    if len(docs) != 1 or not isinstance(docs[0].data, dict) or "kind" in docs[0].data:
+        return None
+    d = docs[0].data
+    dp = d.get("devicePlugin")
+    if isinstance(dp, dict) and isinstance(dp.get("config"), dict) and "sharing" not in d:
+        return _Values(docs[0], "gpu-operator", ("devicePlugin", "config"), "data", dp["config"])
+    cfg = d.get("config")
+    if isinstance(cfg, dict) and "map" in cfg and not (set(d) & {"sharing", "version"}):
+        return _Values(docs[0], "nvidia-device-plugin", ("config",), "map", cfg)
+    return None
+
+
+def _lint_values(file: str, v: _Values, *, upstream: bool, default: str | None,
+                 label_keys: list[str]) -> LintResult:
+    """Lint the configs a Helm values file puts into the device-plugin ConfigMap the chart renders."""
+    result = LintResult(file=file, kind="helm-values")
+    ctx = _CmContext(file=file, upstream=upstream, findings=result.findings, configs=result.configs)
+    doc, cfg, where = v.doc, v.config, ".".join(v.base)
+
+    def add(rule: str, message: str, fix: str, *path: str, severity: Severity | None = None) -> None:
+        result.findings.append(_emit(rule, message, fix, file=file, line=doc.line((*v.base, *path)),
+                                     path=".".join((where, *path)), severity=severity))
+
+    data = cfg.get(v.section)
+    if data is not None and not isinstance(data, dict):
+        add("lint-configmap", f"must be a mapping of key -> config text, got {type(data).__name__}",
+            f"Write {v.section}:\\n  my-key: |\\n    version: v1 ...", v.section)
+        data = None
+    name = cfg.get("name")
+    chart_default = cfg.get("default") if isinstance(cfg.get("default"), str) and cfg.get("default") else None
+    if v.chart == "gpu-operator":
+        create = cfg.get("create") is True
+        if create and not data:
+            add("lint-configmap-empty", "create is true but data is empty; the chart refuses to render "
+                "('devicePlugin.config.data cannot be empty when devicePlugin.config.create is set to true')",
+                "Add data, or set create: false and point name at an existing ConfigMap.", "data")
+        if create and not name:
+            add("lint-helm-values", "create is true but name is empty; the chart refuses to render "
+                "('devicePlugin.config.name cannot be empty ...')", "Set devicePlugin.config.name.", "name",
+                severity=Severity.ERROR)
+        if data and not create:
+            add("lint-helm-values", "data is set but create is not true: the chart does not create the ConfigMap "
+                f"and the operator looks for an existing ConfigMap {name or '(no name)'}", "Set create: true.",
+                "create" if "create" in cfg else v.section)
+    if isinstance(name, str) and name:
+        reserved = schema()["configmap"]["reserved_volume_names"]
+        if len(name) > 63 or not DNS1123_LABEL.fullmatch(name) or name in reserved:
+            add("lint-configmap-name", f"'{name}' cannot be the device-plugin ConfigMap's name: it must be a DNS-1123 "
+                "label of at most 63 characters that no other volume of the device-plugin pods uses "
+                f"({', '.join(reserved)})", "Use a short lowercase name such as device-plugin-config.", "name")
+    if not data:
+        if not result.findings:
+            add("lint-not-configmap", f"{where} holds no configs ({v.section} is empty)"
+                + (f"; lint the ConfigMap {name!r} it names instead" if name else ""), "", v.section)
+        result.findings[:] = sort_findings(result.findings)
+        return result
+    entries = [(v.section, str(k), val) for k, val in data.items()]
+    keys = _lint_entries(ctx, doc, v.base, entries, f"{where}.{v.section}", shown=f"{where}.")
+    required: dict[str, str] = {}
+    if chart_default:
+        required[chart_default] = f"{where}.default"
+    if default:
+        required.setdefault(default, "--default")
+    for k in label_keys:
+        required.setdefault(k, "a node label")
+    for k, why in required.items():
+        if k not in keys:
+            close = difflib.get_close_matches(k, sorted(keys), n=1)
+            add("lint-missing-config-key", f"{where}.{v.section} has no key '{k}', named by {why}; config-manager "
+                f"fails with 'specified config {k} does not exist' and the device-plugin pod crash-loops",
+                f"Add {v.section}['{k}']" + (f" (or did you mean '{close[0]}'?)" if close else "") + ".",
+                "default" if why.endswith(".default") else v.section)
+    result.findings[:] = sort_findings(result.findings)
+    return result
+
+
 @dataclass
 class _CmContext:
     file: str
@@ -284,9 +447,24 @@ def _lint_configmap(ctx: _CmContext, doc: Doc, base: tuple[str | int, ...],
     if not entries:
         add("lint-configmap-empty", f"ConfigMap {label} has no data keys; config-manager fails with 'no configuration "
             "files available'", "Add one key per sharing config.", "data", line("data") or line())
+    keys |= _lint_entries(ctx, doc, base, entries, label)
+    return name, keys
+
+
+def _lint_entries(ctx: _CmContext, doc: Doc, base: tuple[str | int, ...], entries: list[tuple[str, str, Any]],
+                  label: str, shown: str = "") -> set[str]:
+    """Lint every (section, key, config text) of a ConfigMap's data/binaryData or a Helm values map.
+
+    ``shown`` prefixes the key path in messages (``devicePlugin.config.`` for Helm values)."""
+    file = ctx.file
+    keys: set[str] = set()
+
+    def add(rule: str, message: str, fix: str, path: str | None, ln: int | None) -> None:
+        ctx.findings.append(_emit(rule, message, fix, file=file, line=ln, path=path))
+
     for section, key, value in entries:
-        kpath = f"{section}[{key}]"
-        kline = line(section, key)
+        kpath = f"{shown}{section}[{key}]"
+        kline = doc.line((*base, section, key))
         if key in keys:
             add("lint-configmap-key", f"key '{key}' is in both data and binaryData; the API server rejects this",
                 "Keep one.", kpath, kline)
@@ -307,7 +485,7 @@ def _lint_configmap(ctx: _CmContext, doc: Doc, base: tuple[str | int, ...],
                                             fixed_line=fixed, in_configmap=True)
         ctx.findings.extend(found)
         ctx.configs.append(_summary(f"{label}/{key}", key, parsed, found, kline))
-    return name, keys
+    return keys
 
 
 def _value_text(ctx: _CmContext, doc: Doc, path: tuple[str | int, ...], section: str, value: Any, kpath: str,
@@ -415,6 +593,9 @@ def lint(text: str, file: str = "<input>", *, default: str | None = None,
     """
     label_keys = [k for k in node_label_keys if k]
     docs = load_docs(text, file)
+    values = _helm_values_config(docs)
+    if values is not None:
+        return _lint_values(file, values, upstream=upstream, default=default, label_keys=label_keys)
     if not _is_manifest(docs):
         if default or label_keys or resolved is not None:
             raise GpusliceError(
@@ -439,13 +620,21 @@ def lint(text: str, file: str = "<input>", *, default: str | None = None,
     spec_cm_name = None
     if resolved is not None:
         spec_default, by_key, namespace, spec_cm_name = _spec_expectations(resolved)
-    for doc, base, cm in _configmaps(docs):
+    cp_name, cp_default = _clusterpolicy_config(docs)
+    chosen = _device_plugin_configmaps(list(_configmaps(docs)), cp_name or spec_cm_name)
+    for doc, base, cm, why_skipped in chosen:
+        if why_skipped:
+            result.findings.append(_emit("lint-not-configmap", why_skipped, "", file=file,
+                                         line=doc.line(base) or doc.line(()), path=None))
+            continue
         seen_cm = True
         name, keys = _lint_configmap(ctx, doc, base, cm)
         result.configmaps.append(name)
         required: dict[str, str] = {}
         if default:
             required[default] = "--default"
+        if cp_default and (not cp_name or cp_name == name):
+            required.setdefault(cp_default, "ClusterPolicy spec.devicePlugin.config.default in this manifest")
         for k in label_keys:
             required.setdefault(k, "a node label")
         if resolved is not None:

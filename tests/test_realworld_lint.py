@@ -1,0 +1,187 @@
+"""lint-config on configs real users posted (tests/fixtures/lint/realworld, sources in SOURCE.md).
+
+Each row: the verdict (valid / invalid / unreadable), the error ids that must be reported, ids that must NOT be
+reported, and why that is right by the plugin's (v0.20.0) and the gpu-operator chart's own rules.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gpuslice.errors import SpecError
+from gpuslice.findings import Severity
+from gpuslice.lintconfig import lint, lint_file
+from tests.helpers import FIXTURES
+
+REAL = FIXTURES / "lint" / "realworld"
+
+# file -> (verdict, error ids that must appear, ids that must not appear at all, why)
+TABLE: dict[str, tuple[str, set[str], set[str], str]] = {
+    "dp321-quadro-p2000.yaml": ("valid", set(), {"lint-fail-requests"}, "renameByDefault + failRequests, 4 replicas"),
+    "dp353-rename.yaml": ("valid", set(), set(), "rename is parsed then reset at startup: a warning, not an error"),
+    "dp461-flags-plugin.yaml": ("valid", set(), {"lint-unknown-key"}, "every flags.plugin key is a real flag"),
+    "dp463-tabs.yaml": ("unreadable", set(), set(), "tabs / a mapping after a scalar: no YAML parser accepts it"),
+    "dp816-unindented-mps.yaml": (
+        "invalid", {"lint-type"}, set(),
+        "top-level 'resources' is a list, Config.Resources is a struct: json unmarshal fails at load"),
+    "dp816-reply-misindented.yaml": ("unreadable", set(), set(), "'replicas' indented under the name scalar"),
+    "dp1022-nvdp-values.yaml": (
+        "valid", set(), {"lint-unknown-key"}, "nvidia-device-plugin chart values: config.map entries are configs"),
+    "dp1132-mps-raw.yaml": ("valid", set(), set(), "MPS on nvidia.com/gpu with 2 replicas"),
+    "dp1433-rename-under-flags.yaml": (
+        "invalid", {"lint-unknown-key"}, set(),
+        "renameByDefault under flags is dropped silently: exactly the bug the user reported"),
+    "dp1548-operator-values-mps-one.yaml": (
+        "invalid", {"lint-replicas"}, {"lint-unknown-key"},
+        "gpu-operator values; MPS replicas 1 fails 'number of replicas must be >= 2' (the issue's crash)"),
+    "dp-readme-placeholders.yaml": (
+        "invalid", {"lint-type", "lint-resource-name", "lint-replicas"}, set(),
+        "the README template copied literally: '<bool>' is no bool, '<resource-name>' no resource, replicas no int"),
+    "dp-readme-example-config0.yaml": ("valid", set(), set(), "flags only: no sharing"),
+    "dp-readme-example-config1.yaml": ("valid", set(), set(), "migStrategy mixed, no sharing"),
+    "dp-readme-mps-10.yaml": ("valid", set(), set(), "the README's MPS example"),
+    "op684-any-12.yaml": ("valid", set(), set(), "12 replicas"),
+    "op835-operator-values-any.yaml": (
+        "valid", set(), {"lint-unknown-key", "lint-missing-config-key"},
+        "gpu-operator values with create/name/default/data; default 'any' exists"),
+    "op1144-any-8.yaml": ("valid", set(), set(), "the docs' time-slicing-config-all with 8 replicas"),
+    "nvdocs-config-fine-mig-mixed.yaml": (
+        "valid", set(), {"lint-resource-unknown", "lint-mig-strategy"},
+        "MIG resources under migStrategy mixed are shareable; mig-7g.40gb is a real profile"),
+    "nemo2510-any-4.yaml": ("valid", set(), set(), "NVIDIA's own NIM docs"),
+    "gist-josemarcosrf-all.yaml": ("valid", set(), set(), "the docs' time-slicing-config-all"),
+    "bottlerocket-rendered-defaults.yaml": (
+        "valid", set(), {"lint-type-coerced"}, "quoted resource name and Bottlerocket's flag defaults"),
+    "blog-oneuptime-rancher.yaml": ("valid", set(), set(), "three keys, trailing comments after replicas"),
+    "blog-k8srecipes-default-dev.yaml": ("valid", set(), set(), "two keys, failRequests true"),
+    "blog-lillytech-kube-system.yaml": ("valid", set(), set(), "standalone plugin in kube-system"),
+    "blog-lucaberton-replicas-one.yaml": (
+        "invalid", {"lint-replicas"}, set(),
+        "'default' with replicas: 1 fails to load: every unlabelled node's plugin crash-loops"),
+    "kustomize-build-output.yaml": (
+        "valid", set(), {"lint-root", "lint-unknown-key"},
+        "multi-doc kustomize output: only the ConfigMap the ClusterPolicy names is a device-plugin config"),
+}
+
+
+def _verdict(path: Path):
+    try:
+        r = lint_file(path)
+    except SpecError:
+        return "unreadable", None
+    return ("valid" if r.ok else "invalid"), r
+
+
+def test_table_covers_every_fixture_and_cites_a_source():
+    files = {p.name for p in REAL.iterdir() if p.suffix in (".yaml", ".json")}
+    assert files == set(TABLE)
+    assert len(TABLE) >= 25
+    sources = (REAL / "SOURCE.md").read_text(encoding="utf-8")
+    for name in TABLE:
+        assert name.rsplit(".", 1)[0] in sources, name
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_real_config_verdict(name):
+    verdict, must, must_not, why = TABLE[name]
+    got, r = _verdict(REAL / name)
+    assert got == verdict, why
+    if r is None:
+        return
+    errors = {f.id for f in r.findings if f.severity is Severity.ERROR}
+    assert must <= errors, (why, errors)
+    assert not ({f.id for f in r.findings} & must_not), (why, [(f.id, f.message) for f in r.findings])
+    for f in r.findings:
+        if f.severity is Severity.ERROR:
+            assert f.line, f  # every error points at a line of the user's file
+
+
+@pytest.mark.parametrize("name", sorted(n for n, row in TABLE.items() if row[0] == "valid"))
+def test_valid_real_configs_stay_valid_in_upstream_mode(name):
+    """--upstream is looser, never stricter."""
+    assert lint_file(REAL / name, upstream=True).ok
+
+
+def test_upstream_mode_downgrades_the_dropped_key_only():
+    r = lint_file(REAL / "dp1433-rename-under-flags.yaml", upstream=True)
+    assert r.ok
+    assert any(f.id == "lint-unknown-key" and f.severity is Severity.WARNING and "renameByDefault" in f.message
+               for f in r.findings)
+
+
+def test_helm_values_gpu_operator_points_at_the_value_line():
+    r = lint_file(REAL / "dp1548-operator-values-mps-one.yaml")
+    assert r.kind == "helm-values"
+    f = next(f for f in r.findings if f.id == "lint-replicas")
+    lines = (REAL / "dp1548-operator-values-mps-one.yaml").read_text().splitlines()
+    assert lines[f.line - 1].strip() == "replicas: 1"
+    assert f.path.startswith("devicePlugin.config.data[rtx-2080-ti]")
+    assert {c.key for c in r.configs} == {"default", "rtx-2080-ti"}
+
+
+VALUES = """\
+devicePlugin:
+  config:
+    name: {name}
+    create: {create}
+    default: {default}
+    data:
+      any: |-
+        version: v1
+        sharing:
+          timeSlicing:
+            failRequestsGreaterThanOne: true
+            resources:
+            - name: nvidia.com/gpu
+              replicas: 4
+"""
+
+
+@pytest.mark.parametrize(("name", "create", "default", "want"), [
+    ("ts-config", "true", "any", set()),
+    ("ts-config", "true", "anny", {"lint-missing-config-key"}),  # typo in the default: config-manager fails
+    ('""', "true", "any", {"lint-helm-values"}),  # the chart's validations.yaml fails
+    ("Time.Slicing", "true", "any", {"lint-configmap-name"}),
+])
+def test_helm_values_chart_rules(name, create, default, want):
+    r = lint(VALUES.format(name=name, create=create, default=default), "values.yaml")
+    assert {f.id for f in r.findings if f.severity is Severity.ERROR} == want
+
+
+def test_helm_values_data_without_create_warns():
+    r = lint(VALUES.format(name="ts", create="false", default="any"), "values.yaml")
+    assert r.ok
+    assert [f.id for f in r.findings if f.severity is Severity.WARNING] == ["lint-helm-values"]
+
+
+def test_helm_values_checks_cli_keys(cli):
+    p = REAL / "op835-operator-values-any.yaml"
+    res = cli("lint-config", str(p), "--node-label-keys", "any,a100", "--output", "json")
+    assert res.exit_code == 1
+    out = json.loads(res.stdout)
+    assert out["kind"] == "helm-values"
+    assert [f["id"] for f in out["findings"] if f["severity"] == "error"] == ["lint-missing-config-key"]
+
+
+def test_kustomize_output_without_clusterpolicy_picks_by_content():
+    text = (REAL / "kustomize-build-output.yaml").read_text()
+    text = text[: text.index("apiVersion: nvidia.com/v1")]
+    r = lint(text, "k.yaml")
+    assert r.ok and r.configmaps == ["time-slicing-config-b7f9g2d4kc"]
+    skipped = [f.message for f in r.findings if f.id == "lint-not-configmap"]
+    assert any("dashboard-settings" in m for m in skipped) and any("mig-parted" in m for m in skipped)
+
+
+def test_kustomize_output_clusterpolicy_default_must_exist():
+    text = (REAL / "kustomize-build-output.yaml").read_text().replace("default: any", "default: all")
+    r = lint(text, "k.yaml")
+    assert [f.id for f in r.findings if f.severity is Severity.ERROR] == ["lint-missing-config-key"]
+
+
+def test_a_lone_broken_configmap_is_still_linted():
+    """Selection only applies between several ConfigMaps; one non-config ConfigMap is reported, not skipped."""
+    r = lint("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  LOG_LEVEL: info\n", "cm.yaml")
+    assert not r.ok and {f.id for f in r.findings if f.severity is Severity.ERROR} == {"lint-root"}
