@@ -24,6 +24,7 @@ import shutil
 import tarfile
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -136,13 +137,22 @@ def _folder_files(root: Path) -> _Files:
     return _Files(read, children)
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
 def _archive_files(data: bytes, origin: str) -> _Files:
+    if not data.startswith(_GZIP_MAGIC):
+        what = "an empty file" if not data else "not gzip-compressed"
+        raise ChartError(f"{origin}: not a chart archive ({what}); expected a chart folder or a .tgz made by "
+                         "`helm package` / `helm pull`")
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
-            members = {m.name.lstrip("./"): tf.extractfile(m).read()  # type: ignore[union-attr]
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tf:
+            members = {_member_name(m.name): tf.extractfile(m).read()  # type: ignore[union-attr]
                        for m in tf.getmembers() if m.isfile()}
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise ChartError(f"{origin}: not a readable chart archive ({e})") from None
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+        detail = " ".join(str(e).split()) or type(e).__name__
+        raise ChartError(f"{origin}: the chart archive is corrupt or truncated ({detail}); download it again "
+                         "(helm pull) or re-create it with `helm package`") from None
     tops = {PurePosixPath(n).parts[0] for n in members if PurePosixPath(n).parts}
     if len(tops) != 1:
         raise ChartError(f"{origin}: a chart archive holds one top folder, found {sorted(tops) or 'none'}")
@@ -157,6 +167,12 @@ def _archive_files(data: bytes, origin: str) -> _Files:
         return sorted({n[len(prefix):].split("/", 1)[0] for n in files if n.startswith(prefix)})
 
     return _Files(read, children)
+
+
+def _member_name(name: str) -> str:
+    while name.startswith("./"):
+        name = name[2:]
+    return name.lstrip("/")
 
 
 def _yaml_load(data: bytes, where: str) -> Any:
@@ -226,6 +242,15 @@ def _load(files: _Files, path: Path, origin: str) -> Chart:
                              version=str(smeta.get("version", "")), app_version=_str_or_none(smeta.get("appVersion")),
                              values=svalues, condition=dep.get("condition")))
         crds.extend(_crds(sub_files, f"{where}/{rel}"))
+    missing = sorted(str(n) for n in deps if n and n not in {s.name for s in subs})
+    if missing:
+        # helm refuses to render such a chart whatever the dependency's condition says, and image discovery
+        # would silently miss the subchart's images: say so now, with the way out.
+        raise ChartError(
+            f"{where}: Chart.yaml depends on {', '.join(missing)}, but charts/ holds no copy of "
+            f"{'it' if len(missing) == 1 else 'them'} (a chart folder taken from git without its dependencies). "
+            f"Run `helm dependency build {where}` once with network access, or use the packaged chart "
+            "from its chart repository (`helm pull`)")
     return Chart(path=path, name=str(meta["name"]), version=str(meta.get("version", "")),
                  app_version=_str_or_none(meta.get("appVersion")), values=values, subcharts=tuple(subs),
                  origin=origin, crd_docs=tuple(crds))
@@ -329,9 +354,35 @@ def how_to_provide(resolved: ResolvedSpec) -> str:
     )
 
 
+OPERATOR_CRD = ("nvidia.com", "ClusterPolicy")
+
+
+def is_operator_chart(chart: Chart) -> bool:
+    """Whether ``chart`` declares the GPU Operator's ClusterPolicy CRD (every release since v1.0 ships it in
+    ``crds/``); the chart's name alone does not tell a renamed mirror copy from another chart."""
+    for d in chart.crd_docs:
+        spec = d.get("spec") if d.get("kind") == "CustomResourceDefinition" else None
+        if isinstance(spec, dict) and (spec.get("group"), (spec.get("names") or {}).get("kind")) == OPERATOR_CRD:
+            return True
+    return False
+
+
 def locate_chart(resolved: ResolvedSpec, explicit: str | Path | None = None, *, helm: str | None = None,
                  pull: Callable[..., Path] | None = None) -> Chart:
-    """The chart for ``resolved`` from the first source that has it (see the module docstring)."""
+    """The chart for ``resolved`` from the first source that has it (see the module docstring).
+
+    Raises :class:`ChartError` when what is found is not the GPU Operator chart (no ClusterPolicy CRD)."""
+    chart = _locate(resolved, explicit, helm=helm, pull=pull)
+    if not is_operator_chart(chart):
+        raise ChartError(
+            f"{chart.origin or chart.path}: chart {chart.name} {chart.version} is not the NVIDIA GPU Operator chart "
+            f"(its crds/ declare no {OPERATOR_CRD[1]}.{OPERATOR_CRD[0]}); point it at the gpu-operator chart "
+            "folder (deployments/gpu-operator in NVIDIA/gpu-operator) or its packaged .tgz")
+    return chart
+
+
+def _locate(resolved: ResolvedSpec, explicit: str | Path | None, *, helm: str | None,
+            pull: Callable[..., Path] | None) -> Chart:
     version = resolved.chart_version
     spec_dir = Path(resolved.file).parent if resolved.file else Path.cwd()
     if explicit is not None:
@@ -369,6 +420,7 @@ __all__ = [
     "cache_dir",
     "deep_merge",
     "how_to_provide",
+    "is_operator_chart",
     "load_chart",
     "locate_chart",
     "pull_chart",

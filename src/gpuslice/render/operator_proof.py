@@ -9,6 +9,8 @@
 - every pod template, and every ClusterPolicy component whose CRD schema has ``imagePullSecrets``, names
   every pull secret of the spec;
 - every container image is in the inventory (so ``mirror.sh`` copies all of them);
+- the ClusterPolicy carries the sharing ConfigMap (name, default key, content), ``mig.strategy`` and the
+  driver/toolkit/devicePlugin switches the values set (a chart that predates a value silently drops it);
 - core kinds validate against the Kubernetes OpenAPI schemas (kubernetes-validate's, strict, for the spec's
   Kubernetes version or the nearest one it ships) and custom resources against their CRD's openAPIV3Schema
   (strict: a field the schema does not declare is reported, since the API server would silently drop it).
@@ -279,6 +281,83 @@ def check_pull_secrets(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> li
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Wiring: the settings gpuslice relies on reach the ClusterPolicy (older charts drop unknown values silently)
+
+
+def _yaml_text(text: Any) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text) if isinstance(text, str) else None
+    except yaml.YAMLError:
+        return None
+
+
+def check_wiring(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> list[Finding]:
+    """The rendered release carries what the values ask for: a ClusterPolicy whose ``devicePlugin.config``
+    names the sharing ConfigMap (and its default key), that ConfigMap with the spec's sharing configs, and
+    ``mig.strategy``/``driver``/``toolkit``/``devicePlugin`` as set. A chart that predates a value ignores it
+    (helm drops unknown values), so this is where an unsupported chart version shows."""
+    from gpuslice.render.operator import mig_strategy
+    from gpuslice.resolve import EXCLUSIVE_KEY
+    from gpuslice.sharing import configmap_data
+
+    policies = [d for d in docs if d.get("kind") == "ClusterPolicy" and str(d.get("apiVersion", "")).startswith(
+        "nvidia.com/")]
+    fix = ("Use a GPU Operator chart version that supports it (the chart's templates/clusterpolicy.yaml must "
+           "pass the value on), or report it as a gpuslice bug if the chart does.")
+    if not policies:
+        return [Finding(id="operator-values-not-applied", severity=Severity.ERROR,
+                        message="The rendered chart creates no ClusterPolicy (nvidia.com), so the operator would "
+                                "deploy nothing gpuslice configured.",
+                        fix="Check that --chart/operator.chart is the GPU Operator chart and that the ClusterPolicy "
+                            "is not switched off (clusterPolicy.deployCR).")]
+    spec = policies[0].get("spec") or {}
+    wrong: list[str] = []
+
+    def at(*path: str) -> Any:
+        node: Any = spec
+        for step in path:
+            node = node.get(step) if isinstance(node, dict) else None
+        return node
+
+    expect: list[tuple[tuple[str, ...], Any]] = [
+        (("driver", "enabled"), resolved.driver_enabled),
+        (("toolkit", "enabled"), resolved.toolkit_enabled),
+        (("devicePlugin", "enabled"), resolved.device_plugin_enabled),
+        (("mig", "strategy"), mig_strategy(resolved)),
+    ]
+    if resolved.device_plugin_enabled:
+        expect += [(("devicePlugin", "config", "name"), resolved.device_plugin_configmap),
+                   (("devicePlugin", "config", "default"), EXCLUSIVE_KEY)]
+    for path, want in expect:
+        got = at(*path)
+        if got is None and path[-1] == "enabled" and want is True:
+            continue  # the operator deploys a component whose `enabled` is left out
+        if got != want:
+            wrong.append(f"ClusterPolicy spec.{'.'.join(path)} is {got!r}, expected {want!r}")
+    if resolved.device_plugin_enabled:
+        want_data = {k: _yaml_text(v) for k, v in configmap_data(resolved).items()}
+        cms = [d for d in docs if d.get("kind") == "ConfigMap" and _name(d) == resolved.device_plugin_configmap]
+        if not cms:
+            wrong.append(f"no ConfigMap {resolved.device_plugin_configmap} in the rendered chart: the device "
+                         "plugin would wait for a config that nobody creates")
+        else:
+            got_data = {k: _yaml_text(v) for k, v in ((cms[0].get("data") or {}).items())}
+            if got_data != want_data:
+                wrong.append(f"ConfigMap {resolved.device_plugin_configmap} holds keys {sorted(got_data)}, "
+                             f"not the sharing configs {sorted(want_data)}")
+    if not wrong:
+        return []
+    return [Finding(
+        id="operator-values-not-applied", severity=Severity.ERROR,
+        message=f"The chart does not apply {len(wrong)} value(s) gpuslice sets, so the cluster would not get the "
+                "spec's sharing/operand settings.",
+        fix=fix, evidence=tuple(wrong),
+    )]
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Schema validation
 
 
@@ -471,6 +550,7 @@ def prove(resolved: ResolvedSpec, chart: Chart, values_text: str, inv: Inventory
     crds = crd_index(objs)
     findings = check_images(collect_images(objs, resolved), resolved, inv)
     findings += check_pull_secrets(objs, resolved)
+    findings += check_wiring(objs, resolved)
     findings += validate_core(objs, resolved.kubernetes_version, skip=set(crds))
     findings += validate_custom(objs)
     return findings
@@ -480,6 +560,7 @@ __all__ = [
     "ImageSlot",
     "ImageUse",
     "PodTemplate",
+    "check_wiring",
     "collect_images",
     "crd_index",
     "kubernetes_schema_version",
