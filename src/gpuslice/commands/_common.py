@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from typer.exceptions import TyperException
 
 from gpuslice.errors import GpusliceError, SpecError
 from gpuslice.findings import Finding, Severity, has_errors, sort_findings
@@ -32,42 +35,88 @@ OUTPUT_OPTION = typer.Option(OutputFormat.text, "--output", "-O", help="text for
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
+    # soft_wrap: plain lines are not broken by rich (a path or id stays whole, the terminal wraps it);
+    # tables and panels are still laid out to the terminal width.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _json_errors(problems: list[dict[str, Any]]) -> None:
+    """On --output json, errors go to stdout as JSON too, so a script always gets a parseable document."""
+    print(json.dumps({"ok": False, "errors": problems}, indent=2))
 
 
 def handle_errors(fn: F) -> F:
-    """Turn GpusliceError into a clear message on stderr and exit 2 — never a traceback."""
+    """Turn GpusliceError into a clear message on stderr and exit 2 — never a traceback.
+
+    With ``--output json`` stdout also carries ``{"ok": false, "errors": [...]}``. Anything else that escapes a
+    command is a gpuslice bug: one line saying so (``GPUSLICE_DEBUG=1`` shows the traceback), exit 2.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        json_out = kwargs.get("output") == OutputFormat.json
         try:
             return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, TyperException):
+            raise  # click's own exits and usage errors
         except SpecError as e:
             out = console(stderr=True)
-            fmt = kwargs.get("output")
-            if fmt == OutputFormat.json:
-                print(json.dumps({"ok": False, "errors": [p.to_dict() for p in e.problems]}, indent=2))
+            if json_out:
+                _json_errors([{**p.to_dict(), "kind": type(e).__name__} for p in e.problems])
             n = len(e.problems)
             out.print(f"[bold red]error:[/] {n} problem{'s' if n != 1 else ''} in the input:")
             for p in e.problems:
                 out.print(f"  {p}", markup=False)
             raise typer.Exit(EXIT_USAGE) from None
         except GpusliceError as e:
-            console(stderr=True).print(f"[bold red]error:[/] {e}", markup=True)
+            if json_out:
+                _json_errors([{"file": None, "line": None, "column": None, "path": None, "message": str(e),
+                               "kind": type(e).__name__}])
+            console(stderr=True).print(f"[bold red]error:[/] {_esc(str(e))}")
             raise typer.Exit(EXIT_USAGE) from None
         except BrokenPipeError:
-            sys.stderr.close()
+            # The reader went away (e.g. `gpuslice schema | head -1`): stop quietly, and keep Python from
+            # complaining again when it flushes stdout at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
             raise typer.Exit(EXIT_OK) from None
+        except (KeyboardInterrupt, SystemExit, MemoryError):
+            raise
+        except Exception as e:  # the last resort: a bug, not the user's input
+            if os.environ.get("GPUSLICE_DEBUG", "") not in ("", "0"):
+                raise
+            where = _where(e)
+            if json_out:
+                _json_errors([{"file": None, "line": None, "column": None, "path": None, "kind": "InternalError",
+                               "message": f"internal error: {type(e).__name__}: {e}{where}"}])
+            console(stderr=True).print(
+                f"[bold red]internal error:[/] {_esc(type(e).__name__)}: {_esc(str(e))}{_esc(where)}. This is a "
+                "gpuslice bug: please report it with the command line (GPUSLICE_DEBUG=1 shows the traceback).")
+            raise typer.Exit(EXIT_USAGE) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _where(e: BaseException) -> str:
+    """' (at module.py:123)' for the innermost gpuslice frame of the traceback, or ''."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if "gpuslice" in f.filename]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" (at {Path(f.filename).name}:{f.lineno})"
 
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
-def print_findings(findings: Iterable[Finding], title: str = "Findings") -> None:
-    from rich.table import Table
+#: Below this many columns the findings table squeezes its text columns to nothing; a list reads better.
+NARROW = 100
 
+
+def print_findings(findings: Iterable[Finding], title: str = "Findings") -> None:
+    """Findings grouped by pool: a table on wide terminals, an indented list on narrow ones (or when piped)."""
     items = sort_findings(findings)
     out = console()
     if not items:
@@ -77,22 +126,46 @@ def print_findings(findings: Iterable[Finding], title: str = "Findings") -> None
     for f in items:
         groups.setdefault(f.pool or "(cluster)", []).append(f)
     for group, fs in groups.items():
-        t = Table(title=f"{title}: {group}", title_justify="left", show_lines=True, expand=False)
-        t.add_column("severity", no_wrap=True)
-        t.add_column("id", no_wrap=True)
-        t.add_column("message")
-        t.add_column("fix")
-        for f in fs:
-            msg = f.message
-            if f.evidence:
-                msg += "\n" + "\n".join(f"  > {e}" for e in f.evidence[:3])
-            ref = f"\n[dim]{f.reference}[/]" if f.reference else ""
-            t.add_row(f"[{_STYLE[f.severity]}]{f.severity.value}[/]", f.id, _esc(msg), _esc(f.fix) + ref)
-        out.print(t)
+        if out.width < NARROW:
+            _findings_list(out, f"{title}: {group}", fs)
+        else:
+            _findings_table(out, f"{title}: {group}", fs)
     counts = {s: sum(1 for f in items if f.severity is s) for s in Severity}
     out.print(
         f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), {counts[Severity.INFO]} info"
     )
+
+
+def _findings_table(out: Any, title: str, fs: list[Finding]) -> None:
+    from rich.table import Table
+
+    t = Table(title=_esc(title), title_justify="left", show_lines=True, expand=False)
+    t.add_column("severity", no_wrap=True)
+    t.add_column("id", overflow="fold")
+    t.add_column("message", overflow="fold")
+    t.add_column("fix", overflow="fold")
+    for f in fs:
+        msg = f.message
+        if f.evidence:
+            msg += "\n" + "\n".join(f"  > {e}" for e in f.evidence[:3])
+        ref = f"\n[dim]{_esc(f.reference)}[/]" if f.reference else ""
+        t.add_row(f"[{_STYLE[f.severity]}]{f.severity.value}[/]", _esc(f.id), _esc(msg), _esc(f.fix) + ref)
+    out.print(t)
+
+
+def _findings_list(out: Any, title: str, fs: list[Finding]) -> None:
+    """One finding per block; lines are printed whole (soft wrap), so paths and ids are never cut."""
+    out.print(f"[bold]{_esc(title)}[/]")
+    for f in fs:
+        out.print(f"  [{_STYLE[f.severity]}]{f.severity.value}[/] {_esc(f.id)}")
+        for line in f.message.splitlines() or [""]:
+            out.print(f"    {line}", markup=False)
+        for e in f.evidence[:3]:
+            out.print(f"      > {e}", markup=False)
+        if f.fix:
+            out.print(f"    fix: {f.fix}", markup=False)
+        if f.reference:
+            out.print(f"    [dim]{_esc(f.reference)}[/]")
 
 
 def _esc(text: str) -> str:

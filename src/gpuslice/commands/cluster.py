@@ -48,9 +48,58 @@ def _retrier(max_attempts: int, retry_timeout: float, err: Any) -> Any:
     return Retrier(policy=RetryPolicy(max_attempts=max_attempts, total_timeout=retry_timeout), on_retry=show)
 
 
+def _check_kubeconfig(kubeconfig: str | None) -> None:
+    """Name the kubeconfig file that is missing or unreadable before the client says something vaguer."""
+    import os
+
+    from gpuslice.errors import GpusliceError
+
+    if kubeconfig:
+        where, paths = "--kubeconfig", [kubeconfig]
+    elif os.environ.get("KUBECONFIG"):
+        # Like kubectl: a list of files; missing ones are skipped, but at least one must be there.
+        where, paths = "$KUBECONFIG", [p for p in os.environ["KUBECONFIG"].split(os.pathsep) if p]
+    else:
+        where, paths = "the default", [str(Path.home() / ".kube" / "config")]
+    if not paths:
+        return
+    problems = []
+    found = False
+    for p in paths:
+        path = Path(p).expanduser()
+        if path.is_dir():
+            problems.append(f"{p}: is a folder, not a kubeconfig file")
+        elif not path.exists():
+            problems.append(f"{p}: file not found")
+        elif not os.access(path, os.R_OK):
+            problems.append(f"{p}: not readable")
+        else:
+            found = True
+            _check_kubeconfig_text(p)
+    if found:
+        return
+    raise GpusliceError(f"cannot load kubeconfig ({where}): " + "; ".join(problems)
+                        + ". Pass --kubeconfig FILE or set KUBECONFIG, or read a dump with --dump DIR where the "
+                        "verb takes one.")
+
+
+def _check_kubeconfig_text(path: str) -> None:
+    """A kubeconfig must be UTF-8 YAML holding a mapping; say which file and line when it is not."""
+    from gpuslice.errors import Problem, SpecError
+    from gpuslice.yamlio import parse_yaml_text, read_text
+
+    docs = parse_yaml_text(read_text(path), path)
+    data = docs[0].data if docs else None
+    if not isinstance(data, dict):
+        got = "empty" if data is None else type(data).__name__
+        raise SpecError([Problem(f"not a kubeconfig: expected a mapping with clusters, contexts and users, got {got}",
+                                 file=path, line=1)])
+
+
 def _kube(kubeconfig: str | None, context: str | None, retrier: Any) -> Any:
     from gpuslice.cluster.kube import KubeClient
 
+    _check_kubeconfig(kubeconfig)
     return KubeClient(kubeconfig, context, retrier=retrier)
 
 
@@ -71,7 +120,9 @@ def snapshot(
     """Capture what doctor needs, in the layout of `kubectl cluster-info dump --output-directory`."""
     from gpuslice.cluster.kube import LiveSource
     from gpuslice.cluster.snapshot import take_snapshot
+    from gpuslice.output import check_out_dir
 
+    check_out_dir(out, inputs=(spec, kubeconfig))
     err = console(stderr=True)
     ns = namespace
     cm_names: tuple[str, ...] = ()

@@ -69,7 +69,9 @@ def plan(
 ) -> None:
     """Check SPEC, then render every artifact into OUT (values, device-plugin config, bootstrap, images...)."""
     from gpuslice import api
+    from gpuslice.output import check_out_dir
 
+    check_out_dir(out, inputs=(spec, chart))
     res = api.plan(spec, out, force=force, options=_render_options(chart, helm, mirror_tool))
     if output == OutputFormat.json:
         print(findings_json(res.findings, spec=str(spec), refused=res.refused,
@@ -101,7 +103,9 @@ def render(
 ) -> None:
     """Render every artifact into OUT without refusing on check errors (plan = check + render)."""
     from gpuslice import api
+    from gpuslice.output import check_out_dir
 
+    check_out_dir(out, inputs=(spec, chart))
     res = api.plan(spec, out, force=True, options=_render_options(chart, helm, mirror_tool))
     if output == OutputFormat.json:
         print(findings_json(res.rendered.findings if res.rendered else [], spec=str(spec),
