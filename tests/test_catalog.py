@@ -80,13 +80,35 @@ def test_every_os_the_spec_allows_is_in_the_catalog():
     assert set(typing.get_args(OsId)) == set(CAT.os_families)
 
 
-def test_chart_driver_families_have_a_published_tag():
+def test_chart_driver_images_follow_the_operators_tag_scheme():
+    """The operator asks for <ID><VERSION_ID> (NFD os_release); rhel/rocky/ol use the major version only from v26.7.0,
+    the full VERSION_ID (rhel9.4) before. Every tag listed per OS is published and fits that OS."""
     for ch in CAT.chart_versions.values():
-        for os_id in ch.driver_os_families:
-            tag = CAT.os(os_id).driver_os_tag
-            assert any(t == tag or t.startswith(tag + ".") for t in ch.driver_os_tags), (ch.version, os_id)
+        major_only = version_tuple(ch.version) >= (26, 7)
+        for os_id, tags in ch.driver_images.items():
+            o = CAT.os(os_id)
+            assert o.driver_os_tag is None, "the tag is per chart version, not per OS"
+            stem = f"{o.os_release_id}{o.os_release_version}"
+            assert set(tags) <= set(ch.driver_os_tags), (ch.version, os_id)
+            for tag in tags:
+                if o.os_release_id in ("rhel", "rocky", "ol"):
+                    assert tag == stem if major_only else tag.startswith(stem + "."), (ch.version, tag)
+                else:
+                    assert tag == stem, (ch.version, tag)
         lo, hi = ch.kubernetes_range("eks")
         assert version_tuple(lo) <= version_tuple(hi)
+
+
+def test_chart_entry_refuses_an_unpublished_driver_tag():
+    entry = CAT.chart("v25.3.4").model_dump()
+    entry["driver_images"] = {**entry["driver_images"], "rhel-9": ("rhel9",)}
+    with pytest.raises(ValueError, match="published"):
+        type(CAT.chart("v25.3.4"))(**entry)
+
+
+def test_ubuntu_2604_and_rocky_have_driver_images_only_from_v26_7_0():
+    assert {"ubuntu-26.04", "rocky-9"} <= set(CAT.chart("v26.7.0").driver_os_families)
+    assert not {"ubuntu-26.04", "rocky-9"} & set(CAT.chart("v25.3.4").driver_os_families)
 
 
 @pytest.mark.parametrize("version", ["v26.7.0", "v25.3.4"])

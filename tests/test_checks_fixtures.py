@@ -77,10 +77,10 @@ def test_every_failed_finding_has_a_fix_and_a_reference() -> None:
 
 def test_fixtures_cover_the_rule_modules_findings() -> None:
     """Every finding id of the preflight rule modules (not the registry's) has a fixture folder."""
-    from gpuslice.checks import disks, dns, eks, gpu, kubernetes, os_support, sharing
+    from gpuslice.checks import disks, dns, eks, gpu, kubernetes, names, os_support, sharing
 
     ids = set()
-    for m in (disks, dns, eks, gpu, kubernetes, os_support, sharing):
+    for m in (disks, dns, eks, gpu, kubernetes, names, os_support, sharing):
         ids |= set(m.IDS)
     ids.discard("os-unknown")  # every OS id the spec allows is in the catalog; see test_checks.py
     assert ids <= {p.name for p in SPECS.iterdir()}, sorted(ids - {p.name for p in SPECS.iterdir()})

@@ -64,6 +64,10 @@ class ResolvedPool:
     containerd_on_data: bool  # /var/lib/containerd lives on the data volume or instance store
     node_labels: dict[str, str]
     node_group_name: str
+    # Driver image tag suffixes the chart publishes for this OS (several for RHEL 9 on charts that use the minor
+    # release, e.g. rhel9.4); empty when there is no image or the chart version is unknown. ``os.driver_os_tag`` is
+    # the one tag when there is exactly one.
+    driver_image_tags: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -197,7 +201,12 @@ def resolve(spec: Spec, catalog: Catalog | None = None, file: str | Path | None 
     toolkit_enabled = any(o is None or not o.toolkit_preinstalled for o in oses)
     device_plugin_enabled = any(o is None or not o.device_plugin_builtin for o in oses)
 
+    chart = cat.chart(chart_version)
     for i, (p, rs, osf) in enumerate(zip(spec.node_pools, resolved_sharings, oses, strict=True)):
+        driver_tags = chart.driver_tags(p.os) if chart else ()
+        if osf is not None:
+            # The driver image tag suffix depends on the chart version: the pool sees its chart's tag.
+            osf = osf.model_copy(update={"driver_os_tag": driver_tags[0] if len(driver_tags) == 1 else None})
         gpu = _gpu(p, cat)
         it = cat.instance(p.instance_type)
         root = p.disks.root_gib or (osf.default_root_gib if osf else 20)
@@ -235,6 +244,7 @@ def resolve(spec: Spec, catalog: Catalog | None = None, file: str | Path | None 
                 containerd_on_data=on_data,
                 node_labels=labels,
                 node_group_name=names.object_name(dep, p.name),
+                driver_image_tags=driver_tags,
             )
         )
     sharing_configs.setdefault(EXCLUSIVE_KEY, resolve_sharing(Sharing()))
@@ -246,7 +256,7 @@ def resolve(spec: Spec, catalog: Catalog | None = None, file: str | Path | None 
         catalog=cat,
         file=str(file) if file else None,
         chart_version=chart_version,
-        chart=cat.chart(chart_version),
+        chart=chart,
         namespace=spec.operator.namespace,
         release_name=names.helm_release_name(dep, spec.operator.release_name),
         # Content-hashed: a changed sharing config gets a new name, ClusterPolicy changes with it and the

@@ -96,7 +96,9 @@ class OsFamily(_Entry):
     driver_preinstalled: bool = False
     toolkit_preinstalled: bool = False
     device_plugin_builtin: bool = False
-    driver_os_tag: str | None = None  # suffix of the operator's driver image tag, e.g. "ubuntu22.04"
+    # The operator's driver image tag suffix ("ubuntu22.04") depends on the chart version, so the catalog entry has
+    # none; resolve() fills it on each pool's copy from ChartVersion.driver_images (None: no single published tag).
+    driver_os_tag: str | None = None
     root_device: str = "/dev/xvda"
     default_root_gib: int = 20
     containerd_root: str = "/var/lib/containerd"
@@ -128,11 +130,27 @@ class ChartVersion(_Entry):
     driver_version: str
     toolkit_version: str | None = None
     nfd_version: str | None = None
-    driver_os_tags: tuple[str, ...] = ()
-    driver_os_families: tuple[str, ...] = ()  # spec OS ids with a published driver image
+    driver_os_tags: tuple[str, ...] = ()  # every published driver image tag suffix at driver_version
+    driver_images: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # spec OS id -> its published suffixes
     eks_os_families: tuple[str, ...] = ()  # spec OS ids NVIDIA validated on EKS
     toolkit_min_glibc: str | None = None
     source: str
+
+    @model_validator(mode="after")
+    def _published(self) -> ChartVersion:
+        for os_id, tags in self.driver_images.items():
+            if not tags or set(tags) - set(self.driver_os_tags):
+                raise ValueError(f"{self.version}: driver_images[{os_id}] must be published tags ({tags})")
+        return self
+
+    @property
+    def driver_os_families(self) -> tuple[str, ...]:
+        """Spec OS ids with a published driver image at this chart version."""
+        return tuple(self.driver_images)
+
+    def driver_tags(self, os_id: str) -> tuple[str, ...]:
+        """The published driver tag suffixes the operator can ask for on nodes of ``os_id`` (empty: none)."""
+        return self.driver_images.get(os_id, ())
 
     def kubernetes_range(self, provider: str, os_id: str | None = None) -> tuple[str, str]:
         """The validated Kubernetes range for a provider (eks uses its own column when there is one)."""

@@ -89,9 +89,8 @@ def _glibc(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
 def _driver_image(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
     if r.chart is None or p.os is None or not operand_runs_on(r, p, "driver"):
         return
-    if p.os.id in r.chart.driver_os_families:
+    if p.driver_image_tags:
         return
-    tag = p.os.driver_os_tag or f"{p.os.os_release_id or p.os.id}<version>"
     published = ", ".join(r.chart.driver_os_tags) or "none recorded"
     fix = (f"Use an OS with a published driver image ({', '.join(r.chart.driver_os_families)}), or an OS that "
            f"brings its own driver (al2023-nvidia, bottlerocket-nvidia)")
@@ -102,8 +101,9 @@ def _driver_image(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
         severity=Severity.ERROR,
         pool=p.name,
         message=(f"The operator would run its driver container on {p.os.display}, but NVIDIA publishes no "
-                 f"driver image for it at chart {r.chart_version}: nvcr.io/nvidia/driver:"
-                 f"{r.chart.driver_version}-{tag} does not exist (published OS tags: {published})."),
+                 f"driver image for it at chart {r.chart_version}: there is no nvcr.io/nvidia/driver:"
+                 f"{r.chart.driver_version}-<os> for {p.os.os_release_id or p.os.id} nodes (published OS tags: "
+                 f"{published})."),
         fix=fix + ".",
         reference=PLATFORM_REF,
         path=pool_path(p, "os"),

@@ -1,5 +1,6 @@
 """The text report of ``gpuslice check``: findings grouped by pool (cluster-wide first, then pools in spec order),
-one rich table per group, each finding with where it points in the spec, what is wrong, the fix and a reference."""
+one block per finding with what is wrong, the fix, where it points in the spec and a reference; wrapped at spaces
+to the terminal width so ids, spec paths and URLs are never cut in the middle."""
 
 from __future__ import annotations
 
@@ -35,37 +36,60 @@ def _where(f: Finding) -> str:
     return " ".join(x for x in (loc, f.path or "") if x)
 
 
-def print_report(findings: list[Finding], resolved: ResolvedSpec | None = None, console: Any = None) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
+    """Wrap at spaces only: ids, paths and URLs stay whole (a token longer than the line gets a line of its own)."""
+    import textwrap
 
-    out = console or Console(highlight=False)
+    return textwrap.wrap(text, width=max(width, 20), initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False) or [first.rstrip()]
+
+
+def report_lines(findings: list[Finding], resolved: ResolvedSpec | None = None, width: int = 100) -> list[str]:
+    """The text report as rich-markup lines, each at most ``width`` columns unless one word is longer.
+
+    One block per finding, not a table: a table's narrow column would chop ids, spec paths and URLs mid-word at 80
+    columns. Wrapping happens here, at spaces, so the caller prints the lines as they are (``soft_wrap``)."""
+    from rich.markup import escape
+
     if not findings:
-        out.print("[green]No findings: nothing in the spec hits a known trap.[/]")
-        return
+        return ["[green]No findings: nothing in the spec hits a known trap.[/]"]
+    indent = " " * 4
+    lines: list[str] = []
     for group, fs in group_findings(findings, resolved).items():
         title = "cluster-wide" if group == CLUSTER else f"pool {group}"
         pool = resolved.pool(group) if resolved and group != CLUSTER else None
         if pool is not None:
             title += f" ({pool.spec.instance_type}, {pool.spec.os})"
-        t = Table(title=title, title_justify="left", title_style="bold", show_lines=True, expand=True)
-        t.add_column("severity", no_wrap=True)
-        t.add_column("finding", no_wrap=True)
-        t.add_column("what is wrong / fix", ratio=1, overflow="fold")
+        if lines:
+            lines.append("")
+        lines += [f"[bold]{escape(t)}[/]" for t in _wrap(title, width, "", "  ")]
         for f in fs:
-            body = escape(f.message)
-            for e in f.evidence[:3]:
-                body += f"\n[dim]> {escape(e)}[/]"
-            body += f"\n[bold]fix:[/] {escape(f.fix)}"
+            sev = f.severity.value.upper()
+            lines.append(f"  [{_STYLE[f.severity]}]{sev}[/] [bold]{escape(f.id)}[/]")
+            paras: list[tuple[str, str]] = [(f.message, "")]
+            paras += [(f"> {e}", "dim") for e in f.evidence[:3]]
+            paras.append((f"fix: {f.fix}", ""))
             where = _where(f)
             if where:
-                body += f"\n[dim]at {escape(where)}[/]"
+                paras.append((f"at {where}", "dim"))
             if f.reference:
-                body += f"\n[dim]{escape(f.reference)}[/]"
-            t.add_row(f"[{_STYLE[f.severity]}]{f.severity.value}[/]", escape(f.id), body)
-        out.print(t)
+                paras.append((f.reference, "dim"))
+            for text, style in paras:
+                for ln in _wrap(text, width, indent, indent + "  "):
+                    body = escape(ln)
+                    if ln.startswith(indent + "fix: "):
+                        body = body.replace("fix:", "[bold]fix:[/]", 1)
+                    lines.append(f"[{style}]{body}[/]" if style else body)
     n = summary(findings)
     verdict = ("[bold red]errors: plan refuses to render until they are fixed (or --force)[/]"
                if n["error"] else "[green]no errors[/]")
-    out.print(f"{n['error']} error(s), {n['warning']} warning(s), {n['info']} info - {verdict}")
+    lines += ["", f"{n['error']} error(s), {n['warning']} warning(s), {n['info']} info - {verdict}"]
+    return lines
+
+
+def print_report(findings: list[Finding], resolved: ResolvedSpec | None = None, console: Any = None) -> None:
+    from rich.console import Console
+
+    out = console or Console(highlight=False)
+    for line in report_lines(findings, resolved, width=out.width):
+        out.print(line, soft_wrap=True, highlight=False)
