@@ -164,6 +164,33 @@ def _profile(requested: tuple[str, ...] | None, budget: float | None, available:
     return prof
 
 
+def _unmeasured(results: dict[str, Any], profile: tuple[str, ...]) -> list[str]:
+    """Say which recommendable strategy the results cannot speak for, and why (skipped, failed, not asked)."""
+    asked = (results.get("config") or {}).get("strategies") or []
+    status = results.get("strategies") or {}
+    out: list[str] = []
+    for s in RECOMMENDABLE:
+        info = status.get(s) or {}
+        note = info.get("note") or "no reason recorded"
+        measured = any(c["strategy"] == s and c["workload"] in profile and c["n"] >= 2 for c in ok_cases(results))
+        if measured:
+            if info.get("status") in ("partial", "failed"):
+                out.append(f"{LABEL[s]} was only partly measured ({note}); configurations that failed were not "
+                           "considered.")
+            continue
+        if s not in asked:
+            why = "not requested with --strategies"
+        elif info.get("status") in ("skipped", "failed"):
+            why = f"{info['status']}: {note}"
+        else:
+            why = "no successful case with 2 or more sharers for these workloads"
+        hint = (" MPS often pays for small-kernel, latency-sensitive tenants: re-run the bench where the MPS control "
+                "daemon can start (nvidia-cuda-mps-control on PATH; in a pod, hostIPC) before ruling it out."
+                if s == "mps" else "")
+        out.append(f"{LABEL[s]} was not measured ({why}), so it was not considered.{hint}")
+    return out
+
+
 def recommend_one(results: dict[str, Any], *, pool: str | None = None, gpu: str | None = None,
                   gpu_memory_gib: float | None = None, tenant_memory_gib: float = 4.0,
                   latency_budget_ms: float | None = None, workloads: tuple[str, ...] | None = None,
@@ -188,8 +215,9 @@ def recommend_one(results: dict[str, Any], *, pool: str | None = None, gpu: str 
     best: dict[str, dict[str, Any]] = {}
     for w in profile:
         bcase = best_cases.get(w)
-        if bcase is None or bcase["metrics"]["efficiency"] < 1.0:
-            best[w] = {"strategy": "none", "n": 1, "efficiency": 1.0}
+        if bcase is None or bcase["metrics"]["efficiency"] < 1.0 or (bcase["n"], bcase["strategy"]) == (1, "time-slicing"):
+            # One process alone (time-slicing x1 is that) is what "no sharing" means.
+            best[w] = {"strategy": "none", "n": 1, "efficiency": max(1.0, bcase["metrics"]["efficiency"] if bcase else 1.0)}
         else:
             best[w] = {"strategy": bcase["strategy"], "n": bcase["n"], "efficiency": bcase["metrics"]["efficiency"]}
 
@@ -335,6 +363,7 @@ def recommend_one(results: dict[str, Any], *, pool: str | None = None, gpu: str 
                     + ") fall further behind for " + ", ".join(sorted({x for k in within for x in k.below_floor})))
         reasons.append(f"Below {floor:g}x the best measured for {w} ({_fmt(chosen.eff.get(w))}x vs "
                        f"{b['efficiency']:.2f}x) because {why}.")
+    warnings.extend(_unmeasured(results, profile))
     if latency_budget_ms is not None and solo_p99 is not None and solo_p99 > latency_budget_ms:
         warnings.append(f"Even alone, the latency tenant's p99 ({solo_p99:.3f} ms) exceeds the "
                         f"{latency_budget_ms:g} ms budget.")

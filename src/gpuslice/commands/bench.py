@@ -187,7 +187,7 @@ def _summary(results: dict[str, Any], out: Path, files: list[str], output: Outpu
     from gpuslice.bench.report import headline_markdown
 
     c = console()
-    c.print(Markdown(headline_markdown(results)))
+    c.print(Markdown(headline_markdown(results)), soft_wrap=False)  # laid out to the terminal, never cropped
     for note in results.get("notes", []):
         c.print(f"[dim]note:[/] {note}", markup=True, highlight=False)
     c.print(f"[green]Wrote {', '.join(files)} to {out}[/]")
@@ -300,4 +300,4 @@ def _print_recs(recs: list[Any], results: dict[str, Any]) -> None:
             body.append(f"! {line}\n", style="yellow")
         if r.mig:
             body.append(f"◦ {r.mig}\n", style="cyan")
-        c.print(Panel(body, title=title, title_align="left"))
+        c.print(Panel(body, title=title, title_align="left"), soft_wrap=False)  # wrap inside the box, never crop
