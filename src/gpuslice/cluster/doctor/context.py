@@ -105,6 +105,9 @@ class DoctorContext:
                     continue
                 o = ev.obj
                 node = o.name if o.kind == "Node" else (ev.source.host if ev.source and ev.source.host else "")
+                if not node and o.kind == "Pod":  # events.k8s.io-style events carry no source.host
+                    owner = self.view.pod(o.namespace or ev.metadata.namespace, o.name)
+                    node = owner.spec.node_name if owner and owner.spec.node_name else ""
                 out.append((ev, Text(f"event {ev.reason or '?'} on {ev.ref}", ev.text, node)))
             self._events = out
         return self._events

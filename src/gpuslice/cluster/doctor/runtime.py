@@ -14,9 +14,10 @@ IDS = {
     "(gpu-operator #755, amazon-eks-ami #1892). Fix: keep the AMI's own driver and toolkit (spec `os: al2` makes "
     "gpuslice label the pool nvidia.com/gpu.deploy.driver/container-toolkit=false) or move the pool to "
     "al2023-nvidia.",
-    "runtime-nvidia-missing": "Pods fail with `no runtime for \"nvidia\" is configured`: containerd on the node has "
-    "no nvidia runtime handler, so the toolkit did not configure it (toolkit pod not running there, wrong "
-    "containerd config path, or an OS without the toolkit).",
+    "runtime-nvidia-missing": "Pods fail with `no runtime for \"nvidia\" is configured` (containerd 1.x/2.x) or "
+    "`failed to find runtime handler nvidia from runtime list` (CRI-O): the node's container runtime has no nvidia "
+    "runtime handler (nor nvidia-cdi/nvidia-legacy), so the toolkit did not configure it (toolkit pod not running "
+    "there, wrong containerd/CRI-O config path, or an OS without the toolkit).",
 }
 
 
@@ -61,9 +62,13 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
             tp = toolkit.get(n)
             lines.append(f"node {n}: " + (f"toolkit {tp.ref} is {tp.display_status()}" if tp
                                           else "no nvidia-container-toolkit pod runs there"))
+        sig = k.signature("no-nvidia-runtime")
+        handlers = sorted({h for line in rt.lines("no-nvidia-runtime") if (mt := sig.search(line))
+                           for h in (mt.group("handler"), mt.group("handler2")) if h}) or ["nvidia"]
         out.append(finding(
             "runtime-nvidia-missing", Severity.ERROR,
-            f"containerd has no `nvidia` runtime on {nodes_phrase(nodes)}, so GPU pods cannot start",
+            f"the container runtime (containerd or CRI-O) has no {', '.join(f'`{h}`' for h in handlers)} runtime "
+            f"handler on {nodes_phrase(nodes)}, so GPU pods cannot start",
             "Check the nvidia-container-toolkit-daemonset pod on those nodes (its log says which containerd config "
             "it wrote). On k3s/RKE2 set the toolkit's CONTAINERD_CONFIG/CONTAINERD_SOCKET; on OSes that bring their "
             "own toolkit (AL2023 NVIDIA, Bottlerocket) make sure the pool is labelled "

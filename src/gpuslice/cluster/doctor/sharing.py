@@ -116,7 +116,9 @@ def _missing_keys(ctx: DoctorContext, keys: set[str] | None, default: str, cm_na
             for t in ctx.texts_of(pod, cm_containers):
                 mt = sig.search(t.text)
                 if mt:
-                    ev.add(mt.group("key") or "(empty)", f"{t.ref} on {pod.spec.node_name}: "
+                    # config-manager (k8s-device-plugin cmd/config-manager updateConfigName) prints the label value,
+                    # which is empty when the missing key is the default: "specified config  does not exist".
+                    ev.add(mt.group("key") or default or "?", f"{t.ref} on {pod.spec.node_name}: "
                            f"{k.excerpt(t.text, mt)}", pod.spec.node_name)
                     found = True
                     break
