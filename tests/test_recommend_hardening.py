@@ -262,3 +262,14 @@ def test_nothing_to_change_returns_the_text_itself(h200: dict[str, Any]) -> None
     for r in recs:  # pretend the spec already holds every recommendation
         r.current_strategy, r.current_replicas = r.strategy, r.replicas
     assert apply_recommendations(text, recs, "x") == (text, [])
+
+
+def test_render_job_on_a_mig_pool_says_it_needs_a_whole_gpu() -> None:
+    r = resolve(load_spec(FIXTURES / "specs" / "sharing-mig-profile" / "a100-80gb-1g10gb-PASSED.yaml"))
+    (pool,) = r.pools
+    job = render_job(r, pool.name)
+    kubernetes_validate.validate(job.manifest, "1.33", strict=True)
+    assert job.manifest["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": 1}
+    assert any("shares MIG slices (nvidia.com/mig-1g.10gb)" in n and "MIG disabled" in n for n in job.notes)
+    # A pool without MIG gets no such note.
+    assert not any("MIG" in n for n in render_job(resolve(load_spec(MIXED)), "t4-dev").notes)

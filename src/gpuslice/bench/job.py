@@ -93,6 +93,11 @@ def render_job(resolved: ResolvedSpec, pool_name: str, *, image: str | None = No
     elif pool.sharing.shared:
         notes.append(f"pool {pool.name}: the OS's built-in device plugin decides sharing; make sure the bench node "
                      "advertises whole GPUs before running the Job")
+    if pool.sharing.resource_name.startswith("nvidia.com/mig-"):
+        notes.append(
+            f"pool {pool.name} shares MIG slices ({pool.sharing.resource_name}); the Job asks for a whole GPU, which "
+            "a node whose GPUs are all MIG-partitioned does not offer (the Job stays Pending): run it on a node with "
+            "MIG disabled (gpuslice leaves MIG settings alone); its numbers describe a whole GPU, not a slice")
     resource = resolved.sharing_configs[EXCLUSIVE_KEY].resource_name if EXCLUSIVE_KEY in resolved.sharing_configs \
         else "nvidia.com/gpu"
 
