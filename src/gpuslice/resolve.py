@@ -65,7 +65,7 @@ class ResolvedPool:
     node_labels: dict[str, str]
     node_group_name: str
     # Driver image tag suffixes the chart publishes for this OS (several for RHEL 9 on charts that use the minor
-    # release, e.g. rhel9.4); empty when there is no image or the chart version is unknown. ``os.driver_os_tag`` is
+    # release, e.g. rhel9.4); empty when there is no image or the chart version or OS is unknown. ``os.driver_os_tag`` is
     # the one tag when there is exactly one.
     driver_image_tags: tuple[str, ...] = ()
 
@@ -203,7 +203,7 @@ def resolve(spec: Spec, catalog: Catalog | None = None, file: str | Path | None 
 
     chart = cat.chart(chart_version)
     for i, (p, rs, osf) in enumerate(zip(spec.node_pools, resolved_sharings, oses, strict=True)):
-        driver_tags = chart.driver_tags(p.os) if chart else ()
+        driver_tags = chart.driver_tags(p.os) if chart and osf else ()
         if osf is not None:
             # The driver image tag suffix depends on the chart version: the pool sees its chart's tag.
             osf = osf.model_copy(update={"driver_os_tag": driver_tags[0] if len(driver_tags) == 1 else None})

@@ -15,6 +15,7 @@ from gpuslice.images import load_image_rules, mirror_configured, mirror_for
 from gpuslice.resolve import ResolvedSpec
 
 REF = "https://kubernetes.io/docs/concepts/containers/images/#specifying-imagepullsecrets-on-a-pod"
+AIR_GAPPED_REF = "https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/install-gpu-operator-air-gapped.html"
 
 IDS = {
     "registry-source-not-covered": "registry.mirrors is set (and no proxy), but no rule covers a registry the GPU "
@@ -59,7 +60,7 @@ def check(r: ResolvedSpec) -> Iterator[Finding]:
             message=f"No registry.mirrors rule covers {', '.join(uncovered)}, which the GPU Operator chart pulls from.",
             fix=f"Add a mirrors entry per registry, e.g. {{source: {host}, mirror: <your-registry>/{host}}}, or set "
                 "registry.proxy for a pull-through proxy.",
-            reference=rules_source(),
+            reference=AIR_GAPPED_REF,
             path="registry.mirrors",
             evidence=tuple(uncovered),
         )
