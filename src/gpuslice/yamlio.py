@@ -70,6 +70,38 @@ def format_path(path: PathT) -> str:
     return out
 
 
+#: YAML aliases may repeat a node; past this many values beyond what the file spells out, parsing stops.
+#: (A "billion laughs" document of ~1 KB expands to 10^9 values and would eat all memory.)
+MAX_ALIAS_EXPANSION = 100_000
+
+
+def _expanded_size(root: Any) -> tuple[int, int]:
+    """(values after expanding aliases, distinct values in the file), counted without expanding anything."""
+    memo: dict[int, int] = {}
+    distinct = 0
+
+    def size(node: Any) -> int:
+        nonlocal distinct
+        if not isinstance(node, dict | list):
+            return 1
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        memo[key] = 1  # a cycle (a node that aliases its own ancestor) counts once
+        children = node.values() if isinstance(node, dict) else node
+        n = 1
+        for child in children:
+            if not isinstance(child, dict | list):
+                distinct += 1
+            n += size(child)
+        distinct += 1
+        memo[key] = n
+        return n
+
+    total = size(root)
+    return total, distinct
+
+
 def to_plain(node: Any) -> Any:
     """ruamel's commented containers -> plain dict/list (keys kept in order)."""
     if isinstance(node, dict):
@@ -86,6 +118,13 @@ def parse_yaml_text(text: str, file: str = "<input>", *, multi: bool = False) ->
     y = _yaml()
     try:
         docs = list(y.load_all(io.StringIO(text))) if multi else [y.load(io.StringIO(text))]
+        for d in docs:
+            total, distinct = _expanded_size(d)
+            if total - distinct > MAX_ALIAS_EXPANSION:
+                raise SpecError([Problem(
+                    f"YAML aliases expand {distinct} values into {total}; refusing more than "
+                    f"{MAX_ALIAS_EXPANSION} repeated values (an alias bomb?)", file=file)])
+        return [Located(data=to_plain(d), file=file, _root=d) for d in docs]
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -97,7 +136,6 @@ def parse_yaml_text(text: str, file: str = "<input>", *, multi: bool = False) ->
     except (ValueError, TypeError, RecursionError, IndexError, KeyError, AttributeError) as e:
         # Odd scalars and deep nesting can trip the parser itself (e.g. ruamel on a bare "-_" key).
         raise SpecError([Problem(f"invalid YAML: cannot parse ({type(e).__name__}: {e})", file=file)]) from None
-    return [Located(data=to_plain(d), file=file, _root=d) for d in docs]
 
 
 def read_text(path: str | Path) -> str:
