@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from gpuslice.resolve import ResolvedSpec
+from gpuslice.resolve import ResolvedPool, ResolvedSpec
 
 if TYPE_CHECKING:
     from gpuslice.chart import Chart
@@ -480,6 +480,24 @@ def _enabled_at(values: Mapping[str, Any], path: PathT) -> bool:
     return not (isinstance(node, dict) and node.get("enabled") is False)
 
 
+def pool_driver_tags(resolved: ResolvedSpec, pool: ResolvedPool) -> tuple[str, ...]:
+    """The driver image tag suffix the operator asks for on ``pool``'s nodes (empty: not known).
+
+    For a chart version in the catalog, the one tag it publishes for the pool's OS (``os.driver_os_tag``, set by
+    resolve; none when the node's minor release decides, as RHEL 9 on charts up to v25.10). For a chart version
+    the catalog does not know (older or newer than it), the tag every catalogued chart version agrees on for that
+    OS (``ubuntu22.04``: the operator's ID + VERSION_ID rule), so such a chart's inventory still lists the driver;
+    none where they differ (RHEL, Rocky)."""
+    if pool.os is not None and pool.os.driver_os_tag:
+        return (pool.os.driver_os_tag,)
+    if resolved.chart is None and pool.os is not None:
+        known = {resolved.catalog.chart_versions[v].driver_tags(pool.os.id) for v in resolved.catalog.chart_versions}
+        known.discard(())
+        if len(known) == 1 and len(tags := next(iter(known))) == 1:
+            return tags
+    return ()
+
+
 def driver_os_tags(resolved: ResolvedSpec) -> tuple[dict[str, list[str]], list[str]]:
     """OS tag -> pools where the operator runs its driver; and such pools whose OS tag is unknown."""
     from gpuslice.resolve import operand_runs_on
@@ -489,9 +507,10 @@ def driver_os_tags(resolved: ResolvedSpec) -> tuple[dict[str, list[str]], list[s
     for p in resolved.pools:
         if not operand_runs_on(resolved, p, "driver"):
             continue
-        if p.os is not None and p.os.driver_os_tag:
-            tags.setdefault(p.os.driver_os_tag, []).append(p.name)
-        else:
+        found = pool_driver_tags(resolved, p)
+        for tag in found:
+            tags.setdefault(tag, []).append(p.name)
+        if not found:
             unknown.append(p.name)
     return tags, unknown
 

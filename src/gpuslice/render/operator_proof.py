@@ -344,9 +344,10 @@ def check_wiring(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> list[Fin
                          "plugin would wait for a config that nobody creates")
         else:
             got_data = {k: _yaml_text(v) for k, v in ((cms[0].get("data") or {}).items())}
-            if got_data != want_data:
-                wrong.append(f"ConfigMap {resolved.device_plugin_configmap} holds keys {sorted(got_data)}, "
-                             f"not the sharing configs {sorted(want_data)}")
+            differ = sorted(k for k in {*got_data, *want_data} if got_data.get(k) != want_data.get(k))
+            if differ:
+                wrong.append(f"ConfigMap {resolved.device_plugin_configmap} does not hold the spec's sharing "
+                             f"configs (keys that differ: {', '.join(differ)})")
     if not wrong:
         return []
     return [Finding(
