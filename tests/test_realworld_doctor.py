@@ -386,3 +386,17 @@ def test_kubectl_stdout_dump_file_gets_a_clear_message(tmp_path, cli):
 def test_signature_sources_are_documented():
     for sid in ("no-nvidia-runtime", "dns-loop", "disk-eviction", "glibc", "config-missing"):
         assert k.signature(sid).source
+
+
+@pytest.mark.parametrize("pod_name", ["running", "replaced"])
+def test_stale_pull_events_of_a_recovered_pod_are_not_findings(pod_name, tmp_path):
+    """Events live an hour: a pull that failed and then worked (or a pod replaced by one that runs the image)
+    leaves BackOff/Failed events behind while everything runs."""
+    c = kf.healthy()
+    p = c.pod(NS, "nvidia-driver-daemonset")
+    name = p["metadata"]["name"] if pod_name == "running" else "nvidia-driver-daemonset-old42"
+    img = kf.DRIVER_IMAGE
+    c.add_event(kf.event(NS, "Pod", name, "Failed", f'Failed to pull image "{img}": rpc error: code = Unknown desc = '
+                         "failed to pull and unpack image: dial tcp 3.227.49.224:443: i/o timeout", host=GPU1))
+    c.add_event(kf.event(NS, "Pod", name, "BackOff", f'Back-off pulling image "{img}"', type_="Normal", host=GPU1))
+    assert not [f for f in _doctor(c, tmp_path) if f.id.startswith("image-pull")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gpuslice.cluster import knowledge as k
-from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding
+from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding, pod_unhealthy
 from gpuslice.findings import Finding, Severity
 
 IDS = {
@@ -28,6 +28,19 @@ def _registry(image: str) -> str:
         return image.split("/", 1)[0]
 
 
+def _running_images(ctx: DoctorContext) -> set[str]:
+    """Images some container runs right now (so they can be pulled)."""
+    out: set[str] = set()
+    for pod in ctx.view.all_pods():
+        for _init, s in pod.statuses():
+            if s.state is not None and (s.state.running is not None or
+                                        (s.state.terminated is not None and s.state.terminated.exit_code == 0)):
+                image = pod.image_of(s.name) or s.image
+                if image:
+                    out.add(image)
+    return out
+
+
 def check(ctx: DoctorContext) -> Iterable[Finding]:
     reason_sig = k.signature("image-pull-reason")
     image_sig = k.signature("image-in-message")
@@ -47,6 +60,7 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
                 nodes.setdefault(image, set()).add(pod.spec.node_name)
     # Events carry the registry's actual answer (403, not found, i/o timeout): add one per image.
     seen_event: set[str] = set()
+    pulled_now: set[str] | None = None
     for ev, t, _mt in ctx.search_events(image_sig):
         if "pull" not in t.text.lower() or ev.reason not in ("Failed", "ErrImagePull", "BackOff", "Pulling"):
             continue
@@ -55,6 +69,16 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
         if not image or ev.reason == "Pulling":
             continue
         if image not in failing and ev.reason == "BackOff":
+            # Events outlive the failure (an hour by default): a pull that failed and then worked, or a pod that
+            # was replaced by one that runs, is not a finding.
+            o = ev.obj
+            owner = ctx.view.pod(o.namespace or ev.metadata.namespace, o.name) if o.kind == "Pod" else None
+            if owner is not None and not pod_unhealthy(owner):
+                continue
+            if pulled_now is None:
+                pulled_now = _running_images(ctx)
+            if image in pulled_now:
+                continue
             failing.setdefault(image, [])
         if image in failing and image not in seen_event and ev.reason != "BackOff":
             failing[image].insert(0, f"{t.ref}: {k.excerpt(t.text)}")
