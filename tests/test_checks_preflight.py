@@ -129,3 +129,14 @@ def test_report_lines_group_by_pool_in_spec_order():
     sev = [re.sub(r"\[/?[^\]]*\]", "", ln).split()[0] for ln in gpu if ln.startswith("  [")]
     assert sev == ["ERROR", "INFO"]
     assert lines[-1].startswith("4 error(s), 0 warning(s), 1 info")
+
+
+def test_kubernetes_range_holds_for_every_pool_os():
+    """v26.7.0 validates Ubuntu 24.04 from 1.32 but other OSes from 1.33: a 22.04 pool next to a 24.04 pool on 1.32
+    is outside its range (the 24.04 row must not widen it)."""
+    two = _spec("ubuntu-24.04", "v26.7.0").replace('"1.33"', '"1.32"') + (
+        "  - name: jammy\n    instanceType: g5.2xlarge\n    os: ubuntu-22.04\n    disks: {rootGiB: 100}\n")
+    found = {f.id: f for f in run_checks(resolve(parse_spec_text(two, "x.yaml")))}
+    assert "1.33 to 1.36" in found["k8s-version-unsupported"].message
+    noble = _spec("ubuntu-24.04", "v26.7.0").replace('"1.33"', '"1.32"')
+    assert "k8s-version-unsupported" not in {f.id for f in run_checks(resolve(parse_spec_text(noble, "x.yaml")))}

@@ -38,7 +38,7 @@ def check(r: ResolvedSpec) -> Iterator[Finding]:
         return
     provider = r.spec.cluster.provider
     ranges = {r.chart.kubernetes_range(provider, p.spec.os) for p in r.pools}
-    lo = min((x[0] for x in ranges), key=version_tuple)
+    lo = max((x[0] for x in ranges), key=version_tuple)  # every pool must be within its OS's validated range
     hi = r.chart.kubernetes_range(provider)[1]
     k8s = r.kubernetes_version
     if older(k8s, lo) or older(hi, k8s):
