@@ -7,6 +7,7 @@ results); docs/bench.md explains each field. ``gpuslice bench --print-schema`` p
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from gpuslice.errors import Problem, SpecError
 
 LOG_BEGIN = "----- BEGIN gpuslice-bench results.json -----"
 LOG_END = "----- END gpuslice-bench results.json -----"
+RESULTS_SCHEMA_VERSION = 1
 
 _NUM = {"type": "number"}
 _NUM_OR_NULL = {"type": ["number", "null"]}
@@ -113,7 +115,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
     "required": ["kind", "schemaVersion", "tool", "createdAt", "gpu", "config", "strategies", "cases", "notes"],
     "properties": {
         "kind": {"const": "GpusliceBenchResults"},
-        "schemaVersion": {"const": 1},
+        "schemaVersion": {"const": RESULTS_SCHEMA_VERSION},
         "tool": {"type": "object", "required": ["name", "version"]},
         "createdAt": {"type": "string"},
         "command": {"type": ["string", "null"]},
@@ -164,6 +166,13 @@ def validate_results(data: Any, file: str = "<results>") -> None:
     """Raise SpecError listing every schema violation (with its JSON path) in ``data``."""
     import jsonschema
 
+    if isinstance(data, dict) and data.get("kind") == "GpusliceBenchResults" and isinstance(
+            data.get("schemaVersion"), int) and data["schemaVersion"] != RESULTS_SCHEMA_VERSION:
+        wrote = (data.get("tool") or {}).get("version", "?") if isinstance(data.get("tool"), dict) else "?"
+        raise SpecError([Problem(
+            f"results schemaVersion {data['schemaVersion']} (written by gpuslice {wrote}); this gpuslice reads "
+            f"version {RESULTS_SCHEMA_VERSION}: use the gpuslice version that wrote them", file=file,
+            path="schemaVersion")])
     v = jsonschema.Draft202012Validator(RESULTS_SCHEMA)
     errors = sorted(v.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
@@ -174,25 +183,50 @@ def validate_results(data: Any, file: str = "<results>") -> None:
         raise SpecError(problems)
 
 
-def extract_from_log(text: str) -> str | None:
-    """The results JSON between the markers the bench Job prints, or None when there are none."""
+def _prefix_pattern(prefix: str) -> re.Pattern[str]:
+    """A pattern for what a log collector put before each line (``kubectl logs --timestamps``/``--prefix``):
+    the text before the BEGIN marker, with every run of digits free (timestamps differ from line to line)."""
+    parts = [p for p in re.split(r"(\d+)", prefix) if p]
+    return re.compile("^" + "".join(r"\d+" if p.isdigit() else re.escape(p) for p in parts))
+
+
+def extract_from_log(text: str, file: str = "<results>") -> str | None:
+    """The results JSON between the markers the bench Job prints, or None when there are none.
+
+    The last complete block wins (a log may hold several runs). Per-line prefixes that log tools add
+    (``kubectl logs --timestamps``, ``--prefix``) are removed. A BEGIN marker without its END (the run was cut
+    off, or the log truncated) is a SpecError saying so.
+    """
     if LOG_BEGIN not in text:
         return None
-    body = text.split(LOG_BEGIN, 1)[1]
-    if LOG_END not in body:
-        return None
-    return body.split(LOG_END, 1)[0].strip()
+    blocks = text.split(LOG_BEGIN)[1:]
+    heads = text.split(LOG_BEGIN)[:-1]
+    for i in range(len(blocks) - 1, -1, -1):
+        if LOG_END not in blocks[i]:
+            continue
+        prefix = heads[i].rsplit("\n", 1)[-1]
+        body = blocks[i].split(LOG_END, 1)[0]
+        if prefix.strip():
+            pat = _prefix_pattern(prefix)
+            body = "\n".join(pat.sub("", line, count=1) for line in body.split("\n"))
+        return body.strip()
+    raise SpecError([Problem(f"the log has {LOG_BEGIN!r} but no {LOG_END!r} after it: the bench did not finish "
+                             "printing its results (cut off, or the log was truncated); take results.json from the "
+                             "node instead", file=file)])
 
 
 def parse_results(text: str, file: str = "<results>") -> dict[str, Any]:
     """Parse a results document (plain JSON, or a pod log with the markers) and validate it."""
-    body = extract_from_log(text)
+    body = extract_from_log(text, file)
     source = text if body is None else body
     try:
         data = json.loads(source)
     except json.JSONDecodeError as e:
         hint = "" if body is not None else " (nor a pod log with the gpuslice-bench results markers)"
-        raise SpecError([Problem(f"not valid JSON{hint}: {e.msg}", file=file, line=e.lineno, column=e.colno)]) from None
+        where = "" if body is None else " in the results block of the log"
+        raise SpecError([Problem(f"not valid JSON{hint}{where}: {e.msg}", file=file,
+                                 line=e.lineno if body is None else None,
+                                 column=e.colno if body is None else None)]) from None
     validate_results(data, file)
     return data
 

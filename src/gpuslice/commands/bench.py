@@ -141,6 +141,7 @@ def bench(
         raise GpusliceError("--spec and --pool belong to --render-job")
     from gpuslice.bench import write_outputs
 
+    _check_out(out)  # before minutes of measuring, not after
     if report_from is not None:
         from gpuslice.bench.results import load_results
 
@@ -172,6 +173,22 @@ def bench(
     _summary(results, out, files, output)
     ok = any(c.get("status") == "ok" for c in results["cases"])
     raise typer.Exit(EXIT_OK if ok else EXIT_FINDINGS)
+
+
+def _check_out(out: Path) -> None:
+    """--out must be a folder we can create and write into."""
+    import os
+
+    from gpuslice.errors import GpusliceError
+
+    if out.exists() and not out.is_dir():
+        raise GpusliceError(f"--out {out}: exists and is not a folder; give a folder for the results")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GpusliceError(f"--out {out}: cannot create the folder: {e.strerror or e}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise GpusliceError(f"--out {out}: the folder is not writable")
 
 
 def _summary(results: dict[str, Any], out: Path, files: list[str], output: OutputFormat) -> None:
