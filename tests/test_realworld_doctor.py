@@ -400,3 +400,16 @@ def test_stale_pull_events_of_a_recovered_pod_are_not_findings(pod_name, tmp_pat
                          "failed to pull and unpack image: dial tcp 3.227.49.224:443: i/o timeout", host=GPU1))
     c.add_event(kf.event(NS, "Pod", name, "BackOff", f'Back-off pulling image "{img}"', type_="Normal", host=GPU1))
     assert not [f for f in _doctor(c, tmp_path) if f.id.startswith("image-pull")]
+
+
+def test_plain_kubectl_dump_without_the_operator_namespace_says_so(tmp_path, cli):
+    """`kubectl cluster-info dump --output-directory DIR` without --all-namespaces has only default and kube-system:
+    'No findings' would be a lie."""
+    c = kf.healthy()
+    d = c.write_dump(tmp_path / "d", snapshot_extras=False)
+    shutil.rmtree(d / NS)
+    got = [f for f in run_doctor(load_view(DumpSource(d))) if f.severity is not Severity.INFO]
+    assert [f.id for f in got] == ["operator-not-found"]
+    assert "--all-namespaces" in got[0].fix and "kube-system" in got[0].message
+    res = cli("doctor", "--dump", str(d), "--output", "json")
+    assert res.exit_code == 0 and "operator-not-found" in res.stdout

@@ -14,6 +14,10 @@ IDS = {
     "clusterpolicy-missing": "The GPU Operator runs but there is no ClusterPolicy, so it deploys nothing. The "
     "chart creates one unless operator.createClusterPolicy / clusterPolicy was turned off.",
     "operator-daemonset-not-ready": "An operator DaemonSet has fewer ready pods than it should (desired != ready).",
+    "operator-not-found": "Nothing of the GPU Operator (its Deployment, DaemonSets or pods) is in the operator "
+    "namespace, so no operator rule could run. In a dump this usually means the namespace was not dumped: plain "
+    "`kubectl cluster-info dump` covers only default and kube-system; add --all-namespaces (or --namespaces "
+    "gpu-operator,kube-system,default). Live, the operator is not installed in that namespace.",
     "clusterpolicy-not-captured": "The dump has no ClusterPolicy (`kubectl cluster-info dump` does not include "
     "custom resources); `gpuslice snapshot` captures it.",
 }
@@ -30,6 +34,28 @@ def _ds_lines(ctx: DoctorContext) -> list[str]:
     return out
 
 
+def _not_found(ctx: DoctorContext) -> Finding:
+    from gpuslice.cluster.dump import DumpSource
+
+    src = ctx.view.source
+    if isinstance(src, DumpSource):
+        have = src.namespaces()
+        dumped = ctx.namespace in have
+        return finding(
+            "operator-not-found", Severity.WARNING,
+            f"the dump has {'no GPU Operator objects in' if dumped else 'no folder for'} namespace {ctx.namespace} "
+            f"(namespaces in the dump: {', '.join(have) or 'none'}), so the operator and its pods were not checked",
+            "Dump the operator namespace too: `kubectl cluster-info dump --all-namespaces --output-directory DIR` "
+            "(plain `cluster-info dump` covers only default and kube-system), or `gpuslice snapshot -o DIR`; pass "
+            "--namespace if the operator runs elsewhere.",
+            evidence=(f"{src.root}/{ctx.namespace}: " + ("no gpu-operator Deployment, DaemonSets or pods" if dumped
+                                                         else "missing"),))
+    return finding(
+        "operator-not-found", Severity.WARNING,
+        f"no GPU Operator found in namespace {ctx.namespace}: no gpu-operator Deployment, DaemonSets or pods",
+        "Install it (`gpuslice apply SPEC`), or pass --namespace where it runs.")
+
+
 def check(ctx: DoctorContext) -> Iterable[Finding]:
     out = []
     ds_lines = _ds_lines(ctx)
@@ -37,6 +63,8 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
     operator_present = any(d.metadata.name == k.operator()["deployment"]
                            for d in ctx.view.deployments.get(ctx.namespace, ())) or bool(
         ctx.view.daemonsets.get(ctx.namespace))
+    if not operator_present and not ctx.view.pods.get(ctx.namespace):
+        out.append(_not_found(ctx))
     if cps is None:
         if operator_present:
             out.append(finding("clusterpolicy-not-captured", Severity.INFO,
