@@ -273,7 +273,7 @@ def _device_plugin_configmaps(cms: list[_Cm], wanted: str | None) -> list[tuple[
 
     if wanted and any(name(c) == wanted for _d, _b, c in cms):
         pick = {id(c) for _d, _b, c in cms if name(c) == wanted}
-        why = f"devicePlugin.config.name is {wanted!r}"
+        why = f"not the device-plugin ConfigMap (devicePlugin.config.name is {wanted!r})"
     else:
         pick = set()
         for _d, _b, c in cms:
