@@ -413,3 +413,21 @@ def test_plain_kubectl_dump_without_the_operator_namespace_says_so(tmp_path, cli
     assert "--all-namespaces" in got[0].fix and "kube-system" in got[0].message
     res = cli("doctor", "--dump", str(d), "--output", "json")
     assert res.exit_code == 0 and "operator-not-found" in res.stdout
+
+
+@pytest.mark.parametrize("labels", [
+    {"node.kubernetes.io/instance-type": "g5.2xlarge"},  # EKS managed node group
+    {"karpenter.k8s.aws/instance-gpu-manufacturer": "nvidia", "karpenter.k8s.aws/instance-gpu-count": "1"},
+], ids=["instance-type", "karpenter"])
+def test_gpu_node_known_before_nfd_ran(labels, tmp_path):
+    """NFD's worker does not tolerate the GPU taint: no PCI label, no gpu.present, no advertised GPU. Without a
+    spec the node must still count as a GPU node (the NFD-label rule and disk rule look at GPU nodes only)."""
+    c = kf.healthy()
+    n = kf.node("ip-10-0-9-9.ec2.internal", instance_type="m6i.large", gpus=0, nfd=False, gfd=False,
+                disk_pressure=True, extra_labels=labels)
+    for key in ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type"):
+        n["metadata"]["labels"].pop(key, None)
+    n["metadata"]["labels"].update(labels)
+    c.nodes.append(n)
+    got = {f.id for f in _doctor(c, tmp_path)}
+    assert {"nfd-os-labels-missing", "gpu-node-disk-pressure"} <= got

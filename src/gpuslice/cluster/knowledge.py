@@ -67,7 +67,8 @@ def upstream_registries() -> tuple[str, ...]:
 
 def is_gpu_node(node: m.Node, resolved: ResolvedSpec | None = None) -> bool:
     """A node with an NVIDIA GPU, by any of: the operator's label, an advertised nvidia.com resource, NFD's PCI
-    vendor label, or membership in a spec pool whose instance type has GPUs."""
+    vendor label, membership in a spec pool whose instance type has GPUs, Karpenter's GPU-manufacturer label, or
+    an EC2 instance type the catalog lists with GPUs."""
     labels = node.labels
     if labels.get(label("gpu_present")) == "true":
         return True
@@ -80,6 +81,17 @@ def is_gpu_node(node: m.Node, resolved: ResolvedSpec | None = None) -> bool:
     if resolved is not None:
         pool = pool_of(node, resolved)
         if pool is not None and (pool.gpu.count or 0) > 0:
+            return True
+    # Before NFD/GFD/the device plugin ever ran on it (exactly when it is broken), a node is still known as a GPU
+    # node by what the cloud says: Karpenter's instance labels, or the instance type's row in the catalog.
+    if labels.get("karpenter.k8s.aws/instance-gpu-manufacturer", "").lower() == "nvidia":
+        return True
+    itype = labels.get("node.kubernetes.io/instance-type") or labels.get("beta.kubernetes.io/instance-type")
+    if itype:
+        from gpuslice.catalog import load_catalog
+
+        it = load_catalog().instance(itype)
+        if it is not None and (it.gpu_count > 0 or it.gpu_fraction):
             return True
     return False
 
