@@ -92,8 +92,11 @@ def _driver_image(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
     if p.driver_image_tags:
         return
     published = ", ".join(r.chart.driver_os_tags) or "none recorded"
+    now = today()
+    own = [o.id for o in r.catalog.os_families.values() if o.driver_preinstalled
+           and not (o.end_of_life and now > date.fromisoformat(o.end_of_life))]
     fix = (f"Use an OS with a published driver image ({', '.join(r.chart.driver_os_families)}), or an OS that "
-           f"brings its own driver (al2023-nvidia, bottlerocket-nvidia)")
+           f"brings its own driver ({', '.join(own)})")
     if p.os.driver_preinstalled:
         fix += f"; {_label_fix('driver')}"
     yield Finding(
