@@ -188,3 +188,16 @@ def test_a_lone_broken_configmap_is_still_linted():
     """Selection only applies between several ConfigMaps; one non-config ConfigMap is reported, not skipped."""
     r = lint("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  LOG_LEVEL: info\n", "cm.yaml")
     assert not r.ok and {f.id for f in r.findings if f.severity is Severity.ERROR} == {"lint-root"}
+
+
+def test_helm_values_checked_against_a_spec(tmp_path):
+    """--spec on a values file: every key the spec's pools select must be in devicePlugin.config.data."""
+    from gpuslice import api
+    from tests.helpers import MINIMAL, write_spec
+
+    resolved = api.load(write_spec(tmp_path, MINIMAL))
+    want = {p.node_labels.get("nvidia.com/device-plugin.config") for p in resolved.pools} - {None}
+    r = lint(VALUES.format(name="ts", create="true", default="any"), "values.yaml", resolved=resolved)
+    missing = {f.message.split("no key '", 1)[1].split("'", 1)[0] for f in r.findings
+               if f.id == "lint-missing-config-key"}
+    assert want and want <= missing

@@ -325,7 +325,7 @@ def _helm_values_config(docs: list[Doc]) -> _Values | None:
 
 
 def _lint_values(file: str, v: _Values, *, upstream: bool, default: str | None,
-                 label_keys: list[str]) -> LintResult:
+                 label_keys: list[str], resolved: ResolvedSpec | None = None) -> LintResult:
     """Lint the configs a Helm values file puts into the device-plugin ConfigMap the chart renders."""
     result = LintResult(file=file, kind="helm-values")
     ctx = _CmContext(file=file, upstream=upstream, findings=result.findings, configs=result.configs)
@@ -377,6 +377,12 @@ def _lint_values(file: str, v: _Values, *, upstream: bool, default: str | None,
         required.setdefault(default, "--default")
     for k in label_keys:
         required.setdefault(k, "a node label")
+    if resolved is not None:
+        spec_default, by_key, _ns, _cm = _spec_expectations(resolved)
+        if spec_default:
+            required.setdefault(spec_default, "the spec's default (devicePlugin.config.default)")
+        for k, pools in by_key.items():
+            required.setdefault(k, f"the node label of pool(s) {', '.join(pools)}")
     for k, why in required.items():
         if k not in keys:
             close = difflib.get_close_matches(k, sorted(keys), n=1)
@@ -595,7 +601,8 @@ def lint(text: str, file: str = "<input>", *, default: str | None = None,
     docs = load_docs(text, file)
     values = _helm_values_config(docs)
     if values is not None:
-        return _lint_values(file, values, upstream=upstream, default=default, label_keys=label_keys)
+        return _lint_values(file, values, upstream=upstream, default=default, label_keys=label_keys,
+                            resolved=resolved)
     if not _is_manifest(docs):
         if default or label_keys or resolved is not None:
             raise GpusliceError(
