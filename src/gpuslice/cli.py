@@ -44,9 +44,16 @@ def _root(
     """gpuslice: shared NVIDIA GPUs on Kubernetes."""
 
 
+_built = False
+
+
 def build_app() -> typer.Typer:
-    for mod in COMMAND_MODULES:
-        importlib.import_module(mod).register(app)
+    """Register every verb once (calling it again is a no-op, not a second copy of each command)."""
+    global _built
+    if not _built:
+        for mod in COMMAND_MODULES:
+            importlib.import_module(mod).register(app)
+        _built = True
     return app
 
 

@@ -22,6 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class OutputFormat(StrEnum):
@@ -80,7 +81,11 @@ def handle_errors(fn: F) -> F:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             raise typer.Exit(EXIT_OK) from None
-        except (KeyboardInterrupt, SystemExit, MemoryError):
+        except KeyboardInterrupt:
+            # Output folders are written to a temporary sibling and renamed at the end, so none is half-written.
+            console(stderr=True).print("[yellow]interrupted[/]")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (SystemExit, MemoryError):
             raise
         except Exception as e:  # the last resort: a bug, not the user's input
             if os.environ.get("GPUSLICE_DEBUG", "") not in ("", "0"):
