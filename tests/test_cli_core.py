@@ -101,3 +101,13 @@ def test_explain_knows_every_doctor_finding_the_fixture_dumps_produce(cli):
         r = cli("explain", fid)
         assert r.exit_code == 0, fid
         assert len(r.stdout.strip()) > len(fid) + 10
+
+
+def test_typo_in_checks_disabled_is_reported_with_its_line(cli, tmp_path):
+    spec = write_spec(tmp_path, MINIMAL + "checks:\n  disabled: [disk-instance-store-unused, disk-instance-store-unsued]\n")
+    r = cli("check", spec, "--output", "json")
+    found = [f for f in json.loads(r.stdout)["findings"] if f["id"] == "checks-disabled-unknown"]
+    assert len(found) == 1
+    assert "did you mean 'disk-instance-store-unused'" in found[0]["message"]
+    assert found[0]["path"] == "checks.disabled[1]" and found[0]["line"] == 16
+    assert not any(f["id"] == "disk-instance-store-unused" for f in json.loads(r.stdout)["findings"])

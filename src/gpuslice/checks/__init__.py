@@ -43,7 +43,9 @@ def rules() -> dict[str, Rule]:
 
 def rule_docs() -> dict[str, str]:
     """Finding id -> explanation, from each module's ``IDS`` mapping."""
-    out: dict[str, str] = {}
+    out: dict[str, str] = {
+        "checks-disabled-unknown": "checks.disabled in the spec names an id no check has (a typo keeps the check on).",
+    }
     for m in _modules():
         out.update(getattr(m, "IDS", {}))
     return out
@@ -62,7 +64,31 @@ def run_checks(resolved: ResolvedSpec, *, today: date | None = None) -> list[Fin
             findings.extend(f for f in rule(resolved) if f.id not in disabled)
     finally:
         reset_today(token)
+    findings.extend(_unknown_disabled(resolved.spec.checks.disabled))
     return sort_findings(_locate(findings, resolved.file))
+
+
+def _unknown_disabled(disabled: tuple[str, ...]) -> list[Finding]:
+    """A typo in checks.disabled would silently keep a check on: say so."""
+    import difflib
+
+    from gpuslice.findings import Severity
+
+    known = rule_docs()
+    out = []
+    for i, fid in enumerate(disabled):
+        if fid in known:
+            continue
+        hint = difflib.get_close_matches(fid, list(known), n=1)
+        out.append(Finding(
+            id="checks-disabled-unknown",
+            severity=Severity.WARNING,
+            message=f"checks.disabled names {fid!r}, which is no check id" + (f"; did you mean {hint[0]!r}?" if hint else "."),
+            fix="Use an id that `gpuslice check` prints (`gpuslice explain ID` describes it), or remove the entry.",
+            reference="docs/checks.md",
+            path=f"checks.disabled[{i}]",
+        ))
+    return out
 
 
 def _locate(findings: list[Finding], file: str | None) -> list[Finding]:
