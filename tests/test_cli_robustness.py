@@ -429,3 +429,13 @@ def test_narrow_terminal_keeps_ids_and_paths_whole(cli, tmp_path, spec, monkeypa
     out = tmp_path / "a-rather-long-output-folder-name" / "with-a-long-subfolder"
     r = cli("render", spec, "-o", out, "--chart", CHART)
     assert r.exit_code == 0 and str(out) in r.stdout
+
+
+@pytest.mark.parametrize("columns", [60, 80, 200])
+def test_verify_node_rows_are_never_cut(cli, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    r = cli("verify", DUMPS / "gpuslice.yaml", "--dump", DUMPS / "capacity-mismatch")
+    assert r.exit_code == 1
+    for whole in ("a10g-shared", "a10g-x4", "ip-10-0-3-88.ec2.internal", "nvidia.com/gpu"):
+        assert whole in r.stdout, (whole, r.stdout)
+    assert "…" not in r.stdout

@@ -313,15 +313,29 @@ def verify(
 
 
 def _print_rows(result: Any) -> None:
+    """The node table; on a terminal too narrow for it whole (or piped: 80 columns), one line per node instead,
+    so no pool, node or resource name is cut."""
+    from rich.markup import escape
     from rich.table import Table
 
     if not result.rows:
         return
-    t = Table(title="GPU nodes (want = GPUs x replicas from the spec)", title_justify="left")
-    width = max(len(r.node) for r in result.rows)
-    for col in ("pool", "node", "resource", "want", "capacity", "allocatable", "replicas", ""):
-        t.add_column(col, no_wrap=col == "node", min_width=width if col == "node" else None)
-    for r in result.rows:
-        t.add_row(r.pool, r.node, r.resource, str(r.expected), str(r.capacity), str(r.allocatable), r.replicas,
-                  "[green]ok[/]" if r.ok else "[red]✗[/]")
-    console().print(t)
+    c = console()
+    cols = ("pool", "node", "resource", "want", "capacity", "allocatable", "replicas", "")
+    cells = [(r.pool, r.node, r.resource, str(r.expected), str(r.capacity), str(r.allocatable), str(r.replicas),
+              "ok" if r.ok else "✗") for r in result.rows]
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(cols)]
+    title = "GPU nodes (want = GPUs x replicas from the spec)"
+    if sum(widths) + 3 * len(cols) + 1 > c.width:
+        c.print(title, markup=False)
+        for r, row in zip(result.rows, cells, strict=True):
+            mark = "[green]ok[/]" if r.ok else "[red]✗[/]"
+            c.print(f"  {mark} {escape(row[1])}  pool {escape(row[0])}  {escape(row[2])}: want {row[3]}, capacity "
+                    f"{row[4]}, allocatable {row[5]}, replicas {escape(row[6])}")
+        return
+    t = Table(title=title, title_justify="left")
+    for col in cols:
+        t.add_column(col, no_wrap=True)
+    for r, row in zip(result.rows, cells, strict=True):
+        t.add_row(*(escape(x) for x in row[:-1]), "[green]ok[/]" if r.ok else "[red]✗[/]")
+    c.print(t)
