@@ -111,3 +111,21 @@ def test_typo_in_checks_disabled_is_reported_with_its_line(cli, tmp_path):
     assert "did you mean 'disk-instance-store-unused'" in found[0]["message"]
     assert found[0]["path"] == "checks.disabled[1]" and found[0]["line"] == 16
     assert not any(f["id"] == "disk-instance-store-unused" for f in json.loads(r.stdout)["findings"])
+
+
+def test_every_finding_id_in_the_source_is_explained():
+    """Static guard: an id="..." literal anywhere in src must be known to `gpuslice explain`."""
+    import re
+
+    from gpuslice.commands.core import all_finding_docs
+    from tests.helpers import ROOT
+
+    docs = all_finding_docs()
+    ids: set[str] = set()
+    for py in (ROOT / "src" / "gpuslice").rglob("*.py"):
+        text = py.read_text()
+        ids |= set(re.findall(r'\bid="([a-z0-9]+(?:-[a-z0-9]+)+)"', text))
+        ids |= set(re.findall(r'Finding\(\s*"([a-z0-9]+(?:-[a-z0-9]+)+)"', text))
+    assert len(ids) > 30
+    missing = sorted(ids - set(docs))
+    assert missing == []

@@ -435,3 +435,10 @@ def findings(recs: list[Recommendation]) -> list[Finding]:
                            message=msg, fix=fix, pool=r.pool, evidence=ev,
                            reference="docs/bench.md#how-recommend-decides"))
     return out
+
+
+#: Finding id -> explanation (``gpuslice explain``).
+IDS = {
+    "bench-recommend": "gpuslice recommend's choice for a pool (strategy and replicas) from measured results; a "
+    "warning when it differs from the spec's current sharing settings.",
+}

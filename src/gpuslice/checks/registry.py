@@ -39,6 +39,9 @@ IDS = {
     "validated.",
     "operator-chart-version-mismatch": "(plan/render) The chart given (--chart, operator.chart) declares a "
     "release version other than operator.chartVersion.",
+    "operator-values-not-applied": "(plan/render) The helm-rendered release does not carry what the values asked "
+    "for (the sharing ConfigMap name, default key or content, mig.strategy, the driver/toolkit/devicePlugin "
+    "switches): this chart version drops or renames those values, so sharing would silently not be configured.",
     "operator-driver-os-unknown": "(plan/render) The operator appends the node OS to the driver/GDS/GDRCopy image "
     "tag, but a pool that runs the operator's driver has an OS with no known tag, so the inventory cannot list it.",
 }

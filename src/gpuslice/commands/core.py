@@ -11,6 +11,7 @@ import typer
 from gpuslice.commands._common import (
     OUTPUT_OPTION,
     OutputFormat,
+    _esc,
     console,
     exit_code,
     findings_json,
@@ -86,7 +87,7 @@ def plan(
             c.print(f"[bold red]Not rendered:[/] the checks above found {len(errors)} kind(s) of error: "
                     f"{escape(', '.join(errors))}. Fix them, or pass --force (gpuslice explain <id> says more).")
         else:
-            c.print(f"[green]Wrote {len(res.files)} files to {res.out_dir}[/]")
+            c.print(f"[green]Wrote {len(res.files)} files to {_esc(str(res.out_dir))}[/]")
             for f in res.files:
                 c.print(f"  {f}", markup=False)
     raise typer.Exit(1 if res.refused or not res.ok else 0)
@@ -111,7 +112,7 @@ def render(
         print(findings_json(res.rendered.findings if res.rendered else [], spec=str(spec),
                             out=str(res.out_dir), files=res.files))
     else:
-        console().print(f"[green]Wrote {len(res.files)} files to {res.out_dir}[/]")
+        console().print(f"[green]Wrote {len(res.files)} files to {_esc(str(res.out_dir))}[/]")
     raise typer.Exit(exit_code(res.rendered.findings if res.rendered else []))
 
 
@@ -135,12 +136,23 @@ def explain(finding_id: str = typer.Argument(..., help="A finding id, e.g. names
     """Explain a finding id: what it means and why gpuslice reports it."""
     import difflib
 
-    from gpuslice.checks import rule_docs
-    from gpuslice.cluster import doctor, verify
     from gpuslice.errors import GpusliceError
 
-    docs = {**rule_docs(), **doctor.rule_docs(), **verify.rule_docs()}
+    docs = all_finding_docs()
     if finding_id not in docs:
         hint = difflib.get_close_matches(finding_id, list(docs), n=3)
         raise GpusliceError(f"unknown finding id {finding_id!r}" + (f"; did you mean {', '.join(hint)}?" if hint else ""))
     print(f"{finding_id}: {docs[finding_id]}")
+
+
+def all_finding_docs() -> dict[str, str]:
+    """Every finding id gpuslice can report -> its explanation (checks, render, doctor, verify, apply, bench)."""
+    import importlib
+
+    from gpuslice.checks import rule_docs
+    from gpuslice.cluster import apply as apply_mod
+    from gpuslice.cluster import doctor, verify
+    from gpuslice.render import bootstrap
+
+    return {**rule_docs(), **doctor.rule_docs(), **verify.rule_docs(), **bootstrap.IDS, **apply_mod.IDS,
+            **importlib.import_module("gpuslice.bench.recommend").IDS}
