@@ -439,3 +439,20 @@ def test_verify_node_rows_are_never_cut(cli, monkeypatch, columns):
     for whole in ("a10g-shared", "a10g-x4", "ip-10-0-3-88.ec2.internal", "nvidia.com/gpu"):
         assert whole in r.stdout, (whole, r.stdout)
     assert "…" not in r.stdout
+
+
+def test_paths_that_look_like_rich_markup_are_printed_verbatim(cli, tmp_path, spec):
+    """`[red]` in a path must not vanish into a style, nor `[/x]` crash the printer after the work is done."""
+    for name in ("out[red]", "out[/x]"):
+        out = tmp_path / name
+        r = cli("plan", spec, "-o", out, "--chart", CHART)
+        assert r.exit_code == 0, r.output
+        assert f"Wrote 13 files to {out}" in r.stdout or f"files to {out}" in r.stdout, r.stdout
+    dump = tmp_path / "dd[" / "x]"
+    import shutil
+
+    shutil.copytree(DUMP, dump)
+    for argv in (["doctor", "--dump", dump], ["verify", DUMPS / "gpuslice.yaml", "--dump", dump]):
+        r = cli(*argv)
+        assert r.exit_code == 0, r.output
+    assert str(dump) in cli("doctor", "--dump", dump).stdout

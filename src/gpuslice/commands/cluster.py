@@ -13,6 +13,7 @@ from gpuslice.commands._common import (
     EXIT_OK,
     OUTPUT_OPTION,
     OutputFormat,
+    _esc,
     console,
     exit_code,
     findings_json,
@@ -43,7 +44,7 @@ def _retrier(max_attempts: int, retry_timeout: float, err: Any) -> Any:
     from gpuslice.cluster.retry import Retrier, RetryEvent, RetryPolicy
 
     def show(ev: RetryEvent) -> None:
-        err.print(f"[yellow]retry[/] {ev.describe()}: {ev.error}", markup=True, highlight=False)
+        err.print(f"[yellow]retry[/] {_esc(ev.describe())}: {_esc(str(ev.error))}", markup=True, highlight=False)
 
     return Retrier(policy=RetryPolicy(max_attempts=max_attempts, total_timeout=retry_timeout), on_retry=show)
 
@@ -139,9 +140,10 @@ def snapshot(
     with err.status("capturing") as st:
         res = take_snapshot(source, out, namespaces=[ns, "kube-system", "default", *extra_namespace],
                             operator_namespace=ns, max_log_pods=max_log_pods,
-                            progress=lambda msg: st.update(f"capturing {msg}"))
+                            progress=lambda msg: st.update(f"capturing {_esc(msg)}"))
     c = console()
-    c.print(f"[green]Wrote {res.out_dir}[/]: {res.files} files, {res.pods} pods in {', '.join(res.namespaces)}, "
+    c.print(f"[green]Wrote {_esc(str(res.out_dir))}[/]: {res.files} files, {res.pods} pods in "
+            f"{_esc(', '.join(res.namespaces))}, "
             f"logs of {res.pods_with_logs} pods" + (f" ({res.skipped_logs} more skipped)" if res.skipped_logs else ""))
     c.print(f"Read it with: gpuslice doctor --dump {out}" + (f" --spec {spec}" if spec else ""), markup=False)
 
@@ -180,7 +182,7 @@ def doctor(
         kube = _kube(kubeconfig, context, _retrier(max_attempts, retry_timeout, err))
         source = LiveSource(kube, [hint, "kube-system", "default"],
                             configmap_names=(resolved.device_plugin_configmap,) if resolved else ())
-    with err.status(f"reading {source.label}"):
+    with err.status(f"reading {_esc(source.label)}"):
         view = load_view(source)
         findings = run_doctor(view, resolved, namespace=hint)
     if output == OutputFormat.json:
@@ -228,10 +230,11 @@ def apply(
             def step(self, step: Step) -> None:
                 mark = "[green]✓[/]" if step.changed else "[dim]=[/]" if step.action in ("unchanged", "checked") \
                     else "[cyan]~[/]"
-                err.print(f"{mark} {step.name}: {step.action} — {step.detail}", markup=True, highlight=False)
+                err.print(f"{mark} {_esc(step.name)}: {_esc(step.action)} — {_esc(step.detail)}", markup=True,
+                          highlight=False)
 
             def status(self, text: str) -> None:
-                st.update(text)
+                st.update(_esc(text))
 
         try:
             res = apply_release(prep.resolved, prep.values, prep.chart, kube=kube, helm=helm_ops, options=opts,
@@ -248,15 +251,16 @@ def apply(
         if findings:
             print_findings(findings, title="apply")
         if failure:
-            err.print(f"[bold red]apply failed:[/] {failure}", markup=True, highlight=False)
+            err.print(f"[bold red]apply failed:[/] {_esc(failure)}", markup=True, highlight=False)
         elif dry_run:
             c.print("[cyan]dry run:[/] " + ("changes listed above would be made" if res.would_change
                                             else "nothing would change") + f" (values {res.fingerprint})")
         elif res.changed:
-            c.print(f"[green]applied[/] {prep.chart.label}, values {res.fingerprint}"
+            c.print(f"[green]applied[/] {_esc(prep.chart.label)}, values {res.fingerprint}"
                     + (f" after {len(res.retries)} retried call(s)" if res.retries else ""))
         else:
-            c.print(f"[green]no changes:[/] the cluster already runs {prep.chart.label} with values {res.fingerprint} "
+            c.print(f"[green]no changes:[/] the cluster already runs {_esc(prep.chart.label)} with values "
+                    f"{res.fingerprint} "
                     "and every pool's labels")
     raise typer.Exit(EXIT_FINDINGS if failure or exit_code(findings) else EXIT_OK)
 
@@ -296,12 +300,12 @@ def verify(
 
         kube = _kube(kubeconfig, context, _retrier(max_attempts, retry_timeout, err))
         source = LiveSource(kube, [resolved.namespace])
-    with err.status(f"reading {source.label}"):
+    with err.status(f"reading {_esc(source.label)}"):
         result = verify_view(resolved, load_view(source, [resolved.namespace]))
     if smoke and kube is not None:
         with err.status("smoke test") as st:
             result.smoke = run_smoke(resolved, kube, pool_name=pool, image=smoke_image, timeout=smoke_timeout,
-                                     status=st.update)
+                                     status=lambda text: st.update(_esc(text)))
         result.findings += result.smoke.findings
     findings = result.findings
     if output == OutputFormat.json:
