@@ -73,7 +73,8 @@ def plan(
     from gpuslice.output import check_out_dir
 
     check_out_dir(out, inputs=(spec, chart))
-    res = api.plan(spec, out, force=force, options=_render_options(chart, helm, mirror_tool))
+    with console(stderr=True).status(f"checking and rendering {_esc(str(spec))}"):
+        res = api.plan(spec, out, force=force, options=_render_options(chart, helm, mirror_tool))
     if output == OutputFormat.json:
         print(findings_json(res.findings, spec=str(spec), refused=res.refused,
                             out=str(res.out_dir) if res.out_dir else None, files=res.files))
@@ -107,7 +108,8 @@ def render(
     from gpuslice.output import check_out_dir
 
     check_out_dir(out, inputs=(spec, chart))
-    res = api.plan(spec, out, force=True, options=_render_options(chart, helm, mirror_tool))
+    with console(stderr=True).status(f"rendering {_esc(str(spec))}"):
+        res = api.plan(spec, out, force=True, options=_render_options(chart, helm, mirror_tool))
     if output == OutputFormat.json:
         print(findings_json(res.rendered.findings if res.rendered else [], spec=str(spec),
                             out=str(res.out_dir), files=res.files))

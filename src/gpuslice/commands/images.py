@@ -52,7 +52,8 @@ def images(
     from gpuslice.render.operator import image_inventory
 
     r = api.load(spec)
-    inv = image_inventory(r, locate_chart(r, chart, helm=helm))
+    with console(stderr=True).status("reading the chart's images"):
+        inv = image_inventory(r, locate_chart(r, chart, helm=helm))
     if output == OutputFormat.json:
         print(json.dumps({"spec": str(spec), "chartVersion": r.chart_version, **inv.to_dict()}, indent=2))
     elif fmt == ImagesFormat.mirror_script:
