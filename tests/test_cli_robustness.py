@@ -456,3 +456,12 @@ def test_paths_that_look_like_rich_markup_are_printed_verbatim(cli, tmp_path, sp
         r = cli(*argv)
         assert r.exit_code == 0, r.output
     assert str(dump) in cli("doctor", "--dump", dump).stdout
+
+
+def test_an_ascii_only_stdout_gets_question_marks_not_a_crash():
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "COLUMNS": "80"}
+    r = subprocess.run([sys.executable, "-m", "gpuslice.cli", "verify", str(DUMPS / "gpuslice.yaml"), "--dump",
+                        str(DUMPS / "capacity-mismatch")], capture_output=True, text=True, env=env, cwd=ROOT,
+                       check=False)
+    assert r.returncode == 1, r.stderr
+    assert "ip-10-0-3-88.ec2.internal" in r.stdout and "Error" not in r.stderr

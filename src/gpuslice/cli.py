@@ -58,6 +58,11 @@ def build_app() -> typer.Typer:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # A terminal or pipe that cannot encode ✓/✗/— (PYTHONIOENCODING=ascii, a latin-1 locale) gets '?', not a crash.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
     build_app()
     try:
         app(args=argv, prog_name="gpuslice", standalone_mode=True)
