@@ -197,7 +197,7 @@ def doctor(
 
 @handle_errors
 def apply(
-    spec: Path = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False),
+    spec: Path = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False, metavar="SPEC"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Read the cluster and render client-side; change nothing."),
     chart: Path | None = typer.Option(None, "--chart", help="Local GPU Operator chart folder or .tgz."),
     helm: str | None = typer.Option(None, "--helm", help="helm binary (default: $GPUSLICE_HELM, then PATH)."),
@@ -267,7 +267,7 @@ def apply(
 
 @handle_errors
 def verify(
-    spec: Path = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False),
+    spec: Path = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False, metavar="SPEC"),
     dump: Path | None = DUMP_OPTION,
     smoke: bool = typer.Option(False, "--smoke", help="Also run the sharing smoke test (live cluster only)."),
     pool: str | None = typer.Option(None, "--pool", help="Pool for the smoke test (default: first shared pool)."),

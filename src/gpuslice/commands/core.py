@@ -19,7 +19,7 @@ from gpuslice.commands._common import (
     print_findings,
 )
 
-SPEC_ARG = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False)
+SPEC_ARG = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False, metavar="SPEC")
 OUT_OPTION = typer.Option(Path("gpuslice-out"), "--out", "-o", help="Output folder (replaced atomically).")
 CHART_OPTION = typer.Option(None, "--chart", help="Local GPU Operator chart folder or .tgz (default: chart repo).")
 HELM_OPTION = typer.Option(None, "--helm", help="helm binary (default: $GPUSLICE_HELM, then PATH).")
@@ -134,7 +134,7 @@ def schema(
 
 
 @handle_errors
-def explain(finding_id: str = typer.Argument(..., help="A finding id, e.g. names-collision")) -> None:
+def explain(finding_id: str = typer.Argument(..., help="A finding id, e.g. names-collision", metavar="ID")) -> None:
     """Explain a finding id: what it means and why gpuslice reports it."""
     import difflib
 

@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def images(
-    spec: Path = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False),
+    spec: Path = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False, metavar="SPEC"),
     chart: Path | None = typer.Option(None, "--chart", help="Local GPU Operator chart folder or .tgz."),
     helm: str | None = typer.Option(None, "--helm", help="helm binary, only used to pull the chart."),
     fmt: ImagesFormat = typer.Option(ImagesFormat.list, "--format", "-f",

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def lint_config(
-    file: Path = typer.Argument(..., help="A device-plugin config (YAML/JSON) or a ConfigMap manifest.",
+    file: Path = typer.Argument(..., metavar="FILE", help="A device-plugin config (YAML/JSON) or a ConfigMap manifest.",
                                 show_default=False),
     default: str | None = typer.Option(None, "--default", help="ConfigMap key used by nodes without a label "
                                        "(devicePlugin.config.default); must exist."),
