@@ -82,7 +82,10 @@ class Helm:
 
     def release(self, name: str, namespace: str) -> Release | None:
         """The release as helm records it, or None when there is none."""
-        out = self._run(["list", "--all", "--namespace", namespace, "--filter", f"^{name}$", "--output", "json"],
+        # Every state explicitly: helm 3's `--all` is gone in helm 4 ("unknown flag: --all"); these flags
+        # exist in both and together list a release whatever state it is in.
+        states = ["--deployed", "--failed", "--pending", "--uninstalling", "--superseded"]
+        out = self._run(["list", *states, "--namespace", namespace, "--filter", f"^{name}$", "--output", "json"],
                         op="helm list")
         try:
             rows = json.loads(out or "[]") or []
