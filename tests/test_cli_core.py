@@ -129,3 +129,23 @@ def test_every_finding_id_in_the_source_is_explained():
     assert len(ids) > 30
     missing = sorted(ids - set(docs))
     assert missing == []
+
+
+def test_doctor_refuses_a_folder_that_is_not_a_dump(cli, tmp_path):
+    spec = write_spec(tmp_path, MINIMAL)
+    out = tmp_path / "plan-out"
+    assert cli("plan", spec, "-o", out, "--chart", CHART).exit_code == 0
+    r = cli("doctor", "--dump", out)
+    assert r.exit_code == 2 and "not a cluster dump" in r.stderr and str(out) in r.stderr
+
+
+def test_unquoted_kubernetes_version_gets_a_quoting_hint(tmp_path):
+    import pytest
+
+    from gpuslice import SpecError, parse_spec_text
+
+    with pytest.raises(SpecError) as ei:
+        parse_spec_text(MINIMAL.replace('"1.33"', "1.30"), "s.yaml")
+    (p,) = ei.value.problems
+    assert p.path == "cluster.kubernetesVersion" and p.line == 6
+    assert 'quote it' in p.message and "1.3" in p.message

@@ -286,6 +286,9 @@ def _friendly(err: Any) -> str:
     if t == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         return f"must be one of {expected} (got {err.get('input')!r})"
+    if t == "string_type" and isinstance(err.get("input"), int | float) and not isinstance(err.get("input"), bool):
+        return (f"must be a string; quote it (e.g. \"{err['input']}\"): YAML reads an unquoted number, and 1.30 "
+                f"would become 1.3 (got the number {err['input']!r})")
     if t == "string_pattern_mismatch":
         return f"{err.get('input')!r} does not have the expected form ({err['ctx']['pattern']})"
     if msg.startswith("Value error, "):

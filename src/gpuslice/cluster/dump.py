@@ -43,8 +43,15 @@ class DumpSource:
                                 f"--output-directory DIR` or `gpuslice snapshot -o DIR`)")
         self.max_log_bytes = max_log_bytes
         self.tail_lines = tail_lines
-        if not any(self._file(self.root, NODES) or p.is_dir() for p in self.root.iterdir()):
-            raise GpusliceError(f"{root}: empty folder, not a cluster dump")
+        # A dump has nodes.json at its root, or at least one namespace folder holding kubectl's list files.
+        if not self._file(self.root, NODES) and not any(
+            p.is_dir() and any(self._file(p, kind) for kind in ("pods", "events", "daemonsets", "deployments"))
+            for p in self.root.iterdir()
+        ):
+            raise GpusliceError(
+                f"{root}: not a cluster dump (no nodes.json, and no namespace folder with pods/events/daemonsets/"
+                "deployments); make one with `kubectl cluster-info dump --all-namespaces --output-directory DIR` "
+                "or `gpuslice snapshot -o DIR`")
 
     @property
     def label(self) -> str:
