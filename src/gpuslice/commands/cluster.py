@@ -211,8 +211,10 @@ def apply(
     max_attempts: int = ATTEMPTS_OPTION,
     retry_timeout: float = RETRY_TIME_OPTION,
 ) -> None:
-    """Install or upgrade the GPU Operator from SPEC (helm upgrade --install), label the pools' nodes, and roll the
-    device plugin onto a changed sharing config. A second run changes nothing."""
+    """Install or upgrade the GPU Operator (helm upgrade --install), label the pools' nodes, roll the plugin; idempotent.
+
+    The device plugin is rolled onto a changed sharing config; a second run changes nothing.
+    """
     from gpuslice.cluster.apply import ApplyError, ApplyOptions, Step, apply_release, prepare
     from gpuslice.cluster.helmops import Helm
 
