@@ -149,3 +149,11 @@ def test_unquoted_kubernetes_version_gets_a_quoting_hint(tmp_path):
     (p,) = ei.value.problems
     assert p.path == "cluster.kubernetesVersion" and p.line == 6
     assert 'quote it' in p.message and "1.3" in p.message
+
+
+def test_bench_bad_input_leaves_no_out_folder(cli, tmp_path):
+    out = tmp_path / "bx"
+    r = cli("bench", "--report-from", tmp_path / "missing.json", "--out", out)
+    assert r.exit_code == 2 and not out.exists()
+    r = cli("bench", "--backend", "nonsense", "--out", out)
+    assert r.exit_code == 2 and "unknown backend" in r.stderr and not out.exists()

@@ -216,7 +216,9 @@ def prepare(spec: str, *, chart: str | None = None, helm: str | None = None, for
 
     result = api.plan(spec, write=False, force=force, options=RenderOptions(chart=chart, helm=helm))
     if result.refused or result.rendered is None:
-        raise ApplyError("the spec has check errors; fix them (`gpuslice check SPEC`) or pass --force",
+        ids = ", ".join(sorted({f.id for f in result.findings if f.severity.value == "error"}))
+        raise ApplyError(f"{spec}: the checks found errors ({ids}); nothing was installed. Fix them "
+                         f"(`gpuslice check {spec}` shows each with its fix) or pass --force",
                          ApplyResult(dry_run=True, fingerprint="", findings=result.findings))
     text = result.rendered.files.get("values.yaml")
     if text is None:

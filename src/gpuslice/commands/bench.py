@@ -141,11 +141,11 @@ def bench(
         raise GpusliceError("--spec and --pool belong to --render-job")
     from gpuslice.bench import write_outputs
 
-    _check_out(out)  # before minutes of measuring, not after
     if report_from is not None:
         from gpuslice.bench.results import load_results
 
-        results = load_results(report_from)
+        results = load_results(report_from)  # read (and reject) the input before creating --out
+        _check_out(out)
         files = write_outputs(results, out, plots=plots)
         _summary(results, out, files, output)
         return
@@ -153,6 +153,11 @@ def bench(
 
     cfg = BenchConfig(n_values=_csv_ints(n, "--n"), workloads=_csv(workloads), strategies=_csv(strategies),
                       window_s=window, backend=backend, device=device, params=_params(param))
+    try:
+        cfg.validate()  # bad options fail before --out is created, not after
+    except BenchError as e:
+        raise GpusliceError(str(e)) from None
+    _check_out(out)  # before minutes of measuring, not after
     command = "gpuslice " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else None
     prog = _RichProgress()
     partial = out / "results.partial.json"
