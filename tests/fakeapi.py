@@ -120,6 +120,13 @@ class FakeKube:
         self.faults.append(Fault(method.upper(), re.compile(path), kind, times, retry_after, delay))
 
     # -- state ---------------------------------------------------------------------------------------------------
+    rv: int = 48213377
+
+    def next_rv(self) -> str:
+        """A new resourceVersion, as every write on a real apiserver gets one."""
+        self.rv += 1
+        return str(self.rv)
+
     def _put(self, plural: str, ns: str, obj: dict[str, Any]) -> None:
         self.store.setdefault((plural, ns), {})[obj["metadata"]["name"]] = obj
 
@@ -142,12 +149,19 @@ class FakeKube:
     # -- the fake scheduler --------------------------------------------------------------------------------------
     def _schedule(self, pod: dict[str, Any]) -> None:
         spec = pod["spec"]
-        node = spec.get("nodeName") or (spec.get("nodeSelector") or {}).get("kubernetes.io/hostname")
+        # Like kube-scheduler: nodeName, or every nodeSelector label must match the node's labels, and every
+        # NoSchedule/NoExecute taint of the node must be tolerated.
+        selector = spec.get("nodeSelector") or {}
+        fits = [n for n in self.items("nodes", "")
+                if (not spec.get("nodeName") or n["metadata"]["name"] == spec["nodeName"])
+                and all((n["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+                and _tolerated(n, spec.get("tolerations") or [])]
         limits: dict[str, Any] = {}
         for c in spec.get("containers", []):
             limits.update((c.get("resources") or {}).get("limits") or {})
         gpu_res = next((r for r in limits if r.startswith("nvidia.com/")), None)
-        n = self.get("nodes", node) if node else None
+        n = fits[0] if len(fits) == 1 else None
+        node = n["metadata"]["name"] if n else None
         status: dict[str, Any] = {"phase": "Pending", "qosClass": "BestEffort"}
         if n is None or gpu_res is None:
             status["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
@@ -200,12 +214,30 @@ class FakeKube:
             "memory", "Test PASSED", "Done", "GPUSLICE_READY"]}
 
 
+_PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
+                "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+
+
 def _status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     s: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                          "message": message, "reason": reason, "code": code}
     if details:
         s["details"] = details
     return s
+
+
+def _tolerated(node: dict[str, Any], tolerations: list[dict[str, Any]]) -> bool:
+    """Every NoSchedule/NoExecute taint of the node is tolerated (the scheduler's TaintToleration filter)."""
+    for taint in (node.get("spec") or {}).get("taints") or ():
+        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+            continue
+        if not any((not t.get("effect") or t["effect"] == taint["effect"])
+                   and ((t.get("operator") == "Exists" and (not t.get("key") or t["key"] == taint["key"]))
+                        or (t.get("operator", "Equal") == "Equal" and t.get("key") == taint["key"]
+                            and (t.get("value") or "") == (taint.get("value") or "")))
+                   for t in tolerations):
+            return False
+    return True
 
 
 def _merge_patch(target: Any, patch: Any) -> Any:
@@ -299,13 +331,13 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                     headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
                     return self._send(code, _status(code, reason, msg), headers)
             with api.lock:
-                code, out, headers = self._route(method, url.path, query, body)
+                code, out, headers = self._route(method, url.path, query, body, self.headers.get("Content-Type"))
             if fault is not None and fault.kind == "reset-after":
                 return self._reset()
             self._send(code, out, headers)
 
-        def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any
-                   ) -> tuple[int, Any, dict[str, str]]:
+        def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any,
+                   content_type: str | None = None) -> tuple[int, Any, dict[str, str]]:
             if path == "/version":
                 return 200, {"major": "1", "minor": "33", "gitVersion": "v1.33.5-eks-fake"}, {}
             m = _PATH.match(path)
@@ -313,6 +345,9 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                 return 404, _status(404, "NotFound", f"the server could not find the requested resource ({path})"), {}
             plural, ns, name, sub = m["plural"], m["ns"], m["name"], m["sub"]
             if plural not in KINDS:
+                return 404, _status(404, "NotFound", "the server could not find the requested resource"), {}
+            if plural == "clusterpolicies" and api.cluster.clusterpolicies is None:
+                # No ClusterPolicy CRD installed: kube-apiserver does not serve the resource at all.
                 return 404, _status(404, "NotFound", "the server could not find the requested resource"), {}
             scope = ns or ""
             kind, apiver = KINDS[plural]
@@ -324,7 +359,7 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                 start = int(q.get("continue") or 0)
                 limit = int(q.get("limit") or 0) or len(items) or 1
                 page = items[start:start + limit]
-                meta: dict[str, Any] = {"resourceVersion": "48213377"}
+                meta: dict[str, Any] = {"resourceVersion": str(api.rv)}
                 if start + limit < len(items):
                     meta["continue"] = str(start + limit)
                 for o in page:
@@ -356,7 +391,7 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                 if api.get(plural, new_name, scope) is not None:
                     return 409, _status(409, "AlreadyExists", f'{plural} "{new_name}" already exists',
                                         {"name": new_name, "kind": plural}), {}
-                meta.update({"uid": str(uuidlib.uuid4()), "resourceVersion": "1",
+                meta.update({"uid": str(uuidlib.uuid4()), "resourceVersion": api.next_rv(),
                              "creationTimestamp": "2026-11-20T11:00:00Z"})
                 if ns:
                     meta["namespace"] = ns
@@ -366,16 +401,37 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                 api.writes.append((method, path))
                 return 201, body, {}
             if method == "PATCH":
+                ctype = (content_type or "").split(";")[0].strip()
+                if ctype not in _PATCH_TYPES:
+                    # kube-apiserver answers 415 for a patch body of any other type (plain JSON included).
+                    return 415, _status(415, "UnsupportedMediaType", f'the body of the request was in an unknown '
+                                        f'format - accepted media types include: {", ".join(_PATCH_TYPES)}'), {}
+                if ctype == "application/json-patch+json" or not isinstance(body, dict):
+                    return 400, _status(400, "BadRequest", "the fake API applies merge patches only"), {}
+                if ctype == "application/strategic-merge-patch+json" and plural == "clusterpolicies":
+                    return 415, _status(415, "UnsupportedMediaType", "strategic merge patch is not supported for "
+                                        "custom resources"), {}
                 obj = api.get(plural, name, scope)
                 if obj is None:
                     return 404, _status(404, "NotFound", f'{plural} "{name}" not found'), {}
                 merged = _merge_patch(obj, body)
+                merged["metadata"]["resourceVersion"] = api.next_rv()
                 api._put(plural, scope, merged)
                 api.writes.append((method, path))
                 return 200, merged, {}
             if method == "PUT":
-                if api.get(plural, name, scope) is None:
+                cur = api.get(plural, name, scope)
+                if cur is None:
                     return 404, _status(404, "NotFound", f'{plural} "{name}" not found'), {}
+                sent_rv = (body.get("metadata") or {}).get("resourceVersion")
+                if sent_rv and sent_rv != cur["metadata"].get("resourceVersion"):
+                    # Optimistic concurrency: an update based on an older read is refused.
+                    return 409, _status(409, "Conflict", f'Operation cannot be fulfilled on {plural} "{name}": the '
+                                        "object has been modified; please apply your changes to the latest version "
+                                        "and try again", {"name": name, "kind": plural}), {}
+                body.setdefault("metadata", {}).update(
+                    {k: cur["metadata"][k] for k in ("uid", "creationTimestamp", "namespace") if k in cur["metadata"]})
+                body["metadata"]["resourceVersion"] = api.next_rv()
                 api._put(plural, scope, body)
                 api.writes.append((method, path))
                 return 200, body, {}

@@ -68,6 +68,10 @@ class AlreadyExists(ClusterError):
     pass
 
 
+class Conflict(ClusterError):
+    """409 Conflict on an update: the object changed since it was read (its resourceVersion moved on)."""
+
+
 class KubeClient:
     """A small facade over the official client. All methods raise :class:`ClusterError` on failure."""
 
@@ -101,7 +105,13 @@ class KubeClient:
         status = getattr(e, "status", None)
         if isinstance(e, self._api_exception):
             msg = _api_message(getattr(e, "body", None)) or f"{e.status} {e.reason}"
-            cls = NotFound if status == 404 else AlreadyExists if status == 409 else ClusterError
+            # A 409 is AlreadyExists on a create but Conflict (stale resourceVersion) on an update: the Status
+            # body's reason tells them apart.
+            cls: type[ClusterError] = ClusterError
+            if status == 404:
+                cls = NotFound
+            elif status == 409:
+                cls = Conflict if _api_reason(getattr(e, "body", None)) == "Conflict" else AlreadyExists
             err = cls(f"{what}: {msg}", status=status)
         else:
             err = ClusterError(f"{what}: {type(e).__name__}: {e}", status=None)
@@ -251,10 +261,28 @@ class KubeClient:
                        lambda: fn(body, _preload_content=False, _request_timeout=self.timeout).data, settled=exists)
 
     def replace_configmap(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Replace a ConfigMap's data. ``body`` carries the resourceVersion it was read at, so a concurrent edit
+        is refused (409 Conflict) instead of overwritten. A retry after a lost answer would carry that old
+        resourceVersion too and be refused although our own write went through: before retrying, and on a
+        Conflict, the ConfigMap is read again and a replace whose data is already there counts as done."""
         fn = self._method("core", "replace_namespaced_config_map")
-        return self._call(f"replace configmap {namespace}/{name}",
-                          lambda: json.loads(fn(name, namespace, body, _preload_content=False,
-                                                _request_timeout=self.timeout).data))
+
+        def ours() -> tuple[bool, dict[str, Any] | None]:
+            found = self.get(CONFIGMAPS, name, namespace)
+            same = found is not None and (found.get("data") or {}) == (body.get("data") or {}) and (
+                found.get("binaryData") or {}) == (body.get("binaryData") or {})
+            return same, found if same else None
+
+        what = f"replace configmap {namespace}/{name}"
+        try:
+            return self._call(what, lambda: json.loads(fn(name, namespace, body, _preload_content=False,
+                                                          _request_timeout=self.timeout).data), settled=ours)
+        except Conflict as e:
+            done, found = ours()
+            if done and found is not None:
+                return found
+            raise Conflict(f"{what}: it was changed by someone else while gpuslice updated it; run apply again "
+                           f"to re-read it ({e})", status=409) from e
 
     def delete_pod(self, namespace: str, name: str) -> bool:
         """Delete a pod; True if it was there. Idempotent (a retried delete that finds it gone is done)."""
@@ -270,6 +298,15 @@ class KubeClient:
         except NotFound:
             return False
         return True
+
+
+def _api_reason(body: Any) -> str | None:
+    """The ``reason`` of a ``Status`` error body (AlreadyExists, Conflict, Forbidden, ...)."""
+    try:
+        doc = json.loads(body) if body else None
+    except (TypeError, ValueError):
+        return None
+    return str(doc.get("reason") or "") or None if isinstance(doc, dict) else None
 
 
 def _api_message(body: Any) -> str | None:
@@ -352,7 +389,12 @@ class LiveSource:
             items = self._configmaps_by_ns().get(namespace or "", [])
             return {"kind": "ConfigMapList", "apiVersion": "v1", "metadata": {}, "items": items}
         if resource == CLUSTERPOLICIES:
-            return self._optional(CLUSTERPOLICIES)
+            cps = self._optional(CLUSTERPOLICIES)
+            if cps is None and not any(CLUSTERPOLICIES in d for d in self.denied):
+                # The API answered 404: the ClusterPolicy CRD is not installed, so there is none (unlike a dump,
+                # where a missing file only means it was not captured).
+                return {"kind": "ClusterPolicyList", "apiVersion": "nvidia.com/v1", "metadata": {}, "items": []}
+            return cps
         doc = self.kube.list(resource, namespace)
         if doc is not None:
             doc.setdefault("kind", _list_kind(resource))
@@ -387,4 +429,4 @@ def _list_kind(resource: str) -> str:
     }.get(resource, "List")
 
 
-__all__ = ["FAST", "AlreadyExists", "KubeClient", "LiveSource", "NotFound"]
+__all__ = ["FAST", "AlreadyExists", "Conflict", "KubeClient", "LiveSource", "NotFound"]
