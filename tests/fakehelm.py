@@ -1,7 +1,8 @@
 """A stand-in for the helm binary, for apply tests (there is no cluster to install into here).
 
 It keeps helm's record of releases in a state folder and answers the commands gpuslice uses with helm's real
-output formats: ``list --all --filter ^NAME$ -o json``, ``get values NAME -o json``, ``upgrade --install``.
+output formats: ``list --deployed --failed ... --filter ^NAME$ -o json`` (``--all`` is refused, as helm 4
+does), ``get values NAME -o json``, ``upgrade --install``.
 ``template`` and ``version`` are passed to the real helm, so dry-run renders the real chart. Each ``upgrade``
 first consumes the next planned failure (helm's real stderr text and exit code; optionally "the upgrade went
 through but the answer was lost"). Every argv is logged for the tests to assert.
@@ -106,6 +107,19 @@ def _chart_label(ref: str, args: list[str]) -> str:
     return f"{meta['name']}-{meta['version']}"
 
 
+def _as_go(value: Any) -> Any:
+    """What real helm keeps of a values file: sigs.k8s.io/yaml decodes every number as a float64, and Go's
+    encoding/json prints an integral float64 without a fraction (4.0 -> 4; 2**53 + 1 -> 9007199254740992)."""
+    if isinstance(value, dict):
+        return {k: _as_go(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_go(v) for v in value]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    f = float(value)
+    return int(f) if f.is_integer() and abs(f) < 1e21 else f
+
+
 def main(argv: list[str]) -> int:
     state = Path(os.environ[STATE_ENV])
     with (state / "argv.log").open("a", encoding="utf-8") as fh:
@@ -119,6 +133,9 @@ def main(argv: list[str]) -> int:
     releases: dict[str, Any] = json.loads(rel_path.read_text(encoding="utf-8")) if rel_path.exists() else {}
     ns = _opt(argv, "--namespace") or "default"
     if cmd == "list":
+        if "--all" in argv or "-a" in argv:  # helm 3 only; helm 4: `Error: unknown flag: --all`
+            sys.stderr.write("Error: unknown flag: --all\n")
+            return 1
         pattern = (_opt(argv, "--filter") or "").strip("^$")
         rows = [{"name": r["name"], "namespace": r["namespace"], "revision": str(r["revision"]),
                  "updated": "2026-11-20 11:00:00.000000000 +0000 UTC", "status": r["status"], "chart": r["chart"],
@@ -136,7 +153,7 @@ def main(argv: list[str]) -> int:
     if cmd == "upgrade":
         name, chart = argv[2], argv[3]
         values_file = _opt(argv, "--values") or _opt(argv, "-f")
-        values = json.loads(Path(values_file).read_text(encoding="utf-8")) if values_file else {}
+        values = _as_go(json.loads(Path(values_file).read_text(encoding="utf-8"))) if values_file else {}
         fail_path = state / "failures.json"
         failures = json.loads(fail_path.read_text(encoding="utf-8")) if fail_path.exists() else []
         failure = failures.pop(0) if failures else None

@@ -1,6 +1,6 @@
 """The operator release through the official helm binary: what is deployed, and install/upgrade with retries.
 
-Idempotence is decided from helm's own record of the release: ``helm list --all`` (status, chart) and ``helm get
+Idempotence is decided from helm's own record of the release: ``helm list`` with every state flag (status, chart) and ``helm get
 values -o json`` (the user-supplied values, exactly as they were given). When the deployed chart and values equal
 the rendered ones and the release is ``deployed``, nothing is run. Before every retry of an upgrade the same check
 runs again, so an upgrade that did succeed but whose answer was lost (timeout, reset) is not repeated.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -53,9 +54,30 @@ class Release:
     values: dict[str, Any]
 
 
+def as_helm_stores(value: Any) -> Any:
+    """``value`` as helm gives it back from ``helm get values -o json``.
+
+    helm parses the values file with sigs.k8s.io/yaml into Go ``interface{}`` values, so every number becomes a
+    float64, and Go's encoding/json prints an integral float64 without a fraction: ``replicas: 4.0`` comes back
+    as ``4``, and an integer beyond 2**53 comes back rounded. Comparing the rendered values with helm's record
+    through the same lens keeps a second apply from upgrading again for a difference only in number spelling.
+    """
+    if isinstance(value, dict):
+        return {str(k): as_helm_stores(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_helm_stores(v) for v in value]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    f = float(value)
+    if math.isfinite(f) and f.is_integer() and abs(f) < 1e21:
+        return int(f)
+    return f
+
+
 def canonical(values: Any) -> str:
-    """A stable text of a values tree (for comparing and fingerprinting)."""
-    return json.dumps(values if values is not None else {}, sort_keys=True, separators=(",", ":"), default=str)
+    """A stable text of a values tree (for comparing and fingerprinting), numbers as helm stores them."""
+    return json.dumps(as_helm_stores(values if values is not None else {}), sort_keys=True, separators=(",", ":"),
+                      default=str)
 
 
 def fingerprint(chart: ChartRef, values: Any) -> str:
