@@ -497,6 +497,31 @@ def test_al2023_on_custom_ami_needs_join_details(stack: cdk.Stack) -> None:
         "Properties"]["LaunchTemplateData"]
 
 
+AL2_SPEC = """\
+apiVersion: gpuslice.dev/v1alpha1
+kind: GpuCluster
+cluster: {name: ml-platform, deploymentId: legacy, kubernetesVersion: "1.32", region: eu-west-1}
+nodePools:
+  - name: t4
+    instanceType: g4dn.2xlarge
+    os: al2
+    disks: {data: {sizeGiB: 100}}
+    sharing: {strategy: time-slicing, replicas: 2}
+"""
+
+
+def test_eks_ami_type_leaves_the_join_to_eks(stack: cdk.Stack, tmp_path: Path) -> None:
+    # AL2 on EKS's AMI type: EKS appends bootstrap.sh to the user-data, so gpuslice's part must not join too.
+    r = load(write_spec(tmp_path, AL2_SPEC))
+    eks_pool = gcdk.GpuNodePool(stack, "E", resolved=r, pool="t4", cluster=_cluster(stack), ami="eks")
+    assert eks_pool.ami_type == "AL2_x86_64_GPU"
+    assert "GPUSLICE_JOIN=0" in cloud_config_files(eks_pool.user_data_text)["/etc/gpuslice/node.env"]
+    # On the SSM AMI (a custom AMI for EKS) the user-data is the only join.
+    ssm_pool = gcdk.GpuNodePool(stack, "S", resolved=r, pool="t4", cluster=_cluster(stack))
+    assert ssm_pool.ami_type is None
+    assert "GPUSLICE_JOIN=1" in cloud_config_files(ssm_pool.user_data_text)["/etc/gpuslice/node.env"]
+
+
 def test_ubuntu_has_no_eks_ami_type(stack: cdk.Stack, story: ResolvedSpec) -> None:
     with pytest.raises(SpecError, match="no managed AMI type"):
         gcdk.GpuNodePool(stack, "P", resolved=story, pool=0, cluster=_cluster(stack), ami="eks")

@@ -173,7 +173,8 @@ def test_karpenter_per_family() -> None:
     u22 = by_name[r.pool("u22-data").node_group_name]["spec"]
     assert u22["amiFamily"] == "Custom"
     assert u22["amiSelectorTerms"] == [{"ssmParameter": bs.ami_ssm_parameter(r, "u22-data")}]
-    assert u22["userData"] == bs.user_data(r, "u22-data")  # Custom: the user-data does the whole join
+    # Custom: the user-data does the whole join, registering with Karpenter's startup taint
+    assert u22["userData"] == bs.user_data(r, "u22-data", registration_taints=(ng.KARPENTER_UNREGISTERED_TAINT,))
     assert u22["blockDeviceMappings"][0] == {"deviceName": "/dev/sda1", "ebs": {
         "volumeSize": "40Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}}
     assert "instanceStorePolicy" not in by_name[r.pool("u24-raid").node_group_name]["spec"]  # our script RAIDs
@@ -205,7 +206,9 @@ def test_managed_nodegroup_and_launch_template_match_the_api(name, resolved: Res
     lt = ng.launch_template(resolved, pool)
     assert api_errors(lt, "ec2", "CreateLaunchTemplate") == ""
     data = lt["LaunchTemplateData"]
-    assert base64.b64decode(data["UserData"]).decode() == bs.user_data(resolved, pool)
+    # With an EKS AMI type EKS appends the join; only a custom AMI's user-data joins by itself.
+    eks_joins = "amiType" in mng
+    assert base64.b64decode(data["UserData"]).decode() == bs.user_data(resolved, pool, eks_joins=eks_joins)
     assert data["BlockDeviceMappings"] == bs.block_device_mappings(resolved, pool)
     assert data["MetadataOptions"]["HttpTokens"] == "required"
     if pool.spec.os.startswith("ubuntu"):

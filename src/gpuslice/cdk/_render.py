@@ -46,10 +46,12 @@ def connection(endpoint: str | None, certificate_authority: str | None, service_
                              service_cidr=service_cidr, dns_cluster_ip=dns_cluster_ip)
 
 
-def user_data(resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None) -> str:
+def user_data(resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None, *,
+              eks_joins: bool = False) -> str:
+    """``eks_joins``: the node group uses an EKS AMI type, so EKS appends the join (no second bootstrap.sh)."""
     from gpuslice.render import bootstrap
 
-    return bootstrap.user_data(resolved, pool, conn)
+    return bootstrap.user_data(resolved, pool, conn, eks_joins=eks_joins)
 
 
 def block_device_mappings(resolved: ResolvedSpec, pool: ResolvedPool) -> list[dict[str, Any]]:

@@ -191,7 +191,7 @@ class GpuNodePool(Construct):
                     f"told the cluster's {', '.join(missing)}: pass {hints}{alt}"
                 )
         self.connection = conn
-        self.user_data_text = _render.user_data(resolved, rp, conn)
+        self.user_data_text = _render.user_data(resolved, rp, conn, eks_joins=self.ami_type is not None)
         size = len(self.user_data_text.encode("utf-8"))
         if size > USER_DATA_MAX_BYTES:
             raise GpusliceError(f"GpuNodePool {rp.name!r}: the user-data has {size} bytes; EC2 allows "

@@ -32,6 +32,7 @@ from gpuslice.render.bootstrap.common import (
 )
 from gpuslice.render.bootstrap.ubuntu import write_files as eks_write_files
 from gpuslice.resolve import ResolvedPool, ResolvedSpec
+from gpuslice.spec import Taint
 from gpuslice.yamlio import dump_yaml
 
 MNG_EFFECT = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
@@ -39,6 +40,9 @@ EKSCTL_API_VERSION = "eksctl.io/v1alpha5"
 KARPENTER_NODEPOOL_API = "karpenter.sh/v1"
 KARPENTER_NODECLASS_API = "karpenter.k8s.aws/v1"
 DISCOVERY_TAG = "karpenter.sh/discovery"
+#: Karpenter v1 registration contract: a Custom-AMI node's kubelet registers with this taint (karpenter.sh docs,
+#: "NodeClasses", userData for amiFamily Custom; karpenter-provider-aws v1 migration guide).
+KARPENTER_UNREGISTERED_TAINT = Taint(key="karpenter.sh/unregistered", effect="NoExecute")
 
 
 def _tags(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, str]:
@@ -56,16 +60,19 @@ def launch_template_name(pool: ResolvedPool) -> str:
 def launch_template(resolved: ResolvedSpec, pool: ResolvedPool,
                     connection: bs.ClusterConnection | None = None) -> dict[str, Any]:
     """EC2 ``CreateLaunchTemplate`` request for the pool's managed node group."""
+    # With an EKS AMI type (no ImageId here) EKS appends its own join to the user-data: ours must not join too.
+    eks_joins = bs.mng_ami_type(resolved, pool) is not None
+    user_data = bs.user_data(resolved, pool, connection, eks_joins=eks_joins)
     data: dict[str, Any] = {
         "BlockDeviceMappings": bs.block_device_mappings(resolved, pool),
         "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2, "HttpEndpoint": "enabled"},
-        "UserData": base64.b64encode(bs.user_data(resolved, pool, connection).encode("utf-8")).decode("ascii"),
+        "UserData": base64.b64encode(user_data.encode("utf-8")).decode("ascii"),
         "TagSpecifications": [{
             "ResourceType": "instance",
             "Tags": [{"Key": k, "Value": v} for k, v in _tags(resolved, pool).items()],
         }],
     }
-    if bs.mng_ami_type(resolved, pool) is None:
+    if not eks_joins:
         param = bs.ami_ssm_parameter(resolved, pool)
         if param:
             data["ImageId"] = f"resolve:ssm:{param}"
@@ -201,7 +208,13 @@ def karpenter_nodeclass(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str,
 
         spec["userData"] = tomli_w.dumps(doc)
     elif bs.supported(pool):
-        spec["userData"] = bs.user_data(resolved, pool)
+        if alias:
+            # Karpenter appends its own join (AL2: bootstrap.sh after our MIME parts; AL2023: its NodeConfig).
+            spec["userData"] = bs.user_data(resolved, pool, eks_joins=True)
+        else:
+            # amiFamily Custom: Karpenter merges nothing, so the node must register with Karpenter's startup
+            # taint itself (removed by Karpenter once it has synced the NodeClaim's labels and taints).
+            spec["userData"] = bs.user_data(resolved, pool, registration_taints=(KARPENTER_UNREGISTERED_TAINT,))
     spec["tags"] = _tags(resolved, pool)
     return {"apiVersion": KARPENTER_NODECLASS_API, "kind": "EC2NodeClass",
             "metadata": {"name": pool.node_group_name}, "spec": spec}

@@ -35,6 +35,7 @@ from gpuslice.render.bootstrap.common import (
 )
 from gpuslice.render.bootstrap.common import arch as pool_arch
 from gpuslice.resolve import ResolvedPool, ResolvedSpec
+from gpuslice.spec import Taint
 
 __all__ = [
     "ClusterConnection",
@@ -68,8 +69,16 @@ def _pool(resolved: ResolvedSpec, pool: ResolvedPool | str) -> ResolvedPool:
     return found
 
 
-def user_data(resolved: ResolvedSpec, pool: ResolvedPool | str, connection: ClusterConnection | None = None) -> str:
-    """The pool's user-data. ``connection`` adds the control-plane details for self-managed nodes."""
+def user_data(resolved: ResolvedSpec, pool: ResolvedPool | str, connection: ClusterConnection | None = None, *,
+              eks_joins: bool = False, registration_taints: tuple[Taint, ...] = ()) -> str:
+    """The pool's user-data. ``connection`` adds the control-plane details for self-managed nodes.
+
+    ``eks_joins``: the node runs an EKS AMI type (managed node group without an AMI in its launch template), so
+    EKS appends its own join to this user-data; the AL2 / Ubuntu part then prepares the node but does not call
+    ``bootstrap.sh`` a second time. ``registration_taints``: taints the kubelet registers with in addition to the
+    pool's (Karpenter's ``karpenter.sh/unregistered:NoExecute`` on a Custom AMI family); AL2 / Ubuntu only, the
+    other families get them from the tool that merges their user-data.
+    """
     p = _pool(resolved, pool)
     fam = family(p)
     name = family_name(p)
@@ -79,7 +88,7 @@ def user_data(resolved: ResolvedSpec, pool: ResolvedPool | str, connection: Clus
         return bottlerocket.user_data(resolved, p, connection)
     if name == "nodeadm":
         return nodeadm.user_data(resolved, p, fam, connection)
-    return ubuntu.user_data(resolved, p, fam, connection)
+    return ubuntu.user_data(resolved, p, fam, connection, join=not eks_joins, extra_taints=registration_taints)
 
 
 def _ebs(size_gib: int, volume_type: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import tomli_w
 
-from gpuslice.render.bootstrap.common import ClusterConnection, taint_string
+from gpuslice.render.bootstrap.common import ClusterConnection, cluster_dns_ip, taint_string
 from gpuslice.resolve import ResolvedPool, ResolvedSpec
 
 DEVICE_PLUGIN_SETTINGS = "kubelet-device-plugins"  # plural; the 1.23-1.29 docs URLs say "kubelet-device-plugin"
@@ -52,8 +52,9 @@ def settings(resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection
             kubernetes["api-server"] = conn.endpoint
         if conn.certificate_authority:
             kubernetes["cluster-certificate"] = conn.certificate_authority
-        if conn.dns_cluster_ip:
-            kubernetes["cluster-dns-ip"] = conn.dns_cluster_ip
+        dns_ip = cluster_dns_ip(conn)
+        if dns_ip:
+            kubernetes["cluster-dns-ip"] = dns_ip
     kubernetes["node-labels"] = dict(sorted(pool.node_labels.items()))
     taints = node_taints(pool)
     if taints:

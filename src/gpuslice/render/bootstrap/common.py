@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import ipaddress
 import shlex
 from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
@@ -268,6 +269,24 @@ class ClusterConnection:
     dns_cluster_ip: str | None = None
 
 
+def cluster_dns_ip(conn: ClusterConnection | None) -> str | None:
+    """The cluster DNS service IP the node's kubelet must use: given, or the 10th address of the service CIDR.
+
+    EKS puts kube-dns at ``<service CIDR>.10`` (``bootstrap.sh`` derives it the same way from DescribeCluster). A
+    node told the endpoint and CA skips DescribeCluster and otherwise guesses 10.100.0.10 / 172.20.0.10 from the
+    VPC range, which is wrong for a cluster with its own service CIDR.
+    """
+    if conn is None:
+        return None
+    if conn.dns_cluster_ip:
+        return conn.dns_cluster_ip
+    if conn.service_cidr:
+        net = ipaddress.ip_network(conn.service_cidr, strict=False)
+        if net.version == 4 and net.num_addresses > 10:
+            return str(net.network_address + 10)
+    return None
+
+
 def node_files(plan: DiskPlan | None, fam: Family, pool: ResolvedPool, node_env_text: str) -> list[dict[str, Any]]:
     """cloud-init write_files entries that install gpuslice-node-setup (and the disk pieces when needed)."""
     entries = [
@@ -309,9 +328,10 @@ def node_setup_part() -> tuple[str, str, str]:
 
 
 def node_env(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family, plan: DiskPlan | None,
-             conn: ClusterConnection | None, *, join: bool) -> str:
+             conn: ClusterConnection | None, *, join: bool, extra_taints: tuple[Taint, ...] = ()) -> str:
+    """``extra_taints``: registered in addition to the pool's (e.g. Karpenter's ``karpenter.sh/unregistered``)."""
     args = [label_flag(pool.node_labels)]
-    tf = taints_flag(pool.spec.taints)
+    tf = taints_flag((*extra_taints, *pool.spec.taints))
     if tf:
         args.append(tf)
     resolv = pool.spec.kubelet_resolv_conf or fam.resolv_conf
@@ -323,8 +343,9 @@ def node_env(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family, plan: Disk
             extra += ["--apiserver-endpoint", conn.endpoint]
         if conn.certificate_authority:
             extra += ["--b64-cluster-ca", conn.certificate_authority]
-        if conn.dns_cluster_ip:
-            extra += ["--dns-cluster-ip", conn.dns_cluster_ip]
+    dns_ip = cluster_dns_ip(conn)
+    if dns_ip:
+        extra += ["--dns-cluster-ip", dns_ip]
     ssm = fam.ssm_agent if pool.spec.ssm else "off"
     values: dict[str, str | int | list[str]] = {
         "GPUSLICE_CLUSTER_NAME": resolved.spec.cluster.name,

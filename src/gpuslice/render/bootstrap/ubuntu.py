@@ -17,6 +17,7 @@ from gpuslice.render.bootstrap.common import (
     node_setup_part,
 )
 from gpuslice.resolve import ResolvedPool, ResolvedSpec
+from gpuslice.spec import Taint
 
 
 def plan(resolved: ResolvedSpec, pool: ResolvedPool) -> DiskPlan | None:
@@ -24,18 +25,21 @@ def plan(resolved: ResolvedSpec, pool: ResolvedPool) -> DiskPlan | None:
 
 
 def write_files(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family, conn: ClusterConnection | None,
-                *, join: bool = True) -> list[dict[str, Any]]:
+                *, join: bool = True, extra_taints: tuple[Taint, ...] = ()) -> list[dict[str, Any]]:
     p = plan(resolved, pool)
-    return node_files(p, fam, pool, node_env(resolved, pool, fam, p, conn, join=join))
+    return node_files(p, fam, pool, node_env(resolved, pool, fam, p, conn, join=join, extra_taints=extra_taints))
 
 
-def cloud_config_text(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family,
-                      conn: ClusterConnection | None) -> str:
-    return cloud_config({"write_files": write_files(resolved, pool, fam, conn)})
+def cloud_config_text(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family, conn: ClusterConnection | None,
+                      *, join: bool = True, extra_taints: tuple[Taint, ...] = ()) -> str:
+    return cloud_config({"write_files": write_files(resolved, pool, fam, conn, join=join, extra_taints=extra_taints)})
 
 
-def user_data(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family, conn: ClusterConnection | None) -> str:
+def user_data(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family, conn: ClusterConnection | None,
+              *, join: bool = True, extra_taints: tuple[Taint, ...] = ()) -> str:
+    """``join=False`` when something else runs ``bootstrap.sh`` (EKS's own part on an EKS AMI type)."""
+    text = cloud_config_text(resolved, pool, fam, conn, join=join, extra_taints=extra_taints)
     return mime_multipart([
-        ("text/cloud-config", "gpuslice-cloud-config.yaml", cloud_config_text(resolved, pool, fam, conn)),
+        ("text/cloud-config", "gpuslice-cloud-config.yaml", text),
         node_setup_part(),
     ])
