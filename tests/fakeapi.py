@@ -68,6 +68,8 @@ class FakeKube:
     writes: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of writes that took effect
     #: GPU UUIDs per node for the smoke scheduler
     gpu_uuids: dict[str, list[str]] = field(default_factory=dict)
+    #: how many list requests that carry a ``continue`` token answer 410 Expired (etcd compacted meanwhile)
+    expire_continue: int = 0
     #: DaemonSet name -> statuses to hand out on successive reads (a rollout in progress)
     rollout: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -356,6 +358,11 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                 cluster_scoped = plural in ("nodes", "clusterpolicies", "namespaces")
                 items = api.items(plural, "" if cluster_scoped else ns)  # ns None: all namespaces
                 items = [o for o in items if _selects(o, q.get("fieldSelector"), q.get("labelSelector"))]
+                if q.get("continue") and api.expire_continue > 0:
+                    api.expire_continue -= 1
+                    return 410, _status(410, "Expired", "The provided continue parameter is too old to display a "
+                                        "consistent list result. You can start a new list without the continue "
+                                        "parameter."), {}
                 start = int(q.get("continue") or 0)
                 limit = int(q.get("limit") or 0) or len(items) or 1
                 page = items[start:start + limit]

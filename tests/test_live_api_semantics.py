@@ -132,3 +132,15 @@ def test_fake_scheduler_keeps_an_untolerated_pod_off_a_tainted_node(api, tmp_pat
     assert k.create("pods", NS, pod("no-tol", []))["status"]["phase"] == "Pending"
     tol = [{"key": "team", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]
     assert k.create("pods", NS, pod("tol", tol))["status"]["phase"] == "Running"
+
+
+def test_an_expired_paging_token_falls_back_to_one_full_list(api, tmp_path, monkeypatch):
+    from gpuslice.cluster import kube as kube_mod
+
+    monkeypatch.setattr(kube_mod, "PAGE", 2)
+    api.expire_continue = 1
+    doc = client(api, tmp_path).list("pods", None)
+    want = sorted(p["metadata"]["name"] for ps in kf.healthy().pods.values() for p in ps)
+    assert sorted(p["metadata"]["name"] for p in doc["items"]) == want  # complete, no duplicates
+    lists = [r for r in api.requests if r.path == "/api/v1/pods"]
+    assert lists[-1].query.get("limit") is None and lists[-1].query.get("continue") is None

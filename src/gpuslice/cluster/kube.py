@@ -166,6 +166,16 @@ class KubeClient:
                 page = self._call(where, fetch)
             except NotFound:
                 return None
+            except ClusterError as e:
+                if e.status != 410 or not token:
+                    raise
+                # 410 Expired: the continue token outlived etcd's compaction (a long walk over a large cluster).
+                # Like client-go's pager, fall back to one full list without paging (a consistent result).
+                kw.pop("_continue")
+                kw.pop("limit")
+                doc = self._call(where + " (again, in one piece: the paging token expired)", fetch)
+                doc["items"] = list(doc.get("items") or [])
+                break
             if doc is None:
                 doc = page
                 doc["items"] = list(page.get("items") or [])
