@@ -96,3 +96,21 @@ def test_service_cidr_gives_the_cluster_dns_ip_when_describe_cluster_is_skipped(
     assert args[args.index("--dns-cluster-ip") + 1] == "172.31.128.53"
     bare = bs.ClusterConnection(endpoint=ENDPOINT, certificate_authority=CA)
     assert "--dns-cluster-ip" not in bootstrap_args(bs.user_data(r, "u22-data", bare))
+
+
+def test_karpenter_limits_count_what_a_registered_node_advertises() -> None:
+    # A registered node's capacity is the device plugin's: GPUs x replicas (renamed to .shared with
+    # renameByDefault). A limit on physical GPUs alone would stop the pool after maxSize / replicas nodes.
+    r = matrix()
+    for pool in r.pools:
+        limits = ng.karpenter_nodepool(r, pool)["spec"]["limits"]
+        n, gpus, sh = pool.spec.max_size, pool.gpu.count or 1, pool.sharing
+        assert int(limits[sh.advertised_resource]) == n * gpus * sh.replicas, pool.name
+        assert int(limits["nvidia.com/gpu"]) == n * gpus * (sh.replicas if sh.advertised_resource == "nvidia.com/gpu"
+                                                              else 1), pool.name
+        it = r.catalog.instance(pool.spec.instance_type)
+        if it is not None and it.vcpus:
+            assert int(limits["cpu"]) == n * it.vcpus, pool.name
+    shared = [p for p in r.pools if p.sharing.shared and p.sharing.replicas > 1]
+    assert shared and any(not p.sharing.rename_by_default for p in shared)
+    assert any(p.sharing.rename_by_default for p in shared)

@@ -220,6 +220,26 @@ def karpenter_nodeclass(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str,
             "metadata": {"name": pool.node_group_name}, "spec": spec}
 
 
+def karpenter_limits(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, str]:
+    """NodePool limits that stop at ``maxSize`` nodes.
+
+    Karpenter counts a node it launched by its instance type (physical ``nvidia.com/gpu``) and a registered node
+    by the node's own capacity, which the device plugin multiplies by the sharing replicas (under the renamed
+    ``.shared`` resource with renameByDefault). A physical-GPU limit alone would stop a 4-way time-sliced pool
+    at a quarter of maxSize. The CPU limit (when the catalog knows the vCPUs) caps the node count exactly.
+    """
+    n = pool.spec.max_size
+    gpus = pool.gpu.count or 1
+    sh = pool.sharing
+    limits = {"nvidia.com/gpu": str(n * gpus)}
+    if sh.shared:
+        limits[sh.advertised_resource] = str(n * gpus * sh.replicas)
+    it = resolved.catalog.instance(pool.spec.instance_type)
+    if it is not None and it.vcpus:
+        limits["cpu"] = str(n * it.vcpus)
+    return limits
+
+
 def karpenter_nodepool(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, Any]:
     tspec: dict[str, Any] = {
         "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool.node_group_name},
@@ -238,7 +258,7 @@ def karpenter_nodepool(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, 
         "metadata": {"name": pool.node_group_name},
         "spec": {
             "template": {"metadata": {"labels": dict(sorted(pool.node_labels.items()))}, "spec": tspec},
-            "limits": {"nvidia.com/gpu": str(pool.spec.max_size * (pool.gpu.count or 1))},
+            "limits": karpenter_limits(resolved, pool),
         },
     }
 
