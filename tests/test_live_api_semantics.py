@@ -144,3 +144,32 @@ def test_an_expired_paging_token_falls_back_to_one_full_list(api, tmp_path, monk
     assert sorted(p["metadata"]["name"] for p in doc["items"]) == want  # complete, no duplicates
     lists = [r for r in api.requests if r.path == "/api/v1/pods"]
     assert lists[-1].query.get("limit") is None and lists[-1].query.get("continue") is None
+
+
+def _smoke(cluster: kf.Cluster, tmp_path):
+    from gpuslice import api as gapi
+    from gpuslice.cluster.verify import run_smoke
+
+    with FakeKube(cluster) as fk:
+        res = run_smoke(gapi.load(kf.SPEC), client(fk, tmp_path), pool_name="a10g-shared", timeout=5, poll=0.01,
+                        run_id="t2")
+        created = [r.body for r in fk.requests if r.method == "POST" and r.path.endswith("/pods")]
+    return res, created
+
+
+def test_smoke_pods_select_the_node_by_its_hostname_label_not_its_name(tmp_path):
+    c = kf.healthy()
+    c.node(kf.GPU1)["metadata"]["labels"]["kubernetes.io/hostname"] = "ip-10-0-1-17"  # kubelet's host name
+    res, created = _smoke(c, tmp_path)
+    assert created[0]["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "ip-10-0-1-17"}
+    assert [f.id for f in res.findings] == ["smoke-passed"] and len(res.running) == 4
+
+
+def test_smoke_pods_tolerate_the_gpu_taint(tmp_path):
+    c = kf.healthy()
+    c.node(kf.GPU1)["spec"]["taints"] = [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
+    res, _ = _smoke(c, tmp_path)
+    assert [f.id for f in res.findings] == ["smoke-passed"]
+    c.node(kf.GPU1)["spec"]["taints"].append({"key": "dedicated", "value": "other-team", "effect": "NoSchedule"})
+    res, _ = _smoke(c, tmp_path)  # a taint the spec does not name: nothing schedules, and smoke says so
+    assert "smoke-not-concurrent" in [f.id for f in res.findings]

@@ -256,7 +256,10 @@ def run_smoke(resolved: ResolvedSpec, kube: Any, *, pool_name: str | None = None
         return res
     res.image = image
     run = run_id or secrets.token_hex(3)
-    bodies = smoke_pods(resolved, pool, image, count=free + 1, node=node.name, run_id=run)
+    # The pods select the node by its kubernetes.io/hostname label, which kubelet sets from the host name: not
+    # always the node's name (e.g. --hostname-override, resource-name node naming), so use the label itself.
+    host = node.labels.get("kubernetes.io/hostname") or node.name
+    bodies = smoke_pods(resolved, pool, image, count=free + 1, node=host, run_id=run)
     if used:
         res.findings.append(Finding("smoke-node-busy", Severity.INFO,
                                     f"node {node.name} already has {used} of {want} shares in use; testing the "
