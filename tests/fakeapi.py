@@ -68,6 +68,11 @@ class FakeKube:
     writes: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of writes that took effect
     #: GPU UUIDs per node for the smoke scheduler
     gpu_uuids: dict[str, list[str]] = field(default_factory=dict)
+    #: smoke pods: how many log reads show only the first line (the UUID) before vectorAdd finishes, as a real
+    #: container is Running and ready the moment it starts, long before its CUDA program is done
+    cuda_reads: int = 0
+    #: smoke pods: vectorAdd fails (the pod ends Failed once its slow start is over)
+    cuda_fails: bool = False
     #: how many list requests that carry a ``continue`` token answer 410 Expired (etcd compacted meanwhile)
     expire_continue: int = 0
     #: DaemonSet name -> statuses to hand out on successive reads (a rollout in progress)
@@ -89,6 +94,7 @@ class FakeKube:
         for ns in {"default", "kube-system", c.namespace, *c.pods, *c.configmaps}:
             self._put("namespaces", "", {"metadata": {"name": ns}, "status": {"phase": "Active"}})
         self.logs: dict[tuple[str, str], dict[str, list[str]]] = copy.deepcopy(c.logs)
+        self.log_reads: dict[tuple[str, str], int] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -380,6 +386,16 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                 if api.get("pods", name, scope) is None:
                     return 404, _status(404, "NotFound", f'pods "{name}" not found'), {}
                 lines = api.logs.get((scope, name), {}).get(q.get("container", ""), [])
+                if lines and lines[-1] == "GPUSLICE_READY":  # a smoke pod: the CUDA part takes its time
+                    seen = api.log_reads[(scope, name)] = api.log_reads.get((scope, name), 0) + 1
+                    if seen <= api.cuda_reads:
+                        lines = lines[:1]
+                    elif api.cuda_fails:
+                        lines = [lines[0], "Failed to allocate device vector A (error code CUDA driver version is "
+                                 "insufficient for CUDA runtime version)!"]
+                        pod = api.get("pods", name, scope)
+                        if pod is not None:
+                            pod["status"]["phase"] = "Failed"
                 tail = int(q.get("tailLines") or 0)
                 if tail:
                     lines = lines[-tail:]

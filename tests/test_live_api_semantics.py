@@ -173,3 +173,25 @@ def test_smoke_pods_tolerate_the_gpu_taint(tmp_path):
     c.node(kf.GPU1)["spec"]["taints"].append({"key": "dedicated", "value": "other-team", "effect": "NoSchedule"})
     res, _ = _smoke(c, tmp_path)  # a taint the spec does not name: nothing schedules, and smoke says so
     assert "smoke-not-concurrent" in [f.id for f in res.findings]
+
+
+def test_smoke_waits_for_vectoradd_not_just_a_started_container(tmp_path):
+    """A real container is Running and ready the moment it starts; vectorAdd may still fail after that."""
+    from gpuslice import api as gapi
+    from gpuslice.cluster.verify import READY_MARK, run_smoke
+    from gpuslice.render.smoke import SCRIPT
+
+    assert f"echo {READY_MARK}" in SCRIPT  # the line verify waits for is the one the pods print
+    resolved = gapi.load(kf.SPEC)
+    with FakeKube(kf.healthy()) as fk:
+        fk.cuda_reads = 2  # slow CUDA start: the first two log reads show only the UUID line
+        res = run_smoke(resolved, client(fk, tmp_path), pool_name="a10g-shared", timeout=5, poll=0.01, run_id="t3")
+    assert [f.id for f in res.findings] == ["smoke-passed"] and len(res.running) == 4
+    assert all(len(ids) == 1 for ids in res.uuids.values())
+    with FakeKube(kf.healthy()) as fk:
+        fk.cuda_reads, fk.cuda_fails = 1, True  # started, then vectorAdd fails
+        res = run_smoke(resolved, client(fk, tmp_path), pool_name="a10g-shared", timeout=5, poll=0.01, run_id="t4")
+        left = [p for p in fk.items("pods", None) if (p["metadata"].get("labels") or {}).get("gpuslice.dev/smoke-run")]
+    ids = [f.id for f in res.findings]
+    assert "smoke-cuda-failed" in ids and "smoke-passed" not in ids
+    assert left == []

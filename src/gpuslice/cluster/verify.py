@@ -194,6 +194,9 @@ class SmokeResult:
         return {k_: v for k_, v in self.__dict__.items() if k_ != "findings"}
 
 
+#: What the smoke script prints once vectorAdd passed (``gpuslice.render.smoke.SCRIPT``). A container is Running
+#: and ready as soon as it starts, long before its CUDA program is done: only this line proves a pod ran CUDA.
+READY_MARK = "GPUSLICE_READY"
 _UUID = re.compile(r"GPUSLICE_GPU_UUID=(GPU-[0-9a-fA-F-]+|MIG-[0-9a-zA-Z/-]+)")
 
 
@@ -270,16 +273,23 @@ def run_smoke(resolved: ResolvedSpec, kube: Any, *, pool_name: str | None = None
             kube.create("pods", ns, body)
             res.created.append(body["metadata"]["name"])
         deadline = clock() + timeout
+        done: dict[str, str] = {}  # pod -> its log once it says vectorAdd passed
         while True:
             got, _ = m.decode_list(kube.list("pods", ns, label_selector=f"{RUN_LABEL}={run}"), m.Pod)
             mine = [p for p in got if p.name in res.created]
-            ready = [p for p in mine if p.status.phase == "Running" and all(
+            started = [p for p in mine if p.status.phase == "Running" and all(
                 s.ready for s in p.status.container_statuses or ())]
+            for p in started:
+                if p.name not in done:
+                    text = kube.pod_log(ns, p.name, "cuda", tail_lines=50)
+                    if READY_MARK in text.splitlines():
+                        done[p.name] = text
+            ready = [p for p in started if p.name in done]
             failed = [p for p in mine if p.status.phase in ("Failed", "Succeeded")]
             unschedulable = [p for p in mine if p.status.phase == "Pending" and any(
                 c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable"
                 for c in p.status.conditions or ())]
-            say(f"{len(ready)}/{free} running, {len(unschedulable)} pending (want 1)")
+            say(f"{len(ready)}/{free} ran CUDA and hold their share, {len(unschedulable)} pending (want 1)")
             if failed or len(ready) > free or (len(ready) == free and len(unschedulable) >= 1):
                 break
             if clock() >= deadline:
@@ -288,8 +298,7 @@ def run_smoke(resolved: ResolvedSpec, kube: Any, *, pool_name: str | None = None
         res.running = sorted(p.name for p in ready)
         res.pending = sorted(p.name for p in mine if p.status.phase == "Pending")
         for p in ready:
-            logs = "\n".join(kube.pod_log(ns, p.name, "cuda", tail_lines=50).splitlines())
-            res.uuids[p.name] = sorted(set(_UUID.findall(logs)))
+            res.uuids[p.name] = sorted(set(_UUID.findall(done[p.name])))
         res.findings += _judge(res, pool, free, failed, unschedulable, kube, ns)
     except ClusterError as e:
         res.findings.append(Finding("smoke-error", Severity.ERROR, f"smoke test stopped: {e}",
