@@ -13,6 +13,7 @@ import yaml
 from gpuslice.render import bootstrap as bs
 from gpuslice.render import nodegroups as ng
 from gpuslice.render.bootstrap.common import NODE_ENV
+from gpuslice.resolve import resolve
 from tests.test_bootstrap import decoded_write_files, env_values, matrix, mime_parts
 
 ENDPOINT = "https://ABC.gr7.us-east-1.eks.amazonaws.com"
@@ -114,3 +115,26 @@ def test_karpenter_limits_count_what_a_registered_node_advertises() -> None:
     shared = [p for p in r.pools if p.sharing.shared and p.sharing.replicas > 1]
     assert shared and any(not p.sharing.rename_by_default for p in shared)
     assert any(p.sharing.rename_by_default for p in shared)
+
+
+def test_connection_args_only_when_the_user_data_joins() -> None:
+    # The CA (~1.5 KB of the 16 KB limit) is only for bootstrap.sh; a part that does not join leaves it out.
+    r = matrix()
+    conn = bs.ClusterConnection(endpoint=ENDPOINT, certificate_authority=CA, service_cidr="10.100.0.0/16")
+    assert "--b64-cluster-ca" in bootstrap_args(bs.user_data(r, "u22-data", conn))
+    assert bootstrap_args(bs.user_data(r, "u22-data", conn, eks_joins=True)) == []
+    # AL2023: nodeadm joins from the NodeConfig; the disk part's settings carry no control-plane details.
+    ud = bs.user_data(r, "al2023-data", conn)
+    assert ud.count(CA) == 1 and bootstrap_args(ud) == []
+
+
+def test_user_data_over_the_ec2_limit_is_an_error_finding() -> None:
+    spec = matrix().spec
+    big = {f"team.example.com/label-{i:03d}": "x" * 60 for i in range(200)}
+    pools = (spec.node_pools[0].model_copy(update={"labels": big}), *spec.node_pools[1:])
+    r = resolve(spec.model_copy(update={"node_pools": pools}))
+    assert len(bs.user_data(r, r.pools[0]).encode()) > bs.USER_DATA_MAX_BYTES
+    result = bs.render(r)
+    (f,) = [f for f in result.findings if f.id == "bootstrap-user-data-too-large"]
+    assert f.severity.value == "error" and f.pool == r.pools[0].name
+    assert not [f for f in result.findings if f.id == "bootstrap-user-data-too-large" and f.pool != r.pools[0].name]

@@ -183,7 +183,12 @@ IDS = {
     "nvidia.com/gpu; a different sharing.resourceName cannot be rendered.",
     "bootstrap-bottlerocket-data-device": "(plan/render) Bottlerocket keeps container data on its own data device; "
     "disks.data.deviceName is ignored.",
+    "bootstrap-user-data-too-large": "(plan/render) The pool's user-data is over EC2's 16 KB limit (before base64): "
+    "no instance would launch. Shorten labels, taints or disk targets.",
 }
+
+#: EC2 RunInstances / launch templates: user data is limited to 16 KB before base64 encoding.
+USER_DATA_MAX_BYTES = 16384
 
 
 def _findings(resolved: ResolvedSpec, p: ResolvedPool) -> list[Finding]:
@@ -197,6 +202,14 @@ def _findings(resolved: ResolvedSpec, p: ResolvedPool) -> list[Finding]:
             fix="Label and taint these nodes yourself with the values in node-labels.json, or pick a supported os.",
             pool=p.name, reference=ref, path=f"nodePools[{p.index}].os"))
         return out
+    size = len(user_data(resolved, p).encode("utf-8"))
+    if size > USER_DATA_MAX_BYTES:
+        out.append(Finding(
+            "bootstrap-user-data-too-large", Severity.ERROR,
+            f"the user-data is {size} bytes; EC2 accepts at most {USER_DATA_MAX_BYTES} (before base64), so no "
+            "instance of this pool would launch",
+            fix="Shorten the pool's labels and taints, or drop options it does not need.",
+            pool=p.name, reference=ref, path=f"nodePools[{p.index}]"))
     d = p.spec.disks
     if d.instance_store == "raid0" and resolved.catalog.instance(p.spec.instance_type) and p.instance_store_disks == 0:
         out.append(Finding(

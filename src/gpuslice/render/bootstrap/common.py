@@ -338,14 +338,15 @@ def node_env(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family, plan: Disk
     if resolv:
         args.append(f"--resolv-conf={resolv}")
     extra: list[str] = []
-    if conn is not None:
+    # Only bootstrap.sh reads these (the CA alone is ~1.5 KB of the 16 KB user-data limit): none when not joining.
+    if conn is not None and join:
         if conn.endpoint:
             extra += ["--apiserver-endpoint", conn.endpoint]
         if conn.certificate_authority:
             extra += ["--b64-cluster-ca", conn.certificate_authority]
-    dns_ip = cluster_dns_ip(conn)
-    if dns_ip:
-        extra += ["--dns-cluster-ip", dns_ip]
+        dns_ip = cluster_dns_ip(conn)
+        if dns_ip:
+            extra += ["--dns-cluster-ip", dns_ip]
     ssm = fam.ssm_agent if pool.spec.ssm else "off"
     values: dict[str, str | int | list[str]] = {
         "GPUSLICE_CLUSTER_NAME": resolved.spec.cluster.name,
