@@ -146,13 +146,13 @@ def test_an_expired_paging_token_falls_back_to_one_full_list(api, tmp_path, monk
     assert lists[-1].query.get("limit") is None and lists[-1].query.get("continue") is None
 
 
-def _smoke(cluster: kf.Cluster, tmp_path):
+def _smoke(cluster: kf.Cluster, tmp_path, timeout: float = 5):
     from gpuslice import api as gapi
     from gpuslice.cluster.verify import run_smoke
 
     with FakeKube(cluster) as fk:
-        res = run_smoke(gapi.load(kf.SPEC), client(fk, tmp_path), pool_name="a10g-shared", timeout=5, poll=0.01,
-                        run_id="t2")
+        res = run_smoke(gapi.load(kf.SPEC), client(fk, tmp_path), pool_name="a10g-shared", timeout=timeout,
+                        poll=0.01, run_id="t2")
         created = [r.body for r in fk.requests if r.method == "POST" and r.path.endswith("/pods")]
     return res, created
 
@@ -171,7 +171,7 @@ def test_smoke_pods_tolerate_the_gpu_taint(tmp_path):
     res, _ = _smoke(c, tmp_path)
     assert [f.id for f in res.findings] == ["smoke-passed"]
     c.node(kf.GPU1)["spec"]["taints"].append({"key": "dedicated", "value": "other-team", "effect": "NoSchedule"})
-    res, _ = _smoke(c, tmp_path)  # a taint the spec does not name: nothing schedules, and smoke says so
+    res, _ = _smoke(c, tmp_path, timeout=0.5)  # a taint the spec does not name: nothing schedules, and smoke says so
     assert "smoke-not-concurrent" in [f.id for f in res.findings]
 
 
