@@ -11,6 +11,7 @@ subnets, kubectl role) are yours to replace before ``cdk deploy``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,8 @@ def build(app: cdk.App) -> cdk.Stack:
 
 
 def main() -> int:
-    app = cdk.App()
+    # `cdk synth` sets CDK_OUTDIR; run directly (`python app.py`) the template lands in ./cdk.out, not a temp folder.
+    app = cdk.App(outdir=os.environ.get("CDK_OUTDIR", "cdk.out"))
     try:
         build(app)
     except GpusliceError as e:  # a spec problem: say where, no traceback
