@@ -254,6 +254,29 @@ def test_two_instance_store_disks_become_raid0(tmp_path: Path) -> None:
     assert not any(c[0] == "--create" for c in again.called("mdadm"))
 
 
+def test_reboot_with_the_array_auto_assembled_under_another_name(tmp_path: Path) -> None:
+    # After a reboot without mdadm.conf the kernel assembles the array as /dev/md127: the members are busy, so
+    # assembling /dev/md/gpuslice again would fail and keep the node out. The script must use md127 as it is.
+    disks = [ROOT_DISK, store("/dev/nvme1n1"), store("/dev/nvme2n1")]
+    m = disk_machine(tmp_path, disks, RAID_PLAN)
+    first = m.run(SETUP)
+    assert first.rc == 0, first.stderr
+    fstab = m.fstab()
+    st = first.state
+    fs = st["fs"].pop("/dev/md/gpuslice")
+    m.update(md={"/dev/md127": ["/dev/nvme1n1", "/dev/nvme2n1"]}, md_active=["/dev/md127"],
+             fs={**st["fs"], "/dev/md127": fs}, mounts={})
+    m.install({"/proc/mdstat": "Personalities : [raid0]\nmd127 : active raid0 nvme2n1[1] nvme1n1[0]\n"
+                               "      3750486016 blocks super 1.2 512k chunks\n\nunused devices: <none>\n"})
+    r = m.run(SETUP)
+    assert r.rc == 0, r.stderr
+    assert not any(c[0] in ("--assemble", "--create") for c in r.called("mdadm"))
+    assert r.called("mkfs") == []
+    assert r.state["mounts"][str(m.root / "mnt/gpuslice-data")] == "/dev/md127"
+    assert "auto-assembled" in r.stderr
+    assert m.fstab() == fstab  # mounted by filesystem UUID: the array's new name changes nothing there
+
+
 def test_one_instance_store_disk_is_used_without_mdadm(tmp_path: Path) -> None:
     m = disk_machine(tmp_path, [ROOT_DISK, store("/dev/nvme1n1")], RAID_PLAN)
     r = m.run(SETUP)

@@ -138,6 +138,18 @@ instance_store_disks() {
   done < <(disks)
 }
 
+# The running md array that holds disk $1, from /proc/mdstat ("md127 : active raid0 nvme2n1[1] nvme1n1[0]"):
+# after a reboot the kernel may have auto-assembled our array under another name than $RAID_DEVICE.
+running_array_of() {
+  local member=${1#/dev/} line
+  [ -r "$ROOT/proc/mdstat" ] || return 0
+  while IFS= read -r line; do
+    case "$line" in
+      md*" : active "*" ${member}["*) printf '/dev/%s' "${line%% *}"; return 0 ;;
+    esac
+  done < "$ROOT/proc/mdstat"
+}
+
 # Prints the device to use for the instance store: the only disk, or the RAID0 array over all of them.
 instance_store_device() {
   local -a members=()
@@ -149,6 +161,14 @@ instance_store_device() {
   if [ "${#members[@]}" -eq 1 ]; then
     log "one instance-store disk: ${members[0]}"
     printf '%s' "${members[0]}"
+    return 0
+  fi
+  local running
+  running=$(running_array_of "${members[0]}")
+  if [ -n "$running" ] && ! mdadm --detail "$RAID_DEVICE" >/dev/null 2>&1; then
+    # Assembling again would fail on busy disks and stop the node: use the array as the kernel named it.
+    log "RAID0 is already assembled as $running (auto-assembled at boot); using it"
+    printf '%s' "$running"
     return 0
   fi
   if mdadm --detail "$RAID_DEVICE" >/dev/null 2>&1; then
