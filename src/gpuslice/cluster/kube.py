@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gpuslice.cluster.retry import FAST, Retrier, RetryEvent, RetryPolicy, Transient, classify_http
@@ -72,6 +74,18 @@ class Conflict(ClusterError):
     """409 Conflict on an update: the object changed since it was read (its resourceVersion moved on)."""
 
 
+SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def _use_in_cluster(kubeconfig: str | None, context: str | None) -> bool:
+    """No kubeconfig named or found, and running in a pod: use the in-cluster service account."""
+    if kubeconfig or context or os.environ.get("KUBECONFIG"):
+        return False
+    if (Path.home() / ".kube" / "config").exists():
+        return False
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
 class KubeClient:
     """A small facade over the official client. All methods raise :class:`ClusterError` on failure."""
 
@@ -85,7 +99,14 @@ class KubeClient:
             raise ClusterError("the `kubernetes` package is missing: pip install 'gpuslice[cluster]'") from e
         cfg = client.Configuration()
         try:
-            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
+            if _use_in_cluster(kubeconfig, context):
+                # In a pod (e.g. the bench Job, a CI runner) with no kubeconfig: the service account's token.
+                from kubernetes.config.incluster_config import InClusterConfigLoader
+
+                sa = Path(os.environ.get("GPUSLICE_SERVICEACCOUNT_DIR", SERVICEACCOUNT_DIR))
+                InClusterConfigLoader(str(sa / "token"), str(sa / "ca.crt")).load_and_set(cfg)
+            else:
+                config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
         except (ConfigException, OSError, TypeError, ValueError) as e:
             where = kubeconfig or "$KUBECONFIG or ~/.kube/config"
             raise ClusterError(f"cannot load kubeconfig ({where}{', context ' + context if context else ''}): {e}")\
