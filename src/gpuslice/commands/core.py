@@ -49,13 +49,20 @@ def check(spec: Path = SPEC_ARG, output: OutputFormat = OUTPUT_OPTION) -> None:
     raise typer.Exit(exit_code(findings))
 
 
-def _render_options(chart: Path | None, helm: str | None, mirror_tool: str, prove: bool = True) -> Any:
+def _plan(spec: Path, out: Path, chart: Path | None, helm: str | None, mirror_tool: str, *, force: bool,
+          status: str) -> Any:
+    """What plan and render share: validate the options and OUT, then check + render with a status line."""
+    from gpuslice import api
     from gpuslice.errors import GpusliceError
+    from gpuslice.output import check_out_dir
     from gpuslice.render import RenderOptions
 
     if mirror_tool not in ("crane", "skopeo"):
         raise GpusliceError(f"--mirror-tool must be crane or skopeo, not {mirror_tool!r}")
-    return RenderOptions(chart=chart, helm=helm, mirror_tool=mirror_tool, prove=prove)
+    check_out_dir(out, inputs=(spec, chart))
+    with console(stderr=True).status(f"{status} {_esc(str(spec))}"):
+        return api.plan(spec, out, force=force,
+                        options=RenderOptions(chart=chart, helm=helm, mirror_tool=mirror_tool))
 
 
 @handle_errors
@@ -69,12 +76,7 @@ def plan(
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Check SPEC, then render every artifact into OUT (values, device-plugin config, bootstrap, images...)."""
-    from gpuslice import api
-    from gpuslice.output import check_out_dir
-
-    check_out_dir(out, inputs=(spec, chart))
-    with console(stderr=True).status(f"checking and rendering {_esc(str(spec))}"):
-        res = api.plan(spec, out, force=force, options=_render_options(chart, helm, mirror_tool))
+    res = _plan(spec, out, chart, helm, mirror_tool, force=force, status="checking and rendering")
     if output == OutputFormat.json:
         print(findings_json(res.findings, spec=str(spec), refused=res.refused,
                             out=str(res.out_dir) if res.out_dir else None, files=res.files))
@@ -104,12 +106,7 @@ def render(
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Render every artifact into OUT without refusing on check errors (plan = check + render)."""
-    from gpuslice import api
-    from gpuslice.output import check_out_dir
-
-    check_out_dir(out, inputs=(spec, chart))
-    with console(stderr=True).status(f"rendering {_esc(str(spec))}"):
-        res = api.plan(spec, out, force=True, options=_render_options(chart, helm, mirror_tool))
+    res = _plan(spec, out, chart, helm, mirror_tool, force=True, status="rendering")
     if output == OutputFormat.json:
         print(findings_json(res.rendered.findings if res.rendered else [], spec=str(spec),
                             out=str(res.out_dir), files=res.files))
