@@ -13,10 +13,11 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	touch $@
 
 demo: setup
-	$(VENV)/bin/gpuslice plan examples/eks-ubuntu.yaml -o gpuslice-out
+	$(VENV)/bin/gpuslice plan examples/eks-ubuntu.yaml -d gpuslice-out
 
 lint: setup
-	$(VENV)/bin/ruff check src tests $(wildcard benchmarks examples)
+	$(VENV)/bin/ruff check src tests $(wildcard benchmarks examples scripts)
+	$(VENV)/bin/ruff format --check src tests $(wildcard benchmarks examples scripts)
 	$(VENV)/bin/mypy
 
 pytest: setup

@@ -42,19 +42,43 @@ def _prototype() -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
     kf.operator_pods_for(c, PROTO_NODE, cm_name=CM)
     kf.system_pods_for(c, PROTO_NODE)
     ebs = "602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/aws-ebs-csi-driver:v1.48.0"
-    c.add_pod(kf.pod(f"ebs-csi-node-{kf.suffix('ebs', PROTO_NODE)}", "kube-system", PROTO_NODE,
-                     owner=("DaemonSet", "ebs-csi-node"), labels={"app": "ebs-csi-node"},
-                     containers=[kf.container(x, ebs) for x in ("ebs-plugin", "node-driver-registrar", "liveness-probe")],
-                     statuses=[kf.running(x, ebs) for x in ("ebs-plugin", "node-driver-registrar", "liveness-probe")]))
+    c.add_pod(
+        kf.pod(
+            f"ebs-csi-node-{kf.suffix('ebs', PROTO_NODE)}",
+            "kube-system",
+            PROTO_NODE,
+            owner=("DaemonSet", "ebs-csi-node"),
+            labels={"app": "ebs-csi-node"},
+            containers=[kf.container(x, ebs) for x in ("ebs-plugin", "node-driver-registrar", "liveness-probe")],
+            statuses=[kf.running(x, ebs) for x in ("ebs-plugin", "node-driver-registrar", "liveness-probe")],
+        )
+    )
     nld = "registry.k8s.io/dns/k8s-dns-node-cache:1.26.4"
-    c.add_pod(kf.pod(f"node-local-dns-{kf.suffix('nld', PROTO_NODE)}", "kube-system", PROTO_NODE,
-                     owner=("DaemonSet", "node-local-dns"), labels={"k8s-app": "node-local-dns"}, host_network=True,
-                     containers=[kf.container("node-cache", nld)], statuses=[kf.running("node-cache", nld)]))
-    c.add_pod(kf.pod(f"nvidia-cuda-validator-{kf.suffix('cv', PROTO_NODE)}", NS, PROTO_NODE,
-                     labels={"app": "nvidia-cuda-validator"}, init=[kf.container("cuda-validation", kf.OP_IMAGE)],
-                     init_statuses=[kf.completed("cuda-validation", kf.OP_IMAGE)],
-                     containers=[kf.container("nvidia-cuda-validator", kf.OP_IMAGE)],
-                     statuses=[kf.completed("nvidia-cuda-validator", kf.OP_IMAGE)], phase="Succeeded"))
+    c.add_pod(
+        kf.pod(
+            f"node-local-dns-{kf.suffix('nld', PROTO_NODE)}",
+            "kube-system",
+            PROTO_NODE,
+            owner=("DaemonSet", "node-local-dns"),
+            labels={"k8s-app": "node-local-dns"},
+            host_network=True,
+            containers=[kf.container("node-cache", nld)],
+            statuses=[kf.running("node-cache", nld)],
+        )
+    )
+    c.add_pod(
+        kf.pod(
+            f"nvidia-cuda-validator-{kf.suffix('cv', PROTO_NODE)}",
+            NS,
+            PROTO_NODE,
+            labels={"app": "nvidia-cuda-validator"},
+            init=[kf.container("cuda-validation", kf.OP_IMAGE)],
+            init_statuses=[kf.completed("cuda-validation", kf.OP_IMAGE)],
+            containers=[kf.container("nvidia-cuda-validator", kf.OP_IMAGE)],
+            statuses=[kf.completed("nvidia-cuda-validator", kf.OP_IMAGE)],
+            phase="Succeeded",
+        )
+    )
     return n, [(ns, p) for ns, ps in c.pods.items() for p in ps]
 
 
@@ -75,22 +99,36 @@ def _break(fault: str, node: dict[str, Any], pods: list[tuple[str, dict[str, Any
     if fault == "disk":
         for cond in node["status"]["conditions"]:
             if cond["type"] == "DiskPressure":
-                cond.update({"status": "True", "reason": "KubeletHasDiskPressure", "message": "kubelet has disk pressure"})
+                cond.update(
+                    {"status": "True", "reason": "KubeletHasDiskPressure", "message": "kubelet has disk pressure"}
+                )
     for ns, p in pods:
         pname = p["metadata"]["name"]
         if fault == "config-key" and pname.startswith("nvidia-device-plugin-daemonset-"):
             node["metadata"]["labels"]["nvidia.com/device-plugin.config"] = "time-slicing-8"
             p["status"]["phase"] = "Pending"
             p["status"]["initContainerStatuses"][1] = kf.waiting(
-                "config-manager-init", kf.DP_IMAGE, "CrashLoopBackOff", "back-off 5m0s restarting failed container",
-                restarts=9)
-            logs[(ns, pname)] = {"config-manager-init": [
-                "E1120 10:40:01.102398       1 main.go:126] error: specified config time-slicing-8 does not exist"]}
+                "config-manager-init",
+                kf.DP_IMAGE,
+                "CrashLoopBackOff",
+                "back-off 5m0s restarting failed container",
+                restarts=9,
+            )
+            logs[(ns, pname)] = {
+                "config-manager-init": [
+                    "E1120 10:40:01.102398       1 main.go:126] error: specified config time-slicing-8 does not exist"
+                ]
+            }
         if fault == "image-pull" and pname.startswith("nvidia-dcgm-exporter-"):
             p["status"]["phase"] = "Pending"
-            p["status"]["containerStatuses"] = [kf.waiting(
-                "nvidia-dcgm-exporter", kf.DCGM_EXPORTER_IMAGE, "ImagePullBackOff",
-                f'Back-off pulling image "{kf.DCGM_EXPORTER_IMAGE}"')]
+            p["status"]["containerStatuses"] = [
+                kf.waiting(
+                    "nvidia-dcgm-exporter",
+                    kf.DCGM_EXPORTER_IMAGE,
+                    "ImagePullBackOff",
+                    f'Back-off pulling image "{kf.DCGM_EXPORTER_IMAGE}"',
+                )
+            ]
     return logs
 
 
@@ -103,8 +141,13 @@ def generate(root: Path, nodes: int, *, all_logs: bool = False) -> dict[str, int
     root.mkdir(parents=True)
     for ns in (NS, "kube-system", "default"):
         (root / ns).mkdir()
-    head = lambda kind: (f'{{\n    "kind": "{kind}",\n    "apiVersion": "v1",\n    "metadata": {{\n'  # noqa: E731
-                         '        "resourceVersion": "48213377"\n    },\n    "items": [\n')
+
+    def head(kind: str) -> str:
+        return (
+            f'{{\n    "kind": "{kind}",\n    "apiVersion": "v1",\n    "metadata": {{\n'
+            '        "resourceVersion": "48213377"\n    },\n    "items": [\n'
+        )
+
     outs = {ns: (root / ns / "pods.json").open("w", encoding="utf-8") for ns in (NS, "kube-system")}
     first = dict.fromkeys(outs, True)
     for fh in outs.values():
@@ -119,23 +162,43 @@ def generate(root: Path, nodes: int, *, all_logs: bool = False) -> dict[str, int
             logs: dict[tuple[str, str], dict[str, list[str]]] = {}
             if fault:
                 node = json.loads(node_t.replace(PROTO_NODE, name))
-                pods = [(ns, json.loads(t.replace(pname, f"{pname[:-5]}n{i:05d}").replace(PROTO_NODE, name)))
-                        for ns, pname, t in pod_t]
+                pods = [
+                    (ns, json.loads(t.replace(pname, f"{pname[:-5]}n{i:05d}").replace(PROTO_NODE, name)))
+                    for ns, pname, t in pod_t
+                ]
                 logs = _break(fault, node, pods)
                 node_text = json.dumps(node, indent=4)
                 texts = [(ns, p["metadata"]["name"], json.dumps(p, indent=4)) for ns, p in pods]
                 if fault == "disk":
-                    events.append(kf.event("default", "Node", name, "FreeDiskSpaceFailed",
-                                           "Failed to garbage collect required amount of images. Attempted to free "
-                                           "9461842534 bytes, but only found 0 bytes eligible to free.", host=name))
+                    events.append(
+                        kf.event(
+                            "default",
+                            "Node",
+                            name,
+                            "FreeDiskSpaceFailed",
+                            "Failed to garbage collect required amount of images. Attempted to free "
+                            "9461842534 bytes, but only found 0 bytes eligible to free.",
+                            host=name,
+                        )
+                    )
             else:
                 node_text = node_t.replace(PROTO_NODE, name)
-                texts = [(ns, f"{pname[:-5]}n{i:05d}",
-                          t.replace(pname, f"{pname[:-5]}n{i:05d}").replace(PROTO_NODE, name))
-                         for ns, pname, t in pod_t]
+                texts = [
+                    (ns, f"{pname[:-5]}n{i:05d}", t.replace(pname, f"{pname[:-5]}n{i:05d}").replace(PROTO_NODE, name))
+                    for ns, pname, t in pod_t
+                ]
             nf.write(("" if i == 0 else ",\n") + textwrap.indent(node_text, " " * 8))
-            events.append(kf.event("default", "Node", name, "NodeReady", f"Node {name} status is now: NodeReady",
-                                   type_="Normal", host=name))
+            events.append(
+                kf.event(
+                    "default",
+                    "Node",
+                    name,
+                    "NodeReady",
+                    f"Node {name} status is now: NodeReady",
+                    type_="Normal",
+                    host=name,
+                )
+            )
             for ns, pname, text in texts:
                 outs[ns].write(("" if first[ns] else ",\n") + textwrap.indent(text, " " * 8))
                 first[ns] = False
@@ -144,23 +207,35 @@ def generate(root: Path, nodes: int, *, all_logs: bool = False) -> dict[str, int
                     d = root / ns / pname
                     d.mkdir()
                     got = logs.get((ns, pname), {})
-                    (d / "logs.txt").write_text("".join(log_block(ns, pname, c, got.get(c, []))
-                                                        for c in got or ["main"]), encoding="utf-8")
+                    (d / "logs.txt").write_text(
+                        "".join(log_block(ns, pname, c, got.get(c, [])) for c in got or ["main"]), encoding="utf-8"
+                    )
         nf.write("\n    ]\n}\n")
     for fh in outs.values():
         fh.write("\n    ]\n}\n")
         fh.close()
     doc = lambda kind, api, items: json.dumps(  # noqa: E731
-        {"kind": kind, "apiVersion": api, "metadata": {"resourceVersion": "48213377"}, "items": items}, indent=4)
+        {"kind": kind, "apiVersion": api, "metadata": {"resourceVersion": "48213377"}, "items": items}, indent=4
+    )
     (root / "default" / "events.json").write_text(doc("EventList", "v1", events))
-    (root / NS / "daemonsets.json").write_text(doc("DaemonSetList", "apps/v1", [
-        kf.daemonset(n, NS, desired=nodes, volumes=[kf.configmap_volume(CM)])
-        for n in ("nvidia-device-plugin-daemonset", "gpu-feature-discovery")]))
-    (root / "clusterpolicies.json").write_text(doc("ClusterPolicyList", "nvidia.com/v1", [
-        kf.clusterpolicy(cm_name=CM, default="exclusive")]))
-    data = {"exclusive": "version: v1\nflags:\n  migStrategy: none\n",
-            "time-slicing-4": "version: v1\nflags:\n  migStrategy: none\nsharing:\n  timeSlicing:\n"
-                              "    resources:\n    - name: nvidia.com/gpu\n      replicas: 4\n"}
+    (root / NS / "daemonsets.json").write_text(
+        doc(
+            "DaemonSetList",
+            "apps/v1",
+            [
+                kf.daemonset(n, NS, desired=nodes, volumes=[kf.configmap_volume(CM)])
+                for n in ("nvidia-device-plugin-daemonset", "gpu-feature-discovery")
+            ],
+        )
+    )
+    (root / "clusterpolicies.json").write_text(
+        doc("ClusterPolicyList", "nvidia.com/v1", [kf.clusterpolicy(cm_name=CM, default="exclusive")])
+    )
+    data = {
+        "exclusive": "version: v1\nflags:\n  migStrategy: none\n",
+        "time-slicing-4": "version: v1\nflags:\n  migStrategy: none\nsharing:\n  timeSlicing:\n"
+        "    resources:\n    - name: nvidia.com/gpu\n      replicas: 4\n",
+    }
     (root / NS / "configmaps.json").write_text(doc("ConfigMapList", "v1", [kf.configmap(CM, NS, data)]))
     return {"pods": pods_written, "bytes": sum(p.stat().st_size for p in root.rglob("*") if p.is_file())}
 
@@ -200,9 +275,12 @@ def main() -> None:
                 times.append(dt)
             best = min(times)
             rows.append((n, st["pods"], st["bytes"], gen, best))
-            print(f"{n:>6} GPU nodes | {st['pods']:>7} pods | dump {st['bytes'] / 1e6:8.1f} MB | generated in "
-                  f"{gen:6.1f} s | doctor {best:6.2f} s (runs: {', '.join(f'{x:.2f}' for x in times)}) | "
-                  f"{best / n * 1000:.3f} ms/node", flush=True)
+            print(
+                f"{n:>6} GPU nodes | {st['pods']:>7} pods | dump {st['bytes'] / 1e6:8.1f} MB | generated in "
+                f"{gen:6.1f} s | doctor {best:6.2f} s (runs: {', '.join(f'{x:.2f}' for x in times)}) | "
+                f"{best / n * 1000:.3f} ms/node",
+                flush=True,
+            )
             print(f"         findings: {', '.join(found)}", flush=True)
             if not args.keep:
                 shutil.rmtree(root)

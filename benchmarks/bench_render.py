@@ -39,8 +39,11 @@ def spec_text(pools: int) -> str:
         "nodePools:",
     ]
     for i in range(pools):
-        sharing = "{strategy: none}" if i % 5 == 0 else (
-            f"{{strategy: {'mps' if i % 7 == 0 else 'time-slicing'}, replicas: {2 + i % 9}}}")
+        sharing = (
+            "{strategy: none}"
+            if i % 5 == 0
+            else (f"{{strategy: {'mps' if i % 7 == 0 else 'time-slicing'}, replicas: {2 + i % 9}}}")
+        )
         lines += [
             f"  - name: pool-{i:02d}",
             f"    instanceType: {INSTANCES[i % len(INSTANCES)]}",
@@ -87,8 +90,16 @@ def main(argv: list[str] | None = None) -> int:
         operator_runs = timed(lambda: op.render(r, opts), args.repeat)
         all_runs = timed(lambda: render_all(r, opts), args.repeat)
         values = str(result.files["values.yaml"])
-        helm_runs = timed(lambda: template(args.chart, release=r.release_name, namespace=r.namespace,
-                                           values_yaml=values, kube_version=r.kubernetes_version), args.repeat)
+        helm_runs = timed(
+            lambda: template(
+                args.chart,
+                release=r.release_name,
+                namespace=r.namespace,
+                values_yaml=values,
+                kube_version=r.kubernetes_version,
+            ),
+            args.repeat,
+        )
     figures = {
         "pools": args.pools,
         "sharing_config_keys": len(r.sharing_configs),

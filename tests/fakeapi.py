@@ -31,15 +31,22 @@ from urllib.parse import parse_qs, urlparse
 from tests.k8sfixtures import Cluster
 
 KINDS = {
-    "nodes": ("Node", "v1"), "pods": ("Pod", "v1"), "events": ("Event", "v1"), "services": ("Service", "v1"),
-    "replicationcontrollers": ("ReplicationController", "v1"), "configmaps": ("ConfigMap", "v1"),
-    "namespaces": ("Namespace", "v1"), "daemonsets": ("DaemonSet", "apps/v1"),
-    "deployments": ("Deployment", "apps/v1"), "replicasets": ("ReplicaSet", "apps/v1"),
+    "nodes": ("Node", "v1"),
+    "pods": ("Pod", "v1"),
+    "events": ("Event", "v1"),
+    "services": ("Service", "v1"),
+    "replicationcontrollers": ("ReplicationController", "v1"),
+    "configmaps": ("ConfigMap", "v1"),
+    "namespaces": ("Namespace", "v1"),
+    "daemonsets": ("DaemonSet", "apps/v1"),
+    "deployments": ("Deployment", "apps/v1"),
+    "replicasets": ("ReplicaSet", "apps/v1"),
     "clusterpolicies": ("ClusterPolicy", "nvidia.com/v1"),
 }
 _PATH = re.compile(
     r"^/(?:api/v1|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
-    r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>log))?$")
+    r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>log))?$"
+)
 
 
 @dataclass
@@ -84,8 +91,14 @@ class FakeKube:
         c = self.cluster
         for n in c.nodes:
             self._put("nodes", "", n)
-        for attr, plural in (("pods", "pods"), ("events", "events"), ("daemonsets", "daemonsets"),
-                             ("deployments", "deployments"), ("services", "services"), ("configmaps", "configmaps")):
+        for attr, plural in (
+            ("pods", "pods"),
+            ("events", "events"),
+            ("daemonsets", "daemonsets"),
+            ("deployments", "deployments"),
+            ("services", "services"),
+            ("configmaps", "configmaps"),
+        ):
             for ns, items in getattr(c, attr).items():
                 for obj in items:
                     self._put(plural, ns, obj)
@@ -115,16 +128,24 @@ class FakeKube:
 
     def kubeconfig(self, folder: Path, context: str = "fake") -> Path:
         p = folder / "kubeconfig"
-        p.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": context,
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-            "users": [{"name": "tester", "user": {"token": "not-a-secret"}}],
-            "contexts": [{"name": context, "context": {"cluster": "fake", "user": "tester"}}],
-        }), encoding="utf-8")
+        p.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": context,
+                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+                    "users": [{"name": "tester", "user": {"token": "not-a-secret"}}],
+                    "contexts": [{"name": context, "context": {"cluster": "fake", "user": "tester"}}],
+                }
+            ),
+            encoding="utf-8",
+        )
         return p
 
-    def inject(self, method: str, path: str, kind: str, times: int = 1, *, retry_after: float | None = None,
-               delay: float = 0.0) -> None:
+    def inject(
+        self, method: str, path: str, kind: str, times: int = 1, *, retry_after: float | None = None, delay: float = 0.0
+    ) -> None:
         self.faults.append(Fault(method.upper(), re.compile(path), kind, times, retry_after, delay))
 
     # -- state ---------------------------------------------------------------------------------------------------
@@ -160,10 +181,13 @@ class FakeKube:
         # Like kube-scheduler: nodeName, or every nodeSelector label must match the node's labels, and every
         # NoSchedule/NoExecute taint of the node must be tolerated.
         selector = spec.get("nodeSelector") or {}
-        fits = [n for n in self.items("nodes", "")
-                if (not spec.get("nodeName") or n["metadata"]["name"] == spec["nodeName"])
-                and all((n["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
-                and _tolerated(n, spec.get("tolerations") or [])]
+        fits = [
+            n
+            for n in self.items("nodes", "")
+            if (not spec.get("nodeName") or n["metadata"]["name"] == spec["nodeName"])
+            and all((n["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+            and _tolerated(n, spec.get("tolerations") or [])
+        ]
         limits: dict[str, Any] = {}
         for c in spec.get("containers", []):
             limits.update((c.get("resources") or {}).get("limits") or {})
@@ -172,9 +196,14 @@ class FakeKube:
         node = n["metadata"]["name"] if n else None
         status: dict[str, Any] = {"phase": "Pending", "qosClass": "BestEffort"}
         if n is None or gpu_res is None:
-            status["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                                     "message": "0/3 nodes are available: 3 node(s) didn't match Pod's node "
-                                                "affinity/selector."}]
+            status["conditions"] = [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.",
+                }
+            ]
             pod["status"] = status
             return
         alloc = int((n["status"].get("allocatable") or {}).get(gpu_res, "0"))
@@ -189,46 +218,84 @@ class FakeKube:
         want = int(limits[gpu_res])
         if used + want > alloc:
             status["conditions"] = [
-                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "lastProbeTime": None,
-                 "lastTransitionTime": "2026-11-20T11:00:00Z",
-                 "message": f"0/3 nodes are available: 1 Insufficient {gpu_res}, 2 node(s) didn't match Pod's node "
-                            "affinity/selector. preemption: 0/3 nodes are available: 1 No preemption victims found "
-                            "for incoming pod, 2 Preemption is not helpful for scheduling."}]
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": "2026-11-20T11:00:00Z",
+                    "message": f"0/3 nodes are available: 1 Insufficient {gpu_res}, 2 node(s) didn't match Pod's node "
+                    "affinity/selector. preemption: 0/3 nodes are available: 1 No preemption victims found "
+                    "for incoming pod, 2 Preemption is not helpful for scheduling.",
+                }
+            ]
             pod["status"] = status
             return
         spec["nodeName"] = node
         replicas = int(n["metadata"].get("labels", {}).get("nvidia.com/gpu.replicas", "1") or 1)
-        uuids = self.gpu_uuids.setdefault(node, [f"GPU-{uuidlib.uuid5(uuidlib.NAMESPACE_DNS, f'{node}/{i}')}"
-                                                 for i in range(8)])
+        uuids = self.gpu_uuids.setdefault(
+            node, [f"GPU-{uuidlib.uuid5(uuidlib.NAMESPACE_DNS, f'{node}/{i}')}" for i in range(8)]
+        )
         slot = used // max(1, replicas)
         gpu = uuids[min(slot, len(uuids) - 1)]
         cname = spec["containers"][0]["name"]
         image = spec["containers"][0]["image"]
         pod["status"] = {
-            "phase": "Running", "hostIP": "10.0.1.17", "podIP": "10.0.9.9", "startTime": "2026-11-20T11:00:01Z",
+            "phase": "Running",
+            "hostIP": "10.0.1.17",
+            "podIP": "10.0.9.9",
+            "startTime": "2026-11-20T11:00:01Z",
             "qosClass": "BestEffort",
-            "conditions": [{"type": t, "status": "True", "lastProbeTime": None,
-                            "lastTransitionTime": "2026-11-20T11:00:05Z"}
-                           for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady",
-                                     "PodScheduled")],
-            "containerStatuses": [{"name": cname, "state": {"running": {"startedAt": "2026-11-20T11:00:04Z"}},
-                                   "lastState": {}, "ready": True, "restartCount": 0, "image": image,
-                                   "imageID": image, "containerID": "containerd://" + "f" * 64, "started": True}],
+            "conditions": [
+                {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": "2026-11-20T11:00:05Z"}
+                for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
+            ],
+            "containerStatuses": [
+                {
+                    "name": cname,
+                    "state": {"running": {"startedAt": "2026-11-20T11:00:04Z"}},
+                    "lastState": {},
+                    "ready": True,
+                    "restartCount": 0,
+                    "image": image,
+                    "imageID": image,
+                    "containerID": "containerd://" + "f" * 64,
+                    "started": True,
+                }
+            ],
         }
-        self.logs[(pod["metadata"]["namespace"], pod["metadata"]["name"])] = {cname: [
-            f"GPUSLICE_GPU_UUID={gpu}", "[Vector addition of 50000 elements]",
-            "Copy input data from the host memory to the CUDA device",
-            "CUDA kernel launch with 196 blocks of 256 threads", "Copy output data from the CUDA device to the host "
-            "memory", "Test PASSED", "Done", "GPUSLICE_READY"]}
+        self.logs[(pod["metadata"]["namespace"], pod["metadata"]["name"])] = {
+            cname: [
+                f"GPUSLICE_GPU_UUID={gpu}",
+                "[Vector addition of 50000 elements]",
+                "Copy input data from the host memory to the CUDA device",
+                "CUDA kernel launch with 196 blocks of 256 threads",
+                "Copy output data from the CUDA device to the host memory",
+                "Test PASSED",
+                "Done",
+                "GPUSLICE_READY",
+            ]
+        }
 
 
-_PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
-                "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+_PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
 
 
 def _status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    s: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                         "message": message, "reason": reason, "code": code}
+    s: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     if details:
         s["details"] = details
     return s
@@ -239,11 +306,18 @@ def _tolerated(node: dict[str, Any], tolerations: list[dict[str, Any]]) -> bool:
     for taint in (node.get("spec") or {}).get("taints") or ():
         if taint.get("effect") not in ("NoSchedule", "NoExecute"):
             continue
-        if not any((not t.get("effect") or t["effect"] == taint["effect"])
-                   and ((t.get("operator") == "Exists" and (not t.get("key") or t["key"] == taint["key"]))
-                        or (t.get("operator", "Equal") == "Equal" and t.get("key") == taint["key"]
-                            and (t.get("value") or "") == (taint.get("value") or "")))
-                   for t in tolerations):
+        if not any(
+            (not t.get("effect") or t["effect"] == taint["effect"])
+            and (
+                (t.get("operator") == "Exists" and (not t.get("key") or t["key"] == taint["key"]))
+                or (
+                    t.get("operator", "Equal") == "Equal"
+                    and t.get("key") == taint["key"]
+                    and (t.get("value") or "") == (taint.get("value") or "")
+                )
+            )
+            for t in tolerations
+        ):
             return False
     return True
 
@@ -331,10 +405,15 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                         503: ("ServiceUnavailable", "the server is currently unable to handle the request"),
                         500: ("InternalError", "Internal error occurred: etcdserver: request timed out"),
                         504: ("Timeout", "the server was unable to return a response in the time allotted"),
-                        429: ("TooManyRequests", "the server has received too many requests and has asked us to "
-                                                 "try again later"),
-                        403: ("Forbidden", 'nodes is forbidden: User "tester" cannot list resource "nodes" in API '
-                                           'group "" at the cluster scope'),
+                        429: (
+                            "TooManyRequests",
+                            "the server has received too many requests and has asked us to try again later",
+                        ),
+                        403: (
+                            "Forbidden",
+                            'nodes is forbidden: User "tester" cannot list resource "nodes" in API '
+                            'group "" at the cluster scope',
+                        ),
                     }.get(code, ("Unknown", f"HTTP {code}"))
                     headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
                     return self._send(code, _status(code, reason, msg), headers)
@@ -344,8 +423,9 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                 return self._reset()
             self._send(code, out, headers)
 
-        def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any,
-                   content_type: str | None = None) -> tuple[int, Any, dict[str, str]]:
+        def _route(
+            self, method: str, path: str, query: dict[str, list[str]], body: Any, content_type: str | None = None
+        ) -> tuple[int, Any, dict[str, str]]:
             if path == "/version":
                 return 200, {"major": "1", "minor": "33", "gitVersion": "v1.33.5-eks-fake"}, {}
             m = _PATH.match(path)
@@ -366,12 +446,20 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                 items = [o for o in items if _selects(o, q.get("fieldSelector"), q.get("labelSelector"))]
                 if q.get("continue") and api.expire_continue > 0:
                     api.expire_continue -= 1
-                    return 410, _status(410, "Expired", "The provided continue parameter is too old to display a "
-                                        "consistent list result. You can start a new list without the continue "
-                                        "parameter."), {}
+                    return (
+                        410,
+                        _status(
+                            410,
+                            "Expired",
+                            "The provided continue parameter is too old to display a "
+                            "consistent list result. You can start a new list without the continue "
+                            "parameter.",
+                        ),
+                        {},
+                    )
                 start = int(q.get("continue") or 0)
                 limit = int(q.get("limit") or 0) or len(items) or 1
-                page = items[start:start + limit]
+                page = items[start : start + limit]
                 meta: dict[str, Any] = {"resourceVersion": str(api.rv)}
                 if start + limit < len(items):
                     meta["continue"] = str(start + limit)
@@ -391,8 +479,11 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                     if seen <= api.cuda_reads:
                         lines = lines[:1]
                     elif api.cuda_fails:
-                        lines = [lines[0], "Failed to allocate device vector A (error code CUDA driver version is "
-                                 "insufficient for CUDA runtime version)!"]
+                        lines = [
+                            lines[0],
+                            "Failed to allocate device vector A (error code CUDA driver version is "
+                            "insufficient for CUDA runtime version)!",
+                        ]
                         pod = api.get("pods", name, scope)
                         if pod is not None:
                             pod["status"]["phase"] = "Failed"
@@ -403,8 +494,11 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
             if method == "GET":
                 obj = api.get(plural, name, scope)
                 if obj is None:
-                    return 404, _status(404, "NotFound", f'{plural} "{name}" not found',
-                                        {"name": name, "kind": plural}), {}
+                    return (
+                        404,
+                        _status(404, "NotFound", f'{plural} "{name}" not found', {"name": name, "kind": plural}),
+                        {},
+                    )
                 return 200, obj, {}
             if method == "POST":
                 meta = body.setdefault("metadata", {})
@@ -412,10 +506,23 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                 if plural != "namespaces" and ns is not None and api.get("namespaces", ns) is None:
                     return 404, _status(404, "NotFound", f'namespaces "{ns}" not found'), {}
                 if api.get(plural, new_name, scope) is not None:
-                    return 409, _status(409, "AlreadyExists", f'{plural} "{new_name}" already exists',
-                                        {"name": new_name, "kind": plural}), {}
-                meta.update({"uid": str(uuidlib.uuid4()), "resourceVersion": api.next_rv(),
-                             "creationTimestamp": "2026-11-20T11:00:00Z"})
+                    return (
+                        409,
+                        _status(
+                            409,
+                            "AlreadyExists",
+                            f'{plural} "{new_name}" already exists',
+                            {"name": new_name, "kind": plural},
+                        ),
+                        {},
+                    )
+                meta.update(
+                    {
+                        "uid": str(uuidlib.uuid4()),
+                        "resourceVersion": api.next_rv(),
+                        "creationTimestamp": "2026-11-20T11:00:00Z",
+                    }
+                )
                 if ns:
                     meta["namespace"] = ns
                 if plural == "pods":
@@ -427,13 +534,26 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                 ctype = (content_type or "").split(";")[0].strip()
                 if ctype not in _PATCH_TYPES:
                     # kube-apiserver answers 415 for a patch body of any other type (plain JSON included).
-                    return 415, _status(415, "UnsupportedMediaType", f'the body of the request was in an unknown '
-                                        f'format - accepted media types include: {", ".join(_PATCH_TYPES)}'), {}
+                    return (
+                        415,
+                        _status(
+                            415,
+                            "UnsupportedMediaType",
+                            f"the body of the request was in an unknown "
+                            f"format - accepted media types include: {', '.join(_PATCH_TYPES)}",
+                        ),
+                        {},
+                    )
                 if ctype == "application/json-patch+json" or not isinstance(body, dict):
                     return 400, _status(400, "BadRequest", "the fake API applies merge patches only"), {}
                 if ctype == "application/strategic-merge-patch+json" and plural == "clusterpolicies":
-                    return 415, _status(415, "UnsupportedMediaType", "strategic merge patch is not supported for "
-                                        "custom resources"), {}
+                    return (
+                        415,
+                        _status(
+                            415, "UnsupportedMediaType", "strategic merge patch is not supported for custom resources"
+                        ),
+                        {},
+                    )
                 obj = api.get(plural, name, scope)
                 if obj is None:
                     return 404, _status(404, "NotFound", f'{plural} "{name}" not found'), {}
@@ -449,11 +569,21 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                 sent_rv = (body.get("metadata") or {}).get("resourceVersion")
                 if sent_rv and sent_rv != cur["metadata"].get("resourceVersion"):
                     # Optimistic concurrency: an update based on an older read is refused.
-                    return 409, _status(409, "Conflict", f'Operation cannot be fulfilled on {plural} "{name}": the '
-                                        "object has been modified; please apply your changes to the latest version "
-                                        "and try again", {"name": name, "kind": plural}), {}
+                    return (
+                        409,
+                        _status(
+                            409,
+                            "Conflict",
+                            f'Operation cannot be fulfilled on {plural} "{name}": the '
+                            "object has been modified; please apply your changes to the latest version "
+                            "and try again",
+                            {"name": name, "kind": plural},
+                        ),
+                        {},
+                    )
                 body.setdefault("metadata", {}).update(
-                    {k: cur["metadata"][k] for k in ("uid", "creationTimestamp", "namespace") if k in cur["metadata"]})
+                    {k: cur["metadata"][k] for k in ("uid", "creationTimestamp", "namespace") if k in cur["metadata"]}
+                )
                 body["metadata"]["resourceVersion"] = api.next_rv()
                 api._put(plural, scope, body)
                 api.writes.append((method, path))

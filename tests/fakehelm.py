@@ -47,11 +47,25 @@ class FakeHelm:
         p = self.state / "releases.json"
         return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
 
-    def set_release(self, name: str, namespace: str, chart: str, values: dict[str, Any], *, status: str = "deployed",
-                    revision: int = 1) -> None:
+    def set_release(
+        self,
+        name: str,
+        namespace: str,
+        chart: str,
+        values: dict[str, Any],
+        *,
+        status: str = "deployed",
+        revision: int = 1,
+    ) -> None:
         rel = self.releases()
-        rel[f"{namespace}/{name}"] = {"name": name, "namespace": namespace, "revision": revision, "status": status,
-                                      "chart": chart, "values": values}
+        rel[f"{namespace}/{name}"] = {
+            "name": name,
+            "namespace": namespace,
+            "revision": revision,
+            "status": status,
+            "chart": chart,
+            "values": values,
+        }
         (self.state / "releases.json").write_text(json.dumps(rel), encoding="utf-8")
 
     def values_passed(self) -> list[dict[str, Any]]:
@@ -73,7 +87,8 @@ def install(folder: Path, real_helm: str | None = None) -> FakeHelm:
         f"export {STATE_ENV}='{state}'\n"
         + (f"export {REAL_ENV}='{real_helm}'\n" if real_helm else "")
         + f"exec '{sys.executable}' '{Path(__file__).resolve()}' \"$@\"\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     exe.chmod(0o755)
     return FakeHelm(exe, state)
 
@@ -137,10 +152,19 @@ def main(argv: list[str]) -> int:
             sys.stderr.write("Error: unknown flag: --all\n")
             return 1
         pattern = (_opt(argv, "--filter") or "").strip("^$")
-        rows = [{"name": r["name"], "namespace": r["namespace"], "revision": str(r["revision"]),
-                 "updated": "2026-11-20 11:00:00.000000000 +0000 UTC", "status": r["status"], "chart": r["chart"],
-                 "app_version": "v26.7.0"}
-                for r in releases.values() if r["namespace"] == ns and (not pattern or r["name"] == pattern)]
+        rows = [
+            {
+                "name": r["name"],
+                "namespace": r["namespace"],
+                "revision": str(r["revision"]),
+                "updated": "2026-11-20 11:00:00.000000000 +0000 UTC",
+                "status": r["status"],
+                "chart": r["chart"],
+                "app_version": "v26.7.0",
+            }
+            for r in releases.values()
+            if r["namespace"] == ns and (not pattern or r["name"] == pattern)
+        ]
         print(json.dumps(rows))
         return 0
     if cmd == "get" and argv[1:2] == ["values"]:
@@ -165,8 +189,14 @@ def main(argv: list[str]) -> int:
         if failure is None or failure.get("apply"):
             key = f"{ns}/{name}"
             old = releases.get(key)
-            releases[key] = {"name": name, "namespace": ns, "revision": (old["revision"] + 1) if old else 1,
-                             "status": "deployed", "chart": _chart_label(chart, argv), "values": values}
+            releases[key] = {
+                "name": name,
+                "namespace": ns,
+                "revision": (old["revision"] + 1) if old else 1,
+                "status": "deployed",
+                "chart": _chart_label(chart, argv),
+                "values": values,
+            }
             rel_path.write_text(json.dumps(releases), encoding="utf-8")
         if failure is not None:
             sys.stderr.write(failure["stderr"] + "\n")

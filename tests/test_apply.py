@@ -50,8 +50,9 @@ class Env:
 
     def apply(self, prep: Prepared, **kw):
         opts = ApplyOptions(poll_interval=0.0, rollout_timeout=5.0, **kw)
-        return apply_release(prep.resolved, prep.values, prep.chart, kube=self.kube, helm=self.helm, options=opts,
-                             sleep=lambda _s: None)
+        return apply_release(
+            prep.resolved, prep.values, prep.chart, kube=self.kube, helm=self.helm, options=opts, sleep=lambda _s: None
+        )
 
     def close(self) -> None:
         self.api.__exit__()
@@ -102,8 +103,14 @@ def test_changed_values_upgrade_and_say_what_changed(env, prepared):
     env.apply(prepared)
     values = json.loads(json.dumps(prepared.values))
     values["dcgmExporter"] = {"enabled": False}
-    res = apply_release(prepared.resolved, values, prepared.chart, kube=env.kube, helm=env.helm,
-                        options=ApplyOptions(poll_interval=0, rollout_timeout=1))
+    res = apply_release(
+        prepared.resolved,
+        values,
+        prepared.chart,
+        kube=env.kube,
+        helm=env.helm,
+        options=ApplyOptions(poll_interval=0, rollout_timeout=1),
+    )
     step = next(s for s in res.steps if s.name == "release")
     assert step.action == "upgraded" and "dcgmExporter" in step.detail
     assert env.helm_fake.releases()[f"{prepared.resolved.namespace}/{prepared.resolved.release_name}"]["revision"] == 2
@@ -133,8 +140,9 @@ HELM_TRANSIENT = [
 ]
 
 
-@pytest.mark.parametrize("stderr", HELM_TRANSIENT, ids=["locked", "5xx", "io-timeout", "reset", "deadline", "429",
-                                                         "repo-503"])
+@pytest.mark.parametrize(
+    "stderr", HELM_TRANSIENT, ids=["locked", "5xx", "io-timeout", "reset", "deadline", "429", "repo-503"]
+)
 def test_transient_helm_failures_are_retried_and_reported(env, prepared, stderr):
     env.helm_fake.plan_failures({"stderr": stderr, "exit": 1}, {"stderr": stderr, "exit": 1})
     res = env.apply(prepared)
@@ -146,8 +154,10 @@ def test_transient_helm_failures_are_retried_and_reported(env, prepared, stderr)
 
 
 def test_permanent_helm_error_is_not_retried(env, prepared):
-    err = ("Error: UPGRADE FAILED: execution error at (gpu-operator/templates/validations.yaml:18:3): "
-           "devicePlugin.config.data cannot be empty when devicePlugin.config.create is set to true")
+    err = (
+        "Error: UPGRADE FAILED: execution error at (gpu-operator/templates/validations.yaml:18:3): "
+        "devicePlugin.config.data cannot be empty when devicePlugin.config.create is set to true"
+    )
     env.helm_fake.plan_failures({"stderr": err, "exit": 1})
     with pytest.raises(ApplyError) as e:
         env.apply(prepared)
@@ -172,8 +182,13 @@ def test_lock_that_never_clears_gives_up_with_a_clear_error(env, prepared):
 def test_lost_answer_does_not_repeat_the_upgrade(env, prepared):
     """helm's upgrade went through but the connection dropped: before retrying, apply sees the release is
     already deployed with these values and does not run helm again."""
-    env.helm_fake.plan_failures({"stderr": "Error: UPGRADE FAILED: read tcp 10.0.0.5:51234->10.0.0.12:443: read: "
-                                           "connection reset by peer", "exit": 1, "apply": True})
+    env.helm_fake.plan_failures(
+        {
+            "stderr": "Error: UPGRADE FAILED: read tcp 10.0.0.5:51234->10.0.0.12:443: read: connection reset by peer",
+            "exit": 1,
+            "apply": True,
+        }
+    )
     res = env.apply(prepared)
     assert len(env.helm_fake.calls("upgrade")) == 1
     assert len(res.retries) == 1
@@ -195,8 +210,9 @@ def test_dry_run_changes_nothing_and_renders_the_real_chart(env, prepared):
 def test_dry_run_reports_a_values_file_the_chart_refuses(env, prepared):
     values = json.loads(json.dumps(prepared.values))
     values["devicePlugin"]["config"]["data"] = {}
-    res = apply_release(prepared.resolved, values, prepared.chart, kube=env.kube, helm=env.helm,
-                        options=ApplyOptions(dry_run=True))
+    res = apply_release(
+        prepared.resolved, values, prepared.chart, kube=env.kube, helm=env.helm, options=ApplyOptions(dry_run=True)
+    )
     assert [f.id for f in res.findings] == ["apply-render-failed"]
     assert "cannot be empty" in res.findings[0].message
 
@@ -209,10 +225,22 @@ def test_sharing_change_rolls_the_device_plugin(env, prepared):
     old["devicePlugin"]["config"]["name"] = "demo-1-dp-config-0ld0ld00"
     env.helm_fake.set_release(r.release_name, r.namespace, prepared.chart.label, old)
     desired = 2
-    progress = [{"desiredNumberScheduled": desired, "numberReady": 1, "updatedNumberScheduled": 1,
-                 "numberUnavailable": 1, "observedGeneration": 3},
-                {"desiredNumberScheduled": desired, "numberReady": desired, "updatedNumberScheduled": desired,
-                 "numberAvailable": desired, "observedGeneration": 3}]
+    progress = [
+        {
+            "desiredNumberScheduled": desired,
+            "numberReady": 1,
+            "updatedNumberScheduled": 1,
+            "numberUnavailable": 1,
+            "observedGeneration": 3,
+        },
+        {
+            "desiredNumberScheduled": desired,
+            "numberReady": desired,
+            "updatedNumberScheduled": desired,
+            "numberAvailable": desired,
+            "observedGeneration": 3,
+        },
+    ]
     for name in ("nvidia-device-plugin-daemonset", "gpu-feature-discovery"):
         env.api.rollout[name] = [dict(s) for s in progress]
     res = env.apply(prepared)
@@ -229,11 +257,22 @@ def test_rollout_that_does_not_finish_is_a_warning_not_a_hang(env, prepared):
     old = json.loads(json.dumps(prepared.values))
     old["devicePlugin"]["config"]["name"] = "demo-1-dp-config-0ld0ld00"
     env.helm_fake.set_release(r.release_name, r.namespace, prepared.chart.label, old)
-    stuck = {"desiredNumberScheduled": 2, "numberReady": 1, "updatedNumberScheduled": 1, "numberUnavailable": 1,
-             "observedGeneration": 3}
+    stuck = {
+        "desiredNumberScheduled": 2,
+        "numberReady": 1,
+        "updatedNumberScheduled": 1,
+        "numberUnavailable": 1,
+        "observedGeneration": 3,
+    }
     env.api.rollout["nvidia-device-plugin-daemonset"] = [stuck]
-    res = apply_release(r, prepared.values, prepared.chart, kube=env.kube, helm=env.helm,
-                        options=ApplyOptions(poll_interval=0.0, rollout_timeout=0.0))
+    res = apply_release(
+        r,
+        prepared.values,
+        prepared.chart,
+        kube=env.kube,
+        helm=env.helm,
+        options=ApplyOptions(poll_interval=0.0, rollout_timeout=0.0),
+    )
     assert [f.id for f in res.findings] == ["apply-rollout-pending"]
     assert "1/2 updated" in res.findings[0].message
 
@@ -246,14 +285,26 @@ def test_configmap_managed_by_gpuslice_when_the_chart_does_not_create_it(env, pr
     ns, name = prepared.resolved.namespace, prepared.resolved.device_plugin_configmap
     env.api.store[("configmaps", ns)].clear()
     env.api.inject("POST", r"/configmaps$", "reset-after")
-    res = apply_release(prepared.resolved, values, prepared.chart, kube=env.kube, helm=env.helm,
-                        options=ApplyOptions(poll_interval=0, rollout_timeout=0))
+    res = apply_release(
+        prepared.resolved,
+        values,
+        prepared.chart,
+        kube=env.kube,
+        helm=env.helm,
+        options=ApplyOptions(poll_interval=0, rollout_timeout=0),
+    )
     assert ("configmap", "created") in [(s.name, s.action) for s in res.steps]
     assert env.api.applied("POST", r"/configmaps$") == 1
     cm = env.api.get("configmaps", name, ns)
     assert set(cm["data"]) == set(prepared.resolved.sharing_configs)
-    again = apply_release(prepared.resolved, values, prepared.chart, kube=env.kube, helm=env.helm,
-                          options=ApplyOptions(poll_interval=0, rollout_timeout=0))
+    again = apply_release(
+        prepared.resolved,
+        values,
+        prepared.chart,
+        kube=env.kube,
+        helm=env.helm,
+        options=ApplyOptions(poll_interval=0, rollout_timeout=0),
+    )
     assert not again.changed
 
 

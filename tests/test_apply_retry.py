@@ -31,8 +31,14 @@ def api():
         yield a
 
 
-def client(api: FakeKube, tmp_path, *, policy: RetryPolicy = POLICY, sleeps: list[float] | None = None,
-           timeout: tuple[float, float] = (2.0, 5.0)) -> KubeClient:
+def client(
+    api: FakeKube,
+    tmp_path,
+    *,
+    policy: RetryPolicy = POLICY,
+    sleeps: list[float] | None = None,
+    timeout: tuple[float, float] = (2.0, 5.0),
+) -> KubeClient:
     r = Retrier(policy=policy, sleep=(sleeps.append if sleeps is not None else time.sleep), rng=random.Random(1))
     return KubeClient(str(api.kubeconfig(tmp_path)), retrier=r, request_timeout=timeout)
 
@@ -57,8 +63,12 @@ def test_attempts_and_total_time_are_bounded():
         sleeps.append(d)
         clock[0] += d
 
-    r = Retrier(policy=RetryPolicy(max_attempts=100, base_delay=1.0, max_delay=10.0, total_timeout=30.0),
-                sleep=sleep, clock=lambda: clock[0], rng=random.Random(3))
+    r = Retrier(
+        policy=RetryPolicy(max_attempts=100, base_delay=1.0, max_delay=10.0, total_timeout=30.0),
+        sleep=sleep,
+        clock=lambda: clock[0],
+        rng=random.Random(3),
+    )
     calls = []
 
     def always_503() -> None:
@@ -86,17 +96,28 @@ def test_permanent_errors_are_not_retried():
     assert calls == [1] and r.events == []
 
 
-@pytest.mark.parametrize("text, transient", [
-    ("Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress", True),
-    ("Error: UPGRADE FAILED: etcdserver: request timed out", True),
-    ("Error: UPGRADE FAILED: unable to build kubernetes objects from release manifest: error validating data", False),
-    ("Error: UPGRADE FAILED: cannot patch \"cluster-policy\" with kind ClusterPolicy: admission webhook denied", False),
-    ("Error: INSTALLATION FAILED: chart \"gpu-operator\" version \"v9.9.9\" not found in https://helm.ngc.nvidia.com/nvidia",
-     False),
-    ("Error: UPGRADE FAILED: \"demo-1-gpu-operator\" has no deployed releases", False),
-    ("Error: UPGRADE FAILED: timed out waiting for the condition", True),
-    ("Error: unexpected EOF", True),
-])
+@pytest.mark.parametrize(
+    "text, transient",
+    [
+        ("Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress", True),
+        ("Error: UPGRADE FAILED: etcdserver: request timed out", True),
+        (
+            "Error: UPGRADE FAILED: unable to build kubernetes objects from release manifest: error validating data",
+            False,
+        ),
+        (
+            'Error: UPGRADE FAILED: cannot patch "cluster-policy" with kind ClusterPolicy: admission webhook denied',
+            False,
+        ),
+        (
+            'Error: INSTALLATION FAILED: chart "gpu-operator" version "v9.9.9" not found in https://helm.ngc.nvidia.com/nvidia',
+            False,
+        ),
+        ('Error: UPGRADE FAILED: "demo-1-gpu-operator" has no deployed releases', False),
+        ("Error: UPGRADE FAILED: timed out waiting for the condition", True),
+        ("Error: unexpected EOF", True),
+    ],
+)
 def test_helm_error_classification(text, transient):
     assert (classify_helm_text(text) is not None) is transient
 
@@ -148,8 +169,12 @@ def test_reset_after_a_create_does_not_create_twice(api, tmp_path):
     """The server created the pod, then the connection dropped: the retry finds the pod by its token."""
     api.inject("POST", r"/pods$", "reset-after")
     k = client(api, tmp_path)
-    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe", "namespace": "gpu-operator"},
-            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "probe", "namespace": "gpu-operator"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }
     got = k.create("pods", "gpu-operator", body)
     assert got["metadata"]["name"] == "probe"
     assert api.applied("POST", r"/pods$") == 1
@@ -190,8 +215,9 @@ def test_outage_ends_with_a_clear_bounded_error(api, tmp_path):
 
 def test_total_time_budget_stops_retrying_in_real_time(api, tmp_path):
     api.inject("GET", r"^/api/v1/nodes$", "503", times=100)
-    k = client(api, tmp_path, policy=RetryPolicy(max_attempts=50, base_delay=0.2, max_delay=0.2, total_timeout=0.7,
-                                                 jitter=0.0))
+    k = client(
+        api, tmp_path, policy=RetryPolicy(max_attempts=50, base_delay=0.2, max_delay=0.2, total_timeout=0.7, jitter=0.0)
+    )
     start = time.monotonic()
     with pytest.raises(RetriesExhausted):
         k.list("nodes")

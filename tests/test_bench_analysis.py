@@ -147,8 +147,9 @@ def test_schema_is_a_valid_json_schema() -> None:
 def test_report_has_the_headline_table(h200: dict) -> None:
     md = report_markdown(h200, ["throughput_vs_n.png"])
     rows = headline_rows(h200)
-    assert {(r["workload"], r["n"]) for r in rows} == {(w, n) for w in ("compute", "latency", "memory", "mixed")
-                                                        for n in (2, 4, 8)}
+    assert {(r["workload"], r["n"]) for r in rows} == {
+        (w, n) for w in ("compute", "latency", "memory", "mixed") for n in (2, 4, 8)
+    }
     lat8 = next(r for r in rows if (r["workload"], r["n"]) == ("latency", 8))
     line = next(x for x in md.splitlines() if x.startswith("| latency | 8 |"))
     assert f"{lat8['tsEff']:.2f}×" in line and f"{lat8['mpsEff']:.2f}×" in line
@@ -168,7 +169,7 @@ def test_plots_are_written(tmp_path: Path, h200: dict) -> None:
 
 
 def test_report_from_cli_rerenders(cli, tmp_path: Path) -> None:
-    r = cli("bench", "--report-from", str(H200), "--out", str(tmp_path / "r"), "--no-plots")
+    r = cli("bench", "--report-from", str(H200), "--out-dir", str(tmp_path / "r"), "--no-plots")
     assert r.exit_code == 0, r.output
     assert "latency" in r.stdout and "Wrote results.json, report.md" in r.stdout
     again = json.loads((tmp_path / "r" / "results.json").read_text())

@@ -31,11 +31,14 @@ def test_the_real_cli_log_is_read(results: dict) -> None:
     assert load_results(CHECK / "bench.log")["cases"] == results["cases"]
 
 
-@pytest.mark.parametrize("name, prefix", [
-    ("kubectl logs --timestamps", lambda i: f"2026-11-28T16:04:{i % 60:02d}.{10 ** (i % 7) + i}Z "),
-    ("kubectl logs --prefix", lambda i: "[pod/inf-euw1-bench-h200-online-x7k2p/bench] "),
-    ("both", lambda i: f"[pod/j-9/bench] 2026-11-28T16:{i % 60:02d}:00.{i}Z "),
-])
+@pytest.mark.parametrize(
+    "name, prefix",
+    [
+        ("kubectl logs --timestamps", lambda i: f"2026-11-28T16:04:{i % 60:02d}.{10 ** (i % 7) + i}Z "),
+        ("kubectl logs --prefix", lambda i: "[pod/inf-euw1-bench-h200-online-x7k2p/bench] "),
+        ("both", lambda i: f"[pod/j-9/bench] 2026-11-28T16:{i % 60:02d}:00.{i}Z "),
+    ],
+)
 def test_pod_log_with_per_line_prefixes(results: dict, name: str, prefix) -> None:
     got = parse_results(_log(results, prefix), name)
     assert got["cases"] == json.loads(dump_results(results))["cases"]
@@ -47,7 +50,7 @@ def test_last_complete_block_wins_and_a_cut_off_block_is_named(results: dict) ->
     two = _log(older) + _log(results)
     assert parse_results(two)["createdAt"] == results["createdAt"]
     # A second run that was cut off: the first complete block is still used.
-    cut = _log(results) + LOG_BEGIN + "\n{\n  \"kind\": \"GpusliceBenchResults\",\n"
+    cut = _log(results) + LOG_BEGIN + '\n{\n  "kind": "GpusliceBenchResults",\n'
     assert parse_results(cut)["createdAt"] == results["createdAt"]
     with pytest.raises(SpecError, match=re.escape(f"no {LOG_END!r} after it")):
         parse_results("pod started\n" + LOG_BEGIN + "\n{\n", "bench.log")
@@ -68,8 +71,22 @@ def test_out_that_cannot_hold_results_fails_before_measuring(cli, tmp_path: Path
     afile = tmp_path / "afile"
     afile.write_text("x")
     for out in (afile, afile / "sub"):
-        r = cli("bench", "--backend", "fake", "--n", "1", "--window", "0.2", "--workloads", "compute",
-                "--strategies", "time-slicing", "--no-plots", "--out", str(out))
+        r = cli(
+            "bench",
+            "--backend",
+            "fake",
+            "--n",
+            "1",
+            "--window",
+            "0.2",
+            "--workloads",
+            "compute",
+            "--strategies",
+            "time-slicing",
+            "--no-plots",
+            "--out-dir",
+            str(out),
+        )
         assert r.exit_code == 2
-        assert f"--out {out}" in " ".join(r.stderr.split())
+        assert f"--out-dir {out}" in " ".join(r.stderr.split())
         assert "time-slicing/compute" not in r.output  # nothing was measured

@@ -39,7 +39,7 @@ def test_job_for_a_shared_pool() -> None:
     assert pod["imagePullSecrets"] == [{"name": "corp-registry"}]
     assert {"key": "dedicated", "operator": "Equal", "value": "inference", "effect": "NoSchedule"} in pod["tolerations"]
     script = c["command"][2]
-    assert "gpuslice bench --out \"$out\" --print-log" in script and "pip install" in script
+    assert 'gpuslice bench --out-dir "$out" --print-log' in script and "pip install" in script
     assert {v["name"] for v in pod["volumes"]} == {"results", "dshm"}
     assert any("kubectl label node" in n and "time-slicing-4" in n for n in job.notes)
     text = job.yaml()
@@ -49,8 +49,13 @@ def test_job_for_a_shared_pool() -> None:
 
 def test_job_options_and_exclusive_pool() -> None:
     r = resolve(load_spec(EXAMPLES / "mixed-pools.yaml"))
-    job = render_job(r, "a10g-training", image="ghcr.io/acme/gpuslice-bench:1.0", install=False,
-                     bench_args=["--n", "1,2", "--window", "1.5"])
+    job = render_job(
+        r,
+        "a10g-training",
+        image="ghcr.io/acme/gpuslice-bench:1.0",
+        install=False,
+        bench_args=["--n", "1,2", "--window", "1.5"],
+    )
     _validate(job.manifest)
     c = job.manifest["spec"]["template"]["spec"]["containers"][0]
     assert c["image"] == "mirror.corp.example:5000/proxy/ghcr.io/acme/gpuslice-bench:1.0"
@@ -69,8 +74,7 @@ def test_unknown_pool_and_bad_image() -> None:
 
 def test_cli_render_job(cli, tmp_path: Path) -> None:
     out = tmp_path / "job.yaml"
-    r = cli("bench", "--render-job", "--spec", str(SPEC), "--pool", "h200-batch", "--job-out", str(out),
-            "--n", "1,2,4")
+    r = cli("bench", "--render-job", "--spec", str(SPEC), "--pool", "h200-batch", "--job-out", str(out), "--n", "1,2,4")
     assert r.exit_code == 0, r.output
     m = yaml.safe_load(out.read_text())
     _validate(m)
@@ -84,12 +88,27 @@ def test_cli_render_job(cli, tmp_path: Path) -> None:
 def test_pod_log_from_print_log_feeds_recommend(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the Job prints (bench --print-log) is what recommend --bench reads back."""
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no MPS tools: MPS is skipped with a note
-    r = cli("bench", "--backend", "fake", "--n", "1,2", "--window", "0.3", "--workloads", "compute,latency",
-            "--out", str(tmp_path / "o"), "--print-log", "--no-plots", "--param", "fakeSpin=5000")
+    r = cli(
+        "bench",
+        "--backend",
+        "fake",
+        "--n",
+        "1,2",
+        "--window",
+        "0.3",
+        "--workloads",
+        "compute,latency",
+        "--out-dir",
+        str(tmp_path / "o"),
+        "--print-log",
+        "--no-plots",
+        "--param",
+        "fakeSpin=5000",
+    )
     assert r.exit_code == 0, r.output
     log = tmp_path / "bench.log"
     log.write_text("pod started\n" + r.stdout)
-    rec = cli("recommend", "--bench", str(log), "--workload", "latency", "-O", "json")
+    rec = cli("recommend", "--bench", str(log), "--workload", "latency", "-o", "json")
     assert rec.exit_code == 0, rec.output
     doc = json.loads(rec.stdout)
     assert doc["recommendations"][0]["strategy"] in ("none", "time-slicing")

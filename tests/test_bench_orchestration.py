@@ -82,8 +82,13 @@ def no_mps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _cfg(**kw: object) -> BenchConfig:
-    base: dict[str, object] = {"n_values": (1, 2), "window_s": WINDOW, "backend": "fake", "params": dict(FAKE_PARAMS),
-                               "start_lead_s": 0.25}
+    base: dict[str, object] = {
+        "n_values": (1, 2),
+        "window_s": WINDOW,
+        "backend": "fake",
+        "params": dict(FAKE_PARAMS),
+        "start_lead_s": 0.25,
+    }
     base.update(kw)
     return BenchConfig(**base)  # type: ignore[arg-type]
 
@@ -111,8 +116,15 @@ def test_time_slicing_with_real_processes(no_mps: None, tmp_path: Path) -> None:
     res = run_bench(_cfg(strategies=("time-slicing",)), progress=lambda k, d: events.append(k), checkpoint=ckpt)
     validate_results(res)
     cases = {(c["workload"], c["n"]): c for c in res["cases"]}
-    assert set(cases) == {("compute", 1), ("latency", 1), ("memory", 1), ("compute", 2), ("latency", 2),
-                          ("memory", 2), ("mixed", 2)}
+    assert set(cases) == {
+        ("compute", 1),
+        ("latency", 1),
+        ("memory", 1),
+        ("compute", 2),
+        ("latency", 2),
+        ("memory", 2),
+        ("mixed", 2),
+    }
     for c in res["cases"]:
         procs = c["processes"]
         assert len(procs) == c["n"]
@@ -192,15 +204,15 @@ def test_mps_limits_follow_the_plugin_arithmetic() -> None:
 def test_cli_bad_input_exits_2(cli, tmp_path: Path) -> None:
     import shutil
 
-    r = cli("bench", "--n", "1,x", "--out", str(tmp_path))
+    r = cli("bench", "--n", "1,x", "--out-dir", str(tmp_path))
     assert r.exit_code == 2 and "--n must be a comma-separated list" in r.stderr
-    r = cli("bench", "--backend", "fake", "--strategies", "mig", "--out", str(tmp_path))
+    r = cli("bench", "--backend", "fake", "--strategies", "mig", "--out-dir", str(tmp_path))
     assert r.exit_code == 2 and "unknown strategies" in r.stderr
-    r = cli("bench", "--pool", "a", "--out", str(tmp_path))
+    r = cli("bench", "--pool", "a", "--out-dir", str(tmp_path))
     assert r.exit_code == 2 and "belong to --render-job" in r.stderr
-    r = cli("bench", "--backend", "fake", "--param", "novalue", "--out", str(tmp_path))
+    r = cli("bench", "--backend", "fake", "--param", "novalue", "--out-dir", str(tmp_path))
     assert r.exit_code == 2 and "KEY=VALUE" in r.stderr
     if not shutil.which("nvidia-smi"):
-        r = cli("bench", "--out", str(tmp_path / "gpu"))
+        r = cli("bench", "--out-dir", str(tmp_path / "gpu"))
         assert r.exit_code == 2 and "no NVIDIA GPU found" in r.stderr
         assert not (tmp_path / "gpu" / "results.json").exists()

@@ -93,9 +93,17 @@ nodePools:
 # settings.kubelet-device-plugins.nvidia keys in the Bottlerocket settings reference (bottlerocket.dev 1.54.x,
 # api/settings/kubelet-device-plugins) and the core-kit template nvidia-k8s-device-plugin-conf.
 BOTTLEROCKET_NVIDIA_KEYS = {
-    "device-id-strategy", "device-list-strategy", "device-partitioning-strategy", "device-sharing-strategy",
-    "mig.profile", "mps.rename-by-default", "mps.replicas", "pass-device-specs",
-    "time-slicing.fail-requests-greater-than-one", "time-slicing.rename-by-default", "time-slicing.replicas",
+    "device-id-strategy",
+    "device-list-strategy",
+    "device-partitioning-strategy",
+    "device-sharing-strategy",
+    "mig.profile",
+    "mps.rename-by-default",
+    "mps.replicas",
+    "pass-device-specs",
+    "time-slicing.fail-requests-greater-than-one",
+    "time-slicing.rename-by-default",
+    "time-slicing.replicas",
 }
 
 
@@ -257,8 +265,12 @@ def test_ubuntu_node_settings() -> None:
     assert "--resolv-conf=/run/systemd/resolve/resolv.conf" in args
     disks = env_values(u22["disks.env"])
     assert disks == {
-        "GPUSLICE_DISK_MODE": "ebs", "GPUSLICE_DEVICE_NAME": "/dev/sdf", "GPUSLICE_SIZE_GIB": "200",
-        "GPUSLICE_FS_TYPE": "ext4", "GPUSLICE_FS_LABEL": "gpuslice-data", "GPUSLICE_DATA_ROOT": "/mnt/gpuslice-data",
+        "GPUSLICE_DISK_MODE": "ebs",
+        "GPUSLICE_DEVICE_NAME": "/dev/sdf",
+        "GPUSLICE_SIZE_GIB": "200",
+        "GPUSLICE_FS_TYPE": "ext4",
+        "GPUSLICE_FS_LABEL": "gpuslice-data",
+        "GPUSLICE_DATA_ROOT": "/mnt/gpuslice-data",
         "GPUSLICE_TARGETS": "/var/lib/containerd /var/lib/kubelet",
         "GPUSLICE_SERVICES": "containerd.service snap.kubelet-eks.daemon.service",
     }
@@ -300,15 +312,19 @@ def test_bottlerocket_settings() -> None:
     r = matrix()
     ts = tomllib.loads(bs.user_data(r, "br-ts"))["settings"]
     nv = ts["kubelet-device-plugins"]["nvidia"]
-    assert nv == {"device-sharing-strategy": "time-slicing", "time-slicing": {
-        "replicas": 4, "rename-by-default": False, "fail-requests-greater-than-one": True}}
+    assert nv == {
+        "device-sharing-strategy": "time-slicing",
+        "time-slicing": {"replicas": 4, "rename-by-default": False, "fail-requests-greater-than-one": True},
+    }
     assert ts["kubernetes"]["node-taints"] == {"nvidia.com/gpu": ["true:NoSchedule"]}
     assert ts["kubernetes"]["cluster-name"] == "matrix"
     assert ts["host-containers"]["control"]["enabled"] is True
     assert "bootstrap-commands" not in ts
     mps = tomllib.loads(bs.user_data(r, "br-mps-data"))["settings"]
     assert mps["kubelet-device-plugins"]["nvidia"] == {
-        "device-sharing-strategy": "mps", "mps": {"replicas": 3, "rename-by-default": False}}
+        "device-sharing-strategy": "mps",
+        "mps": {"replicas": 3, "rename-by-default": False},
+    }
     assert mps["host-containers"]["control"]["enabled"] is False
     none = tomllib.loads(bs.user_data(r, "br-none-raid"))["settings"]
     assert none["kubelet-device-plugins"]["nvidia"] == {"device-sharing-strategy": "none"}
@@ -318,15 +334,19 @@ def test_bottlerocket_settings() -> None:
     assert cmd["essential"] is True and cmd["mode"] == "always"
     for pool in ("br-ts", "br-mps-data", "br-none-raid"):
         nv = tomllib.loads(bs.user_data(r, pool))["settings"]["kubelet-device-plugins"]["nvidia"]
-        flat = {f"{k}.{kk}" if isinstance(v, dict) else k for k, v in nv.items()
-                for kk in (v if isinstance(v, dict) else [None])}
+        flat = {
+            f"{k}.{kk}" if isinstance(v, dict) else k
+            for k, v in nv.items()
+            for kk in (v if isinstance(v, dict) else [None])
+        }
         assert flat <= BOTTLEROCKET_NVIDIA_KEYS, flat - BOTTLEROCKET_NVIDIA_KEYS
 
 
 def test_bottlerocket_renders_rename_by_default_explicitly_even_when_true() -> None:
-    spec = MATRIX.replace("sharing: {strategy: time-slicing, replicas: 4}\n  - name: br-mps-data",
-                          "sharing: {strategy: time-slicing, replicas: 4, renameByDefault: true}\n"
-                          "  - name: br-mps-data")
+    spec = MATRIX.replace(
+        "sharing: {strategy: time-slicing, replicas: 4}\n  - name: br-mps-data",
+        "sharing: {strategy: time-slicing, replicas: 4, renameByDefault: true}\n  - name: br-mps-data",
+    )
     r = resolve(parse_spec_text(spec))
     ts = tomllib.loads(bs.user_data(r, "br-ts"))["settings"]["kubelet-device-plugins"]["nvidia"]["time-slicing"]
     assert ts["rename-by-default"] is True
@@ -350,31 +370,49 @@ def test_block_device_mappings_per_ami_family() -> None:
 
 def test_ami_ssm_parameters() -> None:
     r = matrix()
-    assert bs.ami_ssm_parameter(r, "u22-data") == \
-        "/aws/service/canonical/ubuntu/eks/22.04/1.32/stable/current/amd64/hvm/ebs-gp2/ami-id"
-    assert bs.ami_ssm_parameter(r, "u24-raid") == \
-        "/aws/service/canonical/ubuntu/eks/24.04/1.32/stable/current/amd64/hvm/ebs-gp3/ami-id"
-    assert bs.ami_ssm_parameter(r, "al2023-data") == \
-        "/aws/service/eks/optimized-ami/1.32/amazon-linux-2023/x86_64/nvidia/recommended/image_id"
+    assert (
+        bs.ami_ssm_parameter(r, "u22-data")
+        == "/aws/service/canonical/ubuntu/eks/22.04/1.32/stable/current/amd64/hvm/ebs-gp2/ami-id"
+    )
+    assert (
+        bs.ami_ssm_parameter(r, "u24-raid")
+        == "/aws/service/canonical/ubuntu/eks/24.04/1.32/stable/current/amd64/hvm/ebs-gp3/ami-id"
+    )
+    assert (
+        bs.ami_ssm_parameter(r, "al2023-data")
+        == "/aws/service/eks/optimized-ami/1.32/amazon-linux-2023/x86_64/nvidia/recommended/image_id"
+    )
     assert bs.ami_ssm_parameter(r, "br-ts") == "/aws/service/bottlerocket/aws-k8s-1.32-nvidia/x86_64/latest/image_id"
     # g5g is Graviton: arm64 AMIs
-    assert bs.ami_ssm_parameter(r, "br-none-raid") == \
-        "/aws/service/bottlerocket/aws-k8s-1.32-nvidia/arm64/latest/image_id"
-    assert bs.ami_ssm_parameter(r, "al2-data") == \
-        "/aws/service/eks/optimized-ami/1.32/amazon-linux-2-gpu/recommended/image_id"
+    assert (
+        bs.ami_ssm_parameter(r, "br-none-raid") == "/aws/service/bottlerocket/aws-k8s-1.32-nvidia/arm64/latest/image_id"
+    )
+    assert (
+        bs.ami_ssm_parameter(r, "al2-data")
+        == "/aws/service/eks/optimized-ami/1.32/amazon-linux-2-gpu/recommended/image_id"
+    )
 
 
 def test_cluster_connection_is_passed_to_every_family() -> None:
     r = matrix()
-    conn = bs.ClusterConnection(endpoint="https://ABC.gr7.us-east-1.eks.amazonaws.com",
-                                certificate_authority="LS0tLS1CRUdJTg==", service_cidr="10.100.0.0/16",
-                                dns_cluster_ip="10.100.0.10")
+    conn = bs.ClusterConnection(
+        endpoint="https://ABC.gr7.us-east-1.eks.amazonaws.com",
+        certificate_authority="LS0tLS1CRUdJTg==",
+        service_cidr="10.100.0.0/16",
+        dns_cluster_ip="10.100.0.10",
+    )
     ub = bs.bootstrap_files(r, "u22-data", conn)["node.env"]
-    assert "GPUSLICE_BOOTSTRAP_EXTRA_ARGS=(--apiserver-endpoint https://ABC.gr7.us-east-1.eks.amazonaws.com " \
-           "--b64-cluster-ca LS0tLS1CRUdJTg== --dns-cluster-ip 10.100.0.10)" in ub
+    assert (
+        "GPUSLICE_BOOTSTRAP_EXTRA_ARGS=(--apiserver-endpoint https://ABC.gr7.us-east-1.eks.amazonaws.com "
+        "--b64-cluster-ca LS0tLS1CRUdJTg== --dns-cluster-ip 10.100.0.10)" in ub
+    )
     nc = bs.nodeadm.node_config(r, r.pool("al2023-data"), conn)
-    assert nc["spec"]["cluster"] == {"name": "matrix", "apiServerEndpoint": conn.endpoint,
-                                     "certificateAuthority": conn.certificate_authority, "cidr": "10.100.0.0/16"}
+    assert nc["spec"]["cluster"] == {
+        "name": "matrix",
+        "apiServerEndpoint": conn.endpoint,
+        "certificateAuthority": conn.certificate_authority,
+        "cidr": "10.100.0.0/16",
+    }
     assert not list(crd_validator("node.eks.aws_nodeconfigs.yaml").iter_errors(nc))
     br = tomllib.loads(bs.user_data(r, "br-ts", conn))["settings"]["kubernetes"]
     assert br["api-server"] == conn.endpoint and br["cluster-dns-ip"] == "10.100.0.10"
@@ -403,7 +441,7 @@ def test_plan_writes_bootstrap_for_every_pool_of_every_example(cli, tmp_path: Pa
     monkeypatch.setenv("GPUSLICE_OFFLINE", "1")
     for spec in sorted(EXAMPLES.glob("*.yaml")):
         out = tmp_path / spec.stem
-        res = cli("plan", spec, "-o", out, "--output", "json")
+        res = cli("plan", spec, "-d", out, "--output", "json")
         assert res.exit_code == 0, res.stdout + res.stderr
         resolved = resolve(load_spec(spec), file=spec)
         for p in resolved.pools:

@@ -91,8 +91,9 @@ def test_service_cidr_gives_the_cluster_dns_ip_when_describe_cluster_is_skipped(
     br = tomllib.loads(bs.user_data(r, "br-ts", conn))["settings"]["kubernetes"]
     assert br["cluster-dns-ip"] == "172.31.128.10"
     # An explicit IP wins; without either, bootstrap.sh finds it itself (no flag).
-    explicit = bs.ClusterConnection(endpoint=ENDPOINT, certificate_authority=CA, service_cidr="172.31.128.0/20",
-                                    dns_cluster_ip="172.31.128.53")
+    explicit = bs.ClusterConnection(
+        endpoint=ENDPOINT, certificate_authority=CA, service_cidr="172.31.128.0/20", dns_cluster_ip="172.31.128.53"
+    )
     args = bootstrap_args(bs.user_data(r, "u22-data", explicit))
     assert args[args.index("--dns-cluster-ip") + 1] == "172.31.128.53"
     bare = bs.ClusterConnection(endpoint=ENDPOINT, certificate_authority=CA)
@@ -107,8 +108,9 @@ def test_karpenter_limits_count_what_a_registered_node_advertises() -> None:
         limits = ng.karpenter_nodepool(r, pool)["spec"]["limits"]
         n, gpus, sh = pool.spec.max_size, pool.gpu.count or 1, pool.sharing
         assert int(limits[sh.advertised_resource]) == n * gpus * sh.replicas, pool.name
-        assert int(limits["nvidia.com/gpu"]) == n * gpus * (sh.replicas if sh.advertised_resource == "nvidia.com/gpu"
-                                                              else 1), pool.name
+        assert int(limits["nvidia.com/gpu"]) == n * gpus * (
+            sh.replicas if sh.advertised_resource == "nvidia.com/gpu" else 1
+        ), pool.name
         it = r.catalog.instance(pool.spec.instance_type)
         if it is not None and it.vcpus:
             assert int(limits["cpu"]) == n * it.vcpus, pool.name

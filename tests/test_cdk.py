@@ -71,7 +71,10 @@ nodePools:
 
 def _vpc(stack: cdk.Stack, azs: list[str], id: str = "Vpc") -> ec2.IVpc:
     return ec2.Vpc.from_vpc_attributes(
-        stack, id, vpc_id="vpc-0a1b2c3d4e5f60718", availability_zones=azs,
+        stack,
+        id,
+        vpc_id="vpc-0a1b2c3d4e5f60718",
+        availability_zones=azs,
         private_subnet_ids=[f"subnet-0a1b2c3d4e5f6071{i}" for i in range(len(azs))],
     )
 
@@ -114,27 +117,40 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     # 2. AL2023 NVIDIA on its SSM AMI (a custom AMI for EKS): the user-data must carry the join details.
     r = load(EXAMPLES / "eks-al2023.yaml")
     stack = cdk.Stack(s.app, "Al2023", env=cdk.Environment(region="us-east-1"))
-    cluster = gcdk.import_cluster(stack, "Cluster", r, vpc=_vpc(stack, ["us-east-1a", "us-east-1b"]),
-                                  kubectl_role_arn=KUBECTL_ROLE, cluster_endpoint=ENDPOINT,
-                                  cluster_certificate_authority_data=CA_DATA)
+    cluster = gcdk.import_cluster(
+        stack,
+        "Cluster",
+        r,
+        vpc=_vpc(stack, ["us-east-1a", "us-east-1b"]),
+        kubectl_role_arn=KUBECTL_ROLE,
+        cluster_endpoint=ENDPOINT,
+        cluster_certificate_authority_data=CA_DATA,
+    )
     gcdk.GpuCluster(stack, "Gpu", spec=r, cluster=cluster, service_cidr="10.100.0.0/16")
     s.add("al2023", stack, r)
 
     # 3. Three pools, one release; the spec file given as a path.
     stack = cdk.Stack(s.app, "Mixed", env=cdk.Environment(region="us-west-2"))
     r = load(EXAMPLES / "mixed-pools.yaml")
-    cluster = gcdk.import_cluster(stack, "Cluster", r, vpc=_vpc(stack, ["us-west-2a", "us-west-2b", "us-west-2c"]),
-                                  kubectl_role_arn=KUBECTL_ROLE)
+    cluster = gcdk.import_cluster(
+        stack, "Cluster", r, vpc=_vpc(stack, ["us-west-2a", "us-west-2b", "us-west-2c"]), kubectl_role_arn=KUBECTL_ROLE
+    )
     gcdk.GpuCluster(stack, "Gpu", spec=EXAMPLES / "mixed-pools.yaml", cluster=cluster)
     s.add("mixed", stack, r)
 
     # 4. A cluster created in the same app: endpoint and CA are deploy-time tokens inside the user-data.
     stack = cdk.Stack(s.app, "NewCluster", env=cdk.Environment(region="us-east-1"))
     r = load(EXAMPLES / "eks-al2023.yaml")
-    new = eks.Cluster(stack, "Cluster", cluster_name=r.spec.cluster.name, version=eks.KubernetesVersion.of("1.34"),
-                      default_capacity=0, kubectl_layer=gcdk.kubectl_layer(stack, "Kubectl", "1.34"),
-                      vpc=_vpc(stack, ["us-east-1a", "us-east-1b"]),
-                      vpc_subnets=[ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)])
+    new = eks.Cluster(
+        stack,
+        "Cluster",
+        cluster_name=r.spec.cluster.name,
+        version=eks.KubernetesVersion.of("1.34"),
+        default_capacity=0,
+        kubectl_layer=gcdk.kubectl_layer(stack, "Kubectl", "1.34"),
+        vpc=_vpc(stack, ["us-east-1a", "us-east-1b"]),
+        vpc_subnets=[ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)],
+    )
     gcdk.GpuNodePool(stack, "Pool", resolved=r, pool="l4-shared", cluster=new, service_cidr="172.20.0.0/16")
     s.add("new-cluster", stack, r)
 
@@ -142,10 +158,10 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     spec_file = write_spec(tmp_path_factory.mktemp("edge"), EDGE_SPEC)
     r = load(spec_file)
     stack = cdk.Stack(s.app, "Edge", env=cdk.Environment(region="eu-central-1"))
-    cluster = gcdk.import_cluster(stack, "Cluster", r, vpc=_vpc(stack, ["eu-central-1a"]),
-                                  kubectl_role_arn=KUBECTL_ROLE)
-    gcdk.GpuCluster(stack, "Gpu", spec=r, cluster=cluster,
-                    chart=ROOT / "examples" / "charts" / "gpu-operator-v26.7.0")
+    cluster = gcdk.import_cluster(
+        stack, "Cluster", r, vpc=_vpc(stack, ["eu-central-1a"]), kubectl_role_arn=KUBECTL_ROLE
+    )
+    gcdk.GpuCluster(stack, "Gpu", spec=r, cluster=cluster, chart=ROOT / "examples" / "charts" / "gpu-operator-v26.7.0")
     s.add("edge", stack, r)
 
     s.app.synth()
@@ -227,7 +243,8 @@ def test_example_app_is_the_story(synth: Synth) -> None:
     assert "AmiType" not in ng
     lt = launch_template_of(t, ng)
     assert ami_parameter_default(t, lt) == (
-        "/aws/service/canonical/ubuntu/eks/22.04/1.33/stable/current/amd64/hvm/ebs-gp2/ami-id")
+        "/aws/service/canonical/ubuntu/eks/22.04/1.33/stable/current/amd64/hvm/ebs-gp2/ami-id"
+    )
     assert t["Parameters"][lt["ImageId"]["Ref"]]["Type"] == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
     assert lt["MetadataOptions"]["HttpTokens"] == "required"
     instance_tags = next(ts["Tags"] for ts in lt["TagSpecifications"] if ts["ResourceType"] == "instance")
@@ -290,8 +307,9 @@ def test_user_data_mounts_the_data_volume_before_bootstrap(synth: Synth, tmp_pat
             "GPUSLICE_BOOTSTRAP_SH": str(fake / "bootstrap.sh"),
             "GPUSLICE_RETRY_DELAY": "0",
         }
-        return subprocess.run(["bash", str(root / NODE_SETUP_BIN.lstrip("/"))], env=env, capture_output=True,
-                              text=True, timeout=30)
+        return subprocess.run(
+            ["bash", str(root / NODE_SETUP_BIN.lstrip("/"))], env=env, capture_output=True, text=True, timeout=30
+        )
 
     ok = run(0)
     assert ok.returncode == 0, ok.stderr
@@ -316,7 +334,9 @@ def test_node_role_policies(synth: Synth) -> None:
         t = synth.tpl(name)
         for ng in resources(t, "AWS::EKS::Nodegroup"):
             assert policy_names(t, ng["NodeRole"]) == {
-                "AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy",
+                "AmazonEKSWorkerNodePolicy",
+                "AmazonEC2ContainerRegistryReadOnly",
+                "AmazonEKS_CNI_Policy",
                 "AmazonSSMManagedInstanceCore",
             }, name
     t = synth.tpl("edge")  # ssm: false
@@ -355,12 +375,17 @@ def test_al2023_custom_ami_joins_with_nodeadm(synth: Synth) -> None:
     assert "AmiType" not in ng
     lt = launch_template_of(t, ng)
     assert ami_parameter_default(t, lt) == (
-        "/aws/service/eks/optimized-ami/1.34/amazon-linux-2023/x86_64/nvidia/recommended/image_id")
+        "/aws/service/eks/optimized-ami/1.34/amazon-linux-2023/x86_64/nvidia/recommended/image_id"
+    )
     parts = mime_parts(user_data_text(lt))
     (node_config,) = [yaml.safe_load(p) for c, p in parts if c == "application/node.eks.aws"]
     cluster = node_config["spec"]["cluster"]
-    assert cluster == {"name": "inference", "apiServerEndpoint": ENDPOINT, "certificateAuthority": CA_DATA,
-                       "cidr": "10.100.0.0/16"}
+    assert cluster == {
+        "name": "inference",
+        "apiServerEndpoint": ENDPOINT,
+        "certificateAuthority": CA_DATA,
+        "cidr": "10.100.0.0/16",
+    }
     # The AMI brings driver and toolkit: the operator deploys neither.
     values = json.loads(helm_release(t)["Values"])
     assert values["driver"]["enabled"] is False and values["toolkit"]["enabled"] is False
@@ -374,7 +399,9 @@ def test_new_cluster_tokens_resolve_in_user_data(synth: Synth) -> None:
     flat = json.dumps(body)
     assert "Endpoint" in flat and "CertificateAuthorityData" in flat
     assert "${Token[" not in flat
-    assert ng["ClusterName"] == {"Ref": next(k for k, v in t["Resources"].items() if v["Type"] == "Custom::AWSCDK-EKS-Cluster")}
+    assert ng["ClusterName"] == {
+        "Ref": next(k for k, v in t["Resources"].items() if v["Type"] == "Custom::AWSCDK-EKS-Cluster")
+    }
 
 
 def test_release_name_is_the_resolved_one_and_fits_helm(synth: Synth) -> None:
@@ -413,8 +440,10 @@ def test_node_labels_select_device_plugin_config_keys(synth: Synth) -> None:
             rp = next(p for p in r.pools if p.node_group_name == ng["NodegroupName"])
             assert ng["Labels"] == rp.node_labels
             assert ng["Labels"][DEVICE_PLUGIN_CONFIG_LABEL] in keys
-    mixed = {n["Labels"]["gpuslice.dev/pool"]: n["Labels"][DEVICE_PLUGIN_CONFIG_LABEL]
-             for n in resources(synth.tpl("mixed"), "AWS::EKS::Nodegroup")}
+    mixed = {
+        n["Labels"]["gpuslice.dev/pool"]: n["Labels"][DEVICE_PLUGIN_CONFIG_LABEL]
+        for n in resources(synth.tpl("mixed"), "AWS::EKS::Nodegroup")
+    }
     assert len(set(mixed.values())) == 3  # 4 replicas, 2 replicas, exclusive: three keys
 
 
@@ -422,8 +451,11 @@ def test_cfn_lint_finds_no_errors(synth: Synth) -> None:
     from cfnlint.api import ManualArgs, lint_file
 
     # Every stack's template, and the nested ones of the story's stack (the others' are the same CDK code).
-    templates = sorted(p for p in synth.outdir.glob("*.template.json")
-                       if ".nested." not in p.name or p.name.startswith(synth.stacks["ubuntu"].stack_name))
+    templates = sorted(
+        p
+        for p in synth.outdir.glob("*.template.json")
+        if ".nested." not in p.name or p.name.startswith(synth.stacks["ubuntu"].stack_name)
+    )
     assert len(templates) == len(synth.stacks) + 1
     report: dict[str, list[str]] = {}
     for path in templates:
@@ -454,8 +486,14 @@ def story() -> ResolvedSpec:
 
 def _cluster(stack: cdk.Stack, name: str = "ml-platform", **kw: Any) -> eks.ICluster:
     n = len(stack.node.children)
-    return eks.Cluster.from_cluster_attributes(stack, f"C{n}", cluster_name=name, kubectl_role_arn=KUBECTL_ROLE,
-                                               vpc=_vpc(stack, ["eu-west-1a"], f"Vpc{n}"), **kw)
+    return eks.Cluster.from_cluster_attributes(
+        stack,
+        f"C{n}",
+        cluster_name=name,
+        kubectl_role_arn=KUBECTL_ROLE,
+        vpc=_vpc(stack, ["eu-west-1a"], f"Vpc{n}"),
+        **kw,
+    )
 
 
 def test_unknown_pool_names_the_pools(stack: cdk.Stack, story: ResolvedSpec) -> None:
@@ -493,8 +531,12 @@ def test_al2023_on_custom_ami_needs_join_details(stack: cdk.Stack) -> None:
     ng = Template.from_stack(st).find_resources("AWS::EKS::Nodegroup")
     (props,) = [v["Properties"] for v in ng.values()]
     assert props["AmiType"] == "AL2023_x86_64_NVIDIA"
-    assert "ImageId" not in Template.from_stack(st).find_resources("AWS::EC2::LaunchTemplate").popitem()[1][
-        "Properties"]["LaunchTemplateData"]
+    assert (
+        "ImageId"
+        not in Template.from_stack(st)
+        .find_resources("AWS::EC2::LaunchTemplate")
+        .popitem()[1]["Properties"]["LaunchTemplateData"]
+    )
 
 
 AL2_SPEC = """\
@@ -537,8 +579,9 @@ def test_one_release_per_cluster(stack: cdk.Stack, story: ResolvedSpec) -> None:
 
 def test_values_keep_nulls(stack: cdk.Stack, story: ResolvedSpec) -> None:
     """jsii drops None from dicts; Helm uses null to delete a chart default. The values must survive."""
-    op = gcdk.GpuOperator(stack, "Op", resolved=story, cluster=_cluster(stack),
-                          values={"nfd": {"enabled": None}, "a": [1, None]})
+    op = gcdk.GpuOperator(
+        stack, "Op", resolved=story, cluster=_cluster(stack), values={"nfd": {"enabled": None}, "a": [1, None]}
+    )
     rel = next(iter(Template.from_stack(stack).find_resources("Custom::AWSCDK-EKS-HelmChart").values()))
     assert json.loads(rel["Properties"]["Values"]) == {"nfd": {"enabled": None}, "a": [1, None]}
     assert op.release_name == story.release_name
@@ -581,8 +624,14 @@ def test_kubectl_layer_is_picked_by_kubernetes_version() -> None:
 def test_example_app_runs_as_a_script(tmp_path: Path) -> None:
     """`python app.py` (what cdk.json's app command runs) synthesizes offline into cdk.out."""
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, str(EXAMPLES / "cdk" / "app.py")], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=180, env={**_env(), "CDK_OUTDIR": str(out)})
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "cdk" / "app.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**_env(), "CDK_OUTDIR": str(out)},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "end-of-life" not in proc.stderr  # jsii runs on the environment's Node 22
     tpl = json.loads((out / "GpuPlatform.template.json").read_text())

@@ -71,8 +71,10 @@ def test_zero_images_outside_the_mirror(rendered):
     assert outside == []
     # The ClusterPolicy as the operator assembles it: driver tags per pool OS, validator, device plugin.
     cr = {u.image for u in uses if u.kind == "custom-resource" and u.enabled}
-    assert {f"{PROXY}/nvcr.io/nvidia/driver:{rendered.chart.values['driver']['version']}-{t}"
-            for t in ("ubuntu22.04", "ubuntu24.04")} <= cr
+    assert {
+        f"{PROXY}/nvcr.io/nvidia/driver:{rendered.chart.values['driver']['version']}-{t}"
+        for t in ("ubuntu22.04", "ubuntu24.04")
+    } <= cr
     # Hook Jobs (pre-upgrade CRD upgrade, NFD post-delete) are covered too.
     hooks = {u.where.split(" ")[0] for u in uses if "helm hook" in u.where}
     assert "Job/gpu-operator-upgrade-crd" in hooks and any(h.endswith("-nfd-prune") for h in hooks)
@@ -81,8 +83,11 @@ def test_zero_images_outside_the_mirror(rendered):
 
 
 def test_every_pod_template_carries_the_pull_secret(rendered):
-    lacking = [pt.label for pt in pod_templates(rendered.docs)
-               if "corp-registry" not in {s.get("name") for s in pt.spec.get("imagePullSecrets") or []}]
+    lacking = [
+        pt.label
+        for pt in pod_templates(rendered.docs)
+        if "corp-registry" not in {s.get("name") for s in pt.spec.get("imagePullSecrets") or []}
+    ]
     if rendered.r.chart_version == "v25.3.4":
         # node-feature-discovery 0.17.3's prune Job (post-delete hook) takes no imagePullSecrets at all.
         assert lacking == ["Job/ml-prod-nfd-prune (helm hook post-delete)"]
@@ -106,8 +111,11 @@ def test_clusterpolicy_carries_the_sharing_config_and_mig_strategy(rendered):
     cp = next(d for d in rendered.docs if d["kind"] == "ClusterPolicy")["spec"]
     assert cp["devicePlugin"]["config"] == {"name": rendered.r.device_plugin_configmap, "default": "exclusive"}
     assert cp["mig"]["strategy"] == "none"
-    cm = next(d for d in rendered.docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] ==
-              rendered.r.device_plugin_configmap)
+    cm = next(
+        d
+        for d in rendered.docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == rendered.r.device_plugin_configmap
+    )
     assert cm["metadata"]["namespace"] == rendered.r.namespace
     assert yaml.safe_load(cm["data"]["time-slicing-4"])["sharing"]["timeSlicing"]["resources"][0]["replicas"] == 4
     names = [d["metadata"]["name"] for d in rendered.docs if d["kind"] != "CustomResourceDefinition"]
@@ -153,22 +161,31 @@ def test_proof_validates_core_kinds(r26):
 
 def test_proof_catches_an_image_missing_from_the_inventory(r26):
     inv = r26.inv
-    trimmed = Inventory(images=tuple(i for i in inv.images if "node-feature-discovery" not in i.source),
-                        mirror_configured=True)
+    trimmed = Inventory(
+        images=tuple(i for i in inv.images if "node-feature-discovery" not in i.source), mirror_configured=True
+    )
     found = [f for f in r26.prove(inv=trimmed) if f.id == "operator-image-not-in-inventory"]
     assert len(found) == 1 and "node-feature-discovery:v0.19.0" in found[0].message
     assert any("nfd-worker" in e for e in found[0].evidence)
 
 
 def test_structural_schema_conversion_and_server_side_defaulting():
-    schema = {"type": "object", "properties": {
-        "spec": {"type": "object", "properties": {
-            "a": {"type": "string", "nullable": True},
-            "b": {"type": "string"},
-            "n": {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]},
-            "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-            "mode": {"type": "string", "default": "docker"},
-        }, "required": ["mode"]}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "a": {"type": "string", "nullable": True},
+                    "b": {"type": "string"},
+                    "n": {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]},
+                    "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    "mode": {"type": "string", "default": "docker"},
+                },
+                "required": ["mode"],
+            }
+        },
+    }
     import jsonschema
 
     v = jsonschema.Draft7Validator(structural_to_jsonschema(schema))
@@ -176,7 +193,8 @@ def test_structural_schema_conversion_and_server_side_defaulting():
     assert ok == {"spec": {"a": None, "n": "25%", "free": {"x": 1}, "mode": "docker"}}
     assert list(v.iter_errors(ok)) == []
     assert [e.message for e in v.iter_errors({"spec": {"mode": "x", "typo": 1}})] == [
-        "Additional properties are not allowed ('typo' was unexpected)"]
+        "Additional properties are not allowed ('typo' was unexpected)"
+    ]
 
 
 def test_kubernetes_schema_version_falls_back_to_the_nearest():
@@ -200,28 +218,39 @@ def _write_chart(root: Path) -> Path:
         "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent}\nspec:\n  selector: {matchLabels: {a: b}}\n"
         "  template:\n    metadata: {labels: {a: b}}\n    spec:\n"
         "      imagePullSecrets: {{ toYaml .Values.imagePullSecrets | nindent 8 }}\n      containers:\n"
-        "      - name: agent\n        image: \"{{ .Values.image.repository }}:{{ .Values.image.tag | default "
-        ".Chart.AppVersion }}\"\n")
+        '      - name: agent\n        image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default '
+        '.Chart.AppVersion }}"\n'
+    )
     main = root / "demo"
     (main / "templates").mkdir(parents=True)
     (main / "charts").mkdir()
     run_helm(["package", str(sub), "-d", str(main / "charts")])
-    (main / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 1.0.0\nappVersion: \"2.4.1\"\n"
-                                     "dependencies: [{name: agent, version: 0.3.0, condition: agent.enabled}]\n")
-    (main / "values.yaml").write_text(yaml.safe_dump({
-        "web": {"image": {"registry": "docker.io", "repository": "bitnami/nginx", "tag": ""}, "imagePullSecrets": []},
-        "tool": {"repository": "quay.io/org", "image": "tool", "version": digest},
-        "hooks": {"image": "ghcr.io/org/migrate:v9"},
-    }))
+    (main / "Chart.yaml").write_text(
+        'apiVersion: v2\nname: demo\nversion: 1.0.0\nappVersion: "2.4.1"\n'
+        "dependencies: [{name: agent, version: 0.3.0, condition: agent.enabled}]\n"
+    )
+    (main / "values.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "web": {
+                    "image": {"registry": "docker.io", "repository": "bitnami/nginx", "tag": ""},
+                    "imagePullSecrets": [],
+                },
+                "tool": {"repository": "quay.io/org", "image": "tool", "version": digest},
+                "hooks": {"image": "ghcr.io/org/migrate:v9"},
+            }
+        )
+    )
     (main / "templates" / "deploy.yaml").write_text(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {a: w}}\n"
         "  template:\n    metadata: {labels: {a: w}}\n    spec:\n"
         "      imagePullSecrets: {{ toYaml .Values.web.imagePullSecrets | nindent 8 }}\n"
         "      initContainers:\n      - name: tool\n"
-        "        image: \"{{ .Values.tool.repository }}/{{ .Values.tool.image }}@{{ .Values.tool.version }}\"\n"
-        "      containers:\n      - name: web\n        image: \"{{ .Values.web.image.registry }}/"
-        "{{ .Values.web.image.repository }}:{{ .Values.web.image.tag | default .Chart.AppVersion }}\"\n"
-        "        env: [{name: MIGRATE_IMAGE, value: \"{{ .Values.hooks.image }}\"}]\n")
+        '        image: "{{ .Values.tool.repository }}/{{ .Values.tool.image }}@{{ .Values.tool.version }}"\n'
+        '      containers:\n      - name: web\n        image: "{{ .Values.web.image.registry }}/'
+        '{{ .Values.web.image.repository }}:{{ .Values.web.image.tag | default .Chart.AppVersion }}"\n'
+        '        env: [{name: MIGRATE_IMAGE, value: "{{ .Values.hooks.image }}"}]\n'
+    )
     return main
 
 
@@ -258,8 +287,9 @@ def test_generic_chart_rewrite_proven_by_helm(tmp_path):
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory):
     d = tmp_path_factory.mktemp("repo")
-    run_helm(["package", str(CHARTS / "chart-v26.7.0"), "--version", "v26.7.0", "--app-version", "v26.7.0",
-              "-d", str(d)])
+    run_helm(
+        ["package", str(CHARTS / "chart-v26.7.0"), "--version", "v26.7.0", "--app-version", "v26.7.0", "-d", str(d)]
+    )
     return d
 
 
@@ -305,8 +335,7 @@ def chart_repo(packaged, tmp_path):
     root.mkdir()
     shutil.copy(packaged / "gpu-operator-v26.7.0.tgz", root)
     handler = type("H", (_Repo,), {"failures": 0, "hits": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             lambda *a, **k: handler(*a, directory=str(root), **k))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: handler(*a, directory=str(root), **k))
     url = f"http://127.0.0.1:{server.server_address[1]}"
     run_helm(["repo", "index", str(root), "--url", url])
     t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -351,8 +380,11 @@ def test_locate_chart_pulls_from_the_spec_repository_into_the_cache(chart_repo, 
     monkeypatch.delenv("GPUSLICE_OFFLINE", raising=False)
     monkeypatch.delenv("GPUSLICE_CHARTS_DIR", raising=False)
     spec = tmp_path / "gpuslice.yaml"
-    spec.write_text(spec_text().replace("operator: {chartVersion: v26.7.0}",
-                                        f"operator: {{chartVersion: v26.7.0, chartRepository: '{url}'}}"))
+    spec.write_text(
+        spec_text().replace(
+            "operator: {chartVersion: v26.7.0}", f"operator: {{chartVersion: v26.7.0, chartRepository: '{url}'}}"
+        )
+    )
     r = api.load(spec)
     chart = locate_chart(r)
     assert chart.origin == f"helm pull {url}" and chart.app_version == "v26.7.0"
@@ -374,7 +406,7 @@ def test_missing_helm_is_a_clear_error(monkeypatch):
 def test_plan_on_the_example_writes_values_images_and_the_mirror_script(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("GPUSLICE_OFFLINE", "1")  # the demo runs without NVIDIA's chart repository
     out = tmp_path / "out"
-    r = cli("plan", EXAMPLES / "eks-ubuntu.yaml", "-o", out, "--mirror-tool", "skopeo", "--output", "json")
+    r = cli("plan", EXAMPLES / "eks-ubuntu.yaml", "-d", out, "--mirror-tool", "skopeo", "--output", "json")
     assert r.exit_code == 0, r.stdout + r.stderr
     doc = json.loads(r.stdout)
     assert {"values.yaml", "images.txt", "images.json", "mirror.sh"} <= set(doc["files"])
@@ -385,16 +417,19 @@ def test_plan_on_the_example_writes_values_images_and_the_mirror_script(cli, tmp
     mode = (out / "mirror.sh").stat().st_mode
     assert mode & stat.S_IXUSR and "skopeo copy --all" in (out / "mirror.sh").read_text()
     lines = (out / "images.txt").read_text().splitlines()
-    assert "nvcr.io/nvidia/driver:595.91.07-ubuntu22.04 -> artifactory.corp.example/docker-remote/nvcr.io/nvidia/" \
-           "driver:595.91.07-ubuntu22.04" in lines
+    assert (
+        "nvcr.io/nvidia/driver:595.91.07-ubuntu22.04 -> artifactory.corp.example/docker-remote/nvcr.io/nvidia/"
+        "driver:595.91.07-ubuntu22.04" in lines
+    )
     assert len(json.loads((out / "images.json").read_text())["images"]) == len(lines)
 
 
 def test_plan_without_write_hands_values_to_apply(tmp_path):
     spec = tmp_path / "gpuslice.yaml"
     spec.write_text(spec_text(chart_version="v25.3.4"))
-    res = api.plan(spec, tmp_path / "unused", write=False, force=True,
-                   options=RenderOptions(chart=CHARTS / "chart-v25.3.4"))
+    res = api.plan(
+        spec, tmp_path / "unused", write=False, force=True, options=RenderOptions(chart=CHARTS / "chart-v25.3.4")
+    )
     assert res.out_dir is None and not (tmp_path / "unused").exists()
     values = yaml.safe_load(str(res.rendered.files["values.yaml"]))
     assert values["validator"]["repository"] == f"{PROXY}/nvcr.io/nvidia/cloud-native"
@@ -407,7 +442,7 @@ def test_plan_offline_without_chart_fails_clearly(cli, tmp_path, monkeypatch):
     monkeypatch.delenv("GPUSLICE_CHARTS_DIR", raising=False)
     spec = tmp_path / "gpuslice.yaml"
     spec.write_text(spec_text())
-    r = cli("plan", spec, "-o", tmp_path / "out", "--force")
+    r = cli("plan", spec, "-d", tmp_path / "out", "--force")
     assert r.exit_code == 2 and not (tmp_path / "out").exists()
     assert "Provide the GPU Operator chart v26.7.0" in r.stderr and "--chart PATH" in r.stderr
     assert "Traceback" not in r.stderr + r.stdout

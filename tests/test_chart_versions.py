@@ -119,23 +119,49 @@ def make_chart(root: Path, tag: str, *, templates: dict[str, str] | None = None,
     (chart / "templates").mkdir(parents=True)
     (chart / "crds").mkdir()
     (chart / "charts").mkdir()
-    (chart / "Chart.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "v2", "name": "gpu-operator", "version": "v1.0.0-devel", "appVersion": meta["appVersion"],
-        "dependencies": [{"name": "node-feature-discovery", "version": meta["nfdVersion"],
-                          "repository": "https://kubernetes-sigs.github.io/node-feature-discovery/charts",
-                          "condition": "nfd.enabled"}]}))
+    (chart / "Chart.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v2",
+                "name": "gpu-operator",
+                "version": "v1.0.0-devel",
+                "appVersion": meta["appVersion"],
+                "dependencies": [
+                    {
+                        "name": "node-feature-discovery",
+                        "version": meta["nfdVersion"],
+                        "repository": "https://kubernetes-sigs.github.io/node-feature-discovery/charts",
+                        "condition": "nfd.enabled",
+                    }
+                ],
+            }
+        )
+    )
     shutil.copy(DATA / tag / "values.yaml", chart / "values.yaml")
     (chart / "crds" / "clusterpolicies.yaml").write_text(CRD)
-    for name, text in (templates if templates is not None else {
-            "operator.yaml": OPERATOR, "clusterpolicy.yaml": CLUSTER_POLICY, "plugin_config.yaml": PLUGIN_CONFIG,
-    }).items():
+    for name, text in (
+        templates
+        if templates is not None
+        else {
+            "operator.yaml": OPERATOR,
+            "clusterpolicy.yaml": CLUSTER_POLICY,
+            "plugin_config.yaml": PLUGIN_CONFIG,
+        }
+    ).items():
         (chart / "templates" / name).write_text(text)
     if nfd != "missing":
         sub = root / "nfd-src" / "node-feature-discovery"
         (sub / "templates").mkdir(parents=True, exist_ok=True)
-        (sub / "Chart.yaml").write_text(yaml.safe_dump({
-            "apiVersion": "v2", "name": "node-feature-discovery", "version": meta["nfdVersion"],
-            "appVersion": meta["nfdAppVersion"]}))
+        (sub / "Chart.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v2",
+                    "name": "node-feature-discovery",
+                    "version": meta["nfdVersion"],
+                    "appVersion": meta["nfdAppVersion"],
+                }
+            )
+        )
         shutil.copy(DATA / tag / "nfd-values.yaml", sub / "values.yaml")
         (sub / "templates" / "worker.yaml").write_text(NFD_WORKER)
         if nfd == "tgz":
@@ -198,8 +224,11 @@ def test_inventory_of_other_releases_lists_the_driver_per_pool_os(version):
     for os_tag in ("ubuntu22.04", "ubuntu24.04"):  # the spec's Ubuntu pools; the AL2023 pool brings its own
         src = f"{drv['repository']}/{drv['image']}:{drv['version']}-{os_tag}"
         assert by_source[src] == f"{PROXY}/{src}", (tag, src)
-    assert not any(s.startswith(f"{drv['repository']}/{drv['image']}:{drv['version']}") and s.endswith(
-        ("amzn2023", "-" + str(drv["version"]))) for s in by_source)
+    assert not any(
+        s.startswith(f"{drv['repository']}/{drv['image']}:{drv['version']}")
+        and s.endswith(("amzn2023", "-" + str(drv["version"])))
+        for s in by_source
+    )
     nfd = yaml.safe_load((DATA / tag / "nfd-values.yaml").read_text())["image"]
     assert f"{nfd['repository']}:{nfd.get('tag') or VERSIONS[tag]['nfdAppVersion']}" in by_source
     assert all(m and m.startswith(PROXY + "/") for m in by_source.values())
@@ -267,19 +296,23 @@ def _tgz_bytes(chart: Path) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize(("content", "says"), [
-    (lambda data: data[: len(data) // 2], "corrupt or truncated"),
-    (lambda data: b"", "an empty file"),
-    (lambda data: b"apiVersion: v2\nname: gpu-operator\n", "not gzip-compressed"),
-    (lambda data: gzip.compress(b"this is not a tar archive" * 40), "corrupt or truncated"),
-], ids=["truncated", "empty", "yaml-not-tgz", "gzip-not-tar"])
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (lambda data: data[: len(data) // 2], "corrupt or truncated"),
+        (lambda data: b"", "an empty file"),
+        (lambda data: b"apiVersion: v2\nname: gpu-operator\n", "not gzip-compressed"),
+        (lambda data: gzip.compress(b"this is not a tar archive" * 40), "corrupt or truncated"),
+    ],
+    ids=["truncated", "empty", "yaml-not-tgz", "gzip-not-tar"],
+)
 def test_broken_archives_are_one_line_errors(cli, tmp_path, content, says):
     bad = tmp_path / "gpu-operator-v24.9.2.tgz"
     bad.write_bytes(content(_tgz_bytes(make_chart(tmp_path / "src", "v24.9.2"))))
     with pytest.raises(ChartError) as e:
         load_chart(bad)
     assert says in str(e.value) and "\n" not in str(e.value)
-    r = cli("plan", _spec(tmp_path), "-o", tmp_path / "out", "--chart", bad, "--force")
+    r = cli("plan", _spec(tmp_path), "-d", tmp_path / "out", "--chart", bad, "--force")
     assert r.exit_code == 2 and says in r.stderr and "Traceback" not in r.stderr + r.stdout
     assert not (tmp_path / "out").exists()
 
@@ -296,15 +329,23 @@ def test_another_chart_is_not_taken_for_the_operator(cli, tmp_path):
 
 # Charts before v22.9.1 have no plugin_config.yaml (nobody creates the ConfigMap); v1.x before v1.11 put no
 # devicePlugin.config into the ClusterPolicy at all. Helm drops the values such a chart does not use.
-NO_CONFIG_POLICY = CLUSTER_POLICY.replace('(hasKey $val "strategy"))', '(hasKey $val "strategy")) (ne $key "devicePlugin")')
+NO_CONFIG_POLICY = CLUSTER_POLICY.replace(
+    '(hasKey $val "strategy"))', '(hasKey $val "strategy")) (ne $key "devicePlugin")'
+)
 
 
-@pytest.mark.parametrize(("templates", "says"), [
-    ({"operator.yaml": OPERATOR, "clusterpolicy.yaml": CLUSTER_POLICY}, "no ConfigMap"),
-    ({"operator.yaml": OPERATOR, "clusterpolicy.yaml": NO_CONFIG_POLICY, "plugin_config.yaml": PLUGIN_CONFIG},
-     "spec.devicePlugin.config.name is None"),
-    ({"operator.yaml": OPERATOR, "plugin_config.yaml": PLUGIN_CONFIG}, "creates no ClusterPolicy"),
-], ids=["no-configmap-template", "policy-without-config", "no-clusterpolicy"])
+@pytest.mark.parametrize(
+    ("templates", "says"),
+    [
+        ({"operator.yaml": OPERATOR, "clusterpolicy.yaml": CLUSTER_POLICY}, "no ConfigMap"),
+        (
+            {"operator.yaml": OPERATOR, "clusterpolicy.yaml": NO_CONFIG_POLICY, "plugin_config.yaml": PLUGIN_CONFIG},
+            "spec.devicePlugin.config.name is None",
+        ),
+        ({"operator.yaml": OPERATOR, "plugin_config.yaml": PLUGIN_CONFIG}, "creates no ClusterPolicy"),
+    ],
+    ids=["no-configmap-template", "policy-without-config", "no-clusterpolicy"],
+)
 def test_proof_reports_values_the_chart_does_not_apply(tmp_path, templates, says):
     tag = "v23.9.2"
     r = resolved_for(spec_text(chart_version=tag))
@@ -320,7 +361,8 @@ def test_proof_reports_a_sharing_config_with_other_content(version):
     other = yaml.safe_load(yaml.safe_dump(values))
     key = next(k for k, v in other["devicePlugin"]["config"]["data"].items() if "replicas: 4" in v)
     other["devicePlugin"]["config"]["data"][key] = other["devicePlugin"]["config"]["data"][key].replace(
-        "replicas: 4", "replicas: 8")
+        "replicas: 4", "replicas: 8"
+    )
     text = values_yaml(r, chart, other)
     found = [f for f in prove(r, chart, text, image_inventory(r, chart)) if f.id == "operator-values-not-applied"]
     assert found and f"keys that differ: {key}" in " ".join(found[0].evidence), tag

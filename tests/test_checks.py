@@ -37,8 +37,11 @@ def _ids(text: str, **kw) -> set[str]:
     return {f.id for f in run_checks(resolve(parse_spec_text(text)), **kw)}
 
 
-AL2 = (MINIMAL.replace("ubuntu-22.04", "al2").replace('"1.33"', '"1.32"')
-       .replace("nodePools:", "operator: {chartVersion: v25.3.4}\nnodePools:"))
+AL2 = (
+    MINIMAL.replace("ubuntu-22.04", "al2")
+    .replace('"1.33"', '"1.32"')
+    .replace("nodePools:", "operator: {chartVersion: v25.3.4}\nnodePools:")
+)
 
 
 def test_today_decides_al2_lifecycle_findings():
@@ -51,10 +54,10 @@ def test_today_decides_al2_lifecycle_findings():
 def test_today_from_environment(monkeypatch, cli, tmp_path):
     spec = write_spec(tmp_path, AL2)
     monkeypatch.setenv("GPUSLICE_TODAY", "2025-06-01")
-    r = cli("check", spec, "-O", "json")
+    r = cli("check", spec, "-o", "json")
     assert r.exit_code == 0, r.stdout
     monkeypatch.setenv("GPUSLICE_TODAY", "2026-07-01")
-    r = cli("check", spec, "-O", "json")
+    r = cli("check", spec, "-o", "json")
     assert r.exit_code == 1 and "os-end-of-life" in {f["id"] for f in json.loads(r.stdout)["findings"]}
     monkeypatch.setenv("GPUSLICE_TODAY", "July 2026")
     r = cli("check", spec)
@@ -88,15 +91,22 @@ def test_check_json_is_the_list_with_summary(cli):
 def test_plan_refusal_names_the_errors(cli, tmp_path):
     path = SPECS / "driver-mixed-os" / "ubuntu-2204-2404-FAILED.yaml"
     out = tmp_path / "out"
-    r = cli("plan", path, "-o", out)
+    r = cli("plan", path, "-d", out)
     assert r.exit_code == 1 and not out.exists()
     assert "Not rendered" in r.stdout and "driver-mixed-os" in " ".join(r.stdout.split())
 
 
 def test_explain_knows_every_finding_id(cli):
     docs = rule_docs()
-    for fid in ("os-glibc-too-old", "driver-mixed-os", "disk-root-too-small", "sharing-mps-replicas",
-                "dns-kubelet-stub-resolver", "eks-ssm-policy", "gpu-unknown-instance-type"):
+    for fid in (
+        "os-glibc-too-old",
+        "driver-mixed-os",
+        "disk-root-too-small",
+        "sharing-mps-replicas",
+        "dns-kubelet-stub-resolver",
+        "eks-ssm-policy",
+        "gpu-unknown-instance-type",
+    ):
         r = cli("explain", fid)
         assert r.exit_code == 0 and r.stdout.startswith(f"{fid}: ") and len(docs[fid]) > 40
     r = cli("explain", "disk-root-to-small")
@@ -112,14 +122,18 @@ def test_disabled_checks_are_skipped():
 def test_root_size_needed_comes_from_the_disk_budget():
     b = load_catalog().disk_budget
     gc = b.kubelet_image_gc_high_percent
-    with_driver = math.ceil((b.gib("os") + b.gib("operator-driver") + b.gib("operator-operands")
-                             + b.gib("workload-images")) * 100 / gc)
-    text = MINIMAL.replace("disks:\n      rootGiB: 40\n      data: {sizeGiB: 100}", f"disks: {{rootGiB: {with_driver}}}")
+    with_driver = math.ceil(
+        (b.gib("os") + b.gib("operator-driver") + b.gib("operator-operands") + b.gib("workload-images")) * 100 / gc
+    )
+    text = MINIMAL.replace(
+        "disks:\n      rootGiB: 40\n      data: {sizeGiB: 100}", f"disks: {{rootGiB: {with_driver}}}"
+    )
     assert "disk-root-too-small" not in _ids(text)
     assert "disk-root-too-small" in _ids(text.replace(f"rootGiB: {with_driver}", f"rootGiB: {with_driver - 1}"))
     # Without the operator's driver (AL2023 brings its own) the same root is more than enough.
-    al2023 = text.replace(f"rootGiB: {with_driver}", f"rootGiB: {with_driver - b.gib('operator-driver'):.0f}") \
-        .replace("ubuntu-22.04", "al2023-nvidia")
+    al2023 = text.replace(f"rootGiB: {with_driver}", f"rootGiB: {with_driver - b.gib('operator-driver'):.0f}").replace(
+        "ubuntu-22.04", "al2023-nvidia"
+    )
     assert "disk-root-too-small" not in _ids(al2023)
 
 
@@ -131,8 +145,9 @@ def test_resolved_containerd_location_and_operand_placement():
     br = resolve(parse_spec_text(MINIMAL.replace("ubuntu-22.04", "bottlerocket-nvidia")))
     assert br.pools[0].containerd_on_data
     assert not operand_runs_on(br, br.pools[0], "device-plugin")
-    two = MINIMAL + ("  - name: pool-b\n    instanceType: g6.xlarge\n    os: al2023-nvidia\n"
-                     "    sharing: {strategy: none}\n")
+    two = MINIMAL + (
+        "  - name: pool-b\n    instanceType: g6.xlarge\n    os: al2023-nvidia\n    sharing: {strategy: none}\n"
+    )
     r = resolve(parse_spec_text(two))
     assert operand_runs_on(r, r.pools[0], "driver") and not operand_runs_on(r, r.pools[1], "driver")
     assert operand_runs_on(r, r.pools[1], "device-plugin")

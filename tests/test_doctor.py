@@ -34,8 +34,11 @@ def test_fixture_dumps_are_current():
     """The checked-in dumps are what tests/k8sfixtures.py builds (`python -m tests.k8sfixtures` rewrites them)."""
     for name in CASES:
         want = kf.case_files(name)
-        have = {str(p.relative_to(DUMPS / name)): p.read_text(encoding="utf-8")
-                for p in (DUMPS / name).rglob("*") if p.is_file()}
+        have = {
+            str(p.relative_to(DUMPS / name)): p.read_text(encoding="utf-8")
+            for p in (DUMPS / name).rglob("*")
+            if p.is_file()
+        }
         assert set(have) == set(want), name
         stale = [rel for rel in want if have[rel] != want[rel]]
         assert not stale, f"{name}: stale {stale[:3]} (run python -m tests.k8sfixtures)"
@@ -78,8 +81,11 @@ def test_evidence_names_the_object_and_quotes_the_message():
     f = next(f for f in doctor(DUMPS / "config-manager-missing-key") if f.id == "config-manager-missing-key")
     assert "'time-slicing-8'" in f.message and kf.GPU1 in f.message
     assert any("nvidia.com/device-plugin.config=time-slicing-8" in e for e in f.evidence)
-    assert any(e.startswith("pod gpu-operator/nvidia-device-plugin-daemonset-") and
-               "specified config time-slicing-8 does not exist" in e for e in f.evidence)
+    assert any(
+        e.startswith("pod gpu-operator/nvidia-device-plugin-daemonset-")
+        and "specified config time-slicing-8 does not exist" in e
+        for e in f.evidence
+    )
     g = next(f for f in doctor(DUMPS / "toolkit-glibc") if f.id == "toolkit-glibc")
     assert "Amazon Linux 2" in g.message
     assert any("GLIBC_2.27' not found" in e and "[init container toolkit-validation]" in e for e in g.evidence)
@@ -91,8 +97,9 @@ def test_image_pull_rule_knows_the_mirror(tmp_path, resolved):
     """With a spec that mirrors nvcr.io, a pull from nvcr.io means the cluster runs values gpuslice did not render;
     a pull from the mirror itself means the mirror lacks the tag."""
     spec = tmp_path / "gpuslice.yaml"
-    spec.write_text(kf.SPEC.read_text().replace("operator:\n", "registry:\n  proxy: mirror.corp.example/proxy\n"
-                                                "operator:\n", 1))
+    spec.write_text(
+        kf.SPEC.read_text().replace("operator:\n", "registry:\n  proxy: mirror.corp.example/proxy\noperator:\n", 1)
+    )
     mirrored = api.load(spec)
     f = next(f for f in doctor(DUMPS / "image-pull-upstream", mirrored) if f.id == "image-pull-upstream")
     assert "although the spec's mirror covers them" in f.message and "gpuslice apply" in f.fix
@@ -135,8 +142,9 @@ def test_missing_files_and_items_null_are_tolerated(tmp_path):
     d = copy_dump(tmp_path, "coredns-loop")
     (d / "nodes.json").unlink()
     (d / "gpu-operator" / "daemonsets.json").unlink()
-    (d / "default" / "events.json").write_text('{"kind": "EventList", "apiVersion": "v1", "metadata": {}, '
-                                               '"items": null}')
+    (d / "default" / "events.json").write_text(
+        '{"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": null}'
+    )
     shutil.rmtree(d / "kube-system" / next(p.name for p in (d / "kube-system").iterdir() if p.is_dir()))
     findings = doctor(d)
     assert "coredns-loop" in {f.id for f in findings}
@@ -163,8 +171,15 @@ def test_yaml_dump_and_other_namespaces(tmp_path):
     import yaml
 
     c = kf.case_coredns_port_in_use()
-    c.add_pod(kf.pod("web-0", "shop", kf.GPU1, containers=[kf.container("web", "nginx:1.27")],
-                     statuses=[kf.running("web", "nginx:1.27")]))
+    c.add_pod(
+        kf.pod(
+            "web-0",
+            "shop",
+            kf.GPU1,
+            containers=[kf.container("web", "nginx:1.27")],
+            statuses=[kf.running("web", "nginx:1.27")],
+        )
+    )
     d = c.write_dump(tmp_path / "y", snapshot_extras=False)
     for p in list(d.rglob("*.json")):
         p.with_suffix(".yaml").write_text(yaml.safe_dump(json.loads(p.read_text())))
@@ -178,14 +193,18 @@ def test_huge_logs_are_read_bounded_from_the_end(tmp_path):
     c = kf.case_driver_kernel_headers()
     d = c.write_dump(tmp_path / "big")
     pods = json.loads((d / "gpu-operator" / "pods.json").read_text())
-    driver = next(p for p in pods["items"] if p["spec"].get("nodeName") == kf.GPU1
-                  and p["metadata"]["name"].startswith("nvidia-driver"))
+    driver = next(
+        p
+        for p in pods["items"]
+        if p["spec"].get("nodeName") == kf.GPU1 and p["metadata"]["name"].startswith("nvidia-driver")
+    )
     logf = d / "gpu-operator" / driver["metadata"]["name"] / "logs.txt"
     text = logf.read_text()
     filler = "".join(f"I1120 10:00:00.{i:06d} 1 noise.go:1] line {i} of chatter\n" for i in range(120_000))
     head, sep, rest = text.partition("==== START logs for container nvidia-driver-ctr")
-    logf.write_text(head + sep + rest.replace("Resolving Linux kernel version...\n",
-                                              "Resolving Linux kernel version...\n" + filler))
+    logf.write_text(
+        head + sep + rest.replace("Resolving Linux kernel version...\n", "Resolving Linux kernel version...\n" + filler)
+    )
     assert logf.stat().st_size > 5_000_000
     tail = read_log_file(logf, max_bytes=1_000_000, tail_lines=500)
     assert len(tail["nvidia-driver-ctr"]) == 500  # bounded
@@ -196,10 +215,12 @@ def test_huge_logs_are_read_bounded_from_the_end(tmp_path):
 
 def test_log_markers_without_a_trailing_newline(tmp_path):
     p = tmp_path / "logs.txt"
-    p.write_text("==== START logs for container a of pod ns/p ====\nfirst\nno newline at the end"
-                 "==== END logs for container a of pod ns/p ====\n"
-                 "==== START logs for container b of pod ns/p ====\nRequest log error: container b is waiting\n"
-                 "==== END logs for container b of pod ns/p ====\n")
+    p.write_text(
+        "==== START logs for container a of pod ns/p ====\nfirst\nno newline at the end"
+        "==== END logs for container a of pod ns/p ====\n"
+        "==== START logs for container b of pod ns/p ====\nRequest log error: container b is waiting\n"
+        "==== END logs for container b of pod ns/p ====\n"
+    )
     logs = read_log_file(p)
     assert logs["a"] == ["first", "no newline at the end"]
     assert logs["b"] == ["Request log error: container b is waiting"]

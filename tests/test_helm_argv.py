@@ -38,10 +38,12 @@ def test_adapter_argv_parses_with_the_real_helm(tmp_path, monkeypatch):
             raise
 
     monkeypatch.setattr(helmops, "run_helm", spy)
-    ops = helmops.Helm(kubeconfig=str(kubeconfig),
-                       retrier=Retrier(policy=RetryPolicy(max_attempts=1), sleep=lambda s: None))
-    chart = helmops.ChartRef(name="gpu-operator", version="v26.7.0",
-                             path=str(EXAMPLES / "charts" / "gpu-operator-v26.7.0"))
+    ops = helmops.Helm(
+        kubeconfig=str(kubeconfig), retrier=Retrier(policy=RetryPolicy(max_attempts=1), sleep=lambda s: None)
+    )
+    chart = helmops.ChartRef(
+        name="gpu-operator", version="v26.7.0", path=str(EXAMPLES / "charts" / "gpu-operator-v26.7.0")
+    )
     with pytest.raises(GpusliceError):
         ops.release("r", "ns")
     with pytest.raises(GpusliceError):

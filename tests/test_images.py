@@ -39,7 +39,9 @@ PROXY = "artifactory.corp.example/docker-remote"
 
 def spec_text(*, chart_version: str = "v26.7.0", registry: str | None = None, pools: str | None = None) -> str:
     registry = registry if registry is not None else f"registry:\n  proxy: {PROXY}\n  pullSecrets: [corp-registry]\n"
-    pools = pools or """\
+    pools = (
+        pools
+        or """\
   - name: a10g
     instanceType: g5.2xlarge
     os: ubuntu-22.04
@@ -55,6 +57,7 @@ def spec_text(*, chart_version: str = "v26.7.0", registry: str | None = None, po
     os: ubuntu-24.04
     sharing: {strategy: mps, replicas: 2}
 """
+    )
     return f"""\
 apiVersion: gpuslice.dev/v1alpha1
 kind: GpuCluster
@@ -81,31 +84,39 @@ def chart25():
 # --------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("ref", "expect"), [
-    ("nvcr.io/nvidia/driver:595.91.07", ("nvcr.io", "nvidia/driver", "595.91.07", None)),
-    ("busybox", ("docker.io", "library/busybox", None, None)),
-    ("localhost:5000/a/b@sha256:" + "a" * 64, ("localhost:5000", "a/b", None, "sha256:" + "a" * 64)),
-    ("registry.k8s.io/nfd/node-feature-discovery:v0.19.0", ("registry.k8s.io", "nfd/node-feature-discovery",
-                                                            "v0.19.0", None)),
-])
+@pytest.mark.parametrize(
+    ("ref", "expect"),
+    [
+        ("nvcr.io/nvidia/driver:595.91.07", ("nvcr.io", "nvidia/driver", "595.91.07", None)),
+        ("busybox", ("docker.io", "library/busybox", None, None)),
+        ("localhost:5000/a/b@sha256:" + "a" * 64, ("localhost:5000", "a/b", None, "sha256:" + "a" * 64)),
+        (
+            "registry.k8s.io/nfd/node-feature-discovery:v0.19.0",
+            ("registry.k8s.io", "nfd/node-feature-discovery", "v0.19.0", None),
+        ),
+    ],
+)
 def test_parse_image(ref, expect):
     img = parse_image(ref)
     assert (img.registry, img.path, img.tag, img.digest) == expect
     assert parse_image(str(img)) == img
 
 
-@pytest.mark.parametrize(("value", "is_ref"), [
-    ("nvcr.io/nvidia/driver:595.91.07-ubuntu22.04", True),
-    ("mirror.corp.example:5000/proxy/nvcr.io/nvidia/gpu-operator:v26.7.0", True),
-    ("ghcr.io/org/tool@sha256:" + "0" * 64, True),
-    ("nvidia.com/gpu", False),  # a resource name, no tag
-    ("https://helm.ngc.nvidia.com/nvidia", False),
-    ("/run/nvidia/driver", False),
-    ("busybox:1.36", False),  # no registry host: only accepted under an `image` key
-    ("node-role.kubernetes.io/control-plane", False),
-    ("feature.node.kubernetes.io/pci-10de.present", False),
-    ("25%", False),
-])
+@pytest.mark.parametrize(
+    ("value", "is_ref"),
+    [
+        ("nvcr.io/nvidia/driver:595.91.07-ubuntu22.04", True),
+        ("mirror.corp.example:5000/proxy/nvcr.io/nvidia/gpu-operator:v26.7.0", True),
+        ("ghcr.io/org/tool@sha256:" + "0" * 64, True),
+        ("nvidia.com/gpu", False),  # a resource name, no tag
+        ("https://helm.ngc.nvidia.com/nvidia", False),
+        ("/run/nvidia/driver", False),
+        ("busybox:1.36", False),  # no registry host: only accepted under an `image` key
+        ("node-role.kubernetes.io/control-plane", False),
+        ("feature.node.kubernetes.io/pci-10de.present", False),
+        ("25%", False),
+    ],
+)
 def test_is_full_reference(value, is_ref):
     assert is_full_reference(value) is is_ref
 
@@ -122,8 +133,11 @@ def test_discovery_finds_both_layouts_without_a_key_list(chart26, chart25):
     assert s26["driver"].pinned_tag is None and s26["driver"].source == "nvcr.io/nvidia/driver:595.91.07"
     # NFD: repository includes the image name, tag defaults to the subchart's appVersion.
     nfd = s26["node-feature-discovery.image"]
-    assert (nfd.shape, nfd.source, nfd.pinned_tag) == ("repo-tag", "registry.k8s.io/nfd/node-feature-discovery:v0.19.0",
-                                                      "v0.19.0")
+    assert (nfd.shape, nfd.source, nfd.pinned_tag) == (
+        "repo-tag",
+        "registry.k8s.io/nfd/node-feature-discovery:v0.19.0",
+        "v0.19.0",
+    )
     assert s25["node-feature-discovery.image"].source.endswith(":v0.17.3")
     # Only in v25.3.4: the operator's init container and kata artifacts (whole references inside a list).
     assert "operator.initContainer" in s25 and "operator.initContainer" not in s26
@@ -156,14 +170,22 @@ def test_every_repository_in_the_values_is_a_slot(path):
 
 def test_discovery_on_other_layouts(tmp_path):
     digest = "sha256:" + "ab" * 32
-    (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 1.0.0\nappVersion: \"2.4.1\"\n")
-    (tmp_path / "values.yaml").write_text(yaml.safe_dump({
-        "app": {"image": {"registry": "docker.io", "repository": "bitnami/nginx", "tag": ""}},
-        "pinned": {"repository": "nvcr.io/nvidia", "image": "driver", "version": digest},
-        "verbatim": {"repository": "", "image": f"quay.io/org/tool@{digest}", "version": ""},
-        "sidecars": [{"name": "x", "image": "busybox:1.36"}, {"image": "ghcr.io/org/agent:v3"}],
-        "notImages": {"url": "https://example.com/a:b", "resource": "nvidia.com/gpu", "path": "/usr/local/nvidia"},
-    }))
+    (tmp_path / "Chart.yaml").write_text('apiVersion: v2\nname: demo\nversion: 1.0.0\nappVersion: "2.4.1"\n')
+    (tmp_path / "values.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "app": {"image": {"registry": "docker.io", "repository": "bitnami/nginx", "tag": ""}},
+                "pinned": {"repository": "nvcr.io/nvidia", "image": "driver", "version": digest},
+                "verbatim": {"repository": "", "image": f"quay.io/org/tool@{digest}", "version": ""},
+                "sidecars": [{"name": "x", "image": "busybox:1.36"}, {"image": "ghcr.io/org/agent:v3"}],
+                "notImages": {
+                    "url": "https://example.com/a:b",
+                    "resource": "nvidia.com/gpu",
+                    "path": "/usr/local/nvidia",
+                },
+            }
+        )
+    )
     got = {s.where: (s.shape, s.source) for s in discover_images(load_chart(tmp_path))}
     assert got == {
         "app.image": ("repo-tag", "docker.io/bitnami/nginx:2.4.1"),
@@ -178,12 +200,16 @@ def test_discovery_on_other_layouts(tmp_path):
 
 
 def test_rewrite_with_rules_renaming_the_image_and_reporting_uncovered(chart26):
-    r = resolved_for(spec_text(registry="""\
+    r = resolved_for(
+        spec_text(
+            registry="""\
 registry:
   mirrors:
     - {source: nvcr.io/nvidia, mirror: registry.corp.example/nv}
     - {source: nvcr.io/nvidia/gpu-operator, mirror: registry.corp.example/ops/operator-image}
-"""))
+"""
+        )
+    )
     values = chart26.effective_values()
     slots = discover_images(chart26, values, app_version="v26.7.0")
     unmapped = rewrite_values(values, slots, r)
@@ -298,8 +324,7 @@ def test_mirror_script_runs_the_copies(chart26, tmp_path):
     fake.chmod(0o755)
     script = tmp_path / "mirror.sh"
     script.write_text(mirror_script(inv, "crane"))
-    res = subprocess.run(["bash", str(script)], capture_output=True, text=True,
-                         env={"PATH": f"{bindir}:/usr/bin:/bin"})
+    res = subprocess.run(["bash", str(script)], capture_output=True, text=True, env={"PATH": f"{bindir}:/usr/bin:/bin"})
     assert res.returncode == 0, res.stderr
     calls = log.read_text().splitlines()
     assert calls == [f"copy {i.source} {i.mirror}" for i in inv.images]
@@ -317,25 +342,45 @@ def test_registry_check_rules():
     assert only_nvcr["registry-source-not-covered"].severity.value == "error"
     assert only_nvcr["registry-source-not-covered"].evidence == ("registry.k8s.io/nfd",)
     assert only_nvcr["registry-no-pull-secret"].severity.value == "warning"
-    both = ids(spec_text(registry="registry:\n  pullSecrets: [s]\n  mirrors:\n"
-                                  "    - {source: nvcr.io, mirror: reg.corp.example/nvcr}\n"
-                                  "    - {source: registry.k8s.io, mirror: reg.corp.example/k8s}\n"))
+    both = ids(
+        spec_text(
+            registry="registry:\n  pullSecrets: [s]\n  mirrors:\n"
+            "    - {source: nvcr.io, mirror: reg.corp.example/nvcr}\n"
+            "    - {source: registry.k8s.io, mirror: reg.corp.example/k8s}\n"
+        )
+    )
     assert both == {}
     # ECR mirrors on EKS: nodes pull with their instance role, so no pull secret is expected.
     ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-    ecr_only = ids(spec_text(registry=f"registry:\n  mirrors:\n    - {{source: nvcr.io, mirror: {ecr}/nvcr}}\n"
-                                      f"    - {{source: registry.k8s.io, mirror: {ecr}/k8s}}\n"))
+    ecr_only = ids(
+        spec_text(
+            registry=f"registry:\n  mirrors:\n    - {{source: nvcr.io, mirror: {ecr}/nvcr}}\n"
+            f"    - {{source: registry.k8s.io, mirror: {ecr}/k8s}}\n"
+        )
+    )
     assert ecr_only == {}
 
 
 def test_find_slots_in_a_rendered_custom_resource():
-    spec = {"driver": {"enabled": True, "repository": "m/nvcr.io/nvidia", "image": "driver", "version": "1",
-                       "manager": {"repository": "m/nvcr.io/nvidia/cloud-native", "image": "k8s-driver-manager",
-                                   "version": "v0.12.0"}},
-            "daemonsets": {"labels": {"helm.sh/chart": "gpu-operator-v1.0.0-devel"}}}
+    spec = {
+        "driver": {
+            "enabled": True,
+            "repository": "m/nvcr.io/nvidia",
+            "image": "driver",
+            "version": "1",
+            "manager": {
+                "repository": "m/nvcr.io/nvidia/cloud-native",
+                "image": "k8s-driver-manager",
+                "version": "v0.12.0",
+            },
+        },
+        "daemonsets": {"labels": {"helm.sh/chart": "gpu-operator-v1.0.0-devel"}},
+    }
     got = [(s.where, s.source) for s in find_slots(spec, ("spec",))]
-    assert got == [("spec.driver", "m/nvcr.io/nvidia/driver:1"),
-                   ("spec.driver.manager", "m/nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.12.0")]
+    assert got == [
+        ("spec.driver", "m/nvcr.io/nvidia/driver:1"),
+        ("spec.driver.manager", "m/nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.12.0"),
+    ]
 
 
 def test_release_version_prefers_a_real_app_version(chart26, tmp_path):
@@ -359,8 +404,10 @@ def test_images_verb_list_json_and_script(cli, tmp_path):
     spec.write_text(spec_text())
     r = cli("images", spec, "--chart", V26)
     assert r.exit_code == 0, r.stderr
-    assert f"nvcr.io/nvidia/driver:595.91.07-ubuntu22.04 -> {PROXY}/nvcr.io/nvidia/driver:595.91.07-ubuntu22.04" \
+    assert (
+        f"nvcr.io/nvidia/driver:595.91.07-ubuntu22.04 -> {PROXY}/nvcr.io/nvidia/driver:595.91.07-ubuntu22.04"
         in r.stdout.splitlines()
+    )
     j = cli("images", spec, "--chart", V26, "--output", "json")
     doc = json.loads(j.stdout)
     assert doc["mirrorConfigured"] is True and doc["chartVersion"] == "v26.7.0"
@@ -409,8 +456,12 @@ def test_chart_found_next_to_the_spec_and_via_env(cli, tmp_path, monkeypatch):
 def test_spec_relative_chart_field(cli, tmp_path):
     spec = tmp_path / "s" / "gpuslice.yaml"
     spec.parent.mkdir()
-    spec.write_text(spec_text().replace("operator: {chartVersion: v26.7.0}",
-                                        f"operator: {{chartVersion: v26.7.0, chart: {Path('..') / 'vendored'}}}"))
+    spec.write_text(
+        spec_text().replace(
+            "operator: {chartVersion: v26.7.0}",
+            f"operator: {{chartVersion: v26.7.0, chart: {Path('..') / 'vendored'}}}",
+        )
+    )
     r = cli("images", spec)
     assert r.exit_code == 2 and "operator.chart" in r.stderr and "not found" in r.stderr
     shutil.copytree(V26, tmp_path / "vendored")

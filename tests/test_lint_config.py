@@ -61,16 +61,23 @@ def test_conformance_strict_mode_differs_only_where_marked(case):
 
 def test_conformance_table_covers_every_upstream_test():
     tests = {c["upstream_test"] for c in CONFORMANCE}
-    assert {"TestUnmarshalReplicatedDevices", "TestReplicatedDeviceRef", "TestUnmarshalReplicatedResource",
-            "TestUnmarshalReplicatedResources", "TestUnmarshalFlags", "TestImexUnmarshal"} <= tests
+    assert {
+        "TestUnmarshalReplicatedDevices",
+        "TestReplicatedDeviceRef",
+        "TestUnmarshalReplicatedResource",
+        "TestUnmarshalReplicatedResources",
+        "TestUnmarshalFlags",
+        "TestImexUnmarshal",
+    } <= tests
     assert len(CONFORMANCE) == 61
     # both outcomes are well represented, and the rows where the unit test and the file loader differ are explained
     assert sum(c["upstream"] == "error" for c in CONFORMANCE) == 23
     assert all("unit_vs_loader" in c for c in CONFORMANCE if c["unit_expects"] != c["upstream"])
 
 
-@pytest.mark.parametrize("ref,kind", [(c["unit_input"], None) for c in CONFORMANCE
-                                      if c["upstream_test"] == "TestReplicatedDeviceRef"])
+@pytest.mark.parametrize(
+    "ref,kind", [(c["unit_input"], None) for c in CONFORMANCE if c["upstream_test"] == "TestReplicatedDeviceRef"]
+)
 def test_device_refs_are_exactly_one_kind(ref, kind):
     assert device_ref_kind(ref) is not None
 
@@ -136,8 +143,19 @@ def test_config_fixtures(path):
 
 def test_every_strict_fixture_is_accepted_by_upstream():
     """The silently-ignored mistakes: the plugin itself starts happily with these, gpuslice refuses them."""
-    silent = ["rename-under-flags", "gpus-typo", "both-strategies", "duplicate-resource", "replicas-misplaced",
-              "mig-malformed", "mps-mig-resource", "mps-too-many", "shared-name", "case-key", "duplicate-key"]
+    silent = [
+        "rename-under-flags",
+        "gpus-typo",
+        "both-strategies",
+        "duplicate-resource",
+        "replicas-misplaced",
+        "mig-malformed",
+        "mps-mig-resource",
+        "mps-too-many",
+        "shared-name",
+        "case-key",
+        "duplicate-key",
+    ]
     for name in silent:
         text = (LINT / "configs" / f"{name}-FAILED.yaml").read_text(encoding="utf-8")
         assert _outcome(text, upstream=True)[0] == "ok", name
@@ -145,9 +163,21 @@ def test_every_strict_fixture_is_accepted_by_upstream():
 
 
 def test_upstream_rejections_stay_errors_in_upstream_mode():
-    for name in ("empty-timeslicing", "empty-mps", "empty-resources", "replicas-string", "replicas-one", "version",
-                 "mig-plus", "name-prefix", "devices-bad-uuid", "imex", "mig-strategy-enum", "mps-mixed",
-                 "device-list-strategy"):
+    for name in (
+        "empty-timeslicing",
+        "empty-mps",
+        "empty-resources",
+        "replicas-string",
+        "replicas-one",
+        "version",
+        "mig-plus",
+        "name-prefix",
+        "devices-bad-uuid",
+        "imex",
+        "mig-strategy-enum",
+        "mps-mixed",
+        "device-list-strategy",
+    ):
         text = (LINT / "configs" / f"{name}-FAILED.yaml").read_text(encoding="utf-8")
         assert _outcome(text, upstream=True)[0] == "error", name
 
@@ -168,8 +198,10 @@ def test_ignored_fields_are_warnings_with_reasons():
     assert "advertises nvidia.com/gpu" in by_id["lint-rename-ignored"].message
     assert by_id["lint-devices-ignored"].severity is Severity.WARNING
     # renameByDefault + rename equal to <name>.shared is exactly what the plugin keeps: no warning
-    same = ("sharing:\n  timeSlicing:\n    renameByDefault: true\n    failRequestsGreaterThanOne: true\n"
-            "    resources:\n    - {name: nvidia.com/gpu, replicas: 2, rename: nvidia.com/gpu.shared}\n")
+    same = (
+        "sharing:\n  timeSlicing:\n    renameByDefault: true\n    failRequestsGreaterThanOne: true\n"
+        "    resources:\n    - {name: nvidia.com/gpu, replicas: 2, rename: nvidia.com/gpu.shared}\n"
+    )
     assert not [f for f in lint(same, "x").findings if f.id == "lint-rename-ignored"]
     top = "resources:\n  gpus:\n  - {pattern: '*', name: gpu}\n"
     assert [f.severity for f in lint(top, "x").findings if f.id == "lint-resources-ignored"] == [Severity.WARNING]
@@ -180,7 +212,8 @@ def test_mps_rules_by_version_and_limits():
     f = lint(base.format(extra="failRequestsGreaterThanOne: false\n    ", n=20), "x").findings
     ids = {x.id: x.severity for x in f}
     assert ids["lint-mps-fail-requests"] is Severity.WARNING and "v0.20.0" in next(
-        x.message for x in f if x.id == "lint-mps-fail-requests")
+        x.message for x in f if x.id == "lint-mps-fail-requests"
+    )
     assert ids["lint-mps-replicas-old-gpu"] is Severity.WARNING
     assert ids["lint-mps-root"] is Severity.INFO  # a raw file: MPS needs --mps-root unless the operator sets it
     assert "lint-mps-replicas" in {x.id for x in lint(base.format(extra="", n=49), "x").findings}
@@ -212,21 +245,39 @@ def test_misplaced_mig_strategy_under_plugin_breaks_the_plugin():
 # how the plugin reads YAML: go-yaml v2 scalars
 
 
-@pytest.mark.parametrize("text,value", [
-    ("yes", True), ("off", False), ("y", True), ("010", 8), ("0x10", 16), ("1_0", 10), ("4.0", 4.0), ("~", None),
-    ("0:0", "0:0"), ("1e400", "1e400"), ("2001-01-01", "2001-01-01"), ("+3", 3), ("0b11", 3),
-])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("yes", True),
+        ("off", False),
+        ("y", True),
+        ("010", 8),
+        ("0x10", 16),
+        ("1_0", 10),
+        ("4.0", 4.0),
+        ("~", None),
+        ("0:0", "0:0"),
+        ("1e400", "1e400"),
+        ("2001-01-01", "2001-01-01"),
+        ("+3", 3),
+        ("0b11", 3),
+    ],
+)
 def test_go_yaml_scalars(text, value):
     assert resolve_plain(text) == value
 
 
 def test_yaml_1_1_values_behave_as_in_the_plugin():
-    ok = "sharing:\n  timeSlicing:\n    renameByDefault: yes\n    failRequestsGreaterThanOne: on\n" \
-         "    resources:\n    - {name: gpu, replicas: 010, devices: [0:0]}\n"
+    ok = (
+        "sharing:\n  timeSlicing:\n    renameByDefault: yes\n    failRequestsGreaterThanOne: on\n"
+        "    resources:\n    - {name: gpu, replicas: 010, devices: [0:0]}\n"
+    )
     r = lint(ok, "x", upstream=True)
     assert r.ok
     assert r.configs[0].resources == (("nvidia.com/gpu", 8),) and r.configs[0].rename_by_default
-    quoted = "sharing:\n  timeSlicing:\n    renameByDefault: !!str yes\n    resources:\n    - {name: gpu, replicas: 2}\n"
+    quoted = (
+        "sharing:\n  timeSlicing:\n    renameByDefault: !!str yes\n    resources:\n    - {name: gpu, replicas: 2}\n"
+    )
     assert _outcome(quoted, upstream=True)[0] == "error"
 
 
@@ -244,16 +295,22 @@ def test_configmap_findings_name_key_path_and_file_line():
     f = next(f for f in r.findings if f.id == "lint-resource-unknown")
     assert f.path.startswith("data[ts-json].") and lines[f.line - 1].startswith("  ts-json:")
     ids = {f.id for f in r.findings if f.severity is Severity.ERROR}
-    assert {"lint-configmap-name", "lint-configmap-key", "lint-configmap", "lint-missing-config-key",
-            "lint-yaml"} <= ids
+    assert {
+        "lint-configmap-name",
+        "lint-configmap-key",
+        "lint-configmap",
+        "lint-missing-config-key",
+        "lint-yaml",
+    } <= ids
     assert next(f for f in r.findings if f.id == "lint-yaml").path == "data[yaml-error]"
     assert [f.id for f in r.findings if f.id == "lint-not-configmap"]
     assert not r.ok and r.kind == "configmap"
 
 
 def test_configmap_multi_key_and_list_forms_pass():
-    r = lint_file(LINT / "configmaps" / "per-node-PASSED.yaml", default="exclusive",
-                  node_label_keys=["a100-40gb", "tesla-t4"])
+    r = lint_file(
+        LINT / "configmaps" / "per-node-PASSED.yaml", default="exclusive", node_label_keys=["a100-40gb", "tesla-t4"]
+    )
     assert r.ok and [c.key for c in r.configs] == ["a100-40gb", "tesla-t4", "exclusive"]
     assert r.configs[0].resources[1] == ("nvidia.com/mig-1g.5gb", 2)
     r = lint_file(LINT / "configmaps" / "list-PASSED.yaml", default="exclusive", node_label_keys=["shared"])
@@ -318,7 +375,7 @@ def test_rendered_configmap_lints_clean_with_spec(cli, tmp_path, example):
     files = render(api.load(example), RenderOptions()).files
     cm = tmp_path / "device-plugin-config.yaml"
     cm.write_text(files["device-plugin-config.yaml"], encoding="utf-8")
-    res = cli("lint-config", cm, "--spec", example, "-O", "json")
+    res = cli("lint-config", cm, "--spec", example, "-o", "json")
     assert res.exit_code == 0, res.stdout
     data = json.loads(res.stdout)
     assert data["ok"] and data["kind"] == "configmap"
@@ -334,8 +391,11 @@ def test_spec_mismatches_are_reported(tmp_path):
     r = api.load(spec)
     manifest = configmap_manifest(r)
     key = next(k for k in manifest["data"] if k != "exclusive")
-    text = dump_yaml(manifest).replace("replicas: 4", "replicas: 3").replace(
-        "namespace: gpu-operator", "namespace: kube-system")
+    text = (
+        dump_yaml(manifest)
+        .replace("replicas: 4", "replicas: 3")
+        .replace("namespace: gpu-operator", "namespace: kube-system")
+    )
     res = lint(text, "cm.yaml", resolved=r)
     ids = {f.id: f for f in res.findings}
     mismatch = ids["lint-spec-mismatch"]
@@ -385,8 +445,14 @@ def test_cli_exit_codes_and_json(cli, tmp_path):
     (tmp_path / "bad.yaml").write_text("sharing: [\n", encoding="utf-8")
     assert cli("lint-config", tmp_path / "bad.yaml").exit_code == 2
     assert cli("lint-config", tmp_path / "missing.yaml").exit_code == 2
-    keys = cli("lint-config", LINT / "configmaps" / "per-node-PASSED.yaml", "--default", "exclusive",
-               "--node-label-keys", "a100-40gb,nope")
+    keys = cli(
+        "lint-config",
+        LINT / "configmaps" / "per-node-PASSED.yaml",
+        "--default",
+        "exclusive",
+        "--node-label-keys",
+        "a100-40gb,nope",
+    )
     assert keys.exit_code == 1 and "nope" in keys.stdout
 
 
@@ -406,7 +472,7 @@ def _mangled(draw):
         if op == 0:
             text = text[:pos] + draw(_YAMLISH) + text[pos:]
         elif op == 1:
-            text = text[:pos] + text[pos + draw(st.integers(1, 20)):]
+            text = text[:pos] + text[pos + draw(st.integers(1, 20)) :]
         else:
             text = text[:pos]
     return text

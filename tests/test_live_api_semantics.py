@@ -35,8 +35,9 @@ def client(api: FakeKube, tmp_path) -> KubeClient:
 
 
 def _raw(api: FakeKube, method: str, path: str, body: object, ctype: str) -> int:
-    req = urllib.request.Request(api.url + path, data=json.dumps(body).encode(), method=method,
-                                 headers={"Content-Type": ctype})
+    req = urllib.request.Request(
+        api.url + path, data=json.dumps(body).encode(), method=method, headers={"Content-Type": ctype}
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return int(resp.status)
@@ -118,16 +119,25 @@ def test_clusterpolicies_hidden_by_rbac_stay_unknown(api, tmp_path):
 
 
 def test_fake_scheduler_keeps_an_untolerated_pod_off_a_tainted_node(api, tmp_path):
-    node = next(n["metadata"]["name"] for n in kf.healthy().nodes
-                if (n["status"].get("allocatable") or {}).get("nvidia.com/gpu"))
+    node = next(
+        n["metadata"]["name"]
+        for n in kf.healthy().nodes
+        if (n["status"].get("allocatable") or {}).get("nvidia.com/gpu")
+    )
     api.get("nodes", node)["spec"]["taints"] = [{"key": "team", "value": "ml", "effect": "NoSchedule"}]
     k = client(api, tmp_path)
 
     def pod(name: str, tolerations: list[dict]) -> dict:
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-                "spec": {"nodeSelector": {"kubernetes.io/hostname": node}, "tolerations": tolerations,
-                         "containers": [{"name": "c", "image": "x",
-                                         "resources": {"limits": {"nvidia.com/gpu": "1"}}}]}}
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {
+                "nodeSelector": {"kubernetes.io/hostname": node},
+                "tolerations": tolerations,
+                "containers": [{"name": "c", "image": "x", "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
+            },
+        }
 
     assert k.create("pods", NS, pod("no-tol", []))["status"]["phase"] == "Pending"
     tol = [{"key": "team", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]
@@ -151,8 +161,9 @@ def _smoke(cluster: kf.Cluster, tmp_path, timeout: float = 5):
     from gpuslice.cluster.verify import run_smoke
 
     with FakeKube(cluster) as fk:
-        res = run_smoke(gapi.load(kf.SPEC), client(fk, tmp_path), pool_name="a10g-shared", timeout=timeout,
-                        poll=0.01, run_id="t2")
+        res = run_smoke(
+            gapi.load(kf.SPEC), client(fk, tmp_path), pool_name="a10g-shared", timeout=timeout, poll=0.01, run_id="t2"
+        )
         created = [r.body for r in fk.requests if r.method == "POST" and r.path.endswith("/pods")]
     return res, created
 

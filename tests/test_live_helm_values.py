@@ -20,8 +20,13 @@ def prepared() -> Prepared:
 
 
 def test_numbers_compare_as_helm_stores_them():
-    assert as_helm_stores({"a": 4.0, "b": [1.0, 0.5], "c": True, "d": None, "e": "4.0"}) == \
-        {"a": 4, "b": [1, 0.5], "c": True, "d": None, "e": "4.0"}
+    assert as_helm_stores({"a": 4.0, "b": [1.0, 0.5], "c": True, "d": None, "e": "4.0"}) == {
+        "a": 4,
+        "b": [1, 0.5],
+        "c": True,
+        "d": None,
+        "e": "4.0",
+    }
     assert as_helm_stores(2**53 + 1) == 2**53  # float64 rounding, as helm prints it
     assert canonical({"x": 4.0}) == canonical({"x": 4})
     assert canonical({"x": True}) != canonical({"x": 1})  # booleans are not numbers
@@ -38,8 +43,9 @@ def test_second_apply_is_a_noop_when_helm_respelled_a_number(tmp_path, prepared)
         first = apply_release(prepared.resolved, values, prepared.chart, options=opts, sleep=lambda _s: None, **ops)
         assert {s.name: s.action for s in first.steps}["release"] == "installed"
         rel = env.helm_fake.releases()[f"{prepared.resolved.namespace}/{prepared.resolved.release_name}"]
-        assert rel["values"]["devicePlugin"]["gpuslice-test-ratio"] == 1 and \
-            isinstance(rel["values"]["devicePlugin"]["gpuslice-test-ratio"], int)
+        assert rel["values"]["devicePlugin"]["gpuslice-test-ratio"] == 1 and isinstance(
+            rel["values"]["devicePlugin"]["gpuslice-test-ratio"], int
+        )
         second = apply_release(prepared.resolved, values, prepared.chart, options=opts, sleep=lambda _s: None, **ops)
         assert {s.name: s.action for s in second.steps}["release"] == "unchanged"
         assert len(env.helm_fake.calls("upgrade")) == 1

@@ -71,13 +71,17 @@ def errors(validator: jsonschema.Draft7Validator, doc: Any) -> list[str]:
 def test_eksctl_config_validates_against_eksctl_schema(resolved: ResolvedSpec) -> None:
     cfg = ng.eksctl_config(resolved)
     assert errors(eksctl_validator(), cfg) == []
-    assert cfg["metadata"] == {"name": resolved.spec.cluster.name, "region": resolved.spec.cluster.region,
-                               "version": resolved.kubernetes_version}
+    assert cfg["metadata"] == {
+        "name": resolved.spec.cluster.name,
+        "region": resolved.spec.cluster.region,
+        "version": resolved.kubernetes_version,
+    }
     for entry, pool in zip(cfg["nodeGroups"], resolved.pools, strict=True):
         assert entry["amiFamily"] in eksctl_ami_families()
         assert entry["labels"] == pool.node_labels
-        assert [(t["key"], t.get("value", ""), t["effect"]) for t in entry.get("taints", [])] == \
-               [(t.key, t.value, t.effect) for t in pool.spec.taints]
+        assert [(t["key"], t.get("value", ""), t["effect"]) for t in entry.get("taints", [])] == [
+            (t.key, t.value, t.effect) for t in pool.spec.taints
+        ]
         if "bottlerocket" in entry:
             # eksctl refuses labels/taints/max-pods inside bottlerocket.settings.kubernetes
             assert "kubernetes" not in entry["bottlerocket"]["settings"]
@@ -153,8 +157,9 @@ def test_karpenter_manifests_validate_against_the_crds(resolved: ResolvedSpec) -
         tmpl = p["spec"]["template"]
         assert tmpl["metadata"]["labels"] == pool.node_labels
         assert tmpl["spec"]["nodeClassRef"]["name"] in classes
-        assert [(t["key"], t.get("value", ""), t["effect"]) for t in tmpl["spec"].get("taints", [])] == \
-               [(t.key, t.value, t.effect) for t in pool.spec.taints]
+        assert [(t["key"], t.get("value", ""), t["effect"]) for t in tmpl["spec"].get("taints", [])] == [
+            (t.key, t.value, t.effect) for t in pool.spec.taints
+        ]
 
 
 def test_karpenter_crd_rejects_a_wrong_value() -> None:
@@ -175,8 +180,10 @@ def test_karpenter_per_family() -> None:
     assert u22["amiSelectorTerms"] == [{"ssmParameter": bs.ami_ssm_parameter(r, "u22-data")}]
     # Custom: the user-data does the whole join, registering with Karpenter's startup taint
     assert u22["userData"] == bs.user_data(r, "u22-data", registration_taints=(ng.KARPENTER_UNREGISTERED_TAINT,))
-    assert u22["blockDeviceMappings"][0] == {"deviceName": "/dev/sda1", "ebs": {
-        "volumeSize": "40Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}}
+    assert u22["blockDeviceMappings"][0] == {
+        "deviceName": "/dev/sda1",
+        "ebs": {"volumeSize": "40Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True},
+    }
     assert "instanceStorePolicy" not in by_name[r.pool("u24-raid").node_group_name]["spec"]  # our script RAIDs
     al = by_name[r.pool("al2023-raid").node_group_name]["spec"]
     assert al["amiSelectorTerms"] == [{"alias": "al2023@latest"}] and al["instanceStorePolicy"] == "RAID0"
@@ -192,8 +199,7 @@ def test_karpenter_per_family() -> None:
 
 
 @pytest.mark.parametrize(("name", "resolved", "pool"), POOLS, ids=[n for n, _, _ in POOLS])
-def test_managed_nodegroup_and_launch_template_match_the_api(name, resolved: ResolvedSpec,
-                                                             pool: ResolvedPool) -> None:
+def test_managed_nodegroup_and_launch_template_match_the_api(name, resolved: ResolvedSpec, pool: ResolvedPool) -> None:
     mng = ng.managed_nodegroup(resolved, pool)
     request = {**mng, "subnets": ["subnet-0123456789abcdef0"], "nodeRole": "arn:aws:iam::123456789012:role/node"}
     assert api_errors(request, "eks", "CreateNodegroup") == ""
@@ -232,8 +238,9 @@ def test_render_writes_the_documented_files() -> None:
     r = matrix()
     files = ng.render(r, RenderOptions()).files
     for p in r.pools:
-        assert {f"nodegroups/{p.name}/{f}" for f in ("managed-nodegroup.json", "launch-template.json", "eksctl.yaml")} \
-            <= set(files)
+        assert {
+            f"nodegroups/{p.name}/{f}" for f in ("managed-nodegroup.json", "launch-template.json", "eksctl.yaml")
+        } <= set(files)
         one = yaml.safe_load(files[f"nodegroups/{p.name}/eksctl.yaml"])
         assert [e["name"] for e in one["nodeGroups"]] == [p.node_group_name]
     assert "nodegroups/karpenter.yaml" in files

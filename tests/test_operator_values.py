@@ -26,8 +26,7 @@ def case(request):
 def test_sharing_config_is_created_by_the_chart_under_the_hashed_name(case):
     r, _chart, v = case
     cfg = v["devicePlugin"]["config"]
-    assert cfg == {"create": True, "name": r.device_plugin_configmap, "default": "exclusive",
-                   "data": configmap_data(r)}
+    assert cfg == {"create": True, "name": r.device_plugin_configmap, "default": "exclusive", "data": configmap_data(r)}
     assert set(cfg["data"]) == {"exclusive", *(p.sharing.config_key for p in r.pools)}
     # A changed sharing setting changes the name, so ClusterPolicy changes and the operator rolls the plugin.
     r2 = resolved_for(spec_text(chart_version=r.chart_version).replace("replicas: 4", "replicas: 8"))
@@ -84,7 +83,9 @@ def test_tolerations_cover_every_pool_taint_and_keep_the_chart_defaults(case):
 
 
 def test_toleration_semantics():
-    r = resolved_for(spec_text(pools="""\
+    r = resolved_for(
+        spec_text(
+            pools="""\
   - name: p
     instanceType: g5.2xlarge
     os: ubuntu-22.04
@@ -92,9 +93,12 @@ def test_toleration_semantics():
       - {key: a, value: "1", effect: NoSchedule}
       - {key: b, effect: NoSchedule}
       - {key: c, value: x, effect: NoExecute}
-"""))
-    out = pool_tolerations(r, [{"key": "a", "operator": "Equal", "value": "2", "effect": "NoSchedule"},
-                               {"key": "c", "operator": "Exists"}])
+"""
+        )
+    )
+    out = pool_tolerations(
+        r, [{"key": "a", "operator": "Equal", "value": "2", "effect": "NoSchedule"}, {"key": "c", "operator": "Exists"}]
+    )
     assert {"key": "a", "operator": "Equal", "value": "1", "effect": "NoSchedule"} in out  # value differs: added
     assert {"key": "b", "operator": "Exists", "effect": "NoSchedule"} in out  # empty value: Exists
     assert not any(t.get("key") == "c" and t.get("value") == "x" for t in out)  # tolerated by `c Exists`
@@ -112,8 +116,11 @@ def test_all_al2023_keeps_the_ami_driver_and_toolkit():
 def test_bottlerocket_only_leaves_the_device_plugin_to_the_os():
     r = resolved_for(spec_text(pools="  - {name: br, instanceType: g5.2xlarge, os: bottlerocket-nvidia}\n"))
     v = operator_values(r, str(CHARTS / "chart-v26.7.0"))
-    assert v["devicePlugin"] == {"repository": f"{PROXY}/nvcr.io/nvidia", "imagePullSecrets": ["corp-registry"],
-                                 "enabled": False}
+    assert v["devicePlugin"] == {
+        "repository": f"{PROXY}/nvcr.io/nvidia",
+        "imagePullSecrets": ["corp-registry"],
+        "enabled": False,
+    }
 
 
 def test_no_mirror_no_secret_changes_no_repository():

@@ -46,11 +46,27 @@ def _serious(findings):
 
 def _pull(image: str, state_reason: str, state_msg: str, event_msg: str | None) -> Callable[[kf.Cluster], None]:
     def mutate(c: kf.Cluster) -> None:
-        p = kf._set_pod(c, NS, "nvidia-driver-daemonset", node_name=GPU1,
-                        statuses=[kf.waiting("nvidia-driver-ctr", image, state_reason, state_msg)])
+        p = kf._set_pod(
+            c,
+            NS,
+            "nvidia-driver-daemonset",
+            node_name=GPU1,
+            statuses=[kf.waiting("nvidia-driver-ctr", image, state_reason, state_msg)],
+        )
         if event_msg:
-            c.add_event(kf.event(NS, "Pod", p["metadata"]["name"], "Failed", event_msg, host=GPU1, count=6,
-                                 field_path="spec.containers{nvidia-driver-ctr}"))
+            c.add_event(
+                kf.event(
+                    NS,
+                    "Pod",
+                    p["metadata"]["name"],
+                    "Failed",
+                    event_msg,
+                    host=GPU1,
+                    count=6,
+                    field_path="spec.containers{nvidia-driver-ctr}",
+                )
+            )
+
     return mutate
 
 
@@ -60,31 +76,61 @@ D199 = "nvcr.io/nvidia/driver:460.73.01-rhcos4.7"
 D560 = "nvcr.io/nvidia/cuda@sha256:ed723a1339cddd75eb9f2be2f3476edf497a1b189c10c9bf9eb8da4a16a51a59"
 PULLS = {
     # gpu-operator #273, containerd 1.x
-    "containerd-notfound": (D273, "image-pull-upstream", _pull(
-        D273, "ErrImagePull",
-        f'rpc error: code = NotFound desc = failed to pull and unpack image "{D273}": failed to resolve reference '
-        f'"{D273}": {D273}: not found',
-        f'Failed to pull image "{D273}": rpc error: code = NotFound desc = failed to pull and unpack image "{D273}": '
-        f'failed to resolve reference "{D273}": {D273}: not found')),
+    "containerd-notfound": (
+        D273,
+        "image-pull-upstream",
+        _pull(
+            D273,
+            "ErrImagePull",
+            f'rpc error: code = NotFound desc = failed to pull and unpack image "{D273}": failed to resolve reference '
+            f'"{D273}": {D273}: not found',
+            f'Failed to pull image "{D273}": rpc error: code = NotFound desc = failed to pull and unpack image "{D273}": '
+            f'failed to resolve reference "{D273}": {D273}: not found',
+        ),
+    ),
     # KubeOperator #519, dockershim, a private registry with a port
-    "docker-manifest-unknown": (D519, "image-pull-mirror", _pull(
-        D519, "ImagePullBackOff", f'Back-off pulling image "{D519}"',
-        f'Failed to pull image "{D519}": rpc error: code = Unknown desc = Error response from daemon: manifest for '
-        f'{D519} not found: manifest unknown: manifest unknown')),
+    "docker-manifest-unknown": (
+        D519,
+        "image-pull-mirror",
+        _pull(
+            D519,
+            "ImagePullBackOff",
+            f'Back-off pulling image "{D519}"',
+            f'Failed to pull image "{D519}": rpc error: code = Unknown desc = Error response from daemon: manifest for '
+            f"{D519} not found: manifest unknown: manifest unknown",
+        ),
+    ),
     # gpu-operator #199, CRI-O
-    "crio-ping": (D199, "image-pull-upstream", _pull(
-        D199, "ErrImagePull", 'rpc error: code = Unknown desc = error pinging docker registry nvcr.io: Get '
-        '"https://nvcr.io/v2/": Method Not Allowed',
-        f'Failed to pull image "{D199}": rpc error: code = Unknown desc = error pinging docker registry nvcr.io: '
-        'Get "https://nvcr.io/v2/": Method Not Allowed')),
+    "crio-ping": (
+        D199,
+        "image-pull-upstream",
+        _pull(
+            D199,
+            "ErrImagePull",
+            "rpc error: code = Unknown desc = error pinging docker registry nvcr.io: Get "
+            '"https://nvcr.io/v2/": Method Not Allowed',
+            f'Failed to pull image "{D199}": rpc error: code = Unknown desc = error pinging docker registry nvcr.io: '
+            'Get "https://nvcr.io/v2/": Method Not Allowed',
+        ),
+    ),
     # gpu-operator #560, image by digest, Back-off only
-    "backoff-digest": (D560, "image-pull-upstream", _pull(D560, "ImagePullBackOff",
-                                                          f'Back-off pulling image "{D560}"', None)),
+    "backoff-digest": (
+        D560,
+        "image-pull-upstream",
+        _pull(D560, "ImagePullBackOff", f'Back-off pulling image "{D560}"', None),
+    ),
     # kubelet >= 1.30 wording (no rpc prefix, reason appended to the back-off)
-    "kubelet-130": (D273, "image-pull-upstream", _pull(
-        D273, "ImagePullBackOff",
-        f'Back-off pulling image "{D273}": ErrImagePull: failed to pull and unpack image "docker.io/{D273}": '
-        'failed to resolve reference: dial tcp 3.227.49.224:443: i/o timeout', None)),
+    "kubelet-130": (
+        D273,
+        "image-pull-upstream",
+        _pull(
+            D273,
+            "ImagePullBackOff",
+            f'Back-off pulling image "{D273}": ErrImagePull: failed to pull and unpack image "docker.io/{D273}": '
+            "failed to resolve reference: dial tcp 3.227.49.224:443: i/o timeout",
+            None,
+        ),
+    ),
 }
 
 
@@ -101,8 +147,10 @@ def test_image_pull_variants(case, tmp_path):
 def test_image_pull_seen_only_in_events(tmp_path):
     """The failing pod was replaced (a DaemonSet rollout): only its events are left in the dump."""
     c = kf.healthy()
-    for reason, msg in (("Failed", f'Failed to pull image "{D273}": rpc error: code = NotFound desc = not found'),
-                        ("BackOff", f'Back-off pulling image "{D273}"')):
+    for reason, msg in (
+        ("Failed", f'Failed to pull image "{D273}": rpc error: code = NotFound desc = not found'),
+        ("BackOff", f'Back-off pulling image "{D273}"'),
+    ):
         c.add_event(kf.event(NS, "Pod", "nvidia-driver-daemonset-gone1", reason, msg, host=GPU1, count=3))
     got = [f for f in _doctor(c, tmp_path) if f.id.startswith("image-pull")]
     assert [f.id for f in got] == ["image-pull-upstream"] and D273 in got[0].message
@@ -112,26 +160,34 @@ def test_image_pull_seen_only_in_events(tmp_path):
 # GLIBC, nvidia runtime handler, config-manager, kernel headers, CoreDNS
 
 
-GLIBC_755 = ("Error: failed to create containerd task: failed to create shim task: OCI runtime create failed: runc "
-             "create failed: unable to start container process: error during container init: error running hook #0: "
-             "error running hook: exit status 1, stdout: , stderr: /usr/local/nvidia/toolkit/nvidia-container-cli.real:"
-             " /lib64/libc.so.6: version `GLIBC_2.27' not found (required by "
-             "/usr/local/nvidia/toolkit/libnvidia-container.so.1): unknown")
+GLIBC_755 = (
+    "Error: failed to create containerd task: failed to create shim task: OCI runtime create failed: runc "
+    "create failed: unable to start container process: error during container init: error running hook #0: "
+    "error running hook: exit status 1, stdout: , stderr: /usr/local/nvidia/toolkit/nvidia-container-cli.real:"
+    " /lib64/libc.so.6: version `GLIBC_2.27' not found (required by "
+    "/usr/local/nvidia/toolkit/libnvidia-container.so.1): unknown"
+)
 GLIBC_557 = GLIBC_755.replace("version `GLIBC", "versionGLIBC")  # data-on-eks #557: the backtick lost in markdown
-GLIBC_72 = ('Error: failed to start container "nvidia-driver-ctr": Error response from daemon: OCI runtime create '
-            "failed: container_linux.go:367: starting container process caused: process_linux.go:495: container init "
-            "caused: Running hook #0:: error running hook: exit status 1, stdout: , stderr: "
-            "/usr/local/nvidia/toolkit/nvidia-container-cli.real: /lib64/libc.so.6: version `GLIBC_2.27' not found "
-            "(required by /usr/local/nvidia/toolkit/libnvidia-container.so.1): unknown")
+GLIBC_72 = (
+    'Error: failed to start container "nvidia-driver-ctr": Error response from daemon: OCI runtime create '
+    "failed: container_linux.go:367: starting container process caused: process_linux.go:495: container init "
+    "caused: Running hook #0:: error running hook: exit status 1, stdout: , stderr: "
+    "/usr/local/nvidia/toolkit/nvidia-container-cli.real: /lib64/libc.so.6: version `GLIBC_2.27' not found "
+    "(required by /usr/local/nvidia/toolkit/libnvidia-container.so.1): unknown"
+)
 
 
 @pytest.mark.parametrize("text", [GLIBC_755, GLIBC_557, GLIBC_72], ids=["op755", "doe557", "op72-docker"])
 def test_glibc_variants(text, tmp_path):
     c = kf.healthy()
-    p = kf._set_pod(c, NS, "nvidia-operator-validator", node_name=GPU1,
-                    init_statuses=[kf.waiting("toolkit-validation", kf.OP_IMAGE, "RunContainerError", restarts=2,
-                                              last_exit=128)],
-                    statuses=[kf.waiting("nvidia-operator-validator", kf.OP_IMAGE, "PodInitializing")])
+    p = kf._set_pod(
+        c,
+        NS,
+        "nvidia-operator-validator",
+        node_name=GPU1,
+        init_statuses=[kf.waiting("toolkit-validation", kf.OP_IMAGE, "RunContainerError", restarts=2, last_exit=128)],
+        statuses=[kf.waiting("nvidia-operator-validator", kf.OP_IMAGE, "PodInitializing")],
+    )
     c.add_event(kf.event(NS, "Pod", p["metadata"]["name"], "Failed", text, host=GPU1, count=3))
     got = [f for f in _doctor(c, tmp_path) if f.id == "toolkit-glibc"]
     assert len(got) == 1 and GPU1 in got[0].message
@@ -141,10 +197,14 @@ SANDBOX = "Failed to create pod sandbox: rpc error: code = Unknown desc = "
 RUNTIME = {
     "containerd1-op730": (SANDBOX + 'failed to get sandbox runtime: no runtime for "nvidia" is configured', "nvidia"),
     "curly-quotes-op759": (SANDBOX + "failed to get sandbox runtime: no runtime for “nvidia” is configured", "nvidia"),
-    "containerd2-cdi": (SANDBOX + 'unable to get OCI runtime for sandbox "3f1c": no runtime for "nvidia-cdi" is '
-                        "configured", "nvidia-cdi"),
-    "crio": (SANDBOX + "failed to find runtime handler nvidia from runtime list map[crun:0xc0004a6000 "
-             "runc:0xc0004a60f0]", "nvidia"),
+    "containerd2-cdi": (
+        SANDBOX + 'unable to get OCI runtime for sandbox "3f1c": no runtime for "nvidia-cdi" is configured',
+        "nvidia-cdi",
+    ),
+    "crio": (
+        SANDBOX + "failed to find runtime handler nvidia from runtime list map[crun:0xc0004a6000 runc:0xc0004a60f0]",
+        "nvidia",
+    ),
 }
 
 
@@ -153,8 +213,13 @@ RUNTIME = {
 def test_runtime_handler_variants(case, with_host, tmp_path):
     text, handler = RUNTIME[case]
     c = kf.healthy()
-    p = kf._set_pod(c, NS, "nvidia-dcgm-exporter", node_name=GPU4,
-                    statuses=[kf.waiting("nvidia-dcgm-exporter", kf.DCGM_EXPORTER_IMAGE, "ContainerCreating")])
+    p = kf._set_pod(
+        c,
+        NS,
+        "nvidia-dcgm-exporter",
+        node_name=GPU4,
+        statuses=[kf.waiting("nvidia-dcgm-exporter", kf.DCGM_EXPORTER_IMAGE, "ContainerCreating")],
+    )
     ev = kf.event(NS, "Pod", p["metadata"]["name"], "FailedCreatePodSandBox", text, host=GPU4, count=10)
     if not with_host:  # events written through events.k8s.io carry reportingInstance, not source.host
         ev["source"] = {}
@@ -167,10 +232,23 @@ def test_runtime_handler_variants(case, with_host, tmp_path):
 
 def test_runtime_handler_of_another_runtime_is_not_nvidia(tmp_path):
     c = kf.healthy()
-    p = kf._set_pod(c, NS, "nvidia-dcgm-exporter", node_name=GPU4,
-                    statuses=[kf.waiting("nvidia-dcgm-exporter", kf.DCGM_EXPORTER_IMAGE, "ContainerCreating")])
-    c.add_event(kf.event(NS, "Pod", p["metadata"]["name"], "FailedCreatePodSandBox",
-                         SANDBOX + 'failed to get sandbox runtime: no runtime for "runsc" is configured', host=GPU4))
+    p = kf._set_pod(
+        c,
+        NS,
+        "nvidia-dcgm-exporter",
+        node_name=GPU4,
+        statuses=[kf.waiting("nvidia-dcgm-exporter", kf.DCGM_EXPORTER_IMAGE, "ContainerCreating")],
+    )
+    c.add_event(
+        kf.event(
+            NS,
+            "Pod",
+            p["metadata"]["name"],
+            "FailedCreatePodSandBox",
+            SANDBOX + 'failed to get sandbox runtime: no runtime for "runsc" is configured',
+            host=GPU4,
+        )
+    )
     assert not [f for f in _doctor(c, tmp_path) if f.id == "runtime-nvidia-missing"]
 
 
@@ -181,48 +259,78 @@ def test_config_manager_missing_default_key(resolved, tmp_path):
     assert c.clusterpolicies is not None
     c.clusterpolicies[0]["spec"]["devicePlugin"]["config"]["default"] = "any"
     del c.node(GPU1)["metadata"]["labels"]["nvidia.com/device-plugin.config"]
-    log = ["I1120 10:40:01.100212       1 main.go:254] Waiting for change to 'nvidia.com/device-plugin.config' label",
-           "I1120 10:40:01.100301       1 main.go:256] Label change detected: nvidia.com/device-plugin.config=",
-           "I1120 10:40:01.100390       1 main.go:362] No value set. Selecting default name: any",
-           "E1120 10:40:01.102398       1 main.go:126] specified config  does not exist"]
-    kf._set_pod(c, NS, "nvidia-device-plugin-daemonset", node_name=GPU1,
-                init_statuses=[kf.completed("toolkit-validation", kf.OP_IMAGE),
-                               kf.waiting("config-manager-init", kf.DP_IMAGE, "CrashLoopBackOff", restarts=4)],
-                statuses=[kf.waiting("nvidia-device-plugin", kf.DP_IMAGE, "PodInitializing")],
-                logs={"config-manager-init": log})
+    log = [
+        "I1120 10:40:01.100212       1 main.go:254] Waiting for change to 'nvidia.com/device-plugin.config' label",
+        "I1120 10:40:01.100301       1 main.go:256] Label change detected: nvidia.com/device-plugin.config=",
+        "I1120 10:40:01.100390       1 main.go:362] No value set. Selecting default name: any",
+        "E1120 10:40:01.102398       1 main.go:126] specified config  does not exist",
+    ]
+    kf._set_pod(
+        c,
+        NS,
+        "nvidia-device-plugin-daemonset",
+        node_name=GPU1,
+        init_statuses=[
+            kf.completed("toolkit-validation", kf.OP_IMAGE),
+            kf.waiting("config-manager-init", kf.DP_IMAGE, "CrashLoopBackOff", restarts=4),
+        ],
+        statuses=[kf.waiting("nvidia-device-plugin", kf.DP_IMAGE, "PodInitializing")],
+        logs={"config-manager-init": log},
+    )
     got = [f for f in _doctor(c, tmp_path) if f.id == "config-manager-missing-key"]
     assert len(got) == 1, [(f.message) for f in got]
     assert "'any'" in got[0].message and "''" not in got[0].message
 
 
-KERNEL_155 = ("Unable to open the file '/lib/modules/3.10.0-862.el7.x86_64/proc/version' (No such file or "
-              "directory).Could not resolve Linux kernel version")
+KERNEL_155 = (
+    "Unable to open the file '/lib/modules/3.10.0-862.el7.x86_64/proc/version' (No such file or "
+    "directory).Could not resolve Linux kernel version"
+)
 
 
-@pytest.mark.parametrize("lines", [
-    ["Resolving Linux kernel version...", "Could not resolve Linux kernel version", "Stopping NVIDIA persistence "
-     "daemon..."],  # gpu-operator #85
-    ["Updating the package cache...", "Resolving Linux kernel version...", KERNEL_155],  # gpu-operator #155
-], ids=["op85", "op155"])
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [
+            "Resolving Linux kernel version...",
+            "Could not resolve Linux kernel version",
+            "Stopping NVIDIA persistence daemon...",
+        ],  # gpu-operator #85
+        ["Updating the package cache...", "Resolving Linux kernel version...", KERNEL_155],  # gpu-operator #155
+    ],
+    ids=["op85", "op155"],
+)
 def test_kernel_header_variants(lines, tmp_path):
     c = kf.healthy()
-    kf._set_pod(c, NS, "nvidia-driver-daemonset", node_name=GPU1,
-                statuses=[kf.waiting("nvidia-driver-ctr", kf.DRIVER_IMAGE, "CrashLoopBackOff", restarts=14)],
-                logs={"nvidia-driver-ctr": lines})
+    kf._set_pod(
+        c,
+        NS,
+        "nvidia-driver-daemonset",
+        node_name=GPU1,
+        statuses=[kf.waiting("nvidia-driver-ctr", kf.DRIVER_IMAGE, "CrashLoopBackOff", restarts=14)],
+        logs={"nvidia-driver-ctr": lines},
+    )
     assert [f.id for f in _doctor(c, tmp_path) if f.id == "driver-kernel-headers"] == ["driver-kernel-headers"]
 
 
-@pytest.mark.parametrize(("line", "fid"), [
-    ("Listen: listen tcp :53: bind: address already in use", "coredns-port-in-use"),  # coredns #3834
-    ("Listen: listen udp [::]:53: bind: address already in use", "coredns-port-in-use"),
-    ('[FATAL] plugin/loop: Loop (127.0.0.1:55953 -> :53) detected for zone ".", see '
-     'https://coredns.io/plugins/loop#troubleshooting. Query: "HINFO 4547991504243258144.3688648895315093531."',
-     "coredns-loop"),
-    ('[FATAL] plugin/loop: Forwarding loop detected in "." zone. Exiting. See '
-     'https://coredns.io/plugins/loop#troubleshooting. Probe query: "HINFO 4547991504243258144.3688648895315093531."',
-     "coredns-loop"),  # CoreDNS 1.2/1.3 (kubernetes/kubernetes #70202)
-    ("Listen: listen tcp :8080: bind: address already in use", None),  # another port: not DNS
-])
+@pytest.mark.parametrize(
+    ("line", "fid"),
+    [
+        ("Listen: listen tcp :53: bind: address already in use", "coredns-port-in-use"),  # coredns #3834
+        ("Listen: listen udp [::]:53: bind: address already in use", "coredns-port-in-use"),
+        (
+            '[FATAL] plugin/loop: Loop (127.0.0.1:55953 -> :53) detected for zone ".", see '
+            'https://coredns.io/plugins/loop#troubleshooting. Query: "HINFO 4547991504243258144.3688648895315093531."',
+            "coredns-loop",
+        ),
+        (
+            '[FATAL] plugin/loop: Forwarding loop detected in "." zone. Exiting. See '
+            'https://coredns.io/plugins/loop#troubleshooting. Probe query: "HINFO 4547991504243258144.3688648895315093531."',
+            "coredns-loop",
+        ),  # CoreDNS 1.2/1.3 (kubernetes/kubernetes #70202)
+        ("Listen: listen tcp :8080: bind: address already in use", None),  # another port: not DNS
+    ],
+)
 def test_coredns_variants(line, fid, tmp_path):
     c = kf.healthy()
     for p in [p for p in c.pods["kube-system"] if p["metadata"]["name"].startswith("coredns-")]:
@@ -237,15 +345,21 @@ def test_coredns_variants(line, fid, tmp_path):
 # disk pressure: node conditions, eviction events and messages, image GC; and what is NOT disk pressure
 
 
-@pytest.mark.parametrize(("reason", "msg", "fires"), [
-    ("EvictionThresholdMet", "Attempting to reclaim ephemeral-storage", True),
-    ("EvictionThresholdMet", "Attempting to reclaim inodes", True),
-    ("EvictionThresholdMet", "Attempting to reclaim imagefs", True),  # kubelet < 1.10
-    ("FreeDiskSpaceFailed", "failed to garbage collect required amount of images. Wanted to free 6213301043 bytes, "
-     "but freed 0 bytes", True),  # kubelet < 1.29 wording
-    ("EvictionThresholdMet", "Attempting to reclaim memory", False),
-    ("InvalidDiskCapacity", "invalid capacity 0 on image filesystem", False),  # every node at boot
-])
+@pytest.mark.parametrize(
+    ("reason", "msg", "fires"),
+    [
+        ("EvictionThresholdMet", "Attempting to reclaim ephemeral-storage", True),
+        ("EvictionThresholdMet", "Attempting to reclaim inodes", True),
+        ("EvictionThresholdMet", "Attempting to reclaim imagefs", True),  # kubelet < 1.10
+        (
+            "FreeDiskSpaceFailed",
+            "failed to garbage collect required amount of images. Wanted to free 6213301043 bytes, but freed 0 bytes",
+            True,
+        ),  # kubelet < 1.29 wording
+        ("EvictionThresholdMet", "Attempting to reclaim memory", False),
+        ("InvalidDiskCapacity", "invalid capacity 0 on image filesystem", False),  # every node at boot
+    ],
+)
 def test_disk_events(reason, msg, fires, tmp_path):
     c = kf.healthy()
     c.add_event(kf.event("default", "Node", GPU1, reason, msg, host=GPU1))
@@ -253,19 +367,36 @@ def test_disk_events(reason, msg, fires, tmp_path):
     assert got == (["gpu-node-disk-pressure"] if fires else [])
 
 
-@pytest.mark.parametrize(("message", "fires"), [
-    ("The node was low on resource: ephemeral-storage. Threshold quantity: 10%, available: 4108936Ki. Container "
-     "worker was using 81246124Ki, request is 0, has larger consumption of ephemeral-storage. ", True),
-    ("The node was low on resource: memory. Threshold quantity: 100Mi, available: 87544Ki. Container worker was "
-     "using 15203624Ki, request is 8Gi, has larger consumption of memory. ", False),
-    ("Pod ephemeral local storage usage exceeds the total limit of containers 2Gi. ", False),  # the pod's own limit
-])
+@pytest.mark.parametrize(
+    ("message", "fires"),
+    [
+        (
+            "The node was low on resource: ephemeral-storage. Threshold quantity: 10%, available: 4108936Ki. Container "
+            "worker was using 81246124Ki, request is 0, has larger consumption of ephemeral-storage. ",
+            True,
+        ),
+        (
+            "The node was low on resource: memory. Threshold quantity: 100Mi, available: 87544Ki. Container worker was "
+            "using 15203624Ki, request is 8Gi, has larger consumption of memory. ",
+            False,
+        ),
+        ("Pod ephemeral local storage usage exceeds the total limit of containers 2Gi. ", False),  # the pod's own limit
+    ],
+)
 def test_evicted_pods_on_gpu_nodes(message, fires, tmp_path):
     c = kf.healthy()
     img = "nvcr.io/nvidia/pytorch:25.08-py3"
-    c.add_pod(kf.pod("trainer-7c9d8-x2x4q", "ml", GPU1, containers=[kf.container("worker", img)],
-                     statuses=[], phase="Failed",
-                     status_extra={"reason": "Evicted", "message": message}))
+    c.add_pod(
+        kf.pod(
+            "trainer-7c9d8-x2x4q",
+            "ml",
+            GPU1,
+            containers=[kf.container("worker", img)],
+            statuses=[],
+            phase="Failed",
+            status_extra={"reason": "Evicted", "message": message},
+        )
+    )
     got = [f.id for f in _doctor(c, tmp_path) if f.id == "gpu-node-disk-pressure"]
     assert got == (["gpu-node-disk-pressure"] if fires else [])
 
@@ -273,8 +404,9 @@ def test_evicted_pods_on_gpu_nodes(message, fires, tmp_path):
 def test_disk_pressure_on_a_cpu_node_is_not_a_gpu_finding(tmp_path):
     c = kf.healthy()
     cpu = "ip-10-0-2-41.ec2.internal"
-    c.add_event(kf.event("default", "Node", cpu, "EvictionThresholdMet", "Attempting to reclaim ephemeral-storage",
-                         host=cpu))
+    c.add_event(
+        kf.event("default", "Node", cpu, "EvictionThresholdMet", "Attempting to reclaim ephemeral-storage", host=cpu)
+    )
     assert not [f for f in _doctor(c, tmp_path) if f.id == "gpu-node-disk-pressure"]
 
 
@@ -285,8 +417,12 @@ def test_disk_pressure_on_a_cpu_node_is_not_a_gpu_finding(tmp_path):
 def test_bottlerocket_recognised_by_os_image_alone(tmp_path):
     c = kf.healthy()
     n = c.node(GPU1)
-    n["status"]["nodeInfo"].update({"osImage": "Bottlerocket OS 1.26.2 (aws-k8s-1.31-nvidia)",
-                                    "containerRuntimeVersion": "containerd://1.7.22+bottlerocket"})
+    n["status"]["nodeInfo"].update(
+        {
+            "osImage": "Bottlerocket OS 1.26.2 (aws-k8s-1.31-nvidia)",
+            "containerRuntimeVersion": "containerd://1.7.22+bottlerocket",
+        }
+    )
     for key in [x for x in n["metadata"]["labels"] if x.startswith("feature.node.kubernetes.io/system-os")]:
         del n["metadata"]["labels"][key]
     got = {f.id for f in _doctor(c, tmp_path)}
@@ -306,24 +442,61 @@ def _busy(c: kf.Cluster, namespaces: int = 30) -> None:
         img = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/team-{i:02d}/api:1.{i}.0"
         node = (cpu, GPU1, GPU4)[i % 3]
         for j in range(4):
-            c.add_pod(kf.pod(f"api-5f7d9c{i:02d}-{kf.suffix(ns, str(j))}", ns, node, owner=("ReplicaSet", "api"),
-                             containers=[kf.container("api", img)],
-                             statuses=[kf.running("api", img, restarts=j)]),
-                      logs={"api": ["GET /healthz 200", "listen tcp :8080: bind: address already in use (retrying)",
-                                    "image pull policy: IfNotPresent"]})
-        c.add_pod(kf.pod(f"migrate-{kf.suffix(ns, 'job')}", ns, cpu, owner=("Job", "migrate"),
-                         containers=[kf.container("migrate", img)], statuses=[kf.completed("migrate", img)],
-                         phase="Succeeded"))
-        c.add_event(kf.event(ns, "Pod", f"api-5f7d9c{i:02d}-x", "Pulled",
-                             f'Successfully pulled image "{img}" in 1.2s (1.2s including waiting)', type_="Normal",
-                             host=node))
-        c.add_event(kf.event(ns, "Pod", f"api-5f7d9c{i:02d}-y", "Evicted",
-                             "The node was low on resource: memory. Threshold quantity: 100Mi, available: 2Mi. ",
-                             host=node))
-    c.add_event(kf.event("default", "Node", cpu, "EvictionThresholdMet", "Attempting to reclaim ephemeral-storage",
-                         host=cpu))
-    c.add_event(kf.event("default", "Node", GPU1, "InvalidDiskCapacity", "invalid capacity 0 on image filesystem",
-                         host=GPU1))
+            c.add_pod(
+                kf.pod(
+                    f"api-5f7d9c{i:02d}-{kf.suffix(ns, str(j))}",
+                    ns,
+                    node,
+                    owner=("ReplicaSet", "api"),
+                    containers=[kf.container("api", img)],
+                    statuses=[kf.running("api", img, restarts=j)],
+                ),
+                logs={
+                    "api": [
+                        "GET /healthz 200",
+                        "listen tcp :8080: bind: address already in use (retrying)",
+                        "image pull policy: IfNotPresent",
+                    ]
+                },
+            )
+        c.add_pod(
+            kf.pod(
+                f"migrate-{kf.suffix(ns, 'job')}",
+                ns,
+                cpu,
+                owner=("Job", "migrate"),
+                containers=[kf.container("migrate", img)],
+                statuses=[kf.completed("migrate", img)],
+                phase="Succeeded",
+            )
+        )
+        c.add_event(
+            kf.event(
+                ns,
+                "Pod",
+                f"api-5f7d9c{i:02d}-x",
+                "Pulled",
+                f'Successfully pulled image "{img}" in 1.2s (1.2s including waiting)',
+                type_="Normal",
+                host=node,
+            )
+        )
+        c.add_event(
+            kf.event(
+                ns,
+                "Pod",
+                f"api-5f7d9c{i:02d}-y",
+                "Evicted",
+                "The node was low on resource: memory. Threshold quantity: 100Mi, available: 2Mi. ",
+                host=node,
+            )
+        )
+    c.add_event(
+        kf.event("default", "Node", cpu, "EvictionThresholdMet", "Attempting to reclaim ephemeral-storage", host=cpu)
+    )
+    c.add_event(
+        kf.event("default", "Node", GPU1, "InvalidDiskCapacity", "invalid capacity 0 on image filesystem", host=GPU1)
+    )
 
 
 def test_busy_healthy_cluster_has_no_findings(resolved, tmp_path):
@@ -350,10 +523,16 @@ def _to_yaml_dump(src: Path, dst: Path) -> None:
 def test_yaml_dump_with_other_namespaces_and_stray_files(resolved, tmp_path):
     c = kf.healthy()
     _busy(c, namespaces=6)
-    p = kf._set_pod(c, NS, "nvidia-dcgm-exporter", node_name=GPU4,
-                    statuses=[kf.waiting("nvidia-dcgm-exporter", kf.DCGM_EXPORTER_IMAGE, "ContainerCreating")])
-    c.add_event(kf.event(NS, "Pod", p["metadata"]["name"], "FailedCreatePodSandBox",
-                         RUNTIME["containerd1-op730"][0], host=GPU4))
+    p = kf._set_pod(
+        c,
+        NS,
+        "nvidia-dcgm-exporter",
+        node_name=GPU4,
+        statuses=[kf.waiting("nvidia-dcgm-exporter", kf.DCGM_EXPORTER_IMAGE, "ContainerCreating")],
+    )
+    c.add_event(
+        kf.event(NS, "Pod", p["metadata"]["name"], "FailedCreatePodSandBox", RUNTIME["containerd1-op730"][0], host=GPU4)
+    )
     js = c.write_dump(tmp_path / "json", snapshot_extras=False)
     ym = tmp_path / "yaml"
     _to_yaml_dump(js, ym)
@@ -363,14 +542,16 @@ def test_yaml_dump_with_other_namespaces_and_stray_files(resolved, tmp_path):
     (ym / "team-00" / "notes.md").write_text("# nothing\n")
     (ym / "empty-ns").mkdir()
     (ym / "only-logs" / "some-pod-abc").mkdir(parents=True)
-    (ym / "only-logs" / "some-pod-abc" / "logs.txt").write_text("==== START logs for container c of pod "
-                                                               "only-logs/some-pod-abc ====\nhello\n")
+    (ym / "only-logs" / "some-pod-abc" / "logs.txt").write_text(
+        "==== START logs for container c of pod only-logs/some-pod-abc ====\nhello\n"
+    )
     (ym / "kube-public").mkdir()
     (ym / "kube-public" / "pods.yaml").write_text("apiVersion: v1\nkind: PodList\nitems: null\n")
     for root in (js, ym):
         findings = run_doctor(load_view(DumpSource(root)), resolved)
         assert [f.id for f in _serious(findings)] == ["runtime-nvidia-missing"], [
-            (f.id, f.message) for f in _serious(findings)]
+            (f.id, f.message) for f in _serious(findings)
+        ]
 
 
 def test_kubectl_stdout_dump_file_gets_a_clear_message(tmp_path, cli):
@@ -396,8 +577,17 @@ def test_stale_pull_events_of_a_recovered_pod_are_not_findings(pod_name, tmp_pat
     p = c.pod(NS, "nvidia-driver-daemonset")
     name = p["metadata"]["name"] if pod_name == "running" else "nvidia-driver-daemonset-old42"
     img = kf.DRIVER_IMAGE
-    c.add_event(kf.event(NS, "Pod", name, "Failed", f'Failed to pull image "{img}": rpc error: code = Unknown desc = '
-                         "failed to pull and unpack image: dial tcp 3.227.49.224:443: i/o timeout", host=GPU1))
+    c.add_event(
+        kf.event(
+            NS,
+            "Pod",
+            name,
+            "Failed",
+            f'Failed to pull image "{img}": rpc error: code = Unknown desc = '
+            "failed to pull and unpack image: dial tcp 3.227.49.224:443: i/o timeout",
+            host=GPU1,
+        )
+    )
     c.add_event(kf.event(NS, "Pod", name, "BackOff", f'Back-off pulling image "{img}"', type_="Normal", host=GPU1))
     assert not [f for f in _doctor(c, tmp_path) if f.id.startswith("image-pull")]
 
@@ -415,16 +605,27 @@ def test_plain_kubectl_dump_without_the_operator_namespace_says_so(tmp_path, cli
     assert res.exit_code == 0 and "operator-not-found" in res.stdout
 
 
-@pytest.mark.parametrize("labels", [
-    {"node.kubernetes.io/instance-type": "g5.2xlarge"},  # EKS managed node group
-    {"karpenter.k8s.aws/instance-gpu-manufacturer": "nvidia", "karpenter.k8s.aws/instance-gpu-count": "1"},
-], ids=["instance-type", "karpenter"])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"node.kubernetes.io/instance-type": "g5.2xlarge"},  # EKS managed node group
+        {"karpenter.k8s.aws/instance-gpu-manufacturer": "nvidia", "karpenter.k8s.aws/instance-gpu-count": "1"},
+    ],
+    ids=["instance-type", "karpenter"],
+)
 def test_gpu_node_known_before_nfd_ran(labels, tmp_path):
     """NFD's worker does not tolerate the GPU taint: no PCI label, no gpu.present, no advertised GPU. Without a
     spec the node must still count as a GPU node (the NFD-label rule and disk rule look at GPU nodes only)."""
     c = kf.healthy()
-    n = kf.node("ip-10-0-9-9.ec2.internal", instance_type="m6i.large", gpus=0, nfd=False, gfd=False,
-                disk_pressure=True, extra_labels=labels)
+    n = kf.node(
+        "ip-10-0-9-9.ec2.internal",
+        instance_type="m6i.large",
+        gpus=0,
+        nfd=False,
+        gfd=False,
+        disk_pressure=True,
+        extra_labels=labels,
+    )
     for key in ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type"):
         n["metadata"]["labels"].pop(key, None)
     n["metadata"]["labels"].update(labels)

@@ -25,48 +25,83 @@ TABLE: dict[str, tuple[str, set[str], set[str], str]] = {
     "dp461-flags-plugin.yaml": ("valid", set(), {"lint-unknown-key"}, "every flags.plugin key is a real flag"),
     "dp463-tabs.yaml": ("unreadable", set(), set(), "tabs / a mapping after a scalar: no YAML parser accepts it"),
     "dp816-unindented-mps.yaml": (
-        "invalid", {"lint-type"}, set(),
-        "top-level 'resources' is a list, Config.Resources is a struct: json unmarshal fails at load"),
+        "invalid",
+        {"lint-type"},
+        set(),
+        "top-level 'resources' is a list, Config.Resources is a struct: json unmarshal fails at load",
+    ),
     "dp816-reply-misindented.yaml": ("unreadable", set(), set(), "'replicas' indented under the name scalar"),
     "dp1022-nvdp-values.yaml": (
-        "valid", set(), {"lint-unknown-key"}, "nvidia-device-plugin chart values: config.map entries are configs"),
+        "valid",
+        set(),
+        {"lint-unknown-key"},
+        "nvidia-device-plugin chart values: config.map entries are configs",
+    ),
     "dp1132-mps-raw.yaml": ("valid", set(), set(), "MPS on nvidia.com/gpu with 2 replicas"),
     "dp1433-rename-under-flags.yaml": (
-        "invalid", {"lint-unknown-key"}, set(),
-        "renameByDefault under flags is dropped silently: exactly the bug the user reported"),
+        "invalid",
+        {"lint-unknown-key"},
+        set(),
+        "renameByDefault under flags is dropped silently: exactly the bug the user reported",
+    ),
     "dp1548-operator-values-mps-one.yaml": (
-        "invalid", {"lint-replicas"}, {"lint-unknown-key"},
-        "gpu-operator values; MPS replicas 1 fails 'number of replicas must be >= 2' (the issue's crash)"),
+        "invalid",
+        {"lint-replicas"},
+        {"lint-unknown-key"},
+        "gpu-operator values; MPS replicas 1 fails 'number of replicas must be >= 2' (the issue's crash)",
+    ),
     "dp-readme-placeholders.yaml": (
-        "invalid", {"lint-type", "lint-resource-name", "lint-replicas"}, set(),
-        "the README template copied literally: '<bool>' is no bool, '<resource-name>' no resource, replicas no int"),
+        "invalid",
+        {"lint-type", "lint-resource-name", "lint-replicas"},
+        set(),
+        "the README template copied literally: '<bool>' is no bool, '<resource-name>' no resource, replicas no int",
+    ),
     "dp-readme-example-config0.yaml": ("valid", set(), set(), "flags only: no sharing"),
     "dp-readme-example-config1.yaml": ("valid", set(), set(), "migStrategy mixed, no sharing"),
     "dp-readme-mps-10.yaml": ("valid", set(), set(), "the README's MPS example"),
     "op684-any-12.yaml": ("valid", set(), set(), "12 replicas"),
     "op835-operator-values-any.yaml": (
-        "valid", set(), {"lint-unknown-key", "lint-missing-config-key"},
-        "gpu-operator values with create/name/default/data; default 'any' exists"),
+        "valid",
+        set(),
+        {"lint-unknown-key", "lint-missing-config-key"},
+        "gpu-operator values with create/name/default/data; default 'any' exists",
+    ),
     "op1144-any-8.yaml": ("valid", set(), set(), "the docs' time-slicing-config-all with 8 replicas"),
     "nvdocs-config-fine-mig-mixed.yaml": (
-        "valid", set(), {"lint-resource-unknown", "lint-mig-strategy"},
-        "MIG resources under migStrategy mixed are shareable; mig-7g.40gb is a real profile"),
+        "valid",
+        set(),
+        {"lint-resource-unknown", "lint-mig-strategy"},
+        "MIG resources under migStrategy mixed are shareable; mig-7g.40gb is a real profile",
+    ),
     "nemo2510-any-4.yaml": ("valid", set(), set(), "NVIDIA's own NIM docs"),
     "gist-josemarcosrf-all.yaml": ("valid", set(), set(), "the docs' time-slicing-config-all"),
     "bottlerocket-rendered-defaults.yaml": (
-        "valid", set(), {"lint-type-coerced"}, "quoted resource name and Bottlerocket's flag defaults"),
+        "valid",
+        set(),
+        {"lint-type-coerced"},
+        "quoted resource name and Bottlerocket's flag defaults",
+    ),
     "blog-oneuptime-rancher.yaml": ("valid", set(), set(), "three keys, trailing comments after replicas"),
     "blog-k8srecipes-default-dev.yaml": ("valid", set(), set(), "two keys, failRequests true"),
     "blog-lillytech-kube-system.yaml": ("valid", set(), set(), "standalone plugin in kube-system"),
     "blog-lucaberton-replicas-one.yaml": (
-        "invalid", {"lint-replicas"}, set(),
-        "'default' with replicas: 1 fails to load: every unlabelled node's plugin crash-loops"),
+        "invalid",
+        {"lint-replicas"},
+        set(),
+        "'default' with replicas: 1 fails to load: every unlabelled node's plugin crash-loops",
+    ),
     "kustomize-build-output.yaml": (
-        "valid", set(), {"lint-root", "lint-unknown-key"},
-        "multi-doc kustomize output: only the ConfigMap the ClusterPolicy names is a device-plugin config"),
+        "valid",
+        set(),
+        {"lint-root", "lint-unknown-key"},
+        "multi-doc kustomize output: only the ConfigMap the ClusterPolicy names is a device-plugin config",
+    ),
     "kubectl-get-cm-list.yaml": (
-        "valid", set(), {"lint-root", "lint-unknown-key"},
-        "`kubectl get cm -o yaml` of the operator namespace: kube-root-ca.crt and mig-parted's ConfigMap are skipped"),
+        "valid",
+        set(),
+        {"lint-root", "lint-unknown-key"},
+        "`kubectl get cm -o yaml` of the operator namespace: kube-root-ca.crt and mig-parted's ConfigMap are skipped",
+    ),
 }
 
 
@@ -111,8 +146,10 @@ def test_valid_real_configs_stay_valid_in_upstream_mode(name):
 def test_upstream_mode_downgrades_the_dropped_key_only():
     r = lint_file(REAL / "dp1433-rename-under-flags.yaml", upstream=True)
     assert r.ok
-    assert any(f.id == "lint-unknown-key" and f.severity is Severity.WARNING and "renameByDefault" in f.message
-               for f in r.findings)
+    assert any(
+        f.id == "lint-unknown-key" and f.severity is Severity.WARNING and "renameByDefault" in f.message
+        for f in r.findings
+    )
 
 
 def test_helm_values_gpu_operator_points_at_the_value_line():
@@ -143,12 +180,15 @@ devicePlugin:
 """
 
 
-@pytest.mark.parametrize(("name", "create", "default", "want"), [
-    ("ts-config", "true", "any", set()),
-    ("ts-config", "true", "anny", {"lint-missing-config-key"}),  # typo in the default: config-manager fails
-    ('""', "true", "any", {"lint-helm-values"}),  # the chart's validations.yaml fails
-    ("Time.Slicing", "true", "any", {"lint-configmap-name"}),
-])
+@pytest.mark.parametrize(
+    ("name", "create", "default", "want"),
+    [
+        ("ts-config", "true", "any", set()),
+        ("ts-config", "true", "anny", {"lint-missing-config-key"}),  # typo in the default: config-manager fails
+        ('""', "true", "any", {"lint-helm-values"}),  # the chart's validations.yaml fails
+        ("Time.Slicing", "true", "any", {"lint-configmap-name"}),
+    ],
+)
 def test_helm_values_chart_rules(name, create, default, want):
     r = lint(VALUES.format(name=name, create=create, default=default), "values.yaml")
     assert {f.id for f in r.findings if f.severity is Severity.ERROR} == want
@@ -198,6 +238,7 @@ def test_helm_values_checked_against_a_spec(tmp_path):
     resolved = api.load(write_spec(tmp_path, MINIMAL))
     want = {p.node_labels.get("nvidia.com/device-plugin.config") for p in resolved.pools} - {None}
     r = lint(VALUES.format(name="ts", create="true", default="any"), "values.yaml", resolved=resolved)
-    missing = {f.message.split("no key '", 1)[1].split("'", 1)[0] for f in r.findings
-               if f.id == "lint-missing-config-key"}
+    missing = {
+        f.message.split("no key '", 1)[1].split("'", 1)[0] for f in r.findings if f.id == "lint-missing-config-key"
+    }
     assert want and want <= missing

@@ -33,8 +33,9 @@ def _floor_explained(rec: Any, floor: float = 0.9) -> None:
     chosen = next(c for c in rec.candidates if (c.strategy, c.n) == (rec.strategy, rec.replicas))
     for w in rec.profile:
         if (chosen.eff[w] or 0.0) < floor * rec.best[w]["efficiency"] - 1e-12:
-            assert any(r.startswith(f"Below {floor:g}x the best measured for {w}") and "because" in r
-                       for r in rec.reasons), (w, rec.reasons)
+            assert any(
+                r.startswith(f"Below {floor:g}x the best measured for {w}") and "because" in r for r in rec.reasons
+            ), (w, rec.reasons)
 
 
 def test_h200_latency_tenants_get_mps(h200: dict) -> None:
@@ -153,7 +154,7 @@ def load_spec_text(text: str) -> Any:
 
 
 def test_cli_recommend_without_spec(cli) -> None:
-    r = cli("recommend", "--bench", str(H200), "--workload", "latency", "-O", "json")
+    r = cli("recommend", "--bench", str(H200), "--workload", "latency", "-o", "json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     (rec,) = doc["recommendations"]
@@ -204,20 +205,47 @@ def synth(table: dict[tuple[str, str, int], float], p99: dict[tuple[str, str, in
         roles = ["latency"] + ["compute"] * (n - 1) if w == "mixed" else [w] * n
         for i, role in enumerate(roles):
             tput = solo[role] * eff / n
-            proc: dict[str, Any] = {"index": i, "role": role, "workload": role, "unit": units[role], "work": tput,
-                                    "chunks": 10, "elapsedS": 1.0, "throughput": tput, "startSkewMs": 0.1}
+            proc: dict[str, Any] = {
+                "index": i,
+                "role": role,
+                "workload": role,
+                "unit": units[role],
+                "work": tput,
+                "chunks": 10,
+                "elapsedS": 1.0,
+                "throughput": tput,
+                "startSkewMs": 0.1,
+            }
             if role == "latency":
                 lat = p99.get((s, w, n), 0.2)
-                proc["latencyMs"] = {"p50": lat / 2, "p90": lat * 0.8, "p99": lat, "p999": lat * 1.2,
-                                     "mean": lat / 2, "max": lat * 1.5, "count": 1000.0}
+                proc["latencyMs"] = {
+                    "p50": lat / 2,
+                    "p90": lat * 0.8,
+                    "p99": lat,
+                    "p999": lat * 1.2,
+                    "mean": lat / 2,
+                    "max": lat * 1.5,
+                    "count": 1000.0,
+                }
             procs.append(proc)
         cases.append({"strategy": s, "workload": w, "n": n, "status": "ok", "processes": procs})
-    doc = {"kind": "GpusliceBenchResults", "schemaVersion": 1, "tool": {"name": "gpuslice", "version": "0"},
-           "createdAt": "2026-01-01T00:00:00Z", "gpu": {"name": "NVIDIA H200", "memoryMiB": 143771},
-           "config": {"backend": "torch", "nValues": [1, 2, 4, 8], "workloads": ["compute", "latency", "memory",
-                                                                                 "mixed"],
-                      "strategies": ["time-slicing", "mps", "mps-uncapped"], "windowS": 1.0},
-           "strategies": {}, "cases": cases, "notes": []}
+    doc = {
+        "kind": "GpusliceBenchResults",
+        "schemaVersion": 1,
+        "tool": {"name": "gpuslice", "version": "0"},
+        "createdAt": "2026-01-01T00:00:00Z",
+        "gpu": {"name": "NVIDIA H200", "memoryMiB": 143771},
+        "config": {
+            "backend": "torch",
+            "nValues": [1, 2, 4, 8],
+            "workloads": ["compute", "latency", "memory", "mixed"],
+            "strategies": ["time-slicing", "mps", "mps-uncapped"],
+            "windowS": 1.0,
+        },
+        "strategies": {},
+        "cases": cases,
+        "notes": [],
+    }
     validate_results(doc)
     return analyze(doc)
 
@@ -238,8 +266,18 @@ def result_sets(draw: Any) -> tuple[dict[str, Any], tuple[str, ...], float, floa
                 if draw(st.booleans()) or s == "time-slicing":
                     table[(s, w, n)] = draw(eff_st)
                     p99[(s, w, n)] = draw(st.floats(min_value=0.1, max_value=50.0))
-    prof = draw(st.sampled_from([("compute",), ("latency",), ("memory",), ("mixed",), ("latency", "mixed"),
-                                 ("compute", "latency", "memory", "mixed")]))
+    prof = draw(
+        st.sampled_from(
+            [
+                ("compute",),
+                ("latency",),
+                ("memory",),
+                ("mixed",),
+                ("latency", "mixed"),
+                ("compute", "latency", "memory", "mixed"),
+            ]
+        )
+    )
     tenant = draw(st.sampled_from([1.0, 4.0, 20.0, 40.0, 100.0]))
     budget = draw(st.sampled_from([None, 0.5, 2.0, 10.0]))
     return synth(table, p99), prof, tenant, budget
@@ -247,10 +285,13 @@ def result_sets(draw: Any) -> tuple[dict[str, Any], tuple[str, ...], float, floa
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(result_sets())
-def test_floor_rule_holds_for_generated_results(data: tuple[dict[str, Any], tuple[str, ...], float, float | None]) -> None:
+def test_floor_rule_holds_for_generated_results(
+    data: tuple[dict[str, Any], tuple[str, ...], float, float | None],
+) -> None:
     results, prof, tenant, budget = data
-    rec = recommend_one(results, workloads=prof, tenant_memory_gib=tenant, latency_budget_ms=budget,
-                        gpu_memory_gib=140.0)
+    rec = recommend_one(
+        results, workloads=prof, tenant_memory_gib=tenant, latency_budget_ms=budget, gpu_memory_gib=140.0
+    )
     assert rec.strategy in ("none", "time-slicing", "mps")
     chosen = next(c for c in rec.candidates if (c.strategy, c.n) == (rec.strategy, rec.replicas))
     assert not chosen.hard, "never a configuration that breaks a hard limit"

@@ -100,7 +100,7 @@ def test_skipped_mps_is_explained(h200: dict[str, Any], cli, tmp_path: Path) -> 
     assert "skipped: MPS unavailable: nvidia-cuda-mps-control not found" in w and "re-run the bench" in w
     f = tmp_path / "results.json"
     f.write_text(json.dumps(doc))
-    r = cli("recommend", "--bench", str(f), "--workload", "latency", "-O", "json")
+    r = cli("recommend", "--bench", str(f), "--workload", "latency", "-o", "json")
     assert r.exit_code == 0, r.output
     (out,) = json.loads(r.stdout)["recommendations"]
     assert any("MPS was not measured (skipped" in x for x in out["warnings"])
@@ -218,13 +218,15 @@ def test_write_through_a_symlink_keeps_the_link_and_the_mode(h200: dict[str, Any
     assert sorted(p.name for p in real.parent.iterdir()) == ["gpuslice.yaml"]  # no temporary file left
 
 
-def test_write_refuses_an_anchor_shared_by_pools_with_different_settings(h200: dict[str, Any],
-                                                                          tmp_path: Path) -> None:
+def test_write_refuses_an_anchor_shared_by_pools_with_different_settings(h200: dict[str, Any], tmp_path: Path) -> None:
     text = MIXED.read_text()
-    text = text.replace("    sharing: {strategy: time-slicing, replicas: 4, failRequestsGreaterThanOne: true}",
-                        "    sharing: &shared {strategy: time-slicing, replicas: 4, failRequestsGreaterThanOne: true}")
-    text = text.replace("    sharing: {strategy: time-slicing, replicas: 2, failRequestsGreaterThanOne: true}",
-                        "    sharing: *shared")
+    text = text.replace(
+        "    sharing: {strategy: time-slicing, replicas: 4, failRequestsGreaterThanOne: true}",
+        "    sharing: &shared {strategy: time-slicing, replicas: 4, failRequestsGreaterThanOne: true}",
+    )
+    text = text.replace(
+        "    sharing: {strategy: time-slicing, replicas: 2, failRequestsGreaterThanOne: true}", "    sharing: *shared"
+    )
     # T4 (16 GiB) and A10G (24 GiB) pools get different replica counts for 5 GiB tenants.
     with pytest.raises(GpusliceError, match="t4-dev, a10g-notebooks share one sharing mapping"):
         _write(tmp_path, text, h200, tenant_memory_gib=5.0)
@@ -239,8 +241,9 @@ def test_write_refuses_an_anchor_shared_by_pools_with_different_settings(h200: d
     assert len(changes) == 3
 
 
-def test_failed_write_leaves_the_spec_untouched(h200: dict[str, Any], tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_leaves_the_spec_untouched(
+    h200: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = tmp_path / "gpuslice.yaml"
     spec.write_text(MIXED.read_text())
     recs = recommend(h200, resolve(load_spec(spec)), workloads=("latency",))

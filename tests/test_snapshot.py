@@ -28,8 +28,9 @@ def live(api: FakeKube, tmp_path) -> LiveSource:
 
 def test_layout_is_kubectls(tmp_path):
     with FakeKube(kf.case_config_manager_missing_key()) as api:
-        res = take_snapshot(live(api, tmp_path), tmp_path / "snap", namespaces=NAMESPACES,
-                            operator_namespace="gpu-operator")
+        res = take_snapshot(
+            live(api, tmp_path), tmp_path / "snap", namespaces=NAMESPACES, operator_namespace="gpu-operator"
+        )
     d = tmp_path / "snap"
     nodes = json.loads((d / "nodes.json").read_text())
     assert nodes["kind"] == "NodeList" and len(nodes["items"]) == 3
@@ -38,8 +39,11 @@ def test_layout_is_kubectls(tmp_path):
         for res_name in NAMESPACED:
             assert (d / ns / f"{res_name}.json").is_file(), (ns, res_name)
     pods = json.loads((d / "gpu-operator" / "pods.json").read_text())["items"]
-    dp = next(p for p in pods if p["metadata"]["name"].startswith("nvidia-device-plugin-daemonset")
-              and p["spec"]["nodeName"] == kf.GPU1)
+    dp = next(
+        p
+        for p in pods
+        if p["metadata"]["name"].startswith("nvidia-device-plugin-daemonset") and p["spec"]["nodeName"] == kf.GPU1
+    )
     text = (d / "gpu-operator" / dp["metadata"]["name"] / "logs.txt").read_text()
     name = dp["metadata"]["name"]
     # init containers first, then containers, each framed exactly as kubectl frames it
@@ -57,8 +61,7 @@ def test_layout_is_kubectls(tmp_path):
     assert res.pods == sum(len(v) for k, v in kf.case_config_manager_missing_key().pods.items() if k in NAMESPACES)
 
 
-@pytest.mark.parametrize("case", ["config-manager-missing-key", "configmap-namespace", "coredns-loop",
-                                  "toolkit-glibc"])
+@pytest.mark.parametrize("case", ["config-manager-missing-key", "configmap-namespace", "coredns-loop", "toolkit-glibc"])
 def test_doctor_on_a_snapshot_equals_doctor_on_the_api(tmp_path, case):
     with FakeKube(kf.CASES[case].build()) as api:
         direct = run_doctor(load_view(live(api, tmp_path)))
@@ -70,8 +73,13 @@ def test_doctor_on_a_snapshot_equals_doctor_on_the_api(tmp_path, case):
 
 def test_logs_are_bounded_and_pods_in_trouble_come_first(tmp_path):
     with FakeKube(kf.case_config_manager_missing_key()) as api:
-        res = take_snapshot(live(api, tmp_path), tmp_path / "snap", namespaces=NAMESPACES,
-                            operator_namespace="gpu-operator", max_log_pods=2)
+        res = take_snapshot(
+            live(api, tmp_path),
+            tmp_path / "snap",
+            namespaces=NAMESPACES,
+            operator_namespace="gpu-operator",
+            max_log_pods=2,
+        )
     assert res.pods_with_logs == 2 and res.skipped_logs == res.pods - 2
     with_logs = sorted(p.parent.name for p in (tmp_path / "snap").rglob("logs.txt"))
     assert all(n.startswith(("nvidia-device-plugin-daemonset", "gpu-feature-discovery")) for n in with_logs)
@@ -92,7 +100,7 @@ def test_snapshot_survives_api_faults_and_replaces_the_folder(tmp_path):
 def test_snapshot_cli_then_doctor(tmp_path, cli):
     with FakeKube(kf.case_coredns_loop()) as api:
         kc = api.kubeconfig(tmp_path)
-        r = cli("snapshot", "-o", tmp_path / "bundle", "--spec", kf.SPEC, "--kubeconfig", kc)
+        r = cli("snapshot", "-d", tmp_path / "bundle", "--spec", kf.SPEC, "--kubeconfig", kc)
     assert r.exit_code == 0, r.output
     assert "Wrote" in r.stdout and "gpuslice doctor --dump" in r.stdout
     d = cli("doctor", "--dump", tmp_path / "bundle", "--output", "json")
@@ -110,11 +118,18 @@ def test_doctor_live_through_the_cli(tmp_path, cli):
 
 def test_unreachable_cluster_is_a_clear_error(tmp_path, cli):
     kc = tmp_path / "kc"
-    kc.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "x",
-        "clusters": [{"name": "x", "cluster": {"server": "http://127.0.0.1:9"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "u"}}]}))
+    kc.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "x",
+                "clusters": [{"name": "x", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "x", "user": "u"}}],
+            }
+        )
+    )
     r = cli("doctor", "--kubeconfig", kc, "--max-attempts", "2", "--retry-timeout", "3")
     assert r.exit_code == 2
     assert "failed after 2 attempt(s)" in r.stderr and "connection failed" in r.stderr

@@ -46,8 +46,11 @@ def test_misplaced_key_is_an_error_with_allowed_list():
 
 
 def test_every_problem_is_reported_not_just_the_first():
-    text = MINIMAL.replace('"1.33"', '"one.33"').replace("replicas: 4", "replicas: 1").replace(
-        "ubuntu-22.04", "ubuntu-18.04")
+    text = (
+        MINIMAL.replace('"1.33"', '"one.33"')
+        .replace("replicas: 4", "replicas: 1")
+        .replace("ubuntu-22.04", "ubuntu-18.04")
+    )
     probs = errors_of(text)
     paths = {p.path for p in probs}
     assert "cluster.kubernetesVersion" in paths
@@ -66,7 +69,7 @@ def test_strategy_without_replicas_and_replicas_without_strategy():
 def test_duplicate_keys_and_duplicate_pools_are_errors():
     probs = errors_of(MINIMAL.replace("  name: demo\n", "  name: demo\n  name: demo2\n"))
     assert "duplicate" in probs[0].message.lower()
-    dup = MINIMAL + MINIMAL[MINIMAL.index("  - name: pool-a"):]
+    dup = MINIMAL + MINIMAL[MINIMAL.index("  - name: pool-a") :]
     probs = errors_of(dup)
     assert any("unique" in p.message for p in probs)
 
@@ -108,7 +111,7 @@ def test_public_api_names_resolve_to_callables():
 
 
 def test_schema_file_is_current():
-    """The committed schema (for editors) must match the model; regenerate with `gpuslice schema -o ...`."""
+    """The committed schema (for editors) must match the model; regenerate with `gpuslice schema --out-file ...`."""
     committed = json.loads((ROOT / "schema" / "gpuslice.schema.json").read_text())
     assert committed == json_schema()
 
@@ -126,8 +129,9 @@ def test_schema_validates_examples():
 yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8))
 yaml_values = st.recursive(
     yaml_scalars,
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children,
-                                                                                 max_size=4)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -145,10 +149,11 @@ def test_random_documents_never_traceback(value):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(min_value=0, max_value=len(MINIMAL) - 1), st.integers(min_value=1, max_value=20),
-       st.text(max_size=5))
+@given(
+    st.integers(min_value=0, max_value=len(MINIMAL) - 1), st.integers(min_value=1, max_value=20), st.text(max_size=5)
+)
 def test_mangled_spec_never_tracebacks(pos, cut, insert):
-    text = MINIMAL[:pos] + insert + MINIMAL[pos + cut:]
+    text = MINIMAL[:pos] + insert + MINIMAL[pos + cut :]
     try:
         spec = parse_spec_text(text)
     except SpecError as e:

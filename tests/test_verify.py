@@ -54,8 +54,14 @@ def test_capacity_is_computed_from_the_spec_per_node(resolved):
 
 def test_every_label_mismatch_is_reported(resolved):
     res = verify_dump(DUMPS / "sharing-off", resolved)
-    assert ids(res.findings) == ["verify-allocatable", "verify-capacity", "verify-label-config",
-                                 "verify-label-product", "verify-label-replicas", "verify-label-strategy"]
+    assert ids(res.findings) == [
+        "verify-allocatable",
+        "verify-capacity",
+        "verify-label-config",
+        "verify-label-product",
+        "verify-label-replicas",
+        "verify-label-strategy",
+    ]
     ev = {f.id: f.evidence[0] for f in res.findings}
     assert ev["verify-label-replicas"] == f"node {kf.GPU1}: nvidia.com/gpu.replicas=1, expected 4"
     assert ev["verify-label-strategy"].endswith("=none, expected time-slicing")
@@ -66,14 +72,23 @@ def test_every_label_mismatch_is_reported(resolved):
 def test_renamed_resource_and_product(tmp_path):
     """renameByDefault: capacity is under nvidia.com/gpu.shared and the product has no -SHARED suffix."""
     spec = tmp_path / "gpuslice.yaml"
-    spec.write_text(kf.SPEC.read_text().replace("replicas: 4, failRequestsGreaterThanOne: true}",
-                                                "replicas: 4, failRequestsGreaterThanOne: true, renameByDefault: true}"))
+    spec.write_text(
+        kf.SPEC.read_text().replace(
+            "replicas: 4, failRequestsGreaterThanOne: true}",
+            "replicas: 4, failRequestsGreaterThanOne: true, renameByDefault: true}",
+        )
+    )
     r = api.load(spec)
     c = kf.healthy()
     i = c.nodes.index(c.node(kf.GPU1))
     old = c.nodes[i]["metadata"]["labels"]
-    c.nodes[i] = kf.node(kf.GPU1, pool="a10g-shared", nodegroup=old["eks.amazonaws.com/nodegroup"], renamed=True,
-                         config_label=r.pool("a10g-shared").node_labels["nvidia.com/device-plugin.config"])
+    c.nodes[i] = kf.node(
+        kf.GPU1,
+        pool="a10g-shared",
+        nodegroup=old["eks.amazonaws.com/nodegroup"],
+        renamed=True,
+        config_label=r.pool("a10g-shared").node_labels["nvidia.com/device-plugin.config"],
+    )
     res = verify_view(r, load_view(DumpSource(c.write_dump(tmp_path / "d"))))
     assert ids(res.findings) == []
     row = next(x for x in res.rows if x.node == kf.GPU1)
@@ -86,8 +101,10 @@ def test_renamed_resource_and_product(tmp_path):
 def test_operator_readiness(resolved):
     res = verify_dump(DUMPS / "clusterpolicy-not-ready", resolved)
     assert ids(res.findings) == ["verify-clusterpolicy", "verify-daemonset"]
-    assert "nvidia-dcgm-exporter: desired 2, ready 1" in next(f for f in res.findings
-                                                             if f.id == "verify-daemonset").message
+    assert (
+        "nvidia-dcgm-exporter: desired 2, ready 1"
+        in next(f for f in res.findings if f.id == "verify-daemonset").message
+    )
     plain = verify_dump(DUMPS / "coredns-loop", resolved)  # a kubectl dump without ClusterPolicy
     assert ids(plain.findings, Severity.WARNING) == ["verify-clusterpolicy-unknown"]
 
@@ -116,8 +133,9 @@ def smoke(api_: FakeKube, tmp_path, resolved, **kw):
 
 
 def leftover(api_: FakeKube) -> list[str]:
-    return [p["metadata"]["name"] for p in api_.items("pods", None)
-            if (p["metadata"].get("labels") or {}).get(RUN_LABEL)]
+    return [
+        p["metadata"]["name"] for p in api_.items("pods", None) if (p["metadata"].get("labels") or {}).get(RUN_LABEL)
+    ]
 
 
 def test_smoke_single_gpu_node(tmp_path, resolved):
@@ -165,9 +183,15 @@ def test_smoke_catches_more_sharers_per_gpu_than_the_spec(tmp_path, resolved):
 
 def test_smoke_on_a_busy_node_tests_what_is_free(tmp_path, resolved):
     c = kf.healthy()
-    c.add_pod(kf.pod("notebook-0", "default", kf.GPU1,
-                     containers=[kf.container("nb", "jupyter/base", limits={"nvidia.com/gpu": "1"})],
-                     statuses=[kf.running("nb", "jupyter/base")]))
+    c.add_pod(
+        kf.pod(
+            "notebook-0",
+            "default",
+            kf.GPU1,
+            containers=[kf.container("nb", "jupyter/base", limits={"nvidia.com/gpu": "1"})],
+            statuses=[kf.running("nb", "jupyter/base")],
+        )
+    )
     with FakeKube(c) as fk:
         res = smoke(fk, tmp_path, resolved, pool_name="a10g-shared")
         assert fk.get("pods", "notebook-0", "default") is not None  # never touches what it did not create
@@ -194,8 +218,19 @@ def test_smoke_with_no_usable_node(tmp_path, resolved):
 
 def test_verify_smoke_cli(tmp_path, cli):
     with FakeKube(kf.healthy()) as fk:
-        r = cli("verify", kf.SPEC, "--smoke", "--pool", "a10g-shared", "--kubeconfig", fk.kubeconfig(tmp_path),
-                "--smoke-timeout", "10", "--output", "json")
+        r = cli(
+            "verify",
+            kf.SPEC,
+            "--smoke",
+            "--pool",
+            "a10g-shared",
+            "--kubeconfig",
+            fk.kubeconfig(tmp_path),
+            "--smoke-timeout",
+            "10",
+            "--output",
+            "json",
+        )
         assert leftover(fk) == []
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
@@ -214,8 +249,11 @@ def test_smoke_manifest_in_the_plan_is_valid_and_goes_through_the_mirror(tmp_pat
     from tests.conftest import CHARTS
 
     spec = tmp_path / "gpuslice.yaml"
-    spec.write_text(kf.SPEC.read_text().replace(
-        "operator:\n", "registry:\n  proxy: mirror.corp.example/proxy\n  pullSecrets: [corp-mirror]\noperator:\n", 1))
+    spec.write_text(
+        kf.SPEC.read_text().replace(
+            "operator:\n", "registry:\n  proxy: mirror.corp.example/proxy\n  pullSecrets: [corp-mirror]\noperator:\n", 1
+        )
+    )
     for chart in ("chart-v26.7.0", "chart-v25.3.4"):
         res = api.plan(spec, write=False, options=RenderOptions(chart=CHARTS / chart, prove=False))
         docs = [d for d in yaml.safe_load_all(res.rendered.files["smoke-test.yaml"]) if d]
@@ -226,8 +264,10 @@ def test_smoke_manifest_in_the_plan_is_valid_and_goes_through_the_mirror(tmp_pat
         assert {p: len(v) for p, v in by_pool.items()} == {"a10g-shared": 1 * 4 + 1, "a10g-x4": 4 * 2 + 1}
         image = docs[0]["spec"]["containers"][0]["image"]
         # the validator image of that chart (its repository moved between versions), through the proxy
-        want = {"chart-v26.7.0": "nvcr.io/nvidia/gpu-operator", "chart-v25.3.4":
-                "nvcr.io/nvidia/cloud-native/gpu-operator-validator"}[chart]
+        want = {
+            "chart-v26.7.0": "nvcr.io/nvidia/gpu-operator",
+            "chart-v25.3.4": "nvcr.io/nvidia/cloud-native/gpu-operator-validator",
+        }[chart]
         assert image.startswith(f"mirror.corp.example/proxy/{want}:"), image
         assert docs[0]["spec"]["imagePullSecrets"] == [{"name": "corp-mirror"}]
         assert len({d["metadata"]["name"] for d in docs}) == len(docs)

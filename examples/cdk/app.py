@@ -55,8 +55,7 @@ def build(app: cdk.App) -> cdk.Stack:
         availability_zones=_ctx(app, "gpuslice:availabilityZones"),
         private_subnet_ids=_ctx(app, "gpuslice:privateSubnetIds"),
     )
-    cluster = import_cluster(stack, "Cluster", resolved, vpc=vpc,
-                             kubectl_role_arn=_ctx(app, "gpuslice:kubectlRoleArn"))
+    cluster = import_cluster(stack, "Cluster", resolved, vpc=vpc, kubectl_role_arn=_ctx(app, "gpuslice:kubectlRoleArn"))
     GpuCluster(stack, "Gpu", spec=resolved, cluster=cluster)
     return stack
 

@@ -37,8 +37,14 @@ class PlanResult:
         return not self.refused and not has_errors(self.findings)
 
 
-def plan(path: str | Path, out_dir: str | Path = "gpuslice-out", *, force: bool = False,
-         options: RenderOptions | None = None, write: bool = True) -> PlanResult:
+def plan(
+    path: str | Path,
+    out_dir: str | Path = "gpuslice-out",
+    *,
+    force: bool = False,
+    options: RenderOptions | None = None,
+    write: bool = True,
+) -> PlanResult:
     """Check, then render every artifact into ``out_dir`` (atomically). Refuses on errors unless ``force``."""
     r = load(path)
     findings = run_checks(r)

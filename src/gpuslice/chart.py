@@ -143,28 +143,38 @@ _GZIP_MAGIC = b"\x1f\x8b"
 def _archive_files(data: bytes, origin: str) -> _Files:
     if not data.startswith(_GZIP_MAGIC):
         what = "an empty file" if not data else "not gzip-compressed"
-        raise ChartError(f"{origin}: not a chart archive ({what}); expected a chart folder or a .tgz made by "
-                         "`helm package` / `helm pull`")
+        raise ChartError(
+            f"{origin}: not a chart archive ({what}); expected a chart folder or a .tgz made by "
+            "`helm package` / `helm pull`"
+        )
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tf:
-            members = {_member_name(m.name): tf.extractfile(m).read()  # type: ignore[union-attr]
-                       for m in tf.getmembers() if m.isfile()}
+            members = {
+                _member_name(m.name): tf.extractfile(m).read()  # type: ignore[union-attr]
+                for m in tf.getmembers()
+                if m.isfile()
+            }
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         detail = " ".join(str(e).split()) or type(e).__name__
-        raise ChartError(f"{origin}: the chart archive is corrupt or truncated ({detail}); download it again "
-                         "(helm pull) or re-create it with `helm package`") from None
+        raise ChartError(
+            f"{origin}: the chart archive is corrupt or truncated ({detail}); download it again "
+            "(helm pull) or re-create it with `helm package`"
+        ) from None
     tops = {PurePosixPath(n).parts[0] for n in members if PurePosixPath(n).parts}
     if len(tops) != 1:
         raise ChartError(f"{origin}: a chart archive holds one top folder, found {sorted(tops) or 'none'}")
-    files = {str(PurePosixPath(*PurePosixPath(n).parts[1:])): b for n, b in members.items()
-             if len(PurePosixPath(n).parts) > 1}
+    files = {
+        str(PurePosixPath(*PurePosixPath(n).parts[1:])): b
+        for n, b in members.items()
+        if len(PurePosixPath(n).parts) > 1
+    }
 
     def read(rel: str) -> bytes | None:
         return files.get(rel)
 
     def children(rel: str) -> list[str]:
         prefix = f"{rel.rstrip('/')}/" if rel else ""
-        return sorted({n[len(prefix):].split("/", 1)[0] for n in files if n.startswith(prefix)})
+        return sorted({n[len(prefix) :].split("/", 1)[0] for n in files if n.startswith(prefix)})
 
     return _Files(read, children)
 
@@ -238,9 +248,16 @@ def _load(files: _Files, path: Path, origin: str) -> Chart:
             continue
         smeta, svalues = _read_meta(sub_files, f"{where}/{rel}")
         dep = deps.get(smeta["name"], {})
-        subs.append(Subchart(key=str(dep.get("alias") or smeta["name"]), name=str(smeta["name"]),
-                             version=str(smeta.get("version", "")), app_version=_str_or_none(smeta.get("appVersion")),
-                             values=svalues, condition=dep.get("condition")))
+        subs.append(
+            Subchart(
+                key=str(dep.get("alias") or smeta["name"]),
+                name=str(smeta["name"]),
+                version=str(smeta.get("version", "")),
+                app_version=_str_or_none(smeta.get("appVersion")),
+                values=svalues,
+                condition=dep.get("condition"),
+            )
+        )
         crds.extend(_crds(sub_files, f"{where}/{rel}"))
     missing = sorted(str(n) for n in deps if n and n not in {s.name for s in subs})
     if missing:
@@ -250,10 +267,18 @@ def _load(files: _Files, path: Path, origin: str) -> Chart:
             f"{where}: Chart.yaml depends on {', '.join(missing)}, but charts/ holds no copy of "
             f"{'it' if len(missing) == 1 else 'them'} (a chart folder taken from git without its dependencies). "
             f"Run `helm dependency build {where}` once with network access, or use the packaged chart "
-            "from its chart repository (`helm pull`)")
-    return Chart(path=path, name=str(meta["name"]), version=str(meta.get("version", "")),
-                 app_version=_str_or_none(meta.get("appVersion")), values=values, subcharts=tuple(subs),
-                 origin=origin, crd_docs=tuple(crds))
+            "from its chart repository (`helm pull`)"
+        )
+    return Chart(
+        path=path,
+        name=str(meta["name"]),
+        version=str(meta.get("version", "")),
+        app_version=_str_or_none(meta.get("appVersion")),
+        values=values,
+        subcharts=tuple(subs),
+        origin=origin,
+        crd_docs=tuple(crds),
+    )
 
 
 def _str_or_none(v: Any) -> str | None:
@@ -291,9 +316,17 @@ def _cache_path(repository: str, version: str, root: Path | None = None) -> Path
     return (root or cache_dir()) / f"{host}-{short_hash(repository)}" / f"{CHART_NAME}-{version}.tgz"
 
 
-def pull_chart(version: str, repository: str, *, helm: str | None = None, cache: Path | None = None,
-               attempts: int = 3, backoff_s: float = 1.0, timeout_s: float = 120,
-               sleep: Callable[[float], None] = time.sleep) -> Path:
+def pull_chart(
+    version: str,
+    repository: str,
+    *,
+    helm: str | None = None,
+    cache: Path | None = None,
+    attempts: int = 3,
+    backoff_s: float = 1.0,
+    timeout_s: float = 120,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Path:
     """``helm pull`` the chart into the cache, retrying with exponential backoff; returns the cached .tgz.
 
     A cached copy is reused (a chart version is immutable). ``repository`` is an HTTP(S) chart repository
@@ -367,8 +400,13 @@ def is_operator_chart(chart: Chart) -> bool:
     return False
 
 
-def locate_chart(resolved: ResolvedSpec, explicit: str | Path | None = None, *, helm: str | None = None,
-                 pull: Callable[..., Path] | None = None) -> Chart:
+def locate_chart(
+    resolved: ResolvedSpec,
+    explicit: str | Path | None = None,
+    *,
+    helm: str | None = None,
+    pull: Callable[..., Path] | None = None,
+) -> Chart:
     """The chart for ``resolved`` from the first source that has it (see the module docstring).
 
     Raises :class:`ChartError` when what is found is not the GPU Operator chart (no ClusterPolicy CRD)."""
@@ -377,12 +415,14 @@ def locate_chart(resolved: ResolvedSpec, explicit: str | Path | None = None, *, 
         raise ChartError(
             f"{chart.origin or chart.path}: chart {chart.name} {chart.version} is not the NVIDIA GPU Operator chart "
             f"(its crds/ declare no {OPERATOR_CRD[1]}.{OPERATOR_CRD[0]}); point it at the gpu-operator chart "
-            "folder (deployments/gpu-operator in NVIDIA/gpu-operator) or its packaged .tgz")
+            "folder (deployments/gpu-operator in NVIDIA/gpu-operator) or its packaged .tgz"
+        )
     return chart
 
 
-def _locate(resolved: ResolvedSpec, explicit: str | Path | None, *, helm: str | None,
-            pull: Callable[..., Path] | None) -> Chart:
+def _locate(
+    resolved: ResolvedSpec, explicit: str | Path | None, *, helm: str | None, pull: Callable[..., Path] | None
+) -> Chart:
     version = resolved.chart_version
     spec_dir = Path(resolved.file).parent if resolved.file else Path.cwd()
     if explicit is not None:
@@ -391,8 +431,9 @@ def _locate(resolved: ResolvedSpec, explicit: str | Path | None, *, helm: str | 
     if field_path:
         p = (spec_dir / field_path) if not Path(field_path).is_absolute() else Path(field_path)
         if not p.exists():
-            raise SpecError([Problem(f"chart {field_path!r} not found (looked at {p})", file=resolved.file,
-                                     path="operator.chart")])
+            raise SpecError(
+                [Problem(f"chart {field_path!r} not found (looked at {p})", file=resolved.file, path="operator.chart")]
+            )
         return load_chart(p, origin=f"operator.chart {field_path}")
     folders = [spec_dir / "charts"] + [Path(d) for d in os.environ.get(CHARTS_DIR_ENV, "").split(os.pathsep) if d]
     for folder in folders:

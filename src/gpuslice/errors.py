@@ -70,8 +70,9 @@ class ClusterError(GpusliceError):
 class HelmError(GpusliceError):
     """The helm binary is missing or failed; carries argv, exit code and the tail of stderr."""
 
-    def __init__(self, message: str, argv: list[str] | None = None, returncode: int | None = None,
-                 stderr: str = "") -> None:
+    def __init__(
+        self, message: str, argv: list[str] | None = None, returncode: int | None = None, stderr: str = ""
+    ) -> None:
         super().__init__(message)
         self.argv = argv or []
         self.returncode = returncode

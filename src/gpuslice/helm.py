@@ -88,26 +88,52 @@ def find_helm(explicit: str | None = None) -> str:
     return find_binary("helm", explicit, "GPUSLICE_HELM")
 
 
-def run_helm(args: list[str], *, helm: str | None = None, timeout: float = 120, input_text: str | None = None,
-             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_helm(
+    args: list[str],
+    *,
+    helm: str | None = None,
+    timeout: float = 120,
+    input_text: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run helm; raises HelmError (argv, exit code, stderr tail) on failure or timeout."""
     argv = [find_helm(helm), *args]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input_text,
-                              env={**os.environ, **(env or {})}, check=False)
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input_text,
+            env={**os.environ, **(env or {})},
+            check=False,
+        )
     except subprocess.TimeoutExpired as e:
         raise HelmError(f"helm timed out after {timeout:.0f}s", argv=argv) from e
     except OSError as e:
         raise HelmError(f"cannot run helm: {e}", argv=argv) from e
     if proc.returncode != 0:
-        raise HelmError(f"helm {args[0] if args else ''} failed (exit {proc.returncode})", argv=argv,
-                        returncode=proc.returncode, stderr=proc.stderr)
+        raise HelmError(
+            f"helm {args[0] if args else ''} failed (exit {proc.returncode})",
+            argv=argv,
+            returncode=proc.returncode,
+            stderr=proc.stderr,
+        )
     return proc
 
 
-def template(chart: str | Path, *, release: str, namespace: str, values_yaml: str = "",
-             kube_version: str | None = None, include_crds: bool = True, api_versions: tuple[str, ...] = (),
-             helm: str | None = None, timeout: float = 120) -> str:
+def template(
+    chart: str | Path,
+    *,
+    release: str,
+    namespace: str,
+    values_yaml: str = "",
+    kube_version: str | None = None,
+    include_crds: bool = True,
+    api_versions: tuple[str, ...] = (),
+    helm: str | None = None,
+    timeout: float = 120,
+) -> str:
     """``helm template`` ``chart`` with ``values_yaml`` (passed on stdin) and return the rendered manifests.
 
     ``kube_version`` is a Kubernetes minor ("1.33") or full version; it becomes ``--kube-version 1.33.0`` so

@@ -88,7 +88,7 @@ def mirror_for(ref: str | ImageRef, resolved: ResolvedSpec) -> str | None:
         return str(img)
     for rule in resolved.mirror_rules:
         if _under(img.name, rule.source):
-            return rule.mirror + img.name[len(rule.source.rstrip("/")):] + suffix
+            return rule.mirror + img.name[len(rule.source.rstrip("/")) :] + suffix
     if resolved.proxy:
         return f"{resolved.proxy}/{img.name}{suffix}"
     return None
@@ -218,8 +218,9 @@ def _with_version(name: str, version: str) -> str:
     return f"{name}@{version}" if version.startswith("sha256:") else f"{name}:{version}"
 
 
-def _slot_at(node: dict[str, Any], path: PathT, chart: str, app_version: str | None
-             ) -> tuple[ImageSlot | None, set[str]]:
+def _slot_at(
+    node: dict[str, Any], path: PathT, chart: str, app_version: str | None
+) -> tuple[ImageSlot | None, set[str]]:
     repo, image = node.get("repository"), node.get("image")
     if isinstance(repo, str) and isinstance(image, str):
         handled = {"repository", "image", "version"}
@@ -238,8 +239,12 @@ def _slot_at(node: dict[str, Any], path: PathT, chart: str, app_version: str | N
             # The operator uses `image` verbatim when repository and version are empty (digest pinning).
             return ImageSlot((*path, "image"), "ref", image, chart), handled
         return None, handled  # e.g. vgpuManager: left to the user to build and fill in
-    if isinstance(repo, str) and repo and "image" not in node and (
-            "tag" in node or "digest" in node or (path and path[-1] == "image")):
+    if (
+        isinstance(repo, str)
+        and repo
+        and "image" not in node
+        and ("tag" in node or "digest" in node or (path and path[-1] == "image"))
+    ):
         registry = node.get("registry")
         name = f"{registry.rstrip('/')}/{repo}" if isinstance(registry, str) and registry else repo
         if not _image_name_ok(name):
@@ -269,8 +274,7 @@ def _walk(node: Any, path: PathT, chart: str, app_version: str | None, out: list
     elif isinstance(node, list):
         for i, v in enumerate(node):
             _walk(v, (*path, i), chart, app_version, out)
-    elif isinstance(node, str) and path and (is_full_reference(node) or (
-            path[-1] == "image" and _ref_with_tag(node))):
+    elif isinstance(node, str) and path and (is_full_reference(node) or (path[-1] == "image" and _ref_with_tag(node))):
         out.append(ImageSlot(path, "ref", node, chart))
 
 
@@ -300,8 +304,9 @@ def release_version(chart: Chart, fallback: str) -> str:
     return fallback
 
 
-def discover_images(chart: Chart, values: Mapping[str, Any] | None = None, *,
-                    app_version: str | None = None) -> list[ImageSlot]:
+def discover_images(
+    chart: Chart, values: Mapping[str, Any] | None = None, *, app_version: str | None = None
+) -> list[ImageSlot]:
     """Every image slot in the chart's values (or ``values``, the chart's layout): generic, no key list.
 
     Subchart values (under their key) default their tag to the subchart's appVersion; the chart's own to
@@ -462,8 +467,11 @@ class Inventory:
         return {i.mirror for i in self.images if i.mirror}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mirrorConfigured": self.mirror_configured, "images": [i.to_dict() for i in self.images],
-                "warnings": list(self.warnings)}
+        return {
+            "mirrorConfigured": self.mirror_configured,
+            "images": [i.to_dict() for i in self.images],
+            "warnings": list(self.warnings),
+        }
 
 
 def _enabled_at(values: Mapping[str, Any], path: PathT) -> bool:
@@ -515,16 +523,18 @@ def driver_os_tags(resolved: ResolvedSpec) -> tuple[dict[str, list[str]], list[s
     return tags, unknown
 
 
-def build_inventory(resolved: ResolvedSpec, chart: Chart, overrides: Mapping[str, Any], *,
-                    app_version: str | None = None) -> Inventory:
+def build_inventory(
+    resolved: ResolvedSpec, chart: Chart, overrides: Mapping[str, Any], *, app_version: str | None = None
+) -> Inventory:
     """Every image the release makes the cluster pull, from the chart's values with ``overrides`` applied:
     enabled components only, subcharts whose condition holds, and the OS-suffixed driver/GDS/GDRCopy tags for
     each pool OS that runs the operator's driver."""
     rules = load_image_rules()
     source_values = chart.effective_values()
     final = chart.effective_values(overrides)
-    slots = discover_images(chart, source_values, app_version=app_version or release_version(
-        chart, resolved.chart_version))
+    slots = discover_images(
+        chart, source_values, app_version=app_version or release_version(chart, resolved.chart_version)
+    )
     subs = {s.key: s for s in chart.subcharts}
     tags, unknown = driver_os_tags(resolved)
     mirrored = mirror_configured(resolved)
@@ -540,8 +550,10 @@ def build_inventory(resolved: ResolvedSpec, chart: Chart, overrides: Mapping[str
             for tag, pools in sorted(tags.items()):
                 used.setdefault(f"{slot.source}-{tag}", []).append(f"{slot.where} (pools: {', '.join(pools)})")
             if unknown:
-                warnings.append(f"{slot.where}: the operator appends the node OS to the tag of {slot.source}, "
-                                f"but the OS of pool(s) {', '.join(unknown)} has no known driver image tag")
+                warnings.append(
+                    f"{slot.where}: the operator appends the node OS to the tag of {slot.source}, "
+                    f"but the OS of pool(s) {', '.join(unknown)} has no known driver image tag"
+                )
             continue
         used.setdefault(slot.source, []).append(slot.where)
     images = tuple(
@@ -578,7 +590,9 @@ def mirror_script(inv: Inventory, tool: str = "crane", *, title: str = "") -> st
     ]
     if not inv.mirror_configured:
         return "\n".join([*head, 'echo "gpuslice: the spec configures no registry mirror; nothing to copy"', ""])
-    home = "https://github.com/google/go-containerregistry" if tool == "crane" else "https://github.com/containers/skopeo"
+    home = (
+        "https://github.com/google/go-containerregistry" if tool == "crane" else "https://github.com/containers/skopeo"
+    )
     body = [f'command -v {tool} >/dev/null || {{ echo "{tool} not found: see {home}" >&2; exit 127; }}']
     for i in inv.images:
         if i.mirror is None:
@@ -588,5 +602,9 @@ def mirror_script(inv: Inventory, tool: str = "crane", *, title: str = "") -> st
         elif tool == "crane":
             body.append(f"crane copy {shlex.quote(i.source)} {shlex.quote(i.mirror)}")
         else:
-            body.append(f"skopeo copy --all {shlex.quote('docker://' + i.source)} {shlex.quote('docker://' + i.mirror)}")
-    return "\n".join([*head, *body, f'echo "copied {sum(1 for i in inv.images if i.mirror and i.mirror != i.source)} images"', ""])
+            body.append(
+                f"skopeo copy --all {shlex.quote('docker://' + i.source)} {shlex.quote('docker://' + i.mirror)}"
+            )
+    return "\n".join(
+        [*head, *body, f'echo "copied {sum(1 for i in inv.images if i.mirror and i.mirror != i.source)} images"', ""]
+    )

@@ -71,8 +71,10 @@ def check_out_dir(out_dir: str | Path, *, inputs: Iterable[str | Path | None] = 
         raise GpusliceError(f"{shown}: refusing to replace {precious[out]}; choose a new or empty output folder")
     if out.exists():
         if _contains(out, Path.cwd().resolve()):
-            raise GpusliceError(f"{shown}: refusing to replace the current folder (or one above it), which the output "
-                                "folder would delete; choose a new or empty output folder")
+            raise GpusliceError(
+                f"{shown}: refusing to replace the current folder (or one above it), which the output "
+                "folder would delete; choose a new or empty output folder"
+            )
         if (out / ".git").exists():
             raise GpusliceError(f"{shown}: refusing to replace a git checkout; choose a new or empty output folder")
         for inp in inputs:
@@ -80,8 +82,9 @@ def check_out_dir(out_dir: str | Path, *, inputs: Iterable[str | Path | None] = 
                 continue
             p = Path(inp).expanduser().resolve()
             if _contains(out, p):
-                raise GpusliceError(f"{shown}: refusing to replace a folder that holds the input {inp}; choose "
-                                    "another output folder")
+                raise GpusliceError(
+                    f"{shown}: refusing to replace a folder that holds the input {inp}; choose another output folder"
+                )
     # The parent must exist (or be creatable) and be writable.
     blocker = _file_in_the_way(out)
     if blocker is not None:
@@ -94,8 +97,13 @@ def check_out_dir(out_dir: str | Path, *, inputs: Iterable[str | Path | None] = 
     return out
 
 
-def write_tree(out_dir: str | Path, files: Mapping[str, Artifact], *, executable: tuple[str, ...] = (),
-               inputs: Iterable[str | Path | None] = ()) -> Path:
+def write_tree(
+    out_dir: str | Path,
+    files: Mapping[str, Artifact],
+    *,
+    executable: tuple[str, ...] = (),
+    inputs: Iterable[str | Path | None] = (),
+) -> Path:
     """Write ``files`` (relative path -> content) as the whole content of ``out_dir``, atomically.
 
     Raises GpusliceError (naming ``out_dir``) when the folder cannot be written or must not be replaced.

@@ -90,12 +90,15 @@ class Operator(_Strict):
     )
     namespace: DnsLabel = "gpu-operator"
     release_name: str | None = Field(
-        default=None, max_length=53, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        default=None,
+        max_length=53,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         description="Helm release name; default derived from deploymentId.",
     )
     chart_repository: str = "https://helm.ngc.nvidia.com/nvidia"
     chart: str | None = Field(
-        default=None, min_length=1,
+        default=None,
+        min_length=1,
         description="Local GPU Operator chart (folder or .tgz), relative to this spec file; used instead of "
         "pulling chartVersion from chartRepository (offline installs, vendored charts).",
     )
@@ -259,9 +262,7 @@ def _model_at(path: tuple[str | int, ...]) -> type[BaseModel] | None:
             return None
         if isinstance(step, int):
             continue
-        field = next(
-            (f for n, f in model.model_fields.items() if (f.alias or n) == step), None
-        )
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == step), None)
         if field is None:
             return None
         model = _first_model(field.annotation)
@@ -287,12 +288,14 @@ def _friendly(err: Any) -> str:
         expected = err.get("ctx", {}).get("expected", "")
         return f"must be one of {expected} (got {err.get('input')!r})"
     if t == "string_type" and isinstance(err.get("input"), int | float) and not isinstance(err.get("input"), bool):
-        return (f"must be a string; quote it (e.g. \"{err['input']}\"): YAML reads an unquoted number, and 1.30 "
-                f"would become 1.3 (got the number {err['input']!r})")
+        return (
+            f'must be a string; quote it (e.g. "{err["input"]}"): YAML reads an unquoted number, and 1.30 '
+            f"would become 1.3 (got the number {err['input']!r})"
+        )
     if t == "string_pattern_mismatch":
         return f"{err.get('input')!r} does not have the expected form ({err['ctx']['pattern']})"
     if msg.startswith("Value error, "):
-        return msg[len("Value error, "):]
+        return msg[len("Value error, ") :]
     return msg
 
 
@@ -302,8 +305,9 @@ def problems_from_validation(e: ValidationError, located: Located) -> list[Probl
     deep = [tuple(x["loc"]) for x in errors]
     for err in errors:
         # A list that is too short only because its items failed is noise next to the items' own errors.
-        if err["type"] == "too_short" and any(len(d) > len(err["loc"]) and d[: len(err["loc"])] == tuple(err["loc"])
-                                              for d in deep):
+        if err["type"] == "too_short" and any(
+            len(d) > len(err["loc"]) and d[: len(err["loc"])] == tuple(err["loc"]) for d in deep
+        ):
             continue
         loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and "[" in x and x.endswith("]")))
         # Drop pydantic union/function tags like 'function-after[...]'.

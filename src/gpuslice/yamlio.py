@@ -121,9 +121,15 @@ def parse_yaml_text(text: str, file: str = "<input>", *, multi: bool = False) ->
         for d in docs:
             total, distinct = _expanded_size(d)
             if total - distinct > MAX_ALIAS_EXPANSION:
-                raise SpecError([Problem(
-                    f"YAML aliases expand {distinct} values into {total}; refusing more than "
-                    f"{MAX_ALIAS_EXPANSION} repeated values (an alias bomb?)", file=file)])
+                raise SpecError(
+                    [
+                        Problem(
+                            f"YAML aliases expand {distinct} values into {total}; refusing more than "
+                            f"{MAX_ALIAS_EXPANSION} repeated values (an alias bomb?)",
+                            file=file,
+                        )
+                    ]
+                )
         return [Located(data=to_plain(d), file=file, _root=d) for d in docs]
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -171,5 +177,4 @@ def dump_yaml(data: Any) -> str:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
     _Dumper.add_representer(str, _str)
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000,
-                     allow_unicode=True)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True)

@@ -131,12 +131,18 @@ def summary(results: dict[str, Any], base: dict[str, dict[str, Any]] | None = No
     base = base if base is not None else solo_baselines(results)
     best = best_per_workload(results)
     return {
-        "solo": {w: {"throughput": r["throughput"], "unit": r.get("unit", UNITS[w]),
-                     **({"latencyMs": {k: r["latencyMs"][k] for k in ("p50", "p99", "p999")}}
-                        if r.get("latencyMs") else {})}
-                 for w, r in base.items()},
-        "best": {w: {"strategy": c["strategy"], "n": c["n"], "efficiency": c["metrics"]["efficiency"]}
-                 for w, c in best.items()},
+        "solo": {
+            w: {
+                "throughput": r["throughput"],
+                "unit": r.get("unit", UNITS[w]),
+                **({"latencyMs": {k: r["latencyMs"][k] for k in ("p50", "p99", "p999")}} if r.get("latencyMs") else {}),
+            }
+            for w, r in base.items()
+        },
+        "best": {
+            w: {"strategy": c["strategy"], "n": c["n"], "efficiency": c["metrics"]["efficiency"]}
+            for w, c in best.items()
+        },
         "cases": len(results.get("cases", [])),
         "okCases": len(ok_cases(results)),
     }
@@ -150,18 +156,20 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     for c in ok_cases(results):
         m = c.get("metrics") or {}
         lat = m.get("latency") or {}
-        rows.append({
-            "workload": c["workload"],
-            "strategy": c["strategy"],
-            "n": c["n"],
-            "unit": m.get("unit"),
-            "aggregate": m.get("aggregate"),
-            "efficiency": m.get("efficiency"),
-            "jain": m.get("jain"),
-            "minShare": m.get("minShare"),
-            "p50": lat.get("p50"),
-            "p99": lat.get("p99"),
-            "inflationP99": lat.get("inflationP99"),
-        })
+        rows.append(
+            {
+                "workload": c["workload"],
+                "strategy": c["strategy"],
+                "n": c["n"],
+                "unit": m.get("unit"),
+                "aggregate": m.get("aggregate"),
+                "efficiency": m.get("efficiency"),
+                "jain": m.get("jain"),
+                "minShare": m.get("minShare"),
+                "p50": lat.get("p50"),
+                "p99": lat.get("p99"),
+                "inflationP99": lat.get("inflationP99"),
+            }
+        )
     rows.sort(key=lambda r: (order_w.get(r["workload"], 9), order_s.get(r["strategy"], 9), r["n"]))
     return rows

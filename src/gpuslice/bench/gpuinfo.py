@@ -85,15 +85,30 @@ def _facts_nvml(nv: Any, index: int) -> dict[str, Any]:
 def _facts_smi(index: int) -> dict[str, Any]:
     smi = shutil.which("nvidia-smi")
     if not smi:
-        return {"available": False, "source": "none", "index": index, "name": "unknown",
-                "notes": ["no NVML library and no nvidia-smi: no GPU facts"]}
+        return {
+            "available": False,
+            "source": "none",
+            "index": index,
+            "name": "unknown",
+            "notes": ["no NVML library and no nvidia-smi: no GPU facts"],
+        }
     fields = "name,uuid,memory.total,driver_version,compute_mode,mig.mode.current,clocks.max.sm,power.limit"
     try:
-        out = subprocess.run([smi, f"--id={index}", f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout.strip()
+        out = subprocess.run(
+            [smi, f"--id={index}", f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout.strip()
     except (subprocess.SubprocessError, OSError) as e:
-        return {"available": False, "source": "nvidia-smi", "index": index, "name": "unknown",
-                "notes": [f"nvidia-smi failed: {e}"]}
+        return {
+            "available": False,
+            "source": "nvidia-smi",
+            "index": index,
+            "name": "unknown",
+            "notes": [f"nvidia-smi failed: {e}"],
+        }
     parts = [p.strip() for p in out.split(",")]
     name, uuid, mem, drv, mode, mig, clk, power = (parts + [""] * 8)[:8]
 
@@ -222,4 +237,3 @@ def throttle_names(mask: int, nv: Any) -> list[str]:
         if isinstance(bit, int) and mask & bit:
             out.append(label)
     return out
-

@@ -55,8 +55,9 @@ class MpsLimits:
 class MpsDaemon:
     """``with MpsDaemon(limits) as d: env = d.env`` — clients started with ``env`` connect to this daemon."""
 
-    def __init__(self, limits: MpsLimits | None = None, control_bin: str = CONTROL_BIN,
-                 timeout_s: float = 20.0) -> None:
+    def __init__(
+        self, limits: MpsLimits | None = None, control_bin: str = CONTROL_BIN, timeout_s: float = 20.0
+    ) -> None:
         self.limits = limits
         self.control_bin = control_bin
         self.timeout_s = timeout_s
@@ -90,13 +91,15 @@ class MpsDaemon:
         env = {**os.environ, **self.env}
         limit = timeout_s or self.timeout_s
         try:
-            p = subprocess.run([self._bin()], input=command + "\n", env=env, capture_output=True, text=True,
-                               timeout=limit, check=False)
+            p = subprocess.run(
+                [self._bin()], input=command + "\n", env=env, capture_output=True, text=True, timeout=limit, check=False
+            )
         except subprocess.TimeoutExpired as e:
             raise MpsUnavailable(f"MPS control did not answer {command!r} within {limit:.0f} s") from e
         if p.returncode != 0:
-            raise MpsUnavailable(f"MPS control refused {command!r} (exit {p.returncode}): "
-                                 f"{(p.stderr or p.stdout).strip()[-300:]}")
+            raise MpsUnavailable(
+                f"MPS control refused {command!r} (exit {p.returncode}): {(p.stderr or p.stdout).strip()[-300:]}"
+            )
         return p.stdout.strip()
 
     def start(self) -> None:
@@ -111,8 +114,15 @@ class MpsDaemon:
         err_file = self._root / "start.err"
         try:
             with open(err_file, "w") as err:
-                p = subprocess.run([binary, "-d"], env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                   timeout=self.timeout_s, check=False)
+                p = subprocess.run(
+                    [binary, "-d"],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=err,
+                    stderr=err,
+                    timeout=self.timeout_s,
+                    check=False,
+                )
         except subprocess.TimeoutExpired as e:
             raise MpsUnavailable("nvidia-cuda-mps-control -d did not return") from e
         if p.returncode != 0:
@@ -141,8 +151,9 @@ class MpsDaemon:
                 ok = False
             if not ok:
                 self.stop()
-                raise MpsUnavailable(f"MPS did not accept the thread limit (asked {lim.active_thread_percentage}, "
-                                     f"read back {got!r})")
+                raise MpsUnavailable(
+                    f"MPS did not accept the thread limit (asked {lim.active_thread_percentage}, read back {got!r})"
+                )
 
     def _log_tail(self) -> str:
         if self._root is None:

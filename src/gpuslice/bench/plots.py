@@ -46,8 +46,9 @@ def write_plots(results: dict[str, Any], out_dir: str | Path) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     gpu = results.get("gpu", {}).get("name", "GPU")
     written: list[str] = []
-    workloads = [w for w in ("compute", "latency", "memory", "mixed")
-                 if any(r["workload"] == w for r in table_rows(results))]
+    workloads = [
+        w for w in ("compute", "latency", "memory", "mixed") if any(r["workload"] == w for r in table_rows(results))
+    ]
     if not workloads:
         return written
 

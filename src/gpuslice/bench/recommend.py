@@ -62,8 +62,15 @@ class Candidate:
         return max((e for e in self.eff.values() if e is not None), default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "replicas": self.n, "efficiency": self.eff, "p99Ms": self.p99,
-                "minShare": self.min_share, "hardLimits": self.hard, "belowFloor": self.below_floor}
+        return {
+            "strategy": self.strategy,
+            "replicas": self.n,
+            "efficiency": self.eff,
+            "p99Ms": self.p99,
+            "minShare": self.min_share,
+            "hardLimits": self.hard,
+            "belowFloor": self.below_floor,
+        }
 
 
 @dataclass
@@ -101,7 +108,8 @@ class Recommendation:
             "profile": list(self.profile),
             "strategy": self.strategy,
             "replicas": self.replicas,
-            "current": None if self.current_strategy is None
+            "current": None
+            if self.current_strategy is None
             else {"strategy": self.current_strategy, "replicas": self.current_replicas},
             "changed": self.changed,
             "mig": self.mig,
@@ -175,8 +183,9 @@ def _unmeasured(results: dict[str, Any], profile: tuple[str, ...]) -> list[str]:
         measured = any(c["strategy"] == s and c["workload"] in profile and c["n"] >= 2 for c in ok_cases(results))
         if measured:
             if info.get("status") in ("partial", "failed"):
-                out.append(f"{LABEL[s]} was only partly measured ({note}); configurations that failed were not "
-                           "considered.")
+                out.append(
+                    f"{LABEL[s]} was only partly measured ({note}); configurations that failed were not considered."
+                )
             continue
         if s not in asked:
             why = "not requested with --strategies"
@@ -184,27 +193,41 @@ def _unmeasured(results: dict[str, Any], profile: tuple[str, ...]) -> list[str]:
             why = f"{info['status']}: {note}"
         else:
             why = "no successful case with 2 or more sharers for these workloads"
-        hint = (" MPS often pays for small-kernel, latency-sensitive tenants: re-run the bench where the MPS control "
-                "daemon can start (nvidia-cuda-mps-control on PATH; in a pod, hostIPC) before ruling it out."
-                if s == "mps" else "")
+        hint = (
+            " MPS often pays for small-kernel, latency-sensitive tenants: re-run the bench where the MPS control "
+            "daemon can start (nvidia-cuda-mps-control on PATH; in a pod, hostIPC) before ruling it out."
+            if s == "mps"
+            else ""
+        )
         out.append(f"{LABEL[s]} was not measured ({why}), so it was not considered.{hint}")
     return out
 
 
-def recommend_one(results: dict[str, Any], *, pool: str | None = None, gpu: str | None = None,
-                  gpu_memory_gib: float | None = None, tenant_memory_gib: float = 4.0,
-                  latency_budget_ms: float | None = None, workloads: tuple[str, ...] | None = None,
-                  mps_max_clients: int = 48, mig_profiles: tuple[str, ...] = (),
-                  floor: float = DEFAULT_FLOOR, min_gain: float = DEFAULT_MIN_GAIN,
-                  current: tuple[str, int] | None = None) -> Recommendation:
+def recommend_one(
+    results: dict[str, Any],
+    *,
+    pool: str | None = None,
+    gpu: str | None = None,
+    gpu_memory_gib: float | None = None,
+    tenant_memory_gib: float = 4.0,
+    latency_budget_ms: float | None = None,
+    workloads: tuple[str, ...] | None = None,
+    mps_max_clients: int = 48,
+    mig_profiles: tuple[str, ...] = (),
+    floor: float = DEFAULT_FLOOR,
+    min_gain: float = DEFAULT_MIN_GAIN,
+    current: tuple[str, int] | None = None,
+) -> Recommendation:
     """The recommendation for one pool (or for the benchmarked GPU when ``pool`` is None)."""
     bench_gpu = str(results.get("gpu", {}).get("name", "unknown GPU"))
     available = {c["workload"] for c in ok_cases(results)}
     profile = _profile(workloads, latency_budget_ms, available)
     missing = [w for w in (workloads or ()) if w not in available]
     if missing:
-        raise GpusliceError(f"the results have no measurements for workload(s) {', '.join(missing)}; "
-                            f"measured: {', '.join(sorted(available)) or 'none'}")
+        raise GpusliceError(
+            f"the results have no measurements for workload(s) {', '.join(missing)}; "
+            f"measured: {', '.join(sorted(available)) or 'none'}"
+        )
     if not profile:
         raise GpusliceError("the results hold no successful measurements to recommend from")
     if gpu_memory_gib is None:
@@ -215,16 +238,30 @@ def recommend_one(results: dict[str, Any], *, pool: str | None = None, gpu: str 
     best: dict[str, dict[str, Any]] = {}
     for w in profile:
         bcase = best_cases.get(w)
-        if bcase is None or bcase["metrics"]["efficiency"] < 1.0 or (bcase["n"], bcase["strategy"]) == (1, "time-slicing"):
+        if (
+            bcase is None
+            or bcase["metrics"]["efficiency"] < 1.0
+            or (bcase["n"], bcase["strategy"]) == (1, "time-slicing")
+        ):
             # One process alone (time-slicing x1 is that) is what "no sharing" means.
-            best[w] = {"strategy": "none", "n": 1, "efficiency": max(1.0, bcase["metrics"]["efficiency"] if bcase else 1.0)}
+            best[w] = {
+                "strategy": "none",
+                "n": 1,
+                "efficiency": max(1.0, bcase["metrics"]["efficiency"] if bcase else 1.0),
+            }
         else:
             best[w] = {"strategy": bcase["strategy"], "n": bcase["n"], "efficiency": bcase["metrics"]["efficiency"]}
 
     solo_p99 = ((base.get("latency") or {}).get("latencyMs") or {}).get("p99")
-    cands: list[Candidate] = [Candidate(
-        "none", 1, dict.fromkeys(profile, 1.0),
-        {w: solo_p99 for w in profile if w in LATENCY_WORKLOADS}, dict.fromkeys(profile, 1.0))]
+    cands: list[Candidate] = [
+        Candidate(
+            "none",
+            1,
+            dict.fromkeys(profile, 1.0),
+            {w: solo_p99 for w in profile if w in LATENCY_WORKLOADS},
+            dict.fromkeys(profile, 1.0),
+        )
+    ]
     ns = sorted({k["n"] for k in ok_cases(results) if k["n"] >= 2 and k["workload"] in profile})
     for s in RECOMMENDABLE:
         for n in ns:
@@ -248,8 +285,9 @@ def recommend_one(results: dict[str, Any], *, pool: str | None = None, gpu: str 
                 c.hard.append(f"not measured for the {w} workload")
         if c.strategy != "none":
             if gpu_memory_gib is not None and c.n * tenant_memory_gib > gpu_memory_gib:
-                c.hard.append(f"{c.n} tenants x {tenant_memory_gib:g} GiB do not fit in {gpu_memory_gib:.0f} GiB "
-                              f"of GPU memory")
+                c.hard.append(
+                    f"{c.n} tenants x {tenant_memory_gib:g} GiB do not fit in {gpu_memory_gib:.0f} GiB of GPU memory"
+                )
             if c.strategy == "mps" and c.n > mps_max_clients:
                 c.hard.append(f"MPS serves at most {mps_max_clients} clients per GPU")
         if latency_budget_ms is not None:
@@ -297,47 +335,69 @@ def recommend_one(results: dict[str, Any], *, pool: str | None = None, gpu: str 
         if w in chosen.p99 and chosen.p99[w] is not None:
             infl = f", {chosen.p99[w] / solo_p99:.1f}x solo" if solo_p99 else ""
             line += f"; p99 step latency {chosen.p99[w]:.3f} ms{infl}"
-        best_txt = "it is the best measured" if (b["strategy"], b["n"]) == (chosen.strategy, chosen.n) else (
-            f"best measured: {LABEL[b['strategy']]}" + (f" x{b['n']}" if b["strategy"] != "none" else "")
-            + f" at {b['efficiency']:.2f}x")
+        best_txt = (
+            "it is the best measured"
+            if (b["strategy"], b["n"]) == (chosen.strategy, chosen.n)
+            else (
+                f"best measured: {LABEL[b['strategy']]}"
+                + (f" x{b['n']}" if b["strategy"] != "none" else "")
+                + f" at {b['efficiency']:.2f}x"
+            )
+        )
         reasons.append(f"{line} ({best_txt}).")
     if chosen.strategy == "none":
         if not sharing:
             reasons.append("No sharing configuration was measured for this profile.")
         elif not gains and hard_ok:
             top = max(hard_ok, key=lambda c: c.max_eff())
-            reasons.append(f"Sharing adds no throughput here: the best allowed option ({top.label()}) reaches only "
-                           f"{top.max_eff():.2f}x exclusive (below the {min_gain:g}x gain that makes sharing pay), "
-                           f"so each of N tenants would just get about 1/N of the GPU.")
+            reasons.append(
+                f"Sharing adds no throughput here: the best allowed option ({top.label()}) reaches only "
+                f"{top.max_eff():.2f}x exclusive (below the {min_gain:g}x gain that makes sharing pay), "
+                f"so each of N tenants would just get about 1/N of the GPU."
+            )
         elif gains and not none.below_floor:
             losers = sorted(gains, key=lambda c: c.max_eff(), reverse=True)[0]
-            lost = ", ".join(f"{w} {_fmt(losers.eff[w])}x vs best {best[w]['efficiency']:.2f}x"
-                             for w in losers.below_floor)
-            reasons.append(f"{losers.label()} pays for some tenants ({losers.max_eff():.2f}x) but costs more than "
-                           f"{1 - floor:.0%} of the best measured throughput for others ({lost}); with tenants of "
-                           "unknown kind, one per GPU is the safe choice. Name the tenants with --workload to decide.")
+            lost = ", ".join(
+                f"{w} {_fmt(losers.eff[w])}x vs best {best[w]['efficiency']:.2f}x" for w in losers.below_floor
+            )
+            reasons.append(
+                f"{losers.label()} pays for some tenants ({losers.max_eff():.2f}x) but costs more than "
+                f"{1 - floor:.0%} of the best measured throughput for others ({lost}); with tenants of "
+                "unknown kind, one per GPU is the safe choice. Name the tenants with --workload to decide."
+            )
     else:
         others = [c for c in sharing if c is not chosen and c.n == chosen.n]
         for o in others:
-            why = "; ".join(o.hard) if o.hard else (
-                f"below {floor:g}x the best for {', '.join(o.below_floor)}" if o.below_floor else "")
+            why = (
+                "; ".join(o.hard)
+                if o.hard
+                else (f"below {floor:g}x the best for {', '.join(o.below_floor)}" if o.below_floor else "")
+            )
             effs = ", ".join(f"{w} {_fmt(o.eff[w])}x" for w in profile)
             p = [f"{w} p99 {v:.3f} ms" for w, v in o.p99.items() if v is not None]
-            reasons.append(f"{o.label()} instead: {effs}" + (f"; {', '.join(p)}" if p else "")
-                           + (f" ({why})" if why else "") + ".")
+            reasons.append(
+                f"{o.label()} instead: {effs}" + (f"; {', '.join(p)}" if p else "") + (f" ({why})" if why else "") + "."
+            )
         bigger = [k for k in sharing if k.n > chosen.n and k.hard]
         if bigger:
             top_n = max(bigger, key=lambda k: (k.n, k.strategy == chosen.strategy))
             reasons.append(f"More replicas ({top_n.label()}) ruled out: {'; '.join(top_n.hard)}.")
         if gpu_memory_gib is not None:
             per = gpu_memory_gib / chosen.n
-            reasons.append(f"Memory: {chosen.n} replicas share {gpu_memory_gib:.0f} GiB, about {per:.1f} GiB each "
-                           f"(tenants assumed to need {tenant_memory_gib:g} GiB)"
-                           + ("; the device plugin caps each MPS client at that." if chosen.strategy == "mps" else
-                              "; time-slicing does not enforce it: cap memory in the application."))
+            reasons.append(
+                f"Memory: {chosen.n} replicas share {gpu_memory_gib:.0f} GiB, about {per:.1f} GiB each "
+                f"(tenants assumed to need {tenant_memory_gib:g} GiB)"
+                + (
+                    "; the device plugin caps each MPS client at that."
+                    if chosen.strategy == "mps"
+                    else "; time-slicing does not enforce it: cap memory in the application."
+                )
+            )
         if chosen.strategy == "mps":
-            warnings.append("MPS in the device plugin is marked experimental, and a fatal fault in one client ends "
-                            "every client on that GPU: share only between cooperating workloads.")
+            warnings.append(
+                "MPS in the device plugin is marked experimental, and a fatal fault in one client ends "
+                "every client on that GPU: share only between cooperating workloads."
+            )
         else:
             warnings.append("Time-slicing isolates neither memory nor faults; keep failRequestsGreaterThanOne on.")
     # Anything under the floor must say why.
@@ -345,8 +405,10 @@ def recommend_one(results: dict[str, Any], *, pool: str | None = None, gpu: str 
         b = best[w]
         bc = next((c for c in cands if (c.strategy, c.n) == (b["strategy"], b["n"])), None)
         if b["strategy"] == "mps-uncapped":
-            why = ("the best is uncapped MPS, which the device plugin never runs (it caps each client at "
-                   "100/N % of the SMs and memory/N)")
+            why = (
+                "the best is uncapped MPS, which the device plugin never runs (it caps each client at "
+                "100/N % of the SMs and memory/N)"
+            )
             capped = next((c for c in cands if (c.strategy, c.n) == ("mps", b["n"])), None)
             if capped is not None and capped.hard:
                 why += f"; capped MPS x{b['n']}: {'; '.join(capped.hard)}"
@@ -358,62 +420,113 @@ def recommend_one(results: dict[str, Any], *, pool: str | None = None, gpu: str 
             why = "it loses more for other workloads of the profile"
         within = [k for k in sharing if not k.hard and w not in k.below_floor]
         if within:
-            why += (f"; the allowed options within {floor:g}x for {w} ("
-                    + ", ".join(k.key for k in within)
-                    + ") fall further behind for " + ", ".join(sorted({x for k in within for x in k.below_floor})))
-        reasons.append(f"Below {floor:g}x the best measured for {w} ({_fmt(chosen.eff.get(w))}x vs "
-                       f"{b['efficiency']:.2f}x) because {why}.")
+            why += (
+                f"; the allowed options within {floor:g}x for {w} ("
+                + ", ".join(k.key for k in within)
+                + ") fall further behind for "
+                + ", ".join(sorted({x for k in within for x in k.below_floor}))
+            )
+        reasons.append(
+            f"Below {floor:g}x the best measured for {w} ({_fmt(chosen.eff.get(w))}x vs "
+            f"{b['efficiency']:.2f}x) because {why}."
+        )
     warnings.extend(_unmeasured(results, profile))
     if latency_budget_ms is not None and solo_p99 is not None and solo_p99 > latency_budget_ms:
-        warnings.append(f"Even alone, the latency tenant's p99 ({solo_p99:.3f} ms) exceeds the "
-                        f"{latency_budget_ms:g} ms budget.")
+        warnings.append(
+            f"Even alone, the latency tenant's p99 ({solo_p99:.3f} ms) exceeds the {latency_budget_ms:g} ms budget."
+        )
     mig = None
     if mig_profiles and gpu_memory_gib:
         opt = mig_option(mig_profiles, gpu_memory_gib, tenant_memory_gib)
         if opt:
-            mig = (f"MIG: {opt} gives hardware-isolated memory, cache and bandwidth for tenants up to "
-                   f"{tenant_memory_gib:g} GiB; not measured here (gpuslice leaves MIG settings alone).")
+            mig = (
+                f"MIG: {opt} gives hardware-isolated memory, cache and bandwidth for tenants up to "
+                f"{tenant_memory_gib:g} GiB; not measured here (gpuslice leaves MIG settings alone)."
+            )
     return Recommendation(
-        pool=pool, gpu=gpu, bench_gpu=bench_gpu, profile=profile, strategy=chosen.strategy,
-        replicas=chosen.n, reasons=reasons, warnings=warnings, mig=mig,
-        current_strategy=current[0] if current else None, current_replicas=current[1] if current else None,
-        candidates=cands, best=best,
+        pool=pool,
+        gpu=gpu,
+        bench_gpu=bench_gpu,
+        profile=profile,
+        strategy=chosen.strategy,
+        replicas=chosen.n,
+        reasons=reasons,
+        warnings=warnings,
+        mig=mig,
+        current_strategy=current[0] if current else None,
+        current_replicas=current[1] if current else None,
+        candidates=cands,
+        best=best,
     )
 
 
-def recommend(results: dict[str, Any], resolved: Any | None = None, *, workloads: tuple[str, ...] | None = None,
-              tenant_memory_gib: float | None = None, latency_budget_ms: float | None = None,
-              floor: float = DEFAULT_FLOOR, min_gain: float = DEFAULT_MIN_GAIN) -> list[Recommendation]:
+def recommend(
+    results: dict[str, Any],
+    resolved: Any | None = None,
+    *,
+    workloads: tuple[str, ...] | None = None,
+    tenant_memory_gib: float | None = None,
+    latency_budget_ms: float | None = None,
+    floor: float = DEFAULT_FLOOR,
+    min_gain: float = DEFAULT_MIN_GAIN,
+) -> list[Recommendation]:
     """Per pool of ``resolved`` (a ResolvedSpec), or per measured workload when there is no spec."""
     bench_name = str(results.get("gpu", {}).get("name", ""))
     out: list[Recommendation] = []
     if resolved is None:
         model = catalog_gpu_for(bench_name)
-        profiles = [workloads] if workloads else [
-            (w,) for w in ("compute", "latency", "memory", "mixed") if w in {c["workload"] for c in ok_cases(results)}]
+        profiles = (
+            [workloads]
+            if workloads
+            else [
+                (w,)
+                for w in ("compute", "latency", "memory", "mixed")
+                if w in {c["workload"] for c in ok_cases(results)}
+            ]
+        )
         for prof in profiles:
-            out.append(recommend_one(
-                results, gpu=model.id if model else None, tenant_memory_gib=tenant_memory_gib or 4.0,
-                latency_budget_ms=latency_budget_ms, workloads=prof,
-                mps_max_clients=model.mps_max_clients if model else 48,
-                mig_profiles=tuple(model.mig_profiles) if model else (), floor=floor, min_gain=min_gain))
+            out.append(
+                recommend_one(
+                    results,
+                    gpu=model.id if model else None,
+                    tenant_memory_gib=tenant_memory_gib or 4.0,
+                    latency_budget_ms=latency_budget_ms,
+                    workloads=prof,
+                    mps_max_clients=model.mps_max_clients if model else 48,
+                    mig_profiles=tuple(model.mig_profiles) if model else (),
+                    floor=floor,
+                    min_gain=min_gain,
+                )
+            )
         return out
     tenant = tenant_memory_gib if tenant_memory_gib is not None else resolved.spec.checks.memory_per_replica_floor_gib
     for p in resolved.pools:
         model = p.gpu.catalog_model
         rec = recommend_one(
-            results, pool=p.name, gpu=p.gpu.model, gpu_memory_gib=p.gpu.memory_gib, tenant_memory_gib=tenant,
+            results,
+            pool=p.name,
+            gpu=p.gpu.model,
+            gpu_memory_gib=p.gpu.memory_gib,
+            tenant_memory_gib=tenant,
             latency_budget_ms=latency_budget_ms if latency_budget_ms is not None else p.spec.sharing.latency_budget_ms,
-            workloads=workloads, mps_max_clients=model.mps_max_clients if model else 48,
-            mig_profiles=tuple(model.mig_profiles) if model else (), floor=floor, min_gain=min_gain,
-            current=(p.sharing.strategy, p.sharing.replicas))
+            workloads=workloads,
+            mps_max_clients=model.mps_max_clients if model else 48,
+            mig_profiles=tuple(model.mig_profiles) if model else (),
+            floor=floor,
+            min_gain=min_gain,
+            current=(p.sharing.strategy, p.sharing.replicas),
+        )
         match = same_gpu(p.gpu.model, bench_name)
         if match is False:
-            rec.warnings.insert(0, f"measured on {bench_name}, but this pool runs {p.gpu.model}: the numbers are "
-                                   "indicative only; run the bench on this pool (gpuslice bench --render-job)")
+            rec.warnings.insert(
+                0,
+                f"measured on {bench_name}, but this pool runs {p.gpu.model}: the numbers are "
+                "indicative only; run the bench on this pool (gpuslice bench --render-job)",
+            )
         elif match is None:
-            rec.warnings.insert(0, "the pool's GPU model is unknown to the catalog; cannot tell whether the bench "
-                                   "GPU matches")
+            rec.warnings.insert(
+                0, "the pool's GPU model is unknown to the catalog; cannot tell whether the bench GPU matches"
+            )
         out.append(rec)
     return out
 
@@ -422,18 +535,41 @@ def findings(recs: list[Recommendation]) -> list[Finding]:
     """The recommendations as findings (info when the spec already matches, warning when it differs)."""
     out = []
     for r in recs:
-        fix = ("keep the current setting" if not r.changed else
-               f"set nodePools[{r.pool}].sharing to strategy {r.strategy}"
-               + (f", replicas {r.replicas}" if r.strategy != "none" else "") + " (gpuslice recommend --write)")
+        fix = (
+            "keep the current setting"
+            if not r.changed
+            else f"set nodePools[{r.pool}].sharing to strategy {r.strategy}"
+            + (f", replicas {r.replicas}" if r.strategy != "none" else "")
+            + " (gpuslice recommend --write)"
+        )
         if r.pool is None:
-            fix = f"sharing: {{strategy: {r.strategy}" + (f", replicas: {r.replicas}" if r.strategy != "none" else "") + "}"
-        cur = "" if r.current_strategy is None else (
-            f" (spec: {r.current_strategy}" + (f" x{r.current_replicas}" if r.current_strategy != 'none' else "") + ")")
+            fix = (
+                f"sharing: {{strategy: {r.strategy}"
+                + (f", replicas: {r.replicas}" if r.strategy != "none" else "")
+                + "}"
+            )
+        cur = (
+            ""
+            if r.current_strategy is None
+            else (
+                f" (spec: {r.current_strategy}"
+                + (f" x{r.current_replicas}" if r.current_strategy != "none" else "")
+                + ")"
+            )
+        )
         msg = f"[{'+'.join(r.profile)} tenants] recommend {r.headline()}{cur}"
         ev = tuple(r.reasons + r.warnings + ([r.mig] if r.mig else []))
-        out.append(Finding(id="bench-recommend", severity=Severity.WARNING if r.changed else Severity.INFO,
-                           message=msg, fix=fix, pool=r.pool, evidence=ev,
-                           reference="docs/bench.md#how-recommend-decides"))
+        out.append(
+            Finding(
+                id="bench-recommend",
+                severity=Severity.WARNING if r.changed else Severity.INFO,
+                message=msg,
+                fix=fix,
+                pool=r.pool,
+                evidence=ev,
+                reference="docs/bench.md#how-recommend-decides",
+            )
+        )
     return out
 
 

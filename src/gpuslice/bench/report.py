@@ -44,13 +44,21 @@ def headline_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         ts = strat.get("time-slicing", {})
         mps = strat.get("mps", {})
         unc = strat.get("mps-uncapped", {})
-        out.append({
-            "workload": w, "n": n,
-            "tsEff": ts.get("efficiency"), "mpsEff": mps.get("efficiency"), "uncEff": unc.get("efficiency"),
-            "tsJain": ts.get("jain"), "mpsJain": mps.get("jain"),
-            "tsP99": ts.get("p99"), "mpsP99": mps.get("p99"),
-            "tsInfl": ts.get("inflationP99"), "mpsInfl": mps.get("inflationP99"),
-        })
+        out.append(
+            {
+                "workload": w,
+                "n": n,
+                "tsEff": ts.get("efficiency"),
+                "mpsEff": mps.get("efficiency"),
+                "uncEff": unc.get("efficiency"),
+                "tsJain": ts.get("jain"),
+                "mpsJain": mps.get("jain"),
+                "tsP99": ts.get("p99"),
+                "mpsP99": mps.get("p99"),
+                "tsInfl": ts.get("inflationP99"),
+                "mpsInfl": mps.get("inflationP99"),
+            }
+        )
     return out
 
 
@@ -84,9 +92,15 @@ def report_markdown(results: dict[str, Any], plots: list[str] | None = None) -> 
         ("GPU", f"{gpu.get('name')} ({_f(gpu.get('memoryMiB'))} MiB)"),
         ("driver", f"{gpu.get('driverVersion', '–')} (CUDA {gpu.get('cudaDriverVersion', '–')})"),
         ("compute mode / MIG", f"{gpu.get('computeMode', '–')} / {gpu.get('migMode', '–')}"),
-        ("backend", f"{cfg.get('backend')}"
-                    + (f" (torch {worker.get('torch')}, CUDA {worker.get('cuda')}, {worker.get('smCount')} SMs)"
-                       if worker.get("torch") else "")),
+        (
+            "backend",
+            f"{cfg.get('backend')}"
+            + (
+                f" (torch {worker.get('torch')}, CUDA {worker.get('cuda')}, {worker.get('smCount')} SMs)"
+                if worker.get("torch")
+                else ""
+            ),
+        ),
         ("window", f"{cfg.get('windowS')} s per case, N = {', '.join(map(str, cfg.get('nValues', [])))}"),
         ("duration", f"{results.get('durationS', '–')} s"),
         ("command", f"`{results.get('command')}`" if results.get("command") else "–"),
@@ -104,22 +118,31 @@ def report_markdown(results: dict[str, Any], plots: list[str] | None = None) -> 
             out.append(f"| {WORKLOAD_TEXT.get(w, w)} | {_f(s['throughput'])} {s['unit']} | {lat_txt} |")
         out.append("")
     out.append("## Time-slicing vs MPS\n")
-    out.append("Efficiency = sum over tenants of (throughput / exclusive throughput of what it runs): 1.00× means "
-               "sharing lost nothing, above 1 it found idle capacity. MPS is capped as the device plugin does "
-               "for `replicas: N` (100/N % SMs, memory/N); *uncapped* is shown for comparison only.\n")
+    out.append(
+        "Efficiency = sum over tenants of (throughput / exclusive throughput of what it runs): 1.00× means "
+        "sharing lost nothing, above 1 it found idle capacity. MPS is capped as the device plugin does "
+        "for `replicas: N` (100/N % SMs, memory/N); *uncapped* is shown for comparison only.\n"
+    )
     out.append(headline_markdown(results))
     best = best_per_workload(results)
     if best:
-        out.append("Best measured configuration per workload: " + "; ".join(
-            f"{w}: {c['strategy']} N={c['n']} ({_f(c['metrics']['efficiency'])}×)" for w, c in best.items()) + ".\n")
+        out.append(
+            "Best measured configuration per workload: "
+            + "; ".join(f"{w}: {c['strategy']} N={c['n']} ({_f(c['metrics']['efficiency'])}×)" for w, c in best.items())
+            + ".\n"
+        )
     out.append("## All cases\n")
-    out.append("| workload | strategy | N | aggregate | unit | efficiency | Jain | slowest tenant share "
-               "| p50 ms | p99 ms | p99 × solo |")
+    out.append(
+        "| workload | strategy | N | aggregate | unit | efficiency | Jain | slowest tenant share "
+        "| p50 ms | p99 ms | p99 × solo |"
+    )
     out.append("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in table_rows(results):
-        out.append(f"| {r['workload']} | {r['strategy']} | {r['n']} | {_f(r['aggregate'])} | {r['unit'] or '–'} "
-                   f"| {_f(r['efficiency'])} | {_f(r['jain'])} | {_f(r['minShare'])} | {_f(r['p50'], 3)} "
-                   f"| {_f(r['p99'], 3)} | {_f(r['inflationP99'], 1)} |")
+        out.append(
+            f"| {r['workload']} | {r['strategy']} | {r['n']} | {_f(r['aggregate'])} | {r['unit'] or '–'} "
+            f"| {_f(r['efficiency'])} | {_f(r['jain'])} | {_f(r['minShare'])} | {_f(r['p50'], 3)} "
+            f"| {_f(r['p99'], 3)} | {_f(r['inflationP99'], 1)} |"
+        )
     out.append("")
     strat = results.get("strategies", {})
     if strat:

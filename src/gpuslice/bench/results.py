@@ -66,8 +66,13 @@ _METRICS = {
             "type": "object",
             "required": ["p50", "p99", "p999", "tenants"],
             "properties": {
-                "p50": _NUM, "p99": _NUM, "p999": _NUM, "tenants": {"type": "integer", "minimum": 1},
-                "inflationP50": _NUM_OR_NULL, "inflationP99": _NUM_OR_NULL, "latencyTenantShare": _NUM_OR_NULL,
+                "p50": _NUM,
+                "p99": _NUM,
+                "p999": _NUM,
+                "tenants": {"type": "integer", "minimum": 1},
+                "inflationP50": _NUM_OR_NULL,
+                "inflationP99": _NUM_OR_NULL,
+                "latencyTenantShare": _NUM_OR_NULL,
             },
             "additionalProperties": False,
         },
@@ -88,8 +93,13 @@ _CASE = {
         "telemetry": {
             "type": ["object", "null"],
             "properties": {
-                "samples": {"type": "integer"}, "smClockMHzMean": _NUM, "smClockMHzMin": _NUM, "powerWMean": _NUM,
-                "powerWMax": _NUM, "tempCMax": _NUM, "throttleReasons": {"type": "array", "items": {"type": "string"}},
+                "samples": {"type": "integer"},
+                "smClockMHzMean": _NUM,
+                "smClockMHzMin": _NUM,
+                "powerWMean": _NUM,
+                "powerWMax": _NUM,
+                "tempCMax": _NUM,
+                "throttleReasons": {"type": "array", "items": {"type": "string"}},
             },
         },
         "mps": {
@@ -151,8 +161,10 @@ RESULTS_SCHEMA: dict[str, Any] = {
             "additionalProperties": {
                 "type": "object",
                 "required": ["status"],
-                "properties": {"status": {"enum": ["ok", "partial", "failed", "skipped"]},
-                               "note": {"type": ["string", "null"]}},
+                "properties": {
+                    "status": {"enum": ["ok", "partial", "failed", "skipped"]},
+                    "note": {"type": ["string", "null"]},
+                },
             },
         },
         "notes": {"type": "array", "items": {"type": "string"}},
@@ -166,13 +178,23 @@ def validate_results(data: Any, file: str = "<results>") -> None:
     """Raise SpecError listing every schema violation (with its JSON path) in ``data``."""
     import jsonschema
 
-    if isinstance(data, dict) and data.get("kind") == "GpusliceBenchResults" and isinstance(
-            data.get("schemaVersion"), int) and data["schemaVersion"] != RESULTS_SCHEMA_VERSION:
+    if (
+        isinstance(data, dict)
+        and data.get("kind") == "GpusliceBenchResults"
+        and isinstance(data.get("schemaVersion"), int)
+        and data["schemaVersion"] != RESULTS_SCHEMA_VERSION
+    ):
         wrote = (data.get("tool") or {}).get("version", "?") if isinstance(data.get("tool"), dict) else "?"
-        raise SpecError([Problem(
-            f"results schemaVersion {data['schemaVersion']} (written by gpuslice {wrote}); this gpuslice reads "
-            f"version {RESULTS_SCHEMA_VERSION}: use the gpuslice version that wrote them", file=file,
-            path="schemaVersion")])
+        raise SpecError(
+            [
+                Problem(
+                    f"results schemaVersion {data['schemaVersion']} (written by gpuslice {wrote}); this gpuslice reads "
+                    f"version {RESULTS_SCHEMA_VERSION}: use the gpuslice version that wrote them",
+                    file=file,
+                    path="schemaVersion",
+                )
+            ]
+        )
     v = jsonschema.Draft202012Validator(RESULTS_SCHEMA)
     errors = sorted(v.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
@@ -210,9 +232,16 @@ def extract_from_log(text: str, file: str = "<results>") -> str | None:
             pat = _prefix_pattern(prefix)
             body = "\n".join(pat.sub("", line, count=1) for line in body.split("\n"))
         return body.strip()
-    raise SpecError([Problem(f"the log has {LOG_BEGIN!r} but no {LOG_END!r} after it: the bench did not finish "
-                             "printing its results (cut off, or the log was truncated); take results.json from the "
-                             "node instead", file=file)])
+    raise SpecError(
+        [
+            Problem(
+                f"the log has {LOG_BEGIN!r} but no {LOG_END!r} after it: the bench did not finish "
+                "printing its results (cut off, or the log was truncated); take results.json from the "
+                "node instead",
+                file=file,
+            )
+        ]
+    )
 
 
 def parse_results(text: str, file: str = "<results>") -> dict[str, Any]:
@@ -224,9 +253,16 @@ def parse_results(text: str, file: str = "<results>") -> dict[str, Any]:
     except json.JSONDecodeError as e:
         hint = "" if body is not None else " (nor a pod log with the gpuslice-bench results markers)"
         where = "" if body is None else " in the results block of the log"
-        raise SpecError([Problem(f"not valid JSON{hint}{where}: {e.msg}", file=file,
-                                 line=e.lineno if body is None else None,
-                                 column=e.colno if body is None else None)]) from None
+        raise SpecError(
+            [
+                Problem(
+                    f"not valid JSON{hint}{where}: {e.msg}",
+                    file=file,
+                    line=e.lineno if body is None else None,
+                    column=e.colno if body is None else None,
+                )
+            ]
+        ) from None
     validate_results(data, file)
     return data
 

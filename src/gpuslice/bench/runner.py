@@ -139,8 +139,16 @@ class WorkerPool:
         argv = [self.cfg.python, str(Path(worker_mod.__file__)), self.cfg.backend, json.dumps(params)]
         for i in range(self.size):
             log = open(self.log_dir / f"{self.tag}-worker{i}.log", "w")  # noqa: SIM115 - lives with the process
-            p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-                                 env=self.env, bufsize=1, start_new_session=True)
+            p = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env=self.env,
+                bufsize=1,
+                start_new_session=True,
+            )
             log.close()
             q: queue.Queue[dict[str, Any] | None] = queue.Queue()
             threading.Thread(target=self._reader, args=(p, q), daemon=True).start()
@@ -175,8 +183,10 @@ class WorkerPool:
         for i, w in enumerate(assignment):
             stdin = self.procs[i].stdin
             assert stdin is not None
-            stdin.write(json.dumps({"cmd": "run", "case": case_id, "workload": w, "startAt": start_at,
-                                    "windowS": window_s}) + "\n")
+            stdin.write(
+                json.dumps({"cmd": "run", "case": case_id, "workload": w, "startAt": start_at, "windowS": window_s})
+                + "\n"
+            )
             stdin.flush()
         deadline = time.monotonic() + self.cfg.start_lead_s + window_s + max(60.0, 4 * window_s)
         out = []
@@ -232,8 +242,9 @@ def _base_env(cfg: BenchConfig) -> dict[str, str]:
     return env
 
 
-def run_bench(cfg: BenchConfig, progress: Progress | None = None, command: str | None = None,
-              checkpoint: Path | None = None) -> dict[str, Any]:
+def run_bench(
+    cfg: BenchConfig, progress: Progress | None = None, command: str | None = None, checkpoint: Path | None = None
+) -> dict[str, Any]:
     """Run the whole matrix and return the results document with metrics (see :func:`analyze`).
 
     ``checkpoint``: a file rewritten with the raw results after every case, so an interrupted run keeps what
@@ -257,25 +268,38 @@ def run_bench(cfg: BenchConfig, progress: Progress | None = None, command: str |
     if cfg.backend == "torch":
         gpu = gpu_facts(cfg.device)
         if not gpu.get("available"):
-            raise BenchError("no NVIDIA GPU found (NVML and nvidia-smi both unavailable); "
-                             "use --backend fake to try the orchestration without a GPU")
+            raise BenchError(
+                "no NVIDIA GPU found (NVML and nvidia-smi both unavailable); "
+                "use --backend fake to try the orchestration without a GPU"
+            )
         policy = timeslice_policy()
         if policy:
             gpu["computePolicy"] = policy
         if gpu.get("migMode") == "Enabled":
-            raise BenchError("MIG is enabled on this GPU: whole-GPU sharing cannot be measured on a MIG "
-                             "partition (gpuslice does not change MIG settings)")
+            raise BenchError(
+                "MIG is enabled on this GPU: whole-GPU sharing cannot be measured on a MIG "
+                "partition (gpuslice does not change MIG settings)"
+            )
         if gpu.get("computeMode") not in (None, "Default", "unknown"):
-            notes.append(f"compute mode is {gpu.get('computeMode')}, not Default: time-slicing between "
-                         "processes may be refused; gpuslice does not change it")
+            notes.append(
+                f"compute mode is {gpu.get('computeMode')}, not Default: time-slicing between "
+                "processes may be refused; gpuslice does not change it"
+            )
     else:
-        gpu = {"available": False, "source": "fake", "index": cfg.device, "name": "fake (CPU stand-in)",
-               "memoryMiB": int(cfg.params.get("fakeMemoryMiB", 16384))}
+        gpu = {
+            "available": False,
+            "source": "fake",
+            "index": cfg.device,
+            "name": "fake (CPU stand-in)",
+            "memoryMiB": int(cfg.params.get("fakeMemoryMiB", 16384)),
+        }
         notes.append("fake backend: CPU stand-in workloads, for testing the orchestration only")
     stray = Path("/tmp/nvidia-mps/control")
     if stray.exists() or os.environ.get("CUDA_MPS_PIPE_DIRECTORY"):
-        notes.append("an MPS daemon may already run on this host; time-slicing workers use an empty private "
-                     "pipe folder so they do not join it")
+        notes.append(
+            "an MPS daemon may already run on this host; time-slicing workers use an empty private "
+            "pipe folder so they do not join it"
+        )
     if cfg.backend == "torch" and gpu.get("source") == "nvml":
         notes.append("GPU facts and telemetry read through NVML (read-only)")
 
@@ -285,8 +309,12 @@ def run_bench(cfg: BenchConfig, progress: Progress | None = None, command: str |
         "tool": {"name": "gpuslice", "version": __version__},
         "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": command,
-        "host": {"hostname": platform.node(), "python": platform.python_version(), "platform": platform.platform(),
-                 "cpuCount": os.cpu_count()},
+        "host": {
+            "hostname": platform.node(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpuCount": os.cpu_count(),
+        },
         "gpu": gpu,
         "config": cfg.to_dict(),
         "strategies": {},
@@ -334,8 +362,16 @@ def _pools_for(strategy: str, todo: list[tuple[str, int]]) -> list[tuple[int | N
     return [(None, max(n for _, n in todo), todo)]
 
 
-def _run_strategy(cfg: BenchConfig, strategy: str, todo: list[tuple[str, int]], gpu: dict[str, Any],
-                  results: dict[str, Any], work_dir: Path, telemetry: Any, emit: Progress) -> dict[str, Any]:
+def _run_strategy(
+    cfg: BenchConfig,
+    strategy: str,
+    todo: list[tuple[str, int]],
+    gpu: dict[str, Any],
+    results: dict[str, Any],
+    work_dir: Path,
+    telemetry: Any,
+    emit: Progress,
+) -> dict[str, Any]:
     status: dict[str, Any] = {"status": "ok", "note": None}
     failures: list[str] = []
     done = 0
@@ -353,8 +389,9 @@ def _run_strategy(cfg: BenchConfig, strategy: str, todo: list[tuple[str, int]], 
                 env.pop("CUDA_MPS_LOG_DIRECTORY", None)
             else:
                 if cap is not None:
-                    limits = MpsLimits(replicas=cap, total_memory_mib=int(gpu.get("memoryMiB") or 0),
-                                       device_index=cfg.device)
+                    limits = MpsLimits(
+                        replicas=cap, total_memory_mib=int(gpu.get("memoryMiB") or 0), device_index=cfg.device
+                    )
                 daemon = MpsDaemon(limits)
                 emit("mps-start", {"tag": tag, "limits": limits.to_dict() if limits else None})
                 daemon.start()
@@ -374,9 +411,15 @@ def _run_strategy(cfg: BenchConfig, strategy: str, todo: list[tuple[str, int]], 
                         p.pop("event", None)
                         p.pop("case", None)
                         p["info"] = info
-                    case: dict[str, Any] = {"strategy": strategy, "workload": w, "n": n, "status": "ok",
-                                            "processes": procs, "telemetry": tel,
-                                            "mps": limits.to_dict() if limits else None}
+                    case: dict[str, Any] = {
+                        "strategy": strategy,
+                        "workload": w,
+                        "n": n,
+                        "status": "ok",
+                        "processes": procs,
+                        "telemetry": tel,
+                        "mps": limits.to_dict() if limits else None,
+                    }
                     results["cases"].append(case)
                     done += 1
                     pool_done += 1

@@ -20,7 +20,7 @@ def _mapping_indent(text: str) -> int:
     for i, line in enumerate(lines[:-1]):
         if not line or line[0] in " #-" or not line.rstrip().endswith(":"):
             continue
-        for nxt in lines[i + 1:]:
+        for nxt in lines[i + 1 :]:
             stripped = nxt.lstrip()
             if not stripped or stripped.startswith("#"):
                 continue
@@ -111,12 +111,14 @@ def _refuse_shared_sharing(by_name: dict[Any, Any], recs: list[Recommendation], 
         settings = {want.get(p) for p in pools if p in want}
         changed = any(r.changed for r in recs if r.pool in pools)
         if changed and (len(settings) > 1 or not all(p in want for p in pools)):
-            detail = ", ".join(f"{p}: " + (f"{want[p][0]} x{want[p][1]}" if p in want else "not recommended")
-                               for p in pools)
+            detail = ", ".join(
+                f"{p}: " + (f"{want[p][0]} x{want[p][1]}" if p in want else "not recommended") for p in pools
+            )
             raise GpusliceError(
                 f"{file}: pools {', '.join(pools)} share one sharing mapping through a YAML anchor/alias, but the "
                 f"recommendations differ ({detail}); writing one would change the others. Give each pool its own "
-                "sharing mapping (or set them by hand) and run recommend --write again.")
+                "sharing mapping (or set them by hand) and run recommend --write again."
+            )
 
 
 def _check_written(before: Any, after: Any, recs: list[Recommendation], file: str) -> None:
@@ -128,13 +130,16 @@ def _check_written(before: Any, after: Any, recs: list[Recommendation], file: st
         got = (p.sharing.strategy, p.sharing.replicas if p.sharing.strategy != "none" else 1)
         ok = got == (r.strategy, r.replicas) if r is not None else p.sharing == old.get(p.name)
         if not ok:
-            raise GpusliceError(f"{file}: writing the recommendations would also change pool {p.name!r} "
-                                f"(now {got[0]} x{got[1]}); nothing was written. Set the sharing settings by hand.")
+            raise GpusliceError(
+                f"{file}: writing the recommendations would also change pool {p.name!r} "
+                f"(now {got[0]} x{got[1]}); nothing was written. Set the sharing settings by hand."
+            )
 
 
 def _short(d: dict[str, Any]) -> str:
     if not d:
         return "(default: none)"
+
     def show(v: Any) -> str:
         return str(v).lower() if isinstance(v, bool) else str(v)
 

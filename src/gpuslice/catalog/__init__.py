@@ -233,15 +233,24 @@ def _check_references(cat: Catalog) -> None:
 def load_catalog() -> Catalog:
     try:
         gpus = {k: GpuModel(**e) for k, e in _index(_read("gpu_models.yaml")["gpuModels"], "id", "GPU model").items()}
-        types = {k: InstanceType(**e) for k, e in
-                 _index(_read("instance_types.yaml")["instanceTypes"], "name", "instance type").items()}
+        types = {
+            k: InstanceType(**e)
+            for k, e in _index(_read("instance_types.yaml")["instanceTypes"], "name", "instance type").items()
+        }
         oses = {k: OsFamily(**e) for k, e in _index(_read("os_families.yaml")["osFamilies"], "id", "OS").items()}
         charts_doc = _read("operator_charts.yaml")
-        charts = {k: ChartVersion(**e) for k, e in
-                  _index(charts_doc["chartVersions"], "version", "chart version").items()}
+        charts = {
+            k: ChartVersion(**e) for k, e in _index(charts_doc["chartVersions"], "version", "chart version").items()
+        }
         disk = DiskBudget(**_read("disk_budget.yaml"))
-        cat = Catalog(gpu_models=gpus, instance_types=types, os_families=oses, chart_versions=charts,
-                      default_chart_version=charts_doc["default"], disk_budget=disk)
+        cat = Catalog(
+            gpu_models=gpus,
+            instance_types=types,
+            os_families=oses,
+            chart_versions=charts,
+            default_chart_version=charts_doc["default"],
+            disk_budget=disk,
+        )
     except (ValidationError, KeyError, TypeError, yaml.YAMLError) as e:
         raise CatalogError(f"gpuslice catalog data is broken: {e}") from e
     _check_references(cat)

@@ -38,16 +38,22 @@ def eks_ami_type(resolved: ResolvedSpec, pool: ResolvedPool) -> str | None:
     return bootstrap.mng_ami_type(resolved, pool)
 
 
-def connection(endpoint: str | None, certificate_authority: str | None, service_cidr: str | None,
-               dns_cluster_ip: str | None) -> ClusterConnection:
+def connection(
+    endpoint: str | None, certificate_authority: str | None, service_cidr: str | None, dns_cluster_ip: str | None
+) -> ClusterConnection:
     from gpuslice.render.bootstrap import ClusterConnection
 
-    return ClusterConnection(endpoint=endpoint, certificate_authority=certificate_authority,
-                             service_cidr=service_cidr, dns_cluster_ip=dns_cluster_ip)
+    return ClusterConnection(
+        endpoint=endpoint,
+        certificate_authority=certificate_authority,
+        service_cidr=service_cidr,
+        dns_cluster_ip=dns_cluster_ip,
+    )
 
 
-def user_data(resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None, *,
-              eks_joins: bool = False) -> str:
+def user_data(
+    resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None, *, eks_joins: bool = False
+) -> str:
     """``eks_joins``: the node group uses an EKS AMI type, so EKS appends the join (no second bootstrap.sh)."""
     from gpuslice.render import bootstrap
 

@@ -52,7 +52,9 @@ def pick_pool(resolved: ResolvedSpec, pool: str | int | ResolvedPool) -> Resolve
     if isinstance(pool, int):
         if 0 <= pool < len(resolved.pools):
             return resolved.pools[pool]
-        raise fail(resolved, ("nodePools",), f"there is no node pool number {pool} (the spec has {len(resolved.pools)})")
+        raise fail(
+            resolved, ("nodePools",), f"there is no node pool number {pool} (the spec has {len(resolved.pools)})"
+        )
     found = resolved.pool(pool)
     if found is None:
         names = ", ".join(p.name for p in resolved.pools)
@@ -71,9 +73,14 @@ def check_cluster(scope: Construct, resolved: ResolvedSpec, cluster: eks.ICluste
             "(cluster.name in the spec): give the eks.Cluster that clusterName",
         )
     elif name != want:
-        raise fail(resolved, ("cluster", "name"),
-                   f"the spec names cluster {want!r} but the CDK cluster is {name!r}; nodes would try to join {want!r}")
+        raise fail(
+            resolved,
+            ("cluster", "name"),
+            f"the spec names cluster {want!r} but the CDK cluster is {name!r}; nodes would try to join {want!r}",
+        )
     region = resolved.spec.cluster.region
     stack_region = cdk.Stack.of(scope).region
     if region and not cdk.Token.is_unresolved(stack_region) and stack_region != region:
-        raise fail(resolved, ("cluster", "region"), f"the spec's region is {region} but the stack deploys to {stack_region}")
+        raise fail(
+            resolved, ("cluster", "region"), f"the spec's region is {region} but the stack deploys to {stack_region}"
+        )

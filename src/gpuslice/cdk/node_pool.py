@@ -34,15 +34,27 @@ class NodePolicy:
 
 #: AWS managed policies of the node role (knowledge with its source, not an if-chain).
 NODE_POLICIES: tuple[NodePolicy, ...] = (
-    NodePolicy("AmazonEKSWorkerNodePolicy", "always",
-               "EKS User Guide, 'Amazon EKS node IAM role': required for nodes to join (eks:DescribeCluster, ...)"),
-    NodePolicy("AmazonEC2ContainerRegistryReadOnly", "always",
-               "EKS User Guide, 'Amazon EKS node IAM role': pulls the VPC CNI, kube-proxy and other ECR images"),
-    NodePolicy("AmazonEKS_CNI_Policy", "cni",
-               "EKS User Guide, 'Amazon EKS node IAM role': needed on the node role unless the VPC CNI uses "
-               "IRSA or EKS Pod Identity"),
-    NodePolicy("AmazonSSMManagedInstanceCore", "ssm",
-               "Systems Manager User Guide, instance profile for Session Manager; eksctl attaches it by default"),
+    NodePolicy(
+        "AmazonEKSWorkerNodePolicy",
+        "always",
+        "EKS User Guide, 'Amazon EKS node IAM role': required for nodes to join (eks:DescribeCluster, ...)",
+    ),
+    NodePolicy(
+        "AmazonEC2ContainerRegistryReadOnly",
+        "always",
+        "EKS User Guide, 'Amazon EKS node IAM role': pulls the VPC CNI, kube-proxy and other ECR images",
+    ),
+    NodePolicy(
+        "AmazonEKS_CNI_Policy",
+        "cni",
+        "EKS User Guide, 'Amazon EKS node IAM role': needed on the node role unless the VPC CNI uses "
+        "IRSA or EKS Pod Identity",
+    ),
+    NodePolicy(
+        "AmazonSSMManagedInstanceCore",
+        "ssm",
+        "Systems Manager User Guide, instance profile for Session Manager; eksctl attaches it by default",
+    ),
 )
 
 
@@ -56,11 +68,14 @@ class JoinNeeds:
 JOIN_NEEDS: dict[str, JoinNeeds] = {
     "ubuntu-eks": JoinNeeds((), "/etc/eks/bootstrap.sh looks up endpoint and CA with eks:DescribeCluster"),
     "al2-eks": JoinNeeds((), "/etc/eks/bootstrap.sh looks up endpoint and CA with eks:DescribeCluster"),
-    "nodeadm": JoinNeeds(("endpoint", "certificate_authority", "service_cidr"),
-                         "awslabs/amazon-eks-ami nodeadm ValidateNodeConfig: name, apiServerEndpoint, "
-                         "certificateAuthority and cidr are required"),
-    "bottlerocket": JoinNeeds(("endpoint", "certificate_authority"),
-                              "Bottlerocket settings.kubernetes.api-server and cluster-certificate"),
+    "nodeadm": JoinNeeds(
+        ("endpoint", "certificate_authority", "service_cidr"),
+        "awslabs/amazon-eks-ami nodeadm ValidateNodeConfig: name, apiServerEndpoint, "
+        "certificateAuthority and cidr are required",
+    ),
+    "bottlerocket": JoinNeeds(
+        ("endpoint", "certificate_authority"), "Bottlerocket settings.kubernetes.api-server and cluster-certificate"
+    ),
 }
 
 _JOIN_HINTS = {
@@ -147,9 +162,12 @@ class GpuNodePool(Construct):
         self.pool = rp
         where = ("nodePools", rp.index)
         if not _render.supported(rp):
-            raise fail(resolved, (*where, "os"),
-                       f"gpuslice has no node bootstrap for os {rp.spec.os!r}, so gpuslice.cdk cannot build its "
-                       "launch template (supported: Ubuntu EKS, AL2023 NVIDIA, AL2, Bottlerocket NVIDIA)")
+            raise fail(
+                resolved,
+                (*where, "os"),
+                f"gpuslice has no node bootstrap for os {rp.spec.os!r}, so gpuslice.cdk cannot build its "
+                "launch template (supported: Ubuntu EKS, AL2023 NVIDIA, AL2, Bottlerocket NVIDIA)",
+            )
         if rp.spec.max_size < 1:
             raise fail(resolved, (*where, "maxSize"), "an EKS managed node group needs maxSize >= 1")
         try:
@@ -166,8 +184,11 @@ class GpuNodePool(Construct):
         if ami == "eks":
             self.ami_type = _render.eks_ami_type(resolved, rp)
             if self.ami_type is None:
-                raise fail(resolved, (*where, "os"),
-                           f"EKS has no managed AMI type for os {rp.spec.os!r}; use ami='ssm' (the default)")
+                raise fail(
+                    resolved,
+                    (*where, "os"),
+                    f"EKS has no managed AMI type for os {rp.spec.os!r}; use ami='ssm' (the default)",
+                )
             conn = None
             machine_image: ec2.IMachineImage | None = None
         else:
@@ -194,8 +215,10 @@ class GpuNodePool(Construct):
         self.user_data_text = _render.user_data(resolved, rp, conn, eks_joins=self.ami_type is not None)
         size = len(self.user_data_text.encode("utf-8"))
         if size > USER_DATA_MAX_BYTES:
-            raise GpusliceError(f"GpuNodePool {rp.name!r}: the user-data has {size} bytes; EC2 allows "
-                                f"{USER_DATA_MAX_BYTES} (before base64)")
+            raise GpusliceError(
+                f"GpuNodePool {rp.name!r}: the user-data has {size} bytes; EC2 allows "
+                f"{USER_DATA_MAX_BYTES} (before base64)"
+            )
         self.block_device_mappings = _render.block_device_mappings(resolved, rp)
 
         if role is None:
@@ -241,8 +264,7 @@ class GpuNodePool(Construct):
             desired_size=rp.spec.desired_size if rp.spec.desired_size is not None else rp.spec.min_size,
             labels=dict(rp.node_labels),
             taints=[
-                eks.TaintSpec(effect=_TAINT_EFFECTS[t.effect], key=t.key, value=t.value or None)
-                for t in rp.spec.taints
+                eks.TaintSpec(effect=_TAINT_EFFECTS[t.effect], key=t.key, value=t.value or None) for t in rp.spec.taints
             ],
             subnets=subnets,
             capacity_type=capacity_type,

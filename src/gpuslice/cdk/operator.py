@@ -78,9 +78,11 @@ class GpuOperator(Construct):
         self.resolved = resolved
         release = resolved.release_name
         if len(release) > HELM_RELEASE_MAX or not _RELEASE_RE.match(release):
-            raise fail(resolved, ("operator", "releaseName"),
-                       f"Helm release name {release!r} must be a DNS-1123 name of at most {HELM_RELEASE_MAX} "
-                       "characters")
+            raise fail(
+                resolved,
+                ("operator", "releaseName"),
+                f"Helm release name {release!r} must be a DNS-1123 name of at most {HELM_RELEASE_MAX} characters",
+            )
         self.release_name = release
         self.namespace = resolved.namespace
         _claim_release(self, cluster, self.namespace, release)
@@ -108,9 +110,12 @@ class GpuOperator(Construct):
             assert chart_obj is not None
             local = Path(chart_obj.path)
             if not local.is_dir():
-                raise fail(resolved, ("operator", "chart"),
-                           f"ship_chart=True needs the chart as a folder (CDK zips it), not {local.name}; "
-                           f"unpack it: tar xzf {local.name}")
+                raise fail(
+                    resolved,
+                    ("operator", "chart"),
+                    f"ship_chart=True needs the chart as a folder (CDK zips it), not {local.name}; "
+                    f"unpack it: tar xzf {local.name}",
+                )
             source = {"chart_asset": s3_assets.Asset(self, "ChartAsset", path=str(local))}
         else:
             source = {

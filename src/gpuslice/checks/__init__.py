@@ -31,8 +31,16 @@ def _modules() -> list[ModuleType]:
     from gpuslice.checks import sharing as sharing_rules
 
     return [
-        gpu_rules, kubernetes_rules, os_rules, disk_rules, sharing_rules, dns_rules, eks_rules, names_rules,
-        registry_rules, lintconfig_rules,
+        gpu_rules,
+        kubernetes_rules,
+        os_rules,
+        disk_rules,
+        sharing_rules,
+        dns_rules,
+        eks_rules,
+        names_rules,
+        registry_rules,
+        lintconfig_rules,
     ]
 
 
@@ -80,14 +88,17 @@ def _unknown_disabled(disabled: tuple[str, ...]) -> list[Finding]:
         if fid in known:
             continue
         hint = difflib.get_close_matches(fid, list(known), n=1)
-        out.append(Finding(
-            id="checks-disabled-unknown",
-            severity=Severity.WARNING,
-            message=f"checks.disabled names {fid!r}, which is no check id" + (f"; did you mean {hint[0]!r}?" if hint else "."),
-            fix="Use an id that `gpuslice check` prints (`gpuslice explain ID` describes it), or remove the entry.",
-            reference="docs/checks.md",
-            path=f"checks.disabled[{i}]",
-        ))
+        out.append(
+            Finding(
+                id="checks-disabled-unknown",
+                severity=Severity.WARNING,
+                message=f"checks.disabled names {fid!r}, which is no check id"
+                + (f"; did you mean {hint[0]!r}?" if hint else "."),
+                fix="Use an id that `gpuslice check` prints (`gpuslice explain ID` describes it), or remove the entry.",
+                reference="docs/checks.md",
+                path=f"checks.disabled[{i}]",
+            )
+        )
     return out
 
 

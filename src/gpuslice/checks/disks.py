@@ -68,7 +68,7 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
             pool=p.name,
             message=f"disks.instanceStore is raid0, but {it.name} has no instance store (EBS only).",
             fix="Remove instanceStore and declare a data volume (disks.data) for /var/lib/containerd, or pick a "
-                "type with local NVMe (e.g. the g5, g6, g6e or p5 families).",
+            "type with local NVMe (e.g. the g5, g6, g6e or p5 families).",
             reference=NODEADM_REF,
             path=pool_path(p, "disks", "instanceStore"),
         )
@@ -77,8 +77,9 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
             id="disk-instance-store-unused",
             severity=Severity.INFO,
             pool=p.name,
-            message=(f"{it.name} has {it.instance_store_gib} GB of local NVMe instance store that this pool "
-                     f"leaves unused."),
+            message=(
+                f"{it.name} has {it.instance_store_gib} GB of local NVMe instance store that this pool leaves unused."
+            ),
             fix="Set disks.instanceStore: raid0 to put /var/lib/containerd (and kubelet state) on it.",
             reference=NODEADM_REF,
             path=pool_path(p, "disks"),
@@ -86,12 +87,23 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
 
     if p.containerd_on_data:
         if store_raid and it is not None and it.has_instance_store:
-            where, size, path = "the instance store (RAID0)", it.instance_store_gib, pool_path(p, "disks", "instanceStore")
+            where, size, path = (
+                "the instance store (RAID0)",
+                it.instance_store_gib,
+                pool_path(p, "disks", "instanceStore"),
+            )
         elif data is not None:
-            where, size, path = f"the data volume at {data.mount_path}", data.size_gib, pool_path(p, "disks", "data", "sizeGiB")
+            where, size, path = (
+                f"the data volume at {data.mount_path}",
+                data.size_gib,
+                pool_path(p, "disks", "data", "sizeGiB"),
+            )
         elif p.os is not None and p.os.containerd_on_data_device and p.os.default_data_gib:
-            where, size, path = (f"{p.os.display}'s data volume (default {p.os.default_data_gib} GiB)",
-                                 p.os.default_data_gib, pool_path(p, "disks", "data"))
+            where, size, path = (
+                f"{p.os.display}'s data volume (default {p.os.default_data_gib} GiB)",
+                p.os.default_data_gib,
+                pool_path(p, "disks", "data"),
+            )
         else:
             return
         need = _need(images, gc)
@@ -100,9 +112,11 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
                 id="disk-data-too-small",
                 severity=Severity.ERROR,
                 pool=p.name,
-                message=(f"/var/lib/containerd is on {where}: {size} GiB, but the images need at least {need} GiB "
-                         f"({' + '.join(parts)} = {images:g} GiB, kept below the kubelet's {gc}% image-GC "
-                         f"threshold)."),
+                message=(
+                    f"/var/lib/containerd is on {where}: {size} GiB, but the images need at least {need} GiB "
+                    f"({' + '.join(parts)} = {images:g} GiB, kept below the kubelet's {gc}% image-GC "
+                    f"threshold)."
+                ),
                 fix=f"Make it at least {need} GiB (disks.data.sizeGiB).",
                 reference=GC_REF,
                 path=path,
@@ -112,24 +126,29 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
     need = _need(os_gib + images, gc)
     if p.root_gib >= need:
         return
-    detail = (f"{p.root_gib} GiB but needs at least {need} GiB (OS ~{os_gib:g} GiB + "
-              f"{' + '.join(parts)} = {os_gib + images:g} GiB, kept below the kubelet's {gc}% image-GC threshold)")
+    detail = (
+        f"{p.root_gib} GiB but needs at least {need} GiB (OS ~{os_gib:g} GiB + "
+        f"{' + '.join(parts)} = {os_gib + images:g} GiB, kept below the kubelet's {gc}% image-GC threshold)"
+    )
     if data is not None:
         yield Finding(
             id="disk-data-volume-unused",
             severity=Severity.ERROR,
             pool=p.name,
-            message=(f"The {data.size_gib} GiB data volume is mounted at {data.mount_path}, not where containerd "
-                     f"writes ({p.os.containerd_root if p.os else '/var/lib/containerd'}), so images fill the root "
-                     f"volume, which is {detail}."),
-            fix="Set disks.data.mountPath: /var/lib/containerd (the default), or grow rootGiB to "
-                f"{need} GiB.",
+            message=(
+                f"The {data.size_gib} GiB data volume is mounted at {data.mount_path}, not where containerd "
+                f"writes ({p.os.containerd_root if p.os else '/var/lib/containerd'}), so images fill the root "
+                f"volume, which is {detail}."
+            ),
+            fix=f"Set disks.data.mountPath: /var/lib/containerd (the default), or grow rootGiB to {need} GiB.",
             reference=EKS_REF,
             path=pool_path(p, "disks", "data", "mountPath"),
         )
         return
-    fix = f"Add a data volume for images (disks.data: {{sizeGiB: {max(100, _need(images, gc))}}} is mounted at " \
-          f"/var/lib/containerd) or set disks.rootGiB to at least {need}."
+    fix = (
+        f"Add a data volume for images (disks.data: {{sizeGiB: {max(100, _need(images, gc))}}} is mounted at "
+        f"/var/lib/containerd) or set disks.rootGiB to at least {need}."
+    )
     if it is not None and it.has_instance_store:
         fix += f" {it.name} also has {it.instance_store_gib} GB of instance store: disks.instanceStore: raid0."
     yield Finding(

@@ -36,7 +36,7 @@ IDS = {
     ),
     "dns-hostnetwork-port53": (
         "A DNS server with hostNetwork binding 0.0.0.0:53 conflicts with systemd-resolved's stub listener on "
-        "127.0.0.53:53 (\"address already in use\"). With hostNetworkDns: true gpuslice's node bootstrap disables "
+        '127.0.0.53:53 ("address already in use"). With hostNetworkDns: true gpuslice\'s node bootstrap disables '
         "the stub (DNSStubListener=no in /etc/systemd/resolved.conf.d/90-gpuslice.conf) and points "
         "/etc/resolv.conf at /run/systemd/resolve/resolv.conf; this finding says so, for nodes built another way."
     ),
@@ -57,16 +57,23 @@ def check(r: ResolvedSpec) -> Iterator[Finding]:
             continue
         effective = p.spec.kubelet_resolv_conf or o.kubelet_resolv_conf
         if effective and posixpath.normpath(effective) in _stub_files(p):
-            why = " (the bootstrap turns the stub listener off for hostNetworkDns, so nothing answers there)" \
-                if p.spec.host_network_dns else ""
+            why = (
+                " (the bootstrap turns the stub listener off for hostNetworkDns, so nothing answers there)"
+                if p.spec.host_network_dns
+                else ""
+            )
             yield Finding(
                 id="dns-kubelet-stub-resolver",
                 severity=Severity.ERROR,
                 pool=p.name,
-                message=(f"kubeletResolvConf is {effective}, whose nameserver on {o.display} is systemd-resolved's "
-                         f"stub 127.0.0.53{why}: pods and CoreDNS cannot resolve names through it."),
-                fix=(f"Remove kubeletResolvConf (gpuslice then uses {o.kubelet_resolv_conf}) or set it to "
-                     f"{o.kubelet_resolv_conf}."),
+                message=(
+                    f"kubeletResolvConf is {effective}, whose nameserver on {o.display} is systemd-resolved's "
+                    f"stub 127.0.0.53{why}: pods and CoreDNS cannot resolve names through it."
+                ),
+                fix=(
+                    f"Remove kubeletResolvConf (gpuslice then uses {o.kubelet_resolv_conf}) or set it to "
+                    f"{o.kubelet_resolv_conf}."
+                ),
                 reference=DNS_REF,
                 path=pool_path(p, "kubeletResolvConf"),
             )
@@ -75,13 +82,17 @@ def check(r: ResolvedSpec) -> Iterator[Finding]:
                 id="dns-hostnetwork-port53",
                 severity=Severity.INFO,
                 pool=p.name,
-                message=(f"A hostNetwork DNS server runs on these {o.display} nodes, where systemd-resolved's stub "
-                         f"listens on 127.0.0.53:53 (a server binding 0.0.0.0:53 fails with \"address already in "
-                         f"use\"). gpuslice's bootstrap turns the stub listener off (DNSStubListener=no) and "
-                         f"re-links /etc/resolv.conf to the non-stub /run/systemd/resolve/resolv.conf."),
-                fix=("Nothing, for nodes built from gpuslice's user-data. Nodes built another way need the same "
-                     "drop-in (/etc/systemd/resolved.conf.d/ with DNSStubListener=no, then restart "
-                     "systemd-resolved), or a DNS server that binds the node's own addresses, not 0.0.0.0."),
+                message=(
+                    f"A hostNetwork DNS server runs on these {o.display} nodes, where systemd-resolved's stub "
+                    f'listens on 127.0.0.53:53 (a server binding 0.0.0.0:53 fails with "address already in '
+                    f"use\"). gpuslice's bootstrap turns the stub listener off (DNSStubListener=no) and "
+                    f"re-links /etc/resolv.conf to the non-stub /run/systemd/resolve/resolv.conf."
+                ),
+                fix=(
+                    "Nothing, for nodes built from gpuslice's user-data. Nodes built another way need the same "
+                    "drop-in (/etc/systemd/resolved.conf.d/ with DNSStubListener=no, then restart "
+                    "systemd-resolved), or a DNS server that binds the node's own addresses, not 0.0.0.0."
+                ),
                 reference=RESOLVED_REF,
                 path=pool_path(p, "hostNetworkDns"),
             )

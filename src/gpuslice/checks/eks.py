@@ -28,10 +28,14 @@ def check(r: ResolvedSpec) -> Iterator[Finding]:
                 id="eks-ssm-policy",
                 severity=Severity.WARNING,
                 pool=p.name,
-                message=("ssm is true but the node role has no SSM permissions (ssmPolicyAttached: false): "
-                         "Session Manager will not list these nodes."),
-                fix=("Attach the AWS managed policy AmazonSSMManagedInstanceCore to the node role (eksctl attaches "
-                     "it only when attachPolicyARNs is empty), then set ssmPolicyAttached: true; or set ssm: false."),
+                message=(
+                    "ssm is true but the node role has no SSM permissions (ssmPolicyAttached: false): "
+                    "Session Manager will not list these nodes."
+                ),
+                fix=(
+                    "Attach the AWS managed policy AmazonSSMManagedInstanceCore to the node role (eksctl attaches "
+                    "it only when attachPolicyARNs is empty), then set ssmPolicyAttached: true; or set ssm: false."
+                ),
                 reference=SSM_REF,
                 path=pool_path(p, "ssmPolicyAttached"),
             )

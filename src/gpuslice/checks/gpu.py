@@ -28,8 +28,11 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
     it = r.catalog.instance(p.spec.instance_type)
     o = p.spec.gpu
     if it is None:
-        missing = [k for k, v in (("model", o and o.model), ("count", o and o.count),
-                                  ("memoryGiB", o and o.memory_gib)) if not v]
+        missing = [
+            k
+            for k, v in (("model", o and o.model), ("count", o and o.count), ("memoryGiB", o and o.memory_gib))
+            if not v
+        ]
         if missing:
             close = difflib.get_close_matches(p.spec.instance_type, list(r.catalog.instance_types), n=3, cutoff=0.75)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -37,11 +40,15 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
                 id="gpu-unknown-instance-type",
                 severity=Severity.ERROR,
                 pool=p.name,
-                message=(f"Instance type {p.spec.instance_type!r} is not in gpuslice's catalog and the pool's gpu: "
-                         f"override lacks {', '.join(missing)}.{hint}"),
-                fix=("Describe the GPU: gpu: {model: <e.g. L4>, count: <GPUs per node>, memoryGiB: <per GPU>} "
-                     "(aws ec2 describe-instance-types --instance-types <type> --query "
-                     "'InstanceTypes[].GpuInfo' shows them)."),
+                message=(
+                    f"Instance type {p.spec.instance_type!r} is not in gpuslice's catalog and the pool's gpu: "
+                    f"override lacks {', '.join(missing)}.{hint}"
+                ),
+                fix=(
+                    "Describe the GPU: gpu: {model: <e.g. L4>, count: <GPUs per node>, memoryGiB: <per GPU>} "
+                    "(aws ec2 describe-instance-types --instance-types <type> --query "
+                    "'InstanceTypes[].GpuInfo' shows them)."
+                ),
                 reference=TYPES_REF,
                 path=pool_path(p, "instanceType"),
             )
@@ -52,8 +59,10 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
             id="gpu-model-unknown",
             severity=Severity.WARNING,
             pool=p.name,
-            message=(f"GPU model {p.gpu.model!r} is not in gpuslice's catalog; MIG, MPS-limit and compute-capability "
-                     f"checks are skipped for this pool."),
+            message=(
+                f"GPU model {p.gpu.model!r} is not in gpuslice's catalog; MIG, MPS-limit and compute-capability "
+                f"checks are skipped for this pool."
+            ),
             fix=f"Use a catalog model id in gpu.model ({known}) if it is one of them.",
             reference=TYPES_REF,
             path=pool_path(p, "gpu", "model"),

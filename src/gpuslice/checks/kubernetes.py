@@ -43,16 +43,23 @@ def check(r: ResolvedSpec) -> Iterator[Finding]:
     k8s = r.kubernetes_version
     if older(k8s, lo) or older(hi, k8s):
         where = "on Amazon EKS " if provider == "eks" and r.chart.eks_kubernetes_min else ""
-        fitting = [v for v, c in sorted(r.catalog.chart_versions.items())
-                   if not older(k8s, c.kubernetes_range(provider)[0]) and not older(c.kubernetes_range(provider)[1], k8s)]
+        fitting = [
+            v
+            for v, c in sorted(r.catalog.chart_versions.items())
+            if not older(k8s, c.kubernetes_range(provider)[0]) and not older(c.kubernetes_range(provider)[1], k8s)
+        ]
         other = f" (in gpuslice's catalog: {', '.join(fitting)})" if fitting else ""
         yield Finding(
             id="k8s-version-unsupported",
             severity=Severity.ERROR,
-            message=(f"Kubernetes {k8s} is outside the range NVIDIA validated {where}for GPU Operator "
-                     f"{r.chart_version}: {lo} to {hi}."),
-            fix=("Choose a Kubernetes version in that range, or a chart version validated for "
-                 f"{k8s}{other} in operator.chartVersion."),
+            message=(
+                f"Kubernetes {k8s} is outside the range NVIDIA validated {where}for GPU Operator "
+                f"{r.chart_version}: {lo} to {hi}."
+            ),
+            fix=(
+                "Choose a Kubernetes version in that range, or a chart version validated for "
+                f"{k8s}{other} in operator.chartVersion."
+            ),
             reference=PLATFORM_REF,
             path="cluster.kubernetesVersion",
             evidence=(f"chart {r.chart_version}: {r.chart.source}",),

@@ -49,8 +49,10 @@ def check(r: ResolvedSpec) -> Iterator[Finding]:
                 id="names-collision",
                 severity=Severity.ERROR,
                 pool=p.name,
-                message=(f"Pools {other} and {p.name} both get the node-group name {p.node_group_name!r} (also the "
-                         f"launch template and Karpenter NodePool name): one would overwrite the other."),
+                message=(
+                    f"Pools {other} and {p.name} both get the node-group name {p.node_group_name!r} (also the "
+                    f"launch template and Karpenter NodePool name): one would overwrite the other."
+                ),
                 fix=f"Rename pool {p.name}.",
                 reference=REF,
                 path=pool_path(p, "name"),
@@ -66,11 +68,15 @@ def check(r: ResolvedSpec) -> Iterator[Finding]:
                 id="names-eksctl-stack-too-long",
                 severity=Severity.WARNING,
                 pool=p.name,
-                message=(f"eksctl would name this node group's CloudFormation stack {stack!r}: {len(stack)} "
-                         f"characters, CloudFormation allows {CFN_STACK_NAME_MAX}, so `eksctl create nodegroup` "
-                         f"with nodegroups/{p.name}/eksctl.yaml fails."),
-                fix=(f"Shorten cluster.name, cluster.deploymentId or the pool name by {over} characters in total, "
-                     f"or create the pool from nodegroups/{p.name}/managed-nodegroup.json or karpenter.yaml."),
+                message=(
+                    f"eksctl would name this node group's CloudFormation stack {stack!r}: {len(stack)} "
+                    f"characters, CloudFormation allows {CFN_STACK_NAME_MAX}, so `eksctl create nodegroup` "
+                    f"with nodegroups/{p.name}/eksctl.yaml fails."
+                ),
+                fix=(
+                    f"Shorten cluster.name, cluster.deploymentId or the pool name by {over} characters in total, "
+                    f"or create the pool from nodegroups/{p.name}/managed-nodegroup.json or karpenter.yaml."
+                ),
                 reference=CFN_REF,
                 path=pool_path(p, "name"),
             )

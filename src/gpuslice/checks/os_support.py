@@ -50,8 +50,7 @@ IDS = {
         "1.33 and later; EKS stopped publishing AL2 AMIs on 2025-11-26)."
     ),
     "os-end-of-support": (
-        "The EKS-optimized AMIs of this OS are past their end of support: no new AMIs, patches or Kubernetes "
-        "versions."
+        "The EKS-optimized AMIs of this OS are past their end of support: no new AMIs, patches or Kubernetes versions."
     ),
     "os-end-of-life": "The OS itself is past its vendor's end of support (Amazon Linux 2: 2026-06-30).",
     "os-not-validated": (
@@ -76,13 +75,19 @@ def _glibc(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
         id="os-glibc-too-old",
         severity=Severity.ERROR,
         pool=p.name,
-        message=(f"{p.os.display} has glibc {p.os.glibc}; the operator's container toolkit needs glibc >= {need} "
-                 f"on the host, so every GPU container would fail with \"version 'GLIBC_{need}' not found\"."),
-        fix=(f"Use os: al2023-nvidia (driver and toolkit pre-installed, glibc 2.34; gpuslice then disables the "
-             f"operator's driver and toolkit there) or an Ubuntu OS; or {_label_fix('container-toolkit')}."),
+        message=(
+            f"{p.os.display} has glibc {p.os.glibc}; the operator's container toolkit needs glibc >= {need} "
+            f"on the host, so every GPU container would fail with \"version 'GLIBC_{need}' not found\"."
+        ),
+        fix=(
+            f"Use os: al2023-nvidia (driver and toolkit pre-installed, glibc 2.34; gpuslice then disables the "
+            f"operator's driver and toolkit there) or an Ubuntu OS; or {_label_fix('container-toolkit')}."
+        ),
         reference="https://github.com/NVIDIA/gpu-operator/issues/755",
         path=pool_path(p, "os"),
-        evidence=(f"{DEPLOY_LABEL_PREFIX}container-toolkit={p.node_labels.get(DEPLOY_LABEL_PREFIX + 'container-toolkit', 'true')}",),
+        evidence=(
+            f"{DEPLOY_LABEL_PREFIX}container-toolkit={p.node_labels.get(DEPLOY_LABEL_PREFIX + 'container-toolkit', 'true')}",
+        ),
     )
 
 
@@ -93,20 +98,27 @@ def _driver_image(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
         return
     published = ", ".join(r.chart.driver_os_tags) or "none recorded"
     now = today()
-    own = [o.id for o in r.catalog.os_families.values() if o.driver_preinstalled
-           and not (o.end_of_life and now > date.fromisoformat(o.end_of_life))]
-    fix = (f"Use an OS with a published driver image ({', '.join(r.chart.driver_os_families)}), or an OS that "
-           f"brings its own driver ({', '.join(own)})")
+    own = [
+        o.id
+        for o in r.catalog.os_families.values()
+        if o.driver_preinstalled and not (o.end_of_life and now > date.fromisoformat(o.end_of_life))
+    ]
+    fix = (
+        f"Use an OS with a published driver image ({', '.join(r.chart.driver_os_families)}), or an OS that "
+        f"brings its own driver ({', '.join(own)})"
+    )
     if p.os.driver_preinstalled:
         fix += f"; {_label_fix('driver')}"
     yield Finding(
         id="driver-no-image",
         severity=Severity.ERROR,
         pool=p.name,
-        message=(f"The operator would run its driver container on {p.os.display}, but NVIDIA publishes no "
-                 f"driver image for it at chart {r.chart_version}: there is no nvcr.io/nvidia/driver:"
-                 f"{r.chart.driver_version}-<os> for {p.os.os_release_id or p.os.id} nodes (published OS tags: "
-                 f"{published})."),
+        message=(
+            f"The operator would run its driver container on {p.os.display}, but NVIDIA publishes no "
+            f"driver image for it at chart {r.chart_version}: there is no nvcr.io/nvidia/driver:"
+            f"{r.chart.driver_version}-<os> for {p.os.os_release_id or p.os.id} nodes (published OS tags: "
+            f"{published})."
+        ),
         fix=fix + ".",
         reference=PLATFORM_REF,
         path=pool_path(p, "os"),
@@ -128,18 +140,24 @@ def _mixed_os(r: ResolvedSpec) -> Iterator[Finding]:
         what = f"Pools on {len(driver_oses)} different OSes ({', '.join(driver_oses)}) need the operator's driver"
     else:
         others = sorted(set(by_os) - set(driver_oses))
-        what = (f"Pools on {driver_oses[0]} need the operator's driver while other GPU pools run "
-                f"{', '.join(others)} (they opt out of the driver, but their nodes are GPU nodes too)")
+        what = (
+            f"Pools on {driver_oses[0]} need the operator's driver while other GPU pools run "
+            f"{', '.join(others)} (they opt out of the driver, but their nodes are GPU nodes too)"
+        )
     yield Finding(
         id="driver-mixed-os",
         severity=Severity.ERROR,
-        message=(f"{what}. Through ClusterPolicy the operator takes the OS of one GPU node and uses that driver "
-                 f"image tag (<version>-<os>) on every node, so some driver pods get an image for the wrong OS "
-                 f"(or one that does not exist)."),
-        fix=("Put every GPU pool on one OS while the operator manages the driver; or manage the driver with "
-             "NVIDIADriver resources (Helm values driver.nvidiaDriverCRD.enabled=true, deployDefaultCR=false, one "
-             "NVIDIADriver per OS with a nodeSelector on feature.node.kubernetes.io/system-os_release.VERSION_ID); "
-             "or use al2023-nvidia on every pool so no pool needs the operator's driver."),
+        message=(
+            f"{what}. Through ClusterPolicy the operator takes the OS of one GPU node and uses that driver "
+            f"image tag (<version>-<os>) on every node, so some driver pods get an image for the wrong OS "
+            f"(or one that does not exist)."
+        ),
+        fix=(
+            "Put every GPU pool on one OS while the operator manages the driver; or manage the driver with "
+            "NVIDIADriver resources (Helm values driver.nvidiaDriverCRD.enabled=true, deployDefaultCR=false, one "
+            "NVIDIADriver per OS with a nodeSelector on feature.node.kubernetes.io/system-os_release.VERSION_ID); "
+            "or use al2023-nvidia on every pool so no pool needs the operator's driver."
+        ),
         reference=NVIDIADRIVER_REF,
         evidence=(groups,),
         path="nodePools",
@@ -153,10 +171,14 @@ def _bottlerocket_plugin(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
         id="os-bottlerocket-device-plugin",
         severity=Severity.ERROR,
         pool=p.name,
-        message=(f"{p.os.display} already runs the NVIDIA device plugin as a host service; the operator's device "
-                 f"plugin DaemonSet would run there too and advertise the same GPUs twice."),
-        fix=("Configure sharing on this pool through Bottlerocket's settings.kubelet-device-plugins.nvidia.* "
-             f"(from the pool's sharing block) and {_label_fix('device-plugin')}."),
+        message=(
+            f"{p.os.display} already runs the NVIDIA device plugin as a host service; the operator's device "
+            f"plugin DaemonSet would run there too and advertise the same GPUs twice."
+        ),
+        fix=(
+            "Configure sharing on this pool through Bottlerocket's settings.kubelet-device-plugins.nvidia.* "
+            f"(from the pool's sharing block) and {_label_fix('device-plugin')}."
+        ),
         reference=BOTTLEROCKET_REF,
         path=pool_path(p, "labels"),
     )
@@ -173,8 +195,10 @@ def _lifecycle(r: ResolvedSpec, p: ResolvedPool, now: date) -> Iterator[Finding]
             id="os-eks-no-ami",
             severity=Severity.ERROR,
             pool=p.name,
-            message=(f"EKS publishes no {o.display} AMIs for Kubernetes {k8s}; the last version with them is "
-                     f"{o.eks_max_kubernetes}."),
+            message=(
+                f"EKS publishes no {o.display} AMIs for Kubernetes {k8s}; the last version with them is "
+                f"{o.eks_max_kubernetes}."
+            ),
             fix="Use os: al2023-nvidia (or bottlerocket-nvidia) for this pool.",
             reference=AL2_REF,
             path=pool_path(p, "os"),
@@ -194,9 +218,10 @@ def _lifecycle(r: ResolvedSpec, p: ResolvedPool, now: date) -> Iterator[Finding]
             id="os-end-of-support",
             severity=Severity.WARNING,
             pool=p.name,
-            message=(f"EKS stopped supporting {o.display} AMIs on {o.end_of_support}: no new AMIs, patches or "
-                     f"Kubernetes versions"
-                     + (f"; the OS itself ends on {o.end_of_life}." if o.end_of_life else ".")),
+            message=(
+                f"EKS stopped supporting {o.display} AMIs on {o.end_of_support}: no new AMIs, patches or "
+                f"Kubernetes versions" + (f"; the OS itself ends on {o.end_of_life}." if o.end_of_life else ".")
+            ),
             fix="Plan the move to al2023-nvidia or bottlerocket-nvidia before the OS end of life.",
             reference=AL2_REF,
             path=pool_path(p, "os"),
@@ -214,8 +239,10 @@ def _validated(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
         id="os-not-validated",
         severity=Severity.WARNING,
         pool=p.name,
-        message=(f"NVIDIA validates chart {r.chart_version} on Amazon EKS only with "
-                 f"{', '.join(r.chart.eks_os_families)}; this pool runs the operator's driver on {p.os.display}."),
+        message=(
+            f"NVIDIA validates chart {r.chart_version} on Amazon EKS only with "
+            f"{', '.join(r.chart.eks_os_families)}; this pool runs the operator's driver on {p.os.display}."
+        ),
         fix="Prefer one of the validated OSes for pools whose driver the operator manages.",
         reference=PLATFORM_REF,
         path=pool_path(p, "os"),

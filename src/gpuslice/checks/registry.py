@@ -15,7 +15,9 @@ from gpuslice.images import load_image_rules, mirror_configured, mirror_for
 from gpuslice.resolve import ResolvedSpec
 
 REF = "https://kubernetes.io/docs/concepts/containers/images/#specifying-imagepullsecrets-on-a-pod"
-AIR_GAPPED_REF = "https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/install-gpu-operator-air-gapped.html"
+AIR_GAPPED_REF = (
+    "https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/install-gpu-operator-air-gapped.html"
+)
 
 IDS = {
     "registry-source-not-covered": "registry.mirrors is set (and no proxy), but no rule covers a registry the GPU "
@@ -62,7 +64,7 @@ def check(r: ResolvedSpec) -> Iterator[Finding]:
             severity=Severity.ERROR,
             message=f"No registry.mirrors rule covers {', '.join(uncovered)}, which the GPU Operator chart pulls from.",
             fix=f"Add a mirrors entry per registry, e.g. {{source: {host}, mirror: <your-registry>/{host}}}, or set "
-                "registry.proxy for a pull-through proxy.",
+            "registry.proxy for a pull-through proxy.",
             reference=AIR_GAPPED_REF,
             path="registry.mirrors",
             evidence=tuple(uncovered),
@@ -78,7 +80,7 @@ def check(r: ResolvedSpec) -> Iterator[Finding]:
             severity=Severity.WARNING,
             message=f"Images come from {target}, but registry.pullSecrets names no pull secret.",
             fix=f"Create a docker-registry Secret in namespace {r.namespace} (kubectl create secret docker-registry "
-                "...) and list its name in registry.pullSecrets, unless the mirror allows anonymous pulls.",
+            "...) and list its name in registry.pullSecrets, unless the mirror allows anonymous pulls.",
             reference=REF,
             path="registry.pullSecrets",
         )

@@ -40,8 +40,14 @@ def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
     """Wrap at spaces only: ids, paths and URLs stay whole (a token longer than the line gets a line of its own)."""
     import textwrap
 
-    return textwrap.wrap(text, width=max(width, 20), initial_indent=first, subsequent_indent=rest,
-                         break_long_words=False, break_on_hyphens=False) or [first.rstrip()]
+    return textwrap.wrap(
+        text,
+        width=max(width, 20),
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [first.rstrip()]
 
 
 def report_lines(findings: list[Finding], resolved: ResolvedSpec | None = None, width: int = 100) -> list[str]:
@@ -81,8 +87,11 @@ def report_lines(findings: list[Finding], resolved: ResolvedSpec | None = None, 
                         body = body.replace("fix:", "[bold]fix:[/]", 1)
                     lines.append(f"[{style}]{body}[/]" if style else body)
     n = summary(findings)
-    verdict = ("[bold red]errors: plan refuses to render until they are fixed (or --force)[/]"
-               if n["error"] else "[green]no errors[/]")
+    verdict = (
+        "[bold red]errors: plan refuses to render until they are fixed (or --force)[/]"
+        if n["error"]
+        else "[green]no errors[/]"
+    )
     lines += ["", f"{n['error']} error(s), {n['warning']} warning(s), {n['info']} info - {verdict}"]
     return lines
 

@@ -26,17 +26,17 @@ IDS = {
         "out of memory for every tenant."
     ),
     "sharing-mps-mig": (
-        "The device plugin cannot share MIG devices with MPS (\"sharing using MPS is not supported for MIG "
-        "devices\"); only full GPUs (nvidia.com/gpu) can be MPS-shared."
+        'The device plugin cannot share MIG devices with MPS ("sharing using MPS is not supported for MIG '
+        'devices"); only full GPUs (nvidia.com/gpu) can be MPS-shared.'
     ),
     "sharing-mps-replicas": (
         "The MPS control daemon refuses more replicas than the GPU's MPS client limit (48 from compute capability "
-        "7.5, 16 below): \"maximum allowed replicas exceeded\"."
+        '7.5, 16 below): "maximum allowed replicas exceeded".'
     ),
     "sharing-rename-workloads": (
         "Workloads request a resource name the pool's nodes do not advertise. With renameByDefault the shared "
         "resource is <name>.shared and <name> drops to 0, so pods asking for the plain name stay Pending "
-        "(\"Insufficient nvidia.com/gpu\"), and the other way round."
+        '("Insufficient nvidia.com/gpu"), and the other way round.'
     ),
     "sharing-fail-requests-unset": (
         "failRequestsGreaterThanOne is not set. The device plugin's default for time-slicing is false, so a pod "
@@ -68,10 +68,14 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
             id="sharing-memory-per-replica",
             severity=Severity.WARNING,
             pool=p.name,
-            message=(f"{s.replicas} replicas of a {p.gpu.memory_gib:g} GiB {_model(p)} leave {per:.1f} GiB per "
-                     f"replica, below the {floor:g} GiB floor (memory is not isolated between replicas)."),
-            fix=(f"Use at most {fit} replicas, a GPU with more memory, or lower checks.memoryPerReplicaFloorGiB "
-                 f"if the workloads are known to be small."),
+            message=(
+                f"{s.replicas} replicas of a {p.gpu.memory_gib:g} GiB {_model(p)} leave {per:.1f} GiB per "
+                f"replica, below the {floor:g} GiB floor (memory is not isolated between replicas)."
+            ),
+            fix=(
+                f"Use at most {fit} replicas, a GPU with more memory, or lower checks.memoryPerReplicaFloorGiB "
+                f"if the workloads are known to be small."
+            ),
             reference=SHARING_REF,
             path=pool_path(p, "sharing", "replicas"),
         )
@@ -80,8 +84,10 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
             id="sharing-mps-mig",
             severity=Severity.ERROR,
             pool=p.name,
-            message=(f"MPS sharing of the MIG resource {s.resource_name}: the device plugin does not support MPS "
-                     f"on MIG devices."),
+            message=(
+                f"MPS sharing of the MIG resource {s.resource_name}: the device plugin does not support MPS "
+                f"on MIG devices."
+            ),
             fix="Use strategy time-slicing for MIG resources, or MPS on full GPUs (resourceName nvidia.com/gpu).",
             reference=MPS_REF,
             path=pool_path(p, "sharing", "strategy"),
@@ -91,8 +97,10 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
             id="sharing-mps-replicas",
             severity=Severity.ERROR,
             pool=p.name,
-            message=(f"{s.replicas} MPS replicas on {m.id} (compute capability {m.compute_capability}): the MPS "
-                     f"control daemon allows at most {m.mps_max_clients} clients per GPU."),
+            message=(
+                f"{s.replicas} MPS replicas on {m.id} (compute capability {m.compute_capability}): the MPS "
+                f"control daemon allows at most {m.mps_max_clients} clients per GPU."
+            ),
             fix=f"Set sharing.replicas to {m.mps_max_clients} or fewer.",
             reference=MPS_REF,
             path=pool_path(p, "sharing", "replicas"),
@@ -106,9 +114,11 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
                 id="sharing-mig-profile",
                 severity=Severity.ERROR,
                 pool=p.name,
-                message=(f"{s.resource_name} names MIG profile {profile!r}, which {m.id} does not offer "
-                         f"(profiles: {have}); the device plugin skips a sharing entry that matches no device, so "
-                         f"nothing would be shared."),
+                message=(
+                    f"{s.resource_name} names MIG profile {profile!r}, which {m.id} does not offer "
+                    f"(profiles: {have}); the device plugin skips a sharing entry that matches no device, so "
+                    f"nothing would be shared."
+                ),
                 fix="Use one of the GPU's profiles, or nvidia.com/gpu for whole GPUs.",
                 reference=PLUGIN_REF,
                 path=pool_path(p, "sharing", "resourceName"),
@@ -116,13 +126,15 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
     wants = p.spec.sharing.workloads_request
     if wants and wants != s.advertised_resource:
         if s.rename_by_default and wants == s.resource_name:
-            why = (f"with renameByDefault the nodes advertise {s.advertised_resource} and {s.resource_name} "
-                   f"drops to 0")
-            fix = (f"Make the workloads request {s.advertised_resource}, or set renameByDefault: false.")
+            why = f"with renameByDefault the nodes advertise {s.advertised_resource} and {s.resource_name} drops to 0"
+            fix = f"Make the workloads request {s.advertised_resource}, or set renameByDefault: false."
         else:
             why = f"the nodes advertise {s.advertised_resource}"
-            fix = f"Make the workloads request {s.advertised_resource}" + (
-                ", or set renameByDefault: true" if wants == f"{s.resource_name}.shared" else "") + "."
+            fix = (
+                f"Make the workloads request {s.advertised_resource}"
+                + (", or set renameByDefault: true" if wants == f"{s.resource_name}.shared" else "")
+                + "."
+            )
         yield Finding(
             id="sharing-rename-workloads",
             severity=Severity.WARNING,
@@ -137,9 +149,11 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
             id="sharing-fail-requests-unset",
             severity=Severity.WARNING,
             pool=p.name,
-            message=("failRequestsGreaterThanOne is not set. The device plugin defaults it to false for "
-                     "time-slicing (a request for 2 replicas gets 2 slices of the same GPU); gpuslice writes "
-                     "true, as NVIDIA recommends."),
+            message=(
+                "failRequestsGreaterThanOne is not set. The device plugin defaults it to false for "
+                "time-slicing (a request for 2 replicas gets 2 slices of the same GPU); gpuslice writes "
+                "true, as NVIDIA recommends."
+            ),
             fix="Set sharing.failRequestsGreaterThanOne: true (or false, if multi-replica requests are intended).",
             reference=PLUGIN_REF,
             path=pool_path(p, "sharing"),

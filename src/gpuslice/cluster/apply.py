@@ -73,8 +73,16 @@ class ApplyResult:
             "wouldChange": self.would_change,
             "fingerprint": self.fingerprint,
             "steps": [{"name": s.name, "action": s.action, "detail": s.detail} for s in self.steps],
-            "retries": [{"operation": r.operation, "attempt": r.attempt, "reason": r.reason,
-                         "delay": round(r.delay, 3), "error": r.error} for r in self.retries],
+            "retries": [
+                {
+                    "operation": r.operation,
+                    "attempt": r.attempt,
+                    "reason": r.reason,
+                    "delay": round(r.delay, 3),
+                    "error": r.error,
+                }
+                for r in self.retries
+            ],
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -114,9 +122,18 @@ def _plugin_config(values: dict[str, Any]) -> tuple[str, bool]:
     return str(cfg.get("name") or ""), bool(cfg.get("create"))
 
 
-def apply_release(resolved: ResolvedSpec, values: dict[str, Any], chart: ChartRef, *, kube: KubeClient, helm: Helm,
-                  options: ApplyOptions | None = None, reporter: Reporter | None = None,
-                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> ApplyResult:
+def apply_release(
+    resolved: ResolvedSpec,
+    values: dict[str, Any],
+    chart: ChartRef,
+    *,
+    kube: KubeClient,
+    helm: Helm,
+    options: ApplyOptions | None = None,
+    reporter: Reporter | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> ApplyResult:
     """Bring the cluster to ``values`` + ``chart`` + the spec's node labels (see the module docstring)."""
     opts = options or ApplyOptions()
     rep = reporter or _Quiet()
@@ -141,9 +158,14 @@ def apply_release(resolved: ResolvedSpec, values: dict[str, Any], chart: ChartRe
                 helm.template(name, ns, chart, values, kube_version=opts.kube_version)
                 add(Step("render", "checked", f"helm template {chart.label} with the rendered values"))
             except HelmError as e:
-                res.findings.append(Finding("apply-render-failed", Severity.ERROR,
-                                            f"the chart does not render with these values: {e}",
-                                            "Fix the spec (gpuslice check) or the chart source."))
+                res.findings.append(
+                    Finding(
+                        "apply-render-failed",
+                        Severity.ERROR,
+                        f"the chart does not render with these values: {e}",
+                        "Fix the spec (gpuslice check) or the chart source.",
+                    )
+                )
                 return res
 
         if new_cm and not chart_creates:
@@ -151,23 +173,34 @@ def apply_release(resolved: ResolvedSpec, values: dict[str, Any], chart: ChartRe
         _label_nodes(resolved, kube, nodes, opts, add, res, rep)
 
         if helm.matches(rel, chart, values):
-            add(Step("release", "unchanged", f"{name} rev {rel.revision if rel else '?'}: {chart.label}, "
-                                             f"values {res.fingerprint} already deployed"))
+            add(
+                Step(
+                    "release",
+                    "unchanged",
+                    f"{name} rev {rel.revision if rel else '?'}: {chart.label}, "
+                    f"values {res.fingerprint} already deployed",
+                )
+            )
         else:
             verb = "upgrade" if rel else "install"
             why = _why(rel, chart, values)
             if opts.dry_run:
                 add(Step("release", f"would-{verb}", f"{name} in {ns}: {why}"))
             else:
-                rep.status(f"helm upgrade --install {name} ({chart.label}), waiting up to "
-                           f"{resolved.spec.operator.timeout_minutes} min")
-                after = helm.upgrade_install(name, ns, chart, values,
-                                             timeout_minutes=resolved.spec.operator.timeout_minutes, wait=opts.wait)
+                rep.status(
+                    f"helm upgrade --install {name} ({chart.label}), waiting up to "
+                    f"{resolved.spec.operator.timeout_minutes} min"
+                )
+                after = helm.upgrade_install(
+                    name, ns, chart, values, timeout_minutes=resolved.spec.operator.timeout_minutes, wait=opts.wait
+                )
                 rev = after.revision if after else "?"
                 add(Step("release", "upgraded" if rel else "installed", f"{name} rev {rev}: {why}"))
         if old_cm and new_cm and old_cm != new_cm:
-            detail = (f"device-plugin config {old_cm} -> {new_cm}: ClusterPolicy changes, the operator updates "
-                      f"{k.daemonset('device-plugin')} and {k.daemonset('gfd')}")
+            detail = (
+                f"device-plugin config {old_cm} -> {new_cm}: ClusterPolicy changes, the operator updates "
+                f"{k.daemonset('device-plugin')} and {k.daemonset('gfd')}"
+            )
             if opts.dry_run:
                 add(Step("rollout", "would-roll", detail))
             else:
@@ -176,9 +209,11 @@ def apply_release(resolved: ResolvedSpec, values: dict[str, Any], chart: ChartRe
     except RetriesExhausted as e:
         hint = ""
         if "another helm operation" in e.reason:
-            hint = (f"\nThe release is locked by another operation that did not finish. If nothing else is running, "
-                    f"inspect `helm -n {ns} history {name}` and roll back the pending revision "
-                    f"(`helm -n {ns} rollback {name}`); gpuslice never does that for you.")
+            hint = (
+                f"\nThe release is locked by another operation that did not finish. If nothing else is running, "
+                f"inspect `helm -n {ns} history {name}` and roll back the pending revision "
+                f"(`helm -n {ns} rollback {name}`); gpuslice never does that for you."
+            )
         res.retries = _events(kube, helm)
         raise ApplyError(f"{e}{hint}", res) from e
     except (ClusterError, HelmError) as e:
@@ -217,9 +252,11 @@ def prepare(spec: str, *, chart: str | None = None, helm: str | None = None, for
     result = api.plan(spec, write=False, force=force, options=RenderOptions(chart=chart, helm=helm))
     if result.refused or result.rendered is None:
         ids = ", ".join(sorted({f.id for f in result.findings if f.severity.value == "error"}))
-        raise ApplyError(f"{spec}: the checks found errors ({ids}); nothing was installed. Fix them "
-                         f"(`gpuslice check {spec}` shows each with its fix) or pass --force",
-                         ApplyResult(dry_run=True, fingerprint="", findings=result.findings))
+        raise ApplyError(
+            f"{spec}: the checks found errors ({ids}); nothing was installed. Fix them "
+            f"(`gpuslice check {spec}` shows each with its fix) or pass --force",
+            ApplyResult(dry_run=True, fingerprint="", findings=result.findings),
+        )
     text = result.rendered.files.get("values.yaml")
     if text is None:
         raise GpusliceError("this gpuslice renders no values.yaml (no operator renderer registered)")
@@ -238,14 +275,17 @@ def _why(rel: Release | None, chart: ChartRef, values: dict[str, Any]) -> str:
     if rel.chart != chart.label:
         parts.append(f"chart {rel.chart} -> {chart.label}")
     if canonical(rel.values) != canonical(values):
-        keys = sorted({*rel.values, *values} - {k for k in {*rel.values, *values}
-                                                 if canonical(rel.values.get(k)) == canonical(values.get(k))})
+        keys = sorted(
+            {*rel.values, *values}
+            - {k for k in {*rel.values, *values} if canonical(rel.values.get(k)) == canonical(values.get(k))}
+        )
         parts.append("values changed (" + ", ".join(keys[:6]) + (", …" if len(keys) > 6 else "") + ")")
     return "; ".join(parts) or "release differs"
 
 
-def _ensure_configmap(resolved: ResolvedSpec, kube: KubeClient, name: str, opts: ApplyOptions,
-                      add: Callable[[Step], None], rep: Reporter) -> None:
+def _ensure_configmap(
+    resolved: ResolvedSpec, kube: KubeClient, name: str, opts: ApplyOptions, add: Callable[[Step], None], rep: Reporter
+) -> None:
     from gpuslice.sharing import configmap_manifest
 
     body = configmap_manifest(resolved)
@@ -272,18 +312,29 @@ def _ensure_configmap(resolved: ResolvedSpec, kube: KubeClient, name: str, opts:
         add(Step("configmap", "updated", f"{ns}/{name} (its data differed from the spec)"))
 
 
-def _label_nodes(resolved: ResolvedSpec, kube: KubeClient, nodes: list[m.Node], opts: ApplyOptions,
-                 add: Callable[[Step], None], res: ApplyResult, rep: Reporter) -> None:
+def _label_nodes(
+    resolved: ResolvedSpec,
+    kube: KubeClient,
+    nodes: list[m.Node],
+    opts: ApplyOptions,
+    add: Callable[[Step], None],
+    res: ApplyResult,
+    rep: Reporter,
+) -> None:
     members = k.pool_nodes(resolved, nodes)
     for pool in resolved.pools:
         pool_nodes = members.get(pool.name, [])
         if not pool_nodes:
-            res.findings.append(Finding(
-                "apply-pool-no-nodes", Severity.WARNING,
-                f"no nodes of pool {pool.name} found (label gpuslice.dev/pool={pool.name} or node group "
-                f"{pool.node_group_name}); their labels will be set when the nodes join with the rendered bootstrap",
-                "Create the node group from the plan (nodegroups/, bootstrap/), then run apply again.",
-                pool=pool.name))
+            res.findings.append(
+                Finding(
+                    "apply-pool-no-nodes",
+                    Severity.WARNING,
+                    f"no nodes of pool {pool.name} found (label gpuslice.dev/pool={pool.name} or node group "
+                    f"{pool.node_group_name}); their labels will be set when the nodes join with the rendered bootstrap",
+                    "Create the node group from the plan (nodegroups/, bootstrap/), then run apply again.",
+                    pool=pool.name,
+                )
+            )
             continue
         changed = 0
         for n in pool_nodes:
@@ -298,12 +349,26 @@ def _label_nodes(resolved: ResolvedSpec, kube: KubeClient, nodes: list[m.Node], 
         if not changed:
             add(Step("labels", "unchanged", f"pool {pool.name}: {len(pool_nodes)} node(s) carry {desc}"))
         else:
-            add(Step("labels", "would-label" if opts.dry_run else "labelled",
-                     f"pool {pool.name}: {changed} of {len(pool_nodes)} node(s) -> {desc}"))
+            add(
+                Step(
+                    "labels",
+                    "would-label" if opts.dry_run else "labelled",
+                    f"pool {pool.name}: {changed} of {len(pool_nodes)} node(s) -> {desc}",
+                )
+            )
 
 
-def _await_rollout(kube: KubeClient, ns: str, cm: str, opts: ApplyOptions, add: Callable[[Step], None],
-                   res: ApplyResult, rep: Reporter, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+def _await_rollout(
+    kube: KubeClient,
+    ns: str,
+    cm: str,
+    opts: ApplyOptions,
+    add: Callable[[Step], None],
+    res: ApplyResult,
+    rep: Reporter,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> None:
     names = [k.daemonset("device-plugin"), k.daemonset("gfd")]
     deadline = clock() + opts.rollout_timeout
     while True:
@@ -316,16 +381,25 @@ def _await_rollout(kube: KubeClient, ns: str, cm: str, opts: ApplyOptions, add: 
             st = ds.status
             if cm not in ds.configmap_volumes():
                 pending.append(f"{name}: the operator has not updated it yet")
-            elif (ds.spec.update_strategy and ds.spec.update_strategy.type == "OnDelete"):
-                res.findings.append(Finding(
-                    "apply-rollout-ondelete", Severity.WARNING,
-                    f"{name} uses updateStrategy OnDelete: its pods keep the old config until deleted",
-                    f"Delete its pods one node at a time (`kubectl -n {ns} delete pod -l app={name} "
-                    f"--field-selector spec.nodeName=<node>`) or set daemonsets.updateStrategy=RollingUpdate."))
-            elif (st.observed_generation < ds.metadata.generation or st.updated_number_scheduled <
-                  st.desired_number_scheduled or st.number_unavailable > 0):
-                pending.append(f"{name}: {st.updated_number_scheduled}/{st.desired_number_scheduled} updated, "
-                               f"{st.number_unavailable} unavailable")
+            elif ds.spec.update_strategy and ds.spec.update_strategy.type == "OnDelete":
+                res.findings.append(
+                    Finding(
+                        "apply-rollout-ondelete",
+                        Severity.WARNING,
+                        f"{name} uses updateStrategy OnDelete: its pods keep the old config until deleted",
+                        f"Delete its pods one node at a time (`kubectl -n {ns} delete pod -l app={name} "
+                        f"--field-selector spec.nodeName=<node>`) or set daemonsets.updateStrategy=RollingUpdate.",
+                    )
+                )
+            elif (
+                st.observed_generation < ds.metadata.generation
+                or st.updated_number_scheduled < st.desired_number_scheduled
+                or st.number_unavailable > 0
+            ):
+                pending.append(
+                    f"{name}: {st.updated_number_scheduled}/{st.desired_number_scheduled} updated, "
+                    f"{st.number_unavailable} unavailable"
+                )
         if not pending:
             if dss:
                 add(Step("rollout", "rolled", f"{', '.join(sorted(dss))} run with {cm}"))
@@ -333,11 +407,15 @@ def _await_rollout(kube: KubeClient, ns: str, cm: str, opts: ApplyOptions, add: 
                 add(Step("rollout", "skipped", "the operator has not created the device-plugin DaemonSets yet"))
             return
         if clock() >= deadline:
-            res.findings.append(Finding(
-                "apply-rollout-pending", Severity.WARNING,
-                f"the device plugin has not finished rolling onto {cm} after {opts.rollout_timeout:.0f}s: "
-                + "; ".join(pending),
-                f"Watch it with `kubectl -n {ns} rollout status ds/{names[0]}`; `gpuslice doctor` explains stuck pods."))
+            res.findings.append(
+                Finding(
+                    "apply-rollout-pending",
+                    Severity.WARNING,
+                    f"the device plugin has not finished rolling onto {cm} after {opts.rollout_timeout:.0f}s: "
+                    + "; ".join(pending),
+                    f"Watch it with `kubectl -n {ns} rollout status ds/{names[0]}`; `gpuslice doctor` explains stuck pods.",
+                )
+            )
             return
         rep.status("waiting for the rollout: " + "; ".join(pending))
         sleep(opts.poll_interval)

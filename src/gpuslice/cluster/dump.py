@@ -39,8 +39,10 @@ class DumpSource:
     def __init__(self, root: str | Path, *, max_log_bytes: int = MAX_LOG_BYTES, tail_lines: int = TAIL_LINES):
         self.root = Path(root)
         if not self.root.is_dir():
-            raise GpusliceError(f"{root}: not a folder (expected the output of `kubectl cluster-info dump "
-                                f"--output-directory DIR` or `gpuslice snapshot -o DIR`)")
+            raise GpusliceError(
+                f"{root}: not a folder (expected the output of `kubectl cluster-info dump "
+                f"--output-directory DIR` or `gpuslice snapshot -d DIR`)"
+            )
         self.max_log_bytes = max_log_bytes
         self.tail_lines = tail_lines
         # A dump has nodes.json at its root, or at least one namespace folder holding kubectl's list files.
@@ -51,7 +53,8 @@ class DumpSource:
             raise GpusliceError(
                 f"{root}: not a cluster dump (no nodes.json, and no namespace folder with pods/events/daemonsets/"
                 "deployments); make one with `kubectl cluster-info dump --all-namespaces --output-directory DIR` "
-                "or `gpuslice snapshot -o DIR`")
+                "or `gpuslice snapshot -d DIR`"
+            )
 
     @property
     def label(self) -> str:

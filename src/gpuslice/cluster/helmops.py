@@ -76,8 +76,9 @@ def as_helm_stores(value: Any) -> Any:
 
 def canonical(values: Any) -> str:
     """A stable text of a values tree (for comparing and fingerprinting), numbers as helm stores them."""
-    return json.dumps(as_helm_stores(values if values is not None else {}), sort_keys=True, separators=(",", ":"),
-                      default=str)
+    return json.dumps(
+        as_helm_stores(values if values is not None else {}), sort_keys=True, separators=(",", ":"), default=str
+    )
 
 
 def fingerprint(chart: ChartRef, values: Any) -> str:
@@ -87,11 +88,18 @@ def fingerprint(chart: ChartRef, values: Any) -> str:
 class Helm:
     """helm for one cluster (kubeconfig/context), every mutating call under the retrier."""
 
-    def __init__(self, *, helm: str | None = None, kubeconfig: str | None = None, context: str | None = None,
-                 retrier: Retrier | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        helm: str | None = None,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        retrier: Retrier | None = None,
+    ) -> None:
         self.binary = find_helm(helm)
         self.kube_args = ([f"--kubeconfig={kubeconfig}"] if kubeconfig else []) + (
-            [f"--kube-context={context}"] if context else [])
+            [f"--kube-context={context}"] if context else []
+        )
         self.retrier = retrier or Retrier()
 
     def _run(self, args: list[str], *, timeout: float = 120, op: str | None = None, retry: bool = True) -> str:
@@ -107,8 +115,9 @@ class Helm:
         # Every state explicitly: helm 3's `--all` is gone in helm 4 ("unknown flag: --all"); these flags
         # exist in both and together list a release whatever state it is in.
         states = ["--deployed", "--failed", "--pending", "--uninstalling", "--superseded"]
-        out = self._run(["list", *states, "--namespace", namespace, "--filter", f"^{name}$", "--output", "json"],
-                        op="helm list")
+        out = self._run(
+            ["list", *states, "--namespace", namespace, "--filter", f"^{name}$", "--output", "json"], op="helm list"
+        )
         try:
             rows = json.loads(out or "[]") or []
         except ValueError as e:
@@ -117,27 +126,57 @@ class Helm:
         if row is None:
             return None
         try:
-            vals = self._run(["get", "values", name, "--namespace", namespace, "--output", "json"],
-                             op="helm get values")
+            vals = self._run(
+                ["get", "values", name, "--namespace", namespace, "--output", "json"], op="helm get values"
+            )
             values = json.loads(vals or "null") or {}
         except HelmError as e:
             if "not found" in (e.stderr or str(e)):
                 values = {}
             else:
                 raise
-        return Release(name=name, namespace=namespace, status=str(row.get("status", "")),
-                       chart=str(row.get("chart", "")), revision=int(row.get("revision") or 0), values=values)
+        return Release(
+            name=name,
+            namespace=namespace,
+            status=str(row.get("status", "")),
+            chart=str(row.get("chart", "")),
+            revision=int(row.get("revision") or 0),
+            values=values,
+        )
 
     def matches(self, rel: Release | None, chart: ChartRef, values: Any) -> bool:
-        return (rel is not None and rel.status == "deployed" and rel.chart == chart.label
-                and canonical(rel.values) == canonical(values))
+        return (
+            rel is not None
+            and rel.status == "deployed"
+            and rel.chart == chart.label
+            and canonical(rel.values) == canonical(values)
+        )
 
-    def upgrade_install(self, name: str, namespace: str, chart: ChartRef, values: dict[str, Any], *,
-                        timeout_minutes: int = 15, wait: bool = True) -> Release | None:
+    def upgrade_install(
+        self,
+        name: str,
+        namespace: str,
+        chart: ChartRef,
+        values: dict[str, Any],
+        *,
+        timeout_minutes: int = 15,
+        wait: bool = True,
+    ) -> Release | None:
         """``helm upgrade --install`` with retries; returns the release as deployed afterwards."""
         with values_file(values) as path:
-            args = ["upgrade", "--install", name, *chart.argv(), "--namespace", namespace, "--create-namespace",
-                    "--values", str(path), "--timeout", f"{timeout_minutes}m"]
+            args = [
+                "upgrade",
+                "--install",
+                name,
+                *chart.argv(),
+                "--namespace",
+                namespace,
+                "--create-namespace",
+                "--values",
+                str(path),
+                "--timeout",
+                f"{timeout_minutes}m",
+            ]
             if wait:
                 args.append("--wait")
 
@@ -151,8 +190,9 @@ class Helm:
 
             return self.retrier.call(once, f"helm upgrade --install {name}", classify_helm, settled)
 
-    def template(self, name: str, namespace: str, chart: ChartRef, values: dict[str, Any], *,
-                 kube_version: str | None = None) -> str:
+    def template(
+        self, name: str, namespace: str, chart: ChartRef, values: dict[str, Any], *, kube_version: str | None = None
+    ) -> str:
         """Client-side render (no cluster): proves the values render with this chart."""
         with values_file(values) as path:
             args = ["template", name, *chart.argv(), "--namespace", namespace, "--values", str(path)]

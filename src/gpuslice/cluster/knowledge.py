@@ -52,8 +52,10 @@ class Signature:
 @functools.cache
 def _signatures() -> dict[str, Signature]:
     data = _load("signatures.yaml")["signatures"]
-    return {k: Signature(k, re.compile(v["pattern"], re.IGNORECASE if v.get("ignorecase") else 0), v["source"])
-            for k, v in data.items()}
+    return {
+        k: Signature(k, re.compile(v["pattern"], re.IGNORECASE if v.get("ignorecase") else 0), v["source"])
+        for k, v in data.items()
+    }
 
 
 def signature(key: str) -> Signature:
@@ -134,5 +136,5 @@ def excerpt(text: str, match: re.Match[str] | None = None, width: int = 220) -> 
     if i < 0:
         return flat[:width] + ("…" if len(flat) > width else "")
     start = max(0, i - (width - len(token)) // 2)
-    piece = flat[start:start + width]
+    piece = flat[start : start + width]
     return ("…" if start > 0 else "") + piece + ("…" if start + width < len(flat) else "")

@@ -89,9 +89,16 @@ def _use_in_cluster(kubeconfig: str | None, context: str | None) -> bool:
 class KubeClient:
     """A small facade over the official client. All methods raise :class:`ClusterError` on failure."""
 
-    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *,
-                 policy: RetryPolicy | None = None, request_timeout: tuple[float, float] = (5.0, 30.0),
-                 on_retry: Callable[[RetryEvent], None] | None = None, retrier: Retrier | None = None) -> None:
+    def __init__(
+        self,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        *,
+        policy: RetryPolicy | None = None,
+        request_timeout: tuple[float, float] = (5.0, 30.0),
+        on_retry: Callable[[RetryEvent], None] | None = None,
+        retrier: Retrier | None = None,
+    ) -> None:
         try:
             from kubernetes import client, config
             from kubernetes.config.config_exception import ConfigException
@@ -109,14 +116,18 @@ class KubeClient:
                 config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
         except (ConfigException, OSError, TypeError, ValueError) as e:
             where = kubeconfig or "$KUBECONFIG or ~/.kube/config"
-            raise ClusterError(f"cannot load kubeconfig ({where}{', context ' + context if context else ''}): {e}")\
-                from None
+            raise ClusterError(
+                f"cannot load kubeconfig ({where}{', context ' + context if context else ''}): {e}"
+            ) from None
         cfg.retries = False  # our Retrier is the only retry loop
         self.host = cfg.host
         self.context = context
         api = client.ApiClient(cfg)
-        self._apis = {"core": client.CoreV1Api(api), "apps": client.AppsV1Api(api),
-                      "custom": client.CustomObjectsApi(api)}
+        self._apis = {
+            "core": client.CoreV1Api(api),
+            "apps": client.AppsV1Api(api),
+            "custom": client.CustomObjectsApi(api),
+        }
         self._api_exception = client.exceptions.ApiException
         self.timeout = request_timeout
         self.retrier = retrier or Retrier(policy=policy or RetryPolicy(), on_retry=on_retry)
@@ -139,8 +150,7 @@ class KubeClient:
         err.__cause__ = e
         return err
 
-    def _call(self, what: str, fn: Callable[[], Any],
-              settled: Callable[[], tuple[bool, Any]] | None = None) -> Any:
+    def _call(self, what: str, fn: Callable[[], Any], settled: Callable[[], tuple[bool, Any]] | None = None) -> Any:
         def attempt() -> Any:
             try:
                 return fn()
@@ -158,8 +168,14 @@ class KubeClient:
         return getattr(self._apis[group], name)
 
     # -- reads ---------------------------------------------------------------------------------------------------
-    def list(self, resource: str, namespace: str | None = None, *, field_selector: str | None = None,
-             label_selector: str | None = None) -> dict[str, Any] | None:
+    def list(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        *,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
+    ) -> dict[str, Any] | None:
         """The list document for ``resource`` (all pages), or None when the API does not serve it (404)."""
         if resource == CLUSTERPOLICIES:
             return self._list_custom("nvidia.com", "v1", "clusterpolicies")
@@ -212,8 +228,9 @@ class KubeClient:
     def _list_custom(self, group: str, version: str, plural: str) -> dict[str, Any] | None:
         fn = self._method("custom", "list_cluster_custom_object")
         try:
-            got = self._call(f"list {plural}.{group}", lambda: fn(group, version, plural,
-                                                                  _request_timeout=self.timeout))
+            got = self._call(
+                f"list {plural}.{group}", lambda: fn(group, version, plural, _request_timeout=self.timeout)
+            )
         except NotFound:
             return None
         return got if isinstance(got, dict) else None
@@ -223,19 +240,38 @@ class KubeClient:
         fn = self._method(group, method)
         args = (name, namespace) if namespace else (name,)
         try:
-            return self._call(f"read {resource} {name}",
-                              lambda: json.loads(fn(*args, _preload_content=False,
-                                                    _request_timeout=self.timeout).data))
+            return self._call(
+                f"read {resource} {name}",
+                lambda: json.loads(fn(*args, _preload_content=False, _request_timeout=self.timeout).data),
+            )
         except NotFound:
             return None
 
-    def pod_log(self, namespace: str, pod: str, container: str, *, tail_lines: int = 2000,
-                limit_bytes: int = 4 * 1024 * 1024, previous: bool = False) -> str:
+    def pod_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        tail_lines: int = 2000,
+        limit_bytes: int = 4 * 1024 * 1024,
+        previous: bool = False,
+    ) -> str:
         fn = self._method("core", "read_namespaced_pod_log")
         raw = self._call(
             f"logs of {namespace}/{pod} [{container}]",
-            lambda: fn(pod, namespace, container=container, tail_lines=tail_lines, limit_bytes=limit_bytes,
-                       previous=previous, _preload_content=False, _request_timeout=self.timeout).data,
+            lambda: (
+                fn(
+                    pod,
+                    namespace,
+                    container=container,
+                    tail_lines=tail_lines,
+                    limit_bytes=limit_bytes,
+                    previous=previous,
+                    _preload_content=False,
+                    _request_timeout=self.timeout,
+                ).data
+            ),
         )
         return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
 
@@ -244,9 +280,18 @@ class KubeClient:
         """Merge-patch labels onto a node (idempotent: a retried patch sets the same values again)."""
         fn = self._method("core", "patch_node")
         body = {"metadata": {"labels": labels}}
-        return self._call(f"label node {name}",
-                          lambda: json.loads(fn(name, body, _content_type="application/merge-patch+json",
-                                                _preload_content=False, _request_timeout=self.timeout).data))
+        return self._call(
+            f"label node {name}",
+            lambda: json.loads(
+                fn(
+                    name,
+                    body,
+                    _content_type="application/merge-patch+json",
+                    _preload_content=False,
+                    _request_timeout=self.timeout,
+                ).data
+            ),
+        )
 
     def create(self, resource: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """Create once. A retry after a lost response finds the object by its token instead of creating again.
@@ -268,10 +313,11 @@ class KubeClient:
             return False, None
 
         try:
-            return self._call(f"create {resource} {namespace}/{name}",
-                              lambda: json.loads(fn(namespace, body, _preload_content=False,
-                                                    _request_timeout=self.timeout).data),
-                              settled=ours)
+            return self._call(
+                f"create {resource} {namespace}/{name}",
+                lambda: json.loads(fn(namespace, body, _preload_content=False, _request_timeout=self.timeout).data),
+                settled=ours,
+            )
         except AlreadyExists:
             done, found = ours()
             if done and found is not None:
@@ -281,15 +327,21 @@ class KubeClient:
     def create_namespace(self, name: str) -> None:
         """Create a namespace unless it exists (then it is not ours and is left alone)."""
         fn = self._method("core", "create_namespace")
-        body = {"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "gpuslice"}}}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "gpuslice"}},
+        }
 
         def exists() -> tuple[bool, None]:
             return self.get("namespaces", name) is not None, None
 
         with contextlib.suppress(AlreadyExists):
-            self._call(f"create namespace {name}",
-                       lambda: fn(body, _preload_content=False, _request_timeout=self.timeout).data, settled=exists)
+            self._call(
+                f"create namespace {name}",
+                lambda: fn(body, _preload_content=False, _request_timeout=self.timeout).data,
+                settled=exists,
+            )
 
     def replace_configmap(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """Replace a ConfigMap's data. ``body`` carries the resourceVersion it was read at, so a concurrent edit
@@ -300,20 +352,31 @@ class KubeClient:
 
         def ours() -> tuple[bool, dict[str, Any] | None]:
             found = self.get(CONFIGMAPS, name, namespace)
-            same = found is not None and (found.get("data") or {}) == (body.get("data") or {}) and (
-                found.get("binaryData") or {}) == (body.get("binaryData") or {})
+            same = (
+                found is not None
+                and (found.get("data") or {}) == (body.get("data") or {})
+                and (found.get("binaryData") or {}) == (body.get("binaryData") or {})
+            )
             return same, found if same else None
 
         what = f"replace configmap {namespace}/{name}"
         try:
-            return self._call(what, lambda: json.loads(fn(name, namespace, body, _preload_content=False,
-                                                          _request_timeout=self.timeout).data), settled=ours)
+            return self._call(
+                what,
+                lambda: json.loads(
+                    fn(name, namespace, body, _preload_content=False, _request_timeout=self.timeout).data
+                ),
+                settled=ours,
+            )
         except Conflict as e:
             done, found = ours()
             if done and found is not None:
                 return found
-            raise Conflict(f"{what}: it was changed by someone else while gpuslice updated it; run apply again "
-                           f"to re-read it ({e})", status=409) from e
+            raise Conflict(
+                f"{what}: it was changed by someone else while gpuslice updated it; run apply again "
+                f"to re-read it ({e})",
+                status=409,
+            ) from e
 
     def delete_pod(self, namespace: str, name: str) -> bool:
         """Delete a pod; True if it was there. Idempotent (a retried delete that finds it gone is done)."""
@@ -323,9 +386,15 @@ class KubeClient:
             return (self.get("pods", name, namespace) is None), True
 
         try:
-            self._call(f"delete pod {namespace}/{name}",
-                       lambda: fn(name, namespace, grace_period_seconds=0, _preload_content=False,
-                                  _request_timeout=self.timeout).data, settled=gone)
+            self._call(
+                f"delete pod {namespace}/{name}",
+                lambda: (
+                    fn(
+                        name, namespace, grace_period_seconds=0, _preload_content=False, _request_timeout=self.timeout
+                    ).data
+                ),
+                settled=gone,
+            )
         except NotFound:
             return False
         return True
@@ -353,8 +422,15 @@ def _api_message(body: Any) -> str | None:
 class LiveSource:
     """The live cluster as a :class:`~gpuslice.cluster.source.Source` (what ``snapshot`` writes out)."""
 
-    def __init__(self, kube: KubeClient, namespaces: list[str], *, tail_lines: int = 2000,
-                 limit_bytes: int = 4 * 1024 * 1024, configmap_names: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        namespaces: list[str],
+        *,
+        tail_lines: int = 2000,
+        limit_bytes: int = 4 * 1024 * 1024,
+        configmap_names: tuple[str, ...] = (),
+    ) -> None:
         self.kube = kube
         self._namespaces = list(dict.fromkeys(namespaces))
         self.tail_lines = tail_lines
@@ -429,8 +505,9 @@ class LiveSource:
         doc = self.kube.list(resource, namespace)
         if doc is not None:
             doc.setdefault("kind", _list_kind(resource))
-            doc.setdefault("apiVersion", "apps/v1" if resource in ("daemonsets", "deployments", "replicasets")
-                           else "v1")
+            doc.setdefault(
+                "apiVersion", "apps/v1" if resource in ("daemonsets", "deployments", "replicasets") else "v1"
+            )
         return doc
 
     def logs(self, namespace: str, pod: str, containers: list[str]) -> dict[str, list[str]]:
@@ -440,23 +517,29 @@ class LiveSource:
                 text = self.kube.pod_log(namespace, pod, c, tail_lines=self.tail_lines, limit_bytes=self.limit_bytes)
                 if not text.strip():
                     # A crash-looping container's current log is often empty: the error is in the previous one.
-                    text = self.kube.pod_log(namespace, pod, c, tail_lines=self.tail_lines,
-                                             limit_bytes=self.limit_bytes, previous=True)
+                    text = self.kube.pod_log(
+                        namespace, pod, c, tail_lines=self.tail_lines, limit_bytes=self.limit_bytes, previous=True
+                    )
             except ClusterError as e:
                 if e.status in (400, 404):  # container not started yet / no previous instance
                     continue
                 out[c] = [f"Request log error: {e}"]
                 continue
             if text:
-                out[c] = text.splitlines()[-self.tail_lines:]
+                out[c] = text.splitlines()[-self.tail_lines :]
         return out
 
 
 def _list_kind(resource: str) -> str:
     return {
-        NODES: "NodeList", "pods": "PodList", "events": "EventList", "services": "ServiceList",
-        "replication-controllers": "ReplicationControllerList", "daemonsets": "DaemonSetList",
-        "deployments": "DeploymentList", "replicasets": "ReplicaSetList",
+        NODES: "NodeList",
+        "pods": "PodList",
+        "events": "EventList",
+        "services": "ServiceList",
+        "replication-controllers": "ReplicationControllerList",
+        "daemonsets": "DaemonSetList",
+        "deployments": "DeploymentList",
+        "replicasets": "ReplicaSetList",
     }.get(resource, "List")
 
 

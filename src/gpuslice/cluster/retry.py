@@ -67,8 +67,10 @@ class RetryEvent:
     error: str
 
     def describe(self) -> str:
-        return (f"{self.operation}: attempt {self.attempt} failed ({self.reason}); retrying in {self.delay:.1f}s "
-                f"[{self.elapsed:.1f}s elapsed]")
+        return (
+            f"{self.operation}: attempt {self.attempt} failed ({self.reason}); retrying in {self.delay:.1f}s "
+            f"[{self.elapsed:.1f}s elapsed]"
+        )
 
 
 class RetriesExhausted(GpusliceError):
@@ -80,8 +82,10 @@ class RetriesExhausted(GpusliceError):
         self.elapsed = elapsed
         self.last = last
         self.reason = reason
-        super().__init__(f"{operation} failed after {attempts} attempt(s) in {elapsed:.1f}s; the last failure was "
-                         f"transient ({reason}) but did not clear:\n{last}")
+        super().__init__(
+            f"{operation} failed after {attempts} attempt(s) in {elapsed:.1f}s; the last failure was "
+            f"transient ({reason}) but did not clear:\n{last}"
+        )
 
 
 @dataclass
@@ -95,8 +99,13 @@ class Retrier:
     rng: random.Random = field(default_factory=random.Random)
     events: list[RetryEvent] = field(default_factory=list)
 
-    def call(self, fn: Callable[[], T], operation: str, classify: Callable[[BaseException], Transient | None],
-             settled: Callable[[], tuple[bool, T | None]] | None = None) -> T:
+    def call(
+        self,
+        fn: Callable[[], T],
+        operation: str,
+        classify: Callable[[BaseException], Transient | None],
+        settled: Callable[[], tuple[bool, T | None]] | None = None,
+    ) -> T:
         """``fn()`` until it succeeds, fails permanently, or the budget is spent.
 
         ``settled()`` runs before each retry and returns ``(True, value)`` when the effect ``fn`` was after is
@@ -155,8 +164,10 @@ def _data() -> dict[str, Any]:
 
 @functools.cache
 def helm_signatures() -> tuple[_Signature, ...]:
-    return tuple(_Signature(s["id"], re.compile(s["pattern"], re.IGNORECASE | re.MULTILINE), s["reason"])
-                 for s in _data()["helm"])
+    return tuple(
+        _Signature(s["id"], re.compile(s["pattern"], re.IGNORECASE | re.MULTILINE), s["reason"])
+        for s in _data()["helm"]
+    )
 
 
 def retry_status() -> frozenset[int]:
@@ -208,8 +219,14 @@ def classify_http(e: BaseException) -> Transient | None:
     # urllib3's NewConnectionError subclasses ConnectTimeoutError, so "could not connect" is asked first.
     if names & {"NewConnectionError", "ConnectionRefusedError", "MaxRetryError", "NameResolutionError"}:
         return Transient("connection failed")
-    if names & {"ProtocolError", "ConnectionResetError", "RemoteDisconnected", "BrokenPipeError",
-                "IncompleteRead", "ConnectionAbortedError"}:
+    if names & {
+        "ProtocolError",
+        "ConnectionResetError",
+        "RemoteDisconnected",
+        "BrokenPipeError",
+        "IncompleteRead",
+        "ConnectionAbortedError",
+    }:
         return Transient("connection reset")
     if names & {"ReadTimeoutError", "ConnectTimeoutError", "TimeoutError", "timeout"}:
         return Transient("timeout")

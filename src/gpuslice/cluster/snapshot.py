@@ -57,12 +57,21 @@ def _trouble(p: m.Pod) -> bool:
 def log_block(namespace: str, pod: str, container: str, lines: list[str]) -> str:
     """One container's section of ``logs.txt``, exactly as kubectl frames it."""
     body = "".join(line + "\n" for line in lines)
-    return (f"==== START logs for container {container} of pod {namespace}/{pod} ====\n{body}"
-            f"==== END logs for container {container} of pod {namespace}/{pod} ====\n")
+    return (
+        f"==== START logs for container {container} of pod {namespace}/{pod} ====\n{body}"
+        f"==== END logs for container {container} of pod {namespace}/{pod} ====\n"
+    )
 
 
-def take_snapshot(source: Source, out_dir: str | Path, *, namespaces: list[str], operator_namespace: str | None = None,
-                  max_log_pods: int = 500, progress: Callable[[str], None] | None = None) -> SnapshotResult:
+def take_snapshot(
+    source: Source,
+    out_dir: str | Path,
+    *,
+    namespaces: list[str],
+    operator_namespace: str | None = None,
+    max_log_pods: int = 500,
+    progress: Callable[[str], None] | None = None,
+) -> SnapshotResult:
     """Write ``source`` for ``namespaces`` into ``out_dir`` (replaced atomically on success)."""
     out = Path(out_dir).resolve()
     if out.exists() and not out.is_dir():

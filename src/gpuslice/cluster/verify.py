@@ -50,8 +50,7 @@ class VerifyResult:
     smoke: SmokeResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"nodes": [r.__dict__ for r in self.rows],
-                "smoke": self.smoke.to_dict() if self.smoke else None}
+        return {"nodes": [r.__dict__ for r in self.rows], "smoke": self.smoke.to_dict() if self.smoke else None}
 
 
 def _expected_strategy(pool: ResolvedPool) -> str:
@@ -64,44 +63,86 @@ def verify_view(resolved: ResolvedSpec, view: ClusterView) -> VerifyResult:
     ns = resolved.namespace
     cps = view.clusterpolicies
     if cps is None:
-        out.append(Finding("verify-clusterpolicy-unknown", Severity.WARNING,
-                           "ClusterPolicy is not in this dump, so its state was not verified",
-                           "Verify against the live cluster, or capture with `gpuslice snapshot`."))
+        out.append(
+            Finding(
+                "verify-clusterpolicy-unknown",
+                Severity.WARNING,
+                "ClusterPolicy is not in this dump, so its state was not verified",
+                "Verify against the live cluster, or capture with `gpuslice snapshot`.",
+            )
+        )
     elif not cps:
-        out.append(Finding("verify-clusterpolicy", Severity.ERROR, "no ClusterPolicy exists",
-                           "Install the operator: `gpuslice apply SPEC`."))
+        out.append(
+            Finding(
+                "verify-clusterpolicy",
+                Severity.ERROR,
+                "no ClusterPolicy exists",
+                "Install the operator: `gpuslice apply SPEC`.",
+            )
+        )
     else:
         for cp in cps:
             if cp.state != "ready":
-                msgs = [str(c.get("message")) for c in (cp.status or {}).get("conditions") or ()
-                        if isinstance(c, dict) and c.get("message")]
-                out.append(Finding("verify-clusterpolicy", Severity.ERROR,
-                                   f"ClusterPolicy {cp.metadata.name} is not ready (state: {cp.state or 'none'})",
-                                   "`gpuslice doctor` shows why.", evidence=tuple(msgs[:3])))
+                msgs = [
+                    str(c.get("message"))
+                    for c in (cp.status or {}).get("conditions") or ()
+                    if isinstance(c, dict) and c.get("message")
+                ]
+                out.append(
+                    Finding(
+                        "verify-clusterpolicy",
+                        Severity.ERROR,
+                        f"ClusterPolicy {cp.metadata.name} is not ready (state: {cp.state or 'none'})",
+                        "`gpuslice doctor` shows why.",
+                        evidence=tuple(msgs[:3]),
+                    )
+                )
     operator_ds = set(k.operator()["daemonsets"].values())
     for ds in view.daemonsets.get(ns, ()):
         st = ds.status
-        if ds.name in operator_ds and (st.number_ready != st.desired_number_scheduled or
-                                       st.updated_number_scheduled < st.desired_number_scheduled):
-            out.append(Finding("verify-daemonset", Severity.ERROR,
-                               f"daemonset {ns}/{ds.name}: desired {st.desired_number_scheduled}, ready "
-                               f"{st.number_ready}, up to date {st.updated_number_scheduled}",
-                               "`gpuslice doctor` shows why its pods are not ready."))
+        if ds.name in operator_ds and (
+            st.number_ready != st.desired_number_scheduled or st.updated_number_scheduled < st.desired_number_scheduled
+        ):
+            out.append(
+                Finding(
+                    "verify-daemonset",
+                    Severity.ERROR,
+                    f"daemonset {ns}/{ds.name}: desired {st.desired_number_scheduled}, ready "
+                    f"{st.number_ready}, up to date {st.updated_number_scheduled}",
+                    "`gpuslice doctor` shows why its pods are not ready.",
+                )
+            )
     if ns not in view.daemonsets and not view.pods.get(ns):
-        out.append(Finding("verify-operator-missing", Severity.ERROR,
-                           f"nothing of the GPU Operator runs in namespace {ns}",
-                           "Install it: `gpuslice apply SPEC`."))
+        out.append(
+            Finding(
+                "verify-operator-missing",
+                Severity.ERROR,
+                f"nothing of the GPU Operator runs in namespace {ns}",
+                "Install it: `gpuslice apply SPEC`.",
+            )
+        )
 
     members = k.pool_nodes(resolved, view.nodes)
-    rep_l, strat_l, prod_l, count_l = (k.label("gpu_replicas"), k.label("sharing_strategy"), k.label("gpu_product"),
-                                       k.label("gpu_count"))
+    rep_l, strat_l, prod_l, count_l = (
+        k.label("gpu_replicas"),
+        k.label("sharing_strategy"),
+        k.label("gpu_product"),
+        k.label("gpu_count"),
+    )
     suffix = k.operator()["shared_product_suffix"]
     for pool in resolved.pools:
         nodes = members.get(pool.name, [])
         if not nodes:
-            out.append(Finding("verify-pool-no-nodes", Severity.WARNING, f"pool {pool.name} has no nodes",
-                               f"Nodes are recognised by the label gpuslice.dev/pool={pool.name} or node group "
-                               f"{pool.node_group_name}.", pool=pool.name))
+            out.append(
+                Finding(
+                    "verify-pool-no-nodes",
+                    Severity.WARNING,
+                    f"pool {pool.name} has no nodes",
+                    f"Nodes are recognised by the label gpuslice.dev/pool={pool.name} or node group "
+                    f"{pool.node_group_name}.",
+                    pool=pool.name,
+                )
+            )
             continue
         sh = pool.sharing
         builtin = pool.os is not None and pool.os.device_plugin_builtin
@@ -119,36 +160,69 @@ def verify_view(resolved: ResolvedSpec, view: ClusterView) -> VerifyResult:
                 if cap != expected:
                     bad.append(("verify-capacity", f"capacity {sh.advertised_resource}={cap}, expected {expected}"))
                 if alloc != expected:
-                    bad.append(("verify-allocatable",
-                                f"allocatable {sh.advertised_resource}={alloc}, expected {expected}"))
+                    bad.append(
+                        ("verify-allocatable", f"allocatable {sh.advertised_resource}={alloc}, expected {expected}")
+                    )
             if not builtin:
                 want_r = str(sh.replicas)
                 if labels.get(rep_l) != want_r:
-                    bad.append(("verify-label-replicas", f"{rep_l}={labels.get(rep_l, '<missing>')}, expected {want_r}"))
+                    bad.append(
+                        ("verify-label-replicas", f"{rep_l}={labels.get(rep_l, '<missing>')}, expected {want_r}")
+                    )
                 want_s = _expected_strategy(pool)
                 if labels.get(strat_l) != want_s:
-                    bad.append(("verify-label-strategy",
-                                f"{strat_l}={labels.get(strat_l, '<missing>')}, expected {want_s}"))
+                    bad.append(
+                        ("verify-label-strategy", f"{strat_l}={labels.get(strat_l, '<missing>')}, expected {want_s}")
+                    )
                 product = labels.get(prod_l, "")
                 want_suffix = sh.shared and not sh.rename_by_default
                 if not product or product.endswith(suffix) != want_suffix:
-                    bad.append(("verify-label-product", f"{prod_l}={product or '<missing>'}, expected "
-                                + (f"a name ending in {suffix}" if want_suffix else f"no {suffix} suffix")))
+                    bad.append(
+                        (
+                            "verify-label-product",
+                            f"{prod_l}={product or '<missing>'}, expected "
+                            + (f"a name ending in {suffix}" if want_suffix else f"no {suffix} suffix"),
+                        )
+                    )
                 want_key = pool.node_labels.get(DEVICE_PLUGIN_CONFIG_LABEL)
                 if want_key and labels.get(DEVICE_PLUGIN_CONFIG_LABEL) != want_key:
-                    bad.append(("verify-label-config", f"{DEVICE_PLUGIN_CONFIG_LABEL}="
-                                f"{labels.get(DEVICE_PLUGIN_CONFIG_LABEL, '<missing>')}, expected {want_key}"))
+                    bad.append(
+                        (
+                            "verify-label-config",
+                            f"{DEVICE_PLUGIN_CONFIG_LABEL}="
+                            f"{labels.get(DEVICE_PLUGIN_CONFIG_LABEL, '<missing>')}, expected {want_key}",
+                        )
+                    )
             for fid, text in bad:
                 problems.setdefault(fid, []).append(f"node {n.name}: {text}")
-            res.rows.append(NodeRow(pool.name, n.name, sh.advertised_resource, expected, cap, alloc,
-                                    labels.get(rep_l, ""), labels.get(strat_l, ""), labels.get(prod_l, ""), not bad))
+            res.rows.append(
+                NodeRow(
+                    pool.name,
+                    n.name,
+                    sh.advertised_resource,
+                    expected,
+                    cap,
+                    alloc,
+                    labels.get(rep_l, ""),
+                    labels.get(strat_l, ""),
+                    labels.get(prod_l, ""),
+                    not bad,
+                )
+            )
         for fid, lines in problems.items():
-            shown = lines[:MAX_EVIDENCE] + ([f"… and {len(lines) - MAX_EVIDENCE} more"]
-                                             if len(lines) > MAX_EVIDENCE else [])
-            out.append(Finding(fid, Severity.WARNING if fid == "verify-gpu-count" else Severity.ERROR,
-                               f"pool {pool.name}: {len(lines)} of {len(nodes)} node(s) — {_TITLES[fid]}",
-                               _FIXES[fid].format(pool=pool.name, key=pool.node_labels.get(DEVICE_PLUGIN_CONFIG_LABEL)),
-                               pool=pool.name, evidence=tuple(shown)))
+            shown = lines[:MAX_EVIDENCE] + (
+                [f"… and {len(lines) - MAX_EVIDENCE} more"] if len(lines) > MAX_EVIDENCE else []
+            )
+            out.append(
+                Finding(
+                    fid,
+                    Severity.WARNING if fid == "verify-gpu-count" else Severity.ERROR,
+                    f"pool {pool.name}: {len(lines)} of {len(nodes)} node(s) — {_TITLES[fid]}",
+                    _FIXES[fid].format(pool=pool.name, key=pool.node_labels.get(DEVICE_PLUGIN_CONFIG_LABEL)),
+                    pool=pool.name,
+                    evidence=tuple(shown),
+                )
+            )
     res.findings = sort_findings(out)
     return res
 
@@ -208,10 +282,19 @@ def _requested(pod: m.Pod, resource: str) -> int:
     return total
 
 
-def run_smoke(resolved: ResolvedSpec, kube: Any, *, pool_name: str | None = None, image: str | None = None,
-              timeout: float = 300.0, poll: float = 3.0, run_id: str | None = None,
-              status: Callable[[str], None] | None = None, sleep: Callable[[float], None] = time.sleep,
-              clock: Callable[[], float] = time.monotonic) -> SmokeResult:
+def run_smoke(
+    resolved: ResolvedSpec,
+    kube: Any,
+    *,
+    pool_name: str | None = None,
+    image: str | None = None,
+    timeout: float = 300.0,
+    poll: float = 3.0,
+    run_id: str | None = None,
+    status: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> SmokeResult:
     """The live smoke test (see the module docstring). ``kube`` is a :class:`~gpuslice.cluster.kube.KubeClient`."""
     from gpuslice.render.smoke import RUN_LABEL, expected_pods, smoke_pods, validator_image
 
@@ -220,9 +303,14 @@ def run_smoke(resolved: ResolvedSpec, kube: Any, *, pool_name: str | None = None
     ns = resolved.namespace
     pools = [p for p in resolved.pools if p.sharing.shared and (pool_name is None or p.name == pool_name)]
     if not pools:
-        res.findings.append(Finding("smoke-no-pool", Severity.ERROR,
-                                    f"no shared pool {'named ' + pool_name if pool_name else 'in the spec'}",
-                                    "Pick a pool with sharing.strategy time-slicing or mps (--pool)."))
+        res.findings.append(
+            Finding(
+                "smoke-no-pool",
+                Severity.ERROR,
+                f"no shared pool {'named ' + pool_name if pool_name else 'in the spec'}",
+                "Pick a pool with sharing.strategy time-slicing or mps (--pool).",
+            )
+        )
         return res
     nodes, _ = m.decode_list(kube.list("nodes"), m.Node)
     members = k.pool_nodes(resolved, nodes)
@@ -243,10 +331,14 @@ def run_smoke(resolved: ResolvedSpec, kube: Any, *, pool_name: str | None = None
         if choice:
             break
     if choice is None:
-        res.findings.append(Finding("smoke-no-node", Severity.ERROR,
-                                    "no Ready, schedulable node with a free GPU share in "
-                                    + ", ".join(p.name for p in pools),
-                                    "Scale the pool up (or free a node) and run the smoke test again."))
+        res.findings.append(
+            Finding(
+                "smoke-no-node",
+                Severity.ERROR,
+                "no Ready, schedulable node with a free GPU share in " + ", ".join(p.name for p in pools),
+                "Scale the pool up (or free a node) and run the smoke test again.",
+            )
+        )
         return res
     pool, node, free, want, used = choice
     res.pool, res.node, res.expected_running = pool.name, node.name, free
@@ -254,8 +346,14 @@ def run_smoke(resolved: ResolvedSpec, kube: Any, *, pool_name: str | None = None
         cps = (kube.list("clusterpolicies") or {}).get("items") or []
         image = validator_image((cps[0].get("spec") or {}) if cps else {})
     if not image:
-        res.findings.append(Finding("smoke-no-image", Severity.ERROR, "no validator image known (no ClusterPolicy)",
-                                    "Pass --smoke-image, or install the operator first."))
+        res.findings.append(
+            Finding(
+                "smoke-no-image",
+                Severity.ERROR,
+                "no validator image known (no ClusterPolicy)",
+                "Pass --smoke-image, or install the operator first.",
+            )
+        )
         return res
     res.image = image
     run = run_id or secrets.token_hex(3)
@@ -264,9 +362,15 @@ def run_smoke(resolved: ResolvedSpec, kube: Any, *, pool_name: str | None = None
     host = node.labels.get("kubernetes.io/hostname") or node.name
     bodies = smoke_pods(resolved, pool, image, count=free + 1, node=host, run_id=run)
     if used:
-        res.findings.append(Finding("smoke-node-busy", Severity.INFO,
-                                    f"node {node.name} already has {used} of {want} shares in use; testing the "
-                                    f"remaining {free}", "", pool=pool.name))
+        res.findings.append(
+            Finding(
+                "smoke-node-busy",
+                Severity.INFO,
+                f"node {node.name} already has {used} of {want} shares in use; testing the remaining {free}",
+                "",
+                pool=pool.name,
+            )
+        )
     try:
         for body in bodies:
             say(f"creating {body['metadata']['name']} on {node.name}")
@@ -277,8 +381,11 @@ def run_smoke(resolved: ResolvedSpec, kube: Any, *, pool_name: str | None = None
         while True:
             got, _ = m.decode_list(kube.list("pods", ns, label_selector=f"{RUN_LABEL}={run}"), m.Pod)
             mine = [p for p in got if p.name in res.created]
-            started = [p for p in mine if p.status.phase == "Running" and all(
-                s.ready for s in p.status.container_statuses or ())]
+            started = [
+                p
+                for p in mine
+                if p.status.phase == "Running" and all(s.ready for s in p.status.container_statuses or ())
+            ]
             for p in started:
                 if p.name not in done:
                     text = kube.pod_log(ns, p.name, "cuda", tail_lines=50)
@@ -286,9 +393,15 @@ def run_smoke(resolved: ResolvedSpec, kube: Any, *, pool_name: str | None = None
                         done[p.name] = text
             ready = [p for p in started if p.name in done]
             failed = [p for p in mine if p.status.phase in ("Failed", "Succeeded")]
-            unschedulable = [p for p in mine if p.status.phase == "Pending" and any(
-                c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable"
-                for c in p.status.conditions or ())]
+            unschedulable = [
+                p
+                for p in mine
+                if p.status.phase == "Pending"
+                and any(
+                    c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable"
+                    for c in p.status.conditions or ()
+                )
+            ]
             say(f"{len(ready)}/{free} ran CUDA and hold their share, {len(unschedulable)} pending (want 1)")
             if failed or len(ready) > free or (len(ready) == free and len(unschedulable) >= 1):
                 break
@@ -301,8 +414,14 @@ def run_smoke(resolved: ResolvedSpec, kube: Any, *, pool_name: str | None = None
             res.uuids[p.name] = sorted(set(_UUID.findall(done[p.name])))
         res.findings += _judge(res, pool, free, failed, unschedulable, kube, ns)
     except ClusterError as e:
-        res.findings.append(Finding("smoke-error", Severity.ERROR, f"smoke test stopped: {e}",
-                                    "Check access to the cluster; the pods it created are removed below."))
+        res.findings.append(
+            Finding(
+                "smoke-error",
+                Severity.ERROR,
+                f"smoke test stopped: {e}",
+                "Check access to the cluster; the pods it created are removed below.",
+            )
+        )
     finally:
         for name in res.created:
             say(f"deleting {name}")
@@ -310,15 +429,21 @@ def run_smoke(resolved: ResolvedSpec, kube: Any, *, pool_name: str | None = None
                 kube.delete_pod(ns, name)
                 res.deleted.append(name)
             except ClusterError as e:
-                res.findings.append(Finding("smoke-cleanup-failed", Severity.ERROR,
-                                            f"could not delete smoke pod {ns}/{name}: {e}",
-                                            f"kubectl -n {ns} delete pod {name} (it also stops by itself after "
-                                            "30 minutes: activeDeadlineSeconds)"))
+                res.findings.append(
+                    Finding(
+                        "smoke-cleanup-failed",
+                        Severity.ERROR,
+                        f"could not delete smoke pod {ns}/{name}: {e}",
+                        f"kubectl -n {ns} delete pod {name} (it also stops by itself after "
+                        "30 minutes: activeDeadlineSeconds)",
+                    )
+                )
     return res
 
 
-def _judge(res: SmokeResult, pool: ResolvedPool, free: int, failed: list[m.Pod], unschedulable: list[m.Pod],
-           kube: Any, ns: str) -> list[Finding]:
+def _judge(
+    res: SmokeResult, pool: ResolvedPool, free: int, failed: list[m.Pod], unschedulable: list[m.Pod], kube: Any, ns: str
+) -> list[Finding]:
     out = []
     r = pool.sharing.replicas
     for p in failed:
@@ -326,26 +451,50 @@ def _judge(res: SmokeResult, pool: ResolvedPool, free: int, failed: list[m.Pod],
             tail = kube.pod_log(ns, p.name, "cuda", tail_lines=20).strip().splitlines()[-3:]
         except ClusterError:
             tail = []
-        out.append(Finding("smoke-cuda-failed", Severity.ERROR,
-                           f"smoke pod {p.name} ended ({p.status.phase}) instead of running CUDA on its share",
-                           "Look at the pod's log; `gpuslice doctor` checks the node's runtime and driver.",
-                           pool=pool.name, evidence=tuple(tail)))
+        out.append(
+            Finding(
+                "smoke-cuda-failed",
+                Severity.ERROR,
+                f"smoke pod {p.name} ended ({p.status.phase}) instead of running CUDA on its share",
+                "Look at the pod's log; `gpuslice doctor` checks the node's runtime and driver.",
+                pool=pool.name,
+                evidence=tuple(tail),
+            )
+        )
     if len(res.running) > free:
-        out.append(Finding("smoke-oversubscribed", Severity.ERROR,
-                           f"{len(res.running)} smoke pods run on {res.node} where {free} shares were free: the node "
-                           "advertises more than GPUs x replicas", "`gpuslice verify SPEC` shows the capacity.",
-                           pool=pool.name))
+        out.append(
+            Finding(
+                "smoke-oversubscribed",
+                Severity.ERROR,
+                f"{len(res.running)} smoke pods run on {res.node} where {free} shares were free: the node "
+                "advertises more than GPUs x replicas",
+                "`gpuslice verify SPEC` shows the capacity.",
+                pool=pool.name,
+            )
+        )
     elif len(res.running) < free:
-        out.append(Finding("smoke-not-concurrent", Severity.ERROR,
-                           f"only {len(res.running)} of {free} smoke pods ran at once on {res.node}",
-                           "The pending pods' events say why (kubectl describe pod); sharing may be off "
-                           "(`gpuslice doctor --spec SPEC`).", pool=pool.name,
-                           evidence=tuple(res.pending[:5])))
+        out.append(
+            Finding(
+                "smoke-not-concurrent",
+                Severity.ERROR,
+                f"only {len(res.running)} of {free} smoke pods ran at once on {res.node}",
+                "The pending pods' events say why (kubectl describe pod); sharing may be off "
+                "(`gpuslice doctor --spec SPEC`).",
+                pool=pool.name,
+                evidence=tuple(res.pending[:5]),
+            )
+        )
     if not unschedulable and not failed and len(res.running) <= free:
-        out.append(Finding("smoke-extra-not-pending", Severity.ERROR,
-                           f"the extra smoke pod (number {free + 1}) is not Pending as Unschedulable on {res.node}",
-                           "Capacity is larger than GPUs x replicas, or the scheduler has not decided yet "
-                           "(raise --smoke-timeout).", pool=pool.name))
+        out.append(
+            Finding(
+                "smoke-extra-not-pending",
+                Severity.ERROR,
+                f"the extra smoke pod (number {free + 1}) is not Pending as Unschedulable on {res.node}",
+                "Capacity is larger than GPUs x replicas, or the scheduler has not decided yet "
+                "(raise --smoke-timeout).",
+                pool=pool.name,
+            )
+        )
     by_uuid: dict[str, list[str]] = {}
     unknown = [name for name, ids in res.uuids.items() if not ids]
     for name, ids in res.uuids.items():
@@ -354,27 +503,52 @@ def _judge(res: SmokeResult, pool: ResolvedPool, free: int, failed: list[m.Pod],
     multi = [name for name, ids in res.uuids.items() if len(ids) > 1]
     over = {u: names for u, names in by_uuid.items() if len(names) > r}
     if multi:
-        out.append(Finding("smoke-gpu-uuid", Severity.ERROR,
-                           f"{len(multi)} smoke pod(s) saw more than one GPU while asking for one share",
-                           "failRequestsGreaterThanOne and the device list strategy decide what a pod sees; "
-                           "check the device plugin config.", pool=pool.name, evidence=tuple(multi[:5])))
+        out.append(
+            Finding(
+                "smoke-gpu-uuid",
+                Severity.ERROR,
+                f"{len(multi)} smoke pod(s) saw more than one GPU while asking for one share",
+                "failRequestsGreaterThanOne and the device list strategy decide what a pod sees; "
+                "check the device plugin config.",
+                pool=pool.name,
+                evidence=tuple(multi[:5]),
+            )
+        )
     if over:
-        out.append(Finding("smoke-gpu-uuid", Severity.ERROR,
-                           f"more than {r} smoke pods share one GPU", "Check the replicas in the device plugin "
-                           "config the node uses.", pool=pool.name,
-                           evidence=tuple(f"{u}: {', '.join(v)}" for u, v in over.items())))
+        out.append(
+            Finding(
+                "smoke-gpu-uuid",
+                Severity.ERROR,
+                f"more than {r} smoke pods share one GPU",
+                "Check the replicas in the device plugin config the node uses.",
+                pool=pool.name,
+                evidence=tuple(f"{u}: {', '.join(v)}" for u, v in over.items()),
+            )
+        )
     if unknown:
-        out.append(Finding("smoke-gpu-uuid-unknown", Severity.WARNING,
-                           f"{len(unknown)} smoke pod(s) did not print their GPU UUID (nvidia-smi not injected and "
-                           "NVIDIA_VISIBLE_DEVICES not a UUID)", "The concurrency check still holds; check "
-                           "NVIDIA_DRIVER_CAPABILITIES injection on the node.", pool=pool.name,
-                           evidence=tuple(unknown[:5])))
+        out.append(
+            Finding(
+                "smoke-gpu-uuid-unknown",
+                Severity.WARNING,
+                f"{len(unknown)} smoke pod(s) did not print their GPU UUID (nvidia-smi not injected and "
+                "NVIDIA_VISIBLE_DEVICES not a UUID)",
+                "The concurrency check still holds; check NVIDIA_DRIVER_CAPABILITIES injection on the node.",
+                pool=pool.name,
+                evidence=tuple(unknown[:5]),
+            )
+        )
     if not any(f.severity is Severity.ERROR for f in out):
         shared = ", ".join(f"{u} x{len(v)}" for u, v in sorted(by_uuid.items()))
-        out.append(Finding("smoke-passed", Severity.INFO,
-                           f"{len(res.running)} pods ran CUDA at once on {res.node} ({shared or 'UUIDs not reported'}) "
-                           f"and the extra pod stayed Pending: {pool.sharing.strategy} x{r} works",
-                           "", pool=pool.name))
+        out.append(
+            Finding(
+                "smoke-passed",
+                Severity.INFO,
+                f"{len(res.running)} pods ran CUDA at once on {res.node} ({shared or 'UUIDs not reported'}) "
+                f"and the extra pod stayed Pending: {pool.sharing.strategy} x{r} works",
+                "",
+                pool=pool.name,
+            )
+        )
     return out
 
 

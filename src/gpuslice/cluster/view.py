@@ -114,7 +114,7 @@ def _unreadable(what: str, why: str) -> Finding:
         id="dump-unreadable",
         severity=Severity.WARNING,
         message=f"could not read {what}: {why}",
-        fix="Re-create the bundle (`kubectl cluster-info dump --output-directory DIR` or `gpuslice snapshot -o DIR`); "
+        fix="Re-create the bundle (`kubectl cluster-info dump --output-directory DIR` or `gpuslice snapshot -d DIR`); "
         "the other files were still checked.",
         evidence=(what,),
     )
@@ -162,9 +162,13 @@ def load_view(source: Source, namespaces: list[str] | None = None) -> ClusterVie
                     view.configmaps = {}
                 view.configmaps[ns] = cms
     for what in getattr(source, "denied", ()):
-        view.problems.append(Finding(
-            id="cluster-access-denied", severity=Severity.WARNING,
-            message=f"not allowed to read {what.split(':', 1)[0]}, so the rules that need it did not run",
-            fix="Use a kubeconfig whose user may list it (read-only access is enough); the rest was checked.",
-            evidence=(what,)))
+        view.problems.append(
+            Finding(
+                id="cluster-access-denied",
+                severity=Severity.WARNING,
+                message=f"not allowed to read {what.split(':', 1)[0]}, so the rules that need it did not run",
+                fix="Use a kubeconfig whose user may list it (read-only access is enough); the rest was checked.",
+                evidence=(what,),
+            )
+        )
     return view

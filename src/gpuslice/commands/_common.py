@@ -30,7 +30,7 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-OUTPUT_OPTION = typer.Option(OutputFormat.text, "--output", "-O", help="text for people, json for scripts.")
+OUTPUT_OPTION = typer.Option(OutputFormat.text, "--output", "-o", help="text for people, json for scripts.")
 
 
 def console(stderr: bool = False) -> Any:
@@ -71,8 +71,18 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(EXIT_USAGE) from None
         except GpusliceError as e:
             if json_out:
-                _json_errors([{"file": None, "line": None, "column": None, "path": None, "message": str(e),
-                               "kind": type(e).__name__}])
+                _json_errors(
+                    [
+                        {
+                            "file": None,
+                            "line": None,
+                            "column": None,
+                            "path": None,
+                            "message": str(e),
+                            "kind": type(e).__name__,
+                        }
+                    ]
+                )
             console(stderr=True).print(f"[bold red]error:[/] {_esc(str(e))}")
             raise typer.Exit(EXIT_USAGE) from None
         except BrokenPipeError:
@@ -92,11 +102,22 @@ def handle_errors(fn: F) -> F:
                 raise
             where = _where(e)
             if json_out:
-                _json_errors([{"file": None, "line": None, "column": None, "path": None, "kind": "InternalError",
-                               "message": f"internal error: {type(e).__name__}: {e}{where}"}])
+                _json_errors(
+                    [
+                        {
+                            "file": None,
+                            "line": None,
+                            "column": None,
+                            "path": None,
+                            "kind": "InternalError",
+                            "message": f"internal error: {type(e).__name__}: {e}{where}",
+                        }
+                    ]
+                )
             console(stderr=True).print(
                 f"[bold red]internal error:[/] {_esc(type(e).__name__)}: {_esc(str(e))}{_esc(where)}. This is a "
-                "gpuslice bug: please report it with the command line (GPUSLICE_DEBUG=1 shows the traceback).")
+                "gpuslice bug: please report it with the command line (GPUSLICE_DEBUG=1 shows the traceback)."
+            )
             raise typer.Exit(EXIT_USAGE) from None
 
     return wrapper  # type: ignore[return-value]
@@ -136,9 +157,7 @@ def print_findings(findings: Iterable[Finding], title: str = "Findings") -> None
         else:
             _findings_table(out, f"{title}: {group}", fs)
     counts = {s: sum(1 for f in items if f.severity is s) for s in Severity}
-    out.print(
-        f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), {counts[Severity.INFO]} info"
-    )
+    out.print(f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), {counts[Severity.INFO]} info")
 
 
 def _findings_table(out: Any, title: str, fs: list[Finding]) -> None:
@@ -181,8 +200,9 @@ def _esc(text: str) -> str:
 
 def findings_json(findings: Iterable[Finding], **extra: Any) -> str:
     items = sort_findings(findings)
-    return json.dumps({**extra, "ok": not has_errors(items), "findings": [f.to_dict() for f in items]},
-                      indent=2, default=str)
+    return json.dumps(
+        {**extra, "ok": not has_errors(items), "findings": [f.to_dict() for f in items]}, indent=2, default=str
+    )
 
 
 def exit_code(findings: Iterable[Finding]) -> int:

@@ -66,16 +66,24 @@ class _RichProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.console = Console(stderr=True, highlight=False, log_path=False)
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=self.console, transient=False)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+        )
         self.task: Any = None
 
     def __call__(self, kind: str, data: dict[str, Any]) -> None:
         c = self.console
         if kind == "plan":
             gpu = data["gpu"]
-            c.log(f"bench on {gpu.get('name')} ({gpu.get('memoryMiB', '?')} MiB, driver "
-                  f"{gpu.get('driverVersion', '-')}): {data['cases']} cases, {data['config']['windowS']} s each")
+            c.log(
+                f"bench on {gpu.get('name')} ({gpu.get('memoryMiB', '?')} MiB, driver "
+                f"{gpu.get('driverVersion', '-')}): {data['cases']} cases, {data['config']['windowS']} s each"
+            )
             self.progress.start()
             self.task = self.progress.add_task("starting", total=data["cases"])
         elif kind == "case-start":
@@ -86,14 +94,20 @@ class _RichProgress:
             for p in procs:
                 totals[p["unit"]] = totals.get(p["unit"], 0.0) + p["throughput"]
             lat = [p["latencyMs"]["p99"] for p in procs if p.get("latencyMs")]
-            c.log(f"{data['case']}: " + " + ".join(f"{v:.4g} {u}" for u, v in totals.items())
-                  + (f", worst p99 {max(lat):.3f} ms" if lat else ""))
+            c.log(
+                f"{data['case']}: "
+                + " + ".join(f"{v:.4g} {u}" for u, v in totals.items())
+                + (f", worst p99 {max(lat):.3f} ms" if lat else "")
+            )
             self.progress.advance(self.task)
         elif kind in ("pool-start", "mps-start"):
             c.log(f"{kind} {data['tag']}" + (f" limits {data['limits']}" if data.get("limits") else ""))
         elif kind in ("skip", "fail"):
-            c.log(f"[yellow]{data['strategy']}: {kind}ped[/] — {data['reason']}" if kind == "skip"
-                  else f"[red]{data['strategy']}: failed[/] — {data['reason']}")
+            c.log(
+                f"[yellow]{data['strategy']}: {kind}ped[/] — {data['reason']}"
+                if kind == "skip"
+                else f"[red]{data['strategy']}: failed[/] — {data['reason']}"
+            )
             # Cases that will not run count as done, so the bar ends full.
             self.progress.advance(self.task, data.get("cases", 0))
 
@@ -103,26 +117,33 @@ class _RichProgress:
 
 @handle_errors
 def bench(
-    out: Path = typer.Option(Path("gpuslice-bench"), "--out", "-o", help="Folder for results.json, report.md, plots."),
+    out: Path = typer.Option(
+        Path("gpuslice-bench"), "--out-dir", "-d", help="Folder for results.json, report.md, plots."
+    ),
     n: str = typer.Option("1,2,4,8", "--n", help="Sharer counts N (comma-separated)."),
     workloads: str = typer.Option("compute,latency,memory,mixed", "--workloads", help="Workloads to run."),
-    strategies: str = typer.Option("time-slicing,mps,mps-uncapped", "--strategies",
-                                   help="time-slicing, mps (device-plugin caps), mps-uncapped."),
+    strategies: str = typer.Option(
+        "time-slicing,mps,mps-uncapped", "--strategies", help="time-slicing, mps (device-plugin caps), mps-uncapped."
+    ),
     window: float = typer.Option(2.5, "--window", help="Seconds each case runs (all tenants start together)."),
     backend: str = typer.Option("torch", "--backend", help="torch (the GPU) or fake (CPU stand-in, no GPU)."),
     device: int = typer.Option(0, "--device", help="GPU index."),
     param: list[str] = typer.Option([], "--param", help="Worker parameter KEY=VALUE (e.g. gemmSize=8192)."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots (needs matplotlib)."),
     print_log: bool = typer.Option(False, "--print-log", help="Also print results.json between log markers."),
-    report_from: Path | None = typer.Option(None, "--report-from",
-                                            help="Only re-render report and plots from an existing results file."),
+    report_from: Path | None = typer.Option(
+        None, "--report-from", help="Only re-render report and plots from an existing results file."
+    ),
     print_schema: bool = typer.Option(False, "--print-schema", help="Print the results JSON Schema and exit."),
-    render_job: bool = typer.Option(False, "--render-job", help="Write a Kubernetes Job that runs the bench on a pool."),
+    render_job: bool = typer.Option(
+        False, "--render-job", help="Write a Kubernetes Job that runs the bench on a pool."
+    ),
     spec: Path | None = typer.Option(None, "--spec", help="Spec (for --render-job)."),
     pool: str | None = typer.Option(None, "--pool", help="Pool name (for --render-job)."),
     image: str | None = typer.Option(None, "--image", help="Bench image for --render-job (default: NGC PyTorch)."),
-    install: bool = typer.Option(True, "--install/--no-install",
-                                 help="--render-job: pip-install gpuslice[bench] in the container first."),
+    install: bool = typer.Option(
+        True, "--install/--no-install", help="--render-job: pip-install gpuslice[bench] in the container first."
+    ),
     job_out: Path | None = typer.Option(None, "--job-out", help="--render-job: write here instead of stdout."),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
@@ -151,10 +172,17 @@ def bench(
         return
     from gpuslice.bench.runner import BenchConfig, BenchError, run_bench
 
-    cfg = BenchConfig(n_values=_csv_ints(n, "--n"), workloads=_csv(workloads), strategies=_csv(strategies),
-                      window_s=window, backend=backend, device=device, params=_params(param))
+    cfg = BenchConfig(
+        n_values=_csv_ints(n, "--n"),
+        workloads=_csv(workloads),
+        strategies=_csv(strategies),
+        window_s=window,
+        backend=backend,
+        device=device,
+        params=_params(param),
+    )
     try:
-        cfg.validate()  # bad options fail before --out is created, not after
+        cfg.validate()  # bad options fail before --out-dir is created, not after
     except BenchError as e:
         raise GpusliceError(str(e)) from None
     _check_out(out)  # before minutes of measuring, not after
@@ -181,28 +209,38 @@ def bench(
 
 
 def _check_out(out: Path) -> None:
-    """--out must be a folder we can create and write into."""
+    """--out-dir must be a folder we can create and write into."""
     import os
 
     from gpuslice.errors import GpusliceError
 
     if out.exists() and not out.is_dir():
-        raise GpusliceError(f"--out {out}: exists and is not a folder; give a folder for the results")
+        raise GpusliceError(f"--out-dir {out}: exists and is not a folder; give a folder for the results")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise GpusliceError(f"--out {out}: cannot create the folder: {e.strerror or e}") from None
+        raise GpusliceError(f"--out-dir {out}: cannot create the folder: {e.strerror or e}") from None
     if not os.access(out, os.W_OK | os.X_OK):
-        raise GpusliceError(f"--out {out}: the folder is not writable")
+        raise GpusliceError(f"--out-dir {out}: the folder is not writable")
 
 
 def _summary(results: dict[str, Any], out: Path, files: list[str], output: OutputFormat) -> None:
     from gpuslice.bench.analysis import table_rows
 
     if output == OutputFormat.json:
-        print(json.dumps({"out": str(out), "files": files, "gpu": results.get("gpu", {}).get("name"),
-                          "strategies": results.get("strategies"), "rows": table_rows(results),
-                          "notes": results.get("notes")}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "out": str(out),
+                    "files": files,
+                    "gpu": results.get("gpu", {}).get("name"),
+                    "strategies": results.get("strategies"),
+                    "rows": table_rows(results),
+                    "notes": results.get("notes"),
+                },
+                indent=2,
+            )
+        )
         return
     from rich.markdown import Markdown
 
@@ -215,8 +253,17 @@ def _summary(results: dict[str, Any], out: Path, files: list[str], output: Outpu
     c.print(f"[green]Wrote {', '.join(files)} to {out}[/]")
 
 
-def _render_job(spec: Path | None, pool: str | None, image: str | None, install: bool, job_out: Path | None,
-                n: str, workloads: str, strategies: str, window: float) -> None:
+def _render_job(
+    spec: Path | None,
+    pool: str | None,
+    image: str | None,
+    install: bool,
+    job_out: Path | None,
+    n: str,
+    workloads: str,
+    strategies: str,
+    window: float,
+) -> None:
     from gpuslice import api
     from gpuslice.bench.job import render_job
     from gpuslice.errors import GpusliceError
@@ -249,14 +296,17 @@ def _render_job(spec: Path | None, pool: str | None, image: str | None, install:
 def recommend(
     bench_file: Path = typer.Option(..., "--bench", "-b", help="results.json from gpuslice bench (or the Job's log)."),
     spec: Path | None = typer.Option(None, "--spec", help="Spec: recommend per node pool (else per workload)."),
-    workload: str = typer.Option("auto", "--workload",
-                                 help="Tenant kind: auto, or a comma list of compute, latency, memory, mixed."),
-    tenant_memory_gib: float | None = typer.Option(None, "--tenant-memory-gib",
-                                                   help="Memory one tenant needs (default: spec's "
-                                                        "checks.memoryPerReplicaFloorGiB, else 4)."),
-    latency_budget_ms: float | None = typer.Option(None, "--latency-budget-ms",
-                                                   help="p99 step-latency budget (default: the pool's "
-                                                        "sharing.latencyBudgetMs)."),
+    workload: str = typer.Option(
+        "auto", "--workload", help="Tenant kind: auto, or a comma list of compute, latency, memory, mixed."
+    ),
+    tenant_memory_gib: float | None = typer.Option(
+        None,
+        "--tenant-memory-gib",
+        help="Memory one tenant needs (default: spec's checks.memoryPerReplicaFloorGiB, else 4).",
+    ),
+    latency_budget_ms: float | None = typer.Option(
+        None, "--latency-budget-ms", help="p99 step-latency budget (default: the pool's sharing.latencyBudgetMs)."
+    ),
     write: bool = typer.Option(False, "--write", help="Write the recommended sharing settings into SPEC."),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
@@ -276,12 +326,14 @@ def recommend(
         wl = _csv(workload)
         bad = [w for w in wl if w not in ("compute", "latency", "memory", "mixed")]
         if bad or not wl:
-            raise GpusliceError(f"--workload: unknown {', '.join(bad) or 'empty'}; use auto or compute, latency, "
-                                "memory, mixed")
+            raise GpusliceError(
+                f"--workload: unknown {', '.join(bad) or 'empty'}; use auto or compute, latency, memory, mixed"
+            )
     results = load_results(bench_file)
     resolved = api.load(spec) if spec is not None else None
-    recs = do_recommend(results, resolved, workloads=wl, tenant_memory_gib=tenant_memory_gib,
-                        latency_budget_ms=latency_budget_ms)
+    recs = do_recommend(
+        results, resolved, workloads=wl, tenant_memory_gib=tenant_memory_gib, latency_budget_ms=latency_budget_ms
+    )
     changes: list[str] = []
     if write and spec is not None:
         from gpuslice.bench.writeback import write_recommendations
@@ -289,8 +341,15 @@ def recommend(
         changes = write_recommendations(spec, recs)
     fs = findings(recs)
     if output == OutputFormat.json:
-        print(findings_json(fs, bench=str(bench_file), spec=str(spec) if spec else None,
-                            recommendations=[r.to_dict() for r in recs], written=changes))
+        print(
+            findings_json(
+                fs,
+                bench=str(bench_file),
+                spec=str(spec) if spec else None,
+                recommendations=[r.to_dict() for r in recs],
+                written=changes,
+            )
+        )
     else:
         _print_recs(recs, results)
         c = console()
@@ -307,8 +366,10 @@ def _print_recs(recs: list[Any], results: dict[str, Any]) -> None:
 
     c = console()
     gpu = results.get("gpu", {})
-    c.print(f"Measured on {gpu.get('name')} (driver {gpu.get('driverVersion', '-')}), {results.get('createdAt')}",
-            markup=False)
+    c.print(
+        f"Measured on {gpu.get('name')} (driver {gpu.get('driverVersion', '-')}), {results.get('createdAt')}",
+        markup=False,
+    )
     for r in recs:
         title = (f"pool {r.pool}" if r.pool else "benchmarked GPU") + f" · {'+'.join(r.profile)} tenants"
         body = Text()

@@ -24,13 +24,22 @@ from gpuslice.commands._common import (
 KUBECONFIG_OPTION = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config).")
 CONTEXT_OPTION = typer.Option(None, "--context", help="kubeconfig context (default: the current one).")
 SPEC_OPTION = typer.Option(None, "--spec", help="gpuslice.yaml: check the cluster against what it asks for.")
-DUMP_OPTION = typer.Option(None, "--dump", help="Read this folder (`kubectl cluster-info dump --output-directory` "
-                           "or `gpuslice snapshot`) instead of the live cluster.")
-NAMESPACE_OPTION = typer.Option(None, "--namespace", "-n", help="The GPU Operator's namespace (default: the "
-                                "spec's, else found in the dump, else gpu-operator).")
+DUMP_OPTION = typer.Option(
+    None,
+    "--dump",
+    help="Read this folder (`kubectl cluster-info dump --output-directory` "
+    "or `gpuslice snapshot`) instead of the live cluster.",
+)
+NAMESPACE_OPTION = typer.Option(
+    None,
+    "--namespace",
+    "-n",
+    help="The GPU Operator's namespace (default: the spec's, else found in the dump, else gpu-operator).",
+)
 ATTEMPTS_OPTION = typer.Option(6, "--max-attempts", min=1, help="Attempts per API/helm call on transient failures.")
-RETRY_TIME_OPTION = typer.Option(300.0, "--retry-timeout", min=1.0,
-                                 help="Seconds one call may spend retrying transient failures.")
+RETRY_TIME_OPTION = typer.Option(
+    300.0, "--retry-timeout", min=1.0, help="Seconds one call may spend retrying transient failures."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -79,9 +88,12 @@ def _check_kubeconfig(kubeconfig: str | None) -> None:
             _check_kubeconfig_text(p)
     if found:
         return
-    raise GpusliceError(f"cannot load kubeconfig ({where}): " + "; ".join(problems)
-                        + ". Pass --kubeconfig FILE or set KUBECONFIG, or read a dump with --dump DIR where the "
-                        "verb takes one.")
+    raise GpusliceError(
+        f"cannot load kubeconfig ({where}): "
+        + "; ".join(problems)
+        + ". Pass --kubeconfig FILE or set KUBECONFIG, or read a dump with --dump DIR where the "
+        "verb takes one."
+    )
 
 
 def _check_kubeconfig_text(path: str) -> None:
@@ -93,8 +105,15 @@ def _check_kubeconfig_text(path: str) -> None:
     data = docs[0].data if docs else None
     if not isinstance(data, dict):
         got = "empty" if data is None else type(data).__name__
-        raise SpecError([Problem(f"not a kubeconfig: expected a mapping with clusters, contexts and users, got {got}",
-                                 file=path, line=1)])
+        raise SpecError(
+            [
+                Problem(
+                    f"not a kubeconfig: expected a mapping with clusters, contexts and users, got {got}",
+                    file=path,
+                    line=1,
+                )
+            ]
+        )
 
 
 def _kube(kubeconfig: str | None, context: str | None, retrier: Any) -> Any:
@@ -106,12 +125,13 @@ def _kube(kubeconfig: str | None, context: str | None, retrier: Any) -> Any:
 
 @handle_errors
 def snapshot(
-    out: Path = typer.Option(..., "--out", "-o", help="Folder to write (replaced atomically)."),
+    out: Path = typer.Option(..., "--out-dir", "-d", help="Folder to write (replaced atomically)."),
     spec: Path | None = SPEC_OPTION,
     namespace: str | None = NAMESPACE_OPTION,
     extra_namespace: list[str] = typer.Option([], "--include-namespace", help="Also capture this namespace."),
-    max_log_pods: int = typer.Option(500, "--max-log-pods", min=0, help="Logs of at most this many pods "
-                                     "(pods in trouble first)."),
+    max_log_pods: int = typer.Option(
+        500, "--max-log-pods", min=0, help="Logs of at most this many pods (pods in trouble first)."
+    ),
     tail_lines: int = typer.Option(2000, "--tail-lines", min=1, help="Last lines of each container's log."),
     kubeconfig: str | None = KUBECONFIG_OPTION,
     context: str | None = CONTEXT_OPTION,
@@ -135,16 +155,24 @@ def snapshot(
         cm_names = (r.device_plugin_configmap,)
     ns = ns or "gpu-operator"
     kube = _kube(kubeconfig, context, _retrier(max_attempts, retry_timeout, err))
-    source = LiveSource(kube, [ns, "kube-system", "default", *extra_namespace], tail_lines=tail_lines,
-                        configmap_names=cm_names)
+    source = LiveSource(
+        kube, [ns, "kube-system", "default", *extra_namespace], tail_lines=tail_lines, configmap_names=cm_names
+    )
     with err.status("capturing") as st:
-        res = take_snapshot(source, out, namespaces=[ns, "kube-system", "default", *extra_namespace],
-                            operator_namespace=ns, max_log_pods=max_log_pods,
-                            progress=lambda msg: st.update(f"capturing {_esc(msg)}"))
+        res = take_snapshot(
+            source,
+            out,
+            namespaces=[ns, "kube-system", "default", *extra_namespace],
+            operator_namespace=ns,
+            max_log_pods=max_log_pods,
+            progress=lambda msg: st.update(f"capturing {_esc(msg)}"),
+        )
     c = console()
-    c.print(f"[green]Wrote {_esc(str(res.out_dir))}[/]: {res.files} files, {res.pods} pods in "
-            f"{_esc(', '.join(res.namespaces))}, "
-            f"logs of {res.pods_with_logs} pods" + (f" ({res.skipped_logs} more skipped)" if res.skipped_logs else ""))
+    c.print(
+        f"[green]Wrote {_esc(str(res.out_dir))}[/]: {res.files} files, {res.pods} pods in "
+        f"{_esc(', '.join(res.namespaces))}, "
+        f"logs of {res.pods_with_logs} pods" + (f" ({res.skipped_logs} more skipped)" if res.skipped_logs else "")
+    )
     c.print(f"Read it with: gpuslice doctor --dump {out}" + (f" --spec {spec}" if spec else ""), markup=False)
 
 
@@ -180,17 +208,24 @@ def doctor(
 
         hint = namespace or (resolved.namespace if resolved else None) or "gpu-operator"
         kube = _kube(kubeconfig, context, _retrier(max_attempts, retry_timeout, err))
-        source = LiveSource(kube, [hint, "kube-system", "default"],
-                            configmap_names=(resolved.device_plugin_configmap,) if resolved else ())
+        source = LiveSource(
+            kube,
+            [hint, "kube-system", "default"],
+            configmap_names=(resolved.device_plugin_configmap,) if resolved else (),
+        )
     with err.status(f"reading {_esc(source.label)}"):
         view = load_view(source)
         findings = run_doctor(view, resolved, namespace=hint)
     if output == OutputFormat.json:
-        print(findings_json(findings, source=view.label, nodes=len(view.nodes),
-                            pods=sum(len(p) for p in view.pods.values())))
+        print(
+            findings_json(
+                findings, source=view.label, nodes=len(view.nodes), pods=sum(len(p) for p in view.pods.values())
+            )
+        )
     else:
-        console().print(f"{view.label}: {len(view.nodes)} nodes, {sum(len(p) for p in view.pods.values())} pods",
-                        markup=False)
+        console().print(
+            f"{view.label}: {len(view.nodes)} nodes, {sum(len(p) for p in view.pods.values())} pods", markup=False
+        )
         print_findings(findings, title="doctor")
     raise typer.Exit(exit_code(findings))
 
@@ -203,8 +238,9 @@ def apply(
     helm: str | None = typer.Option(None, "--helm", help="helm binary (default: $GPUSLICE_HELM, then PATH)."),
     force: bool = typer.Option(False, "--force", help="Apply even when checks report errors."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="helm --wait for the release to be ready."),
-    rollout_timeout: float = typer.Option(600.0, "--rollout-timeout", min=0.0,
-                                          help="Seconds to watch the device plugin roll onto a changed config."),
+    rollout_timeout: float = typer.Option(
+        600.0, "--rollout-timeout", min=0.0, help="Seconds to watch the device plugin roll onto a changed config."
+    ),
     kubeconfig: str | None = KUBECONFIG_OPTION,
     context: str | None = CONTEXT_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
@@ -224,30 +260,50 @@ def apply(
     retrier = _retrier(max_attempts, retry_timeout, err)
     kube = _kube(kubeconfig, context, retrier)
     helm_ops = Helm(helm=helm, kubeconfig=kubeconfig, context=context, retrier=retrier)
-    opts = ApplyOptions(dry_run=dry_run, wait=wait, rollout_timeout=rollout_timeout,
-                        kube_version=f"{prep.resolved.kubernetes_version}.0")
+    opts = ApplyOptions(
+        dry_run=dry_run,
+        wait=wait,
+        rollout_timeout=rollout_timeout,
+        kube_version=f"{prep.resolved.kubernetes_version}.0",
+    )
 
     with err.status("starting") as st:
+
         class Progress:
             def step(self, step: Step) -> None:
-                mark = "[green]✓[/]" if step.changed else "[dim]=[/]" if step.action in ("unchanged", "checked") \
+                mark = (
+                    "[green]✓[/]"
+                    if step.changed
+                    else "[dim]=[/]"
+                    if step.action in ("unchanged", "checked")
                     else "[cyan]~[/]"
-                err.print(f"{mark} {_esc(step.name)}: {_esc(step.action)} — {_esc(step.detail)}", markup=True,
-                          highlight=False)
+                )
+                err.print(
+                    f"{mark} {_esc(step.name)}: {_esc(step.action)} — {_esc(step.detail)}", markup=True, highlight=False
+                )
 
             def status(self, text: str) -> None:
                 st.update(_esc(text))
 
         try:
-            res = apply_release(prep.resolved, prep.values, prep.chart, kube=kube, helm=helm_ops, options=opts,
-                                reporter=Progress())
+            res = apply_release(
+                prep.resolved, prep.values, prep.chart, kube=kube, helm=helm_ops, options=opts, reporter=Progress()
+            )
             failure = None
         except ApplyError as e:
             res, failure = e.result, str(e)
     findings = [*res.findings]
     if output == OutputFormat.json:
-        print(json.dumps({**res.to_dict(), "ok": failure is None and not any(
-            f.severity.value == "error" for f in findings), "error": failure}, indent=2))
+        print(
+            json.dumps(
+                {
+                    **res.to_dict(),
+                    "ok": failure is None and not any(f.severity.value == "error" for f in findings),
+                    "error": failure,
+                },
+                indent=2,
+            )
+        )
     else:
         c = console()
         if findings:
@@ -255,15 +311,22 @@ def apply(
         if failure:
             err.print(f"[bold red]apply failed:[/] {_esc(failure)}", markup=True, highlight=False)
         elif dry_run:
-            c.print("[cyan]dry run:[/] " + ("changes listed above would be made" if res.would_change
-                                            else "nothing would change") + f" (values {res.fingerprint})")
+            c.print(
+                "[cyan]dry run:[/] "
+                + ("changes listed above would be made" if res.would_change else "nothing would change")
+                + f" (values {res.fingerprint})"
+            )
         elif res.changed:
-            c.print(f"[green]applied[/] {_esc(prep.chart.label)}, values {res.fingerprint}"
-                    + (f" after {len(res.retries)} retried call(s)" if res.retries else ""))
+            c.print(
+                f"[green]applied[/] {_esc(prep.chart.label)}, values {res.fingerprint}"
+                + (f" after {len(res.retries)} retried call(s)" if res.retries else "")
+            )
         else:
-            c.print(f"[green]no changes:[/] the cluster already runs {_esc(prep.chart.label)} with values "
-                    f"{res.fingerprint} "
-                    "and every pool's labels")
+            c.print(
+                f"[green]no changes:[/] the cluster already runs {_esc(prep.chart.label)} with values "
+                f"{res.fingerprint} "
+                "and every pool's labels"
+            )
     raise typer.Exit(EXIT_FINDINGS if failure or exit_code(findings) else EXIT_OK)
 
 
@@ -273,8 +336,9 @@ def verify(
     dump: Path | None = DUMP_OPTION,
     smoke: bool = typer.Option(False, "--smoke", help="Also run the sharing smoke test (live cluster only)."),
     pool: str | None = typer.Option(None, "--pool", help="Pool for the smoke test (default: first shared pool)."),
-    smoke_image: str | None = typer.Option(None, "--smoke-image", help="Image with vectorAdd (default: the "
-                                           "operator's validator image from ClusterPolicy)."),
+    smoke_image: str | None = typer.Option(
+        None, "--smoke-image", help="Image with vectorAdd (default: the operator's validator image from ClusterPolicy)."
+    ),
     smoke_timeout: float = typer.Option(300.0, "--smoke-timeout", min=1.0, help="Seconds to wait for the pods."),
     kubeconfig: str | None = KUBECONFIG_OPTION,
     context: str | None = CONTEXT_OPTION,
@@ -306,8 +370,14 @@ def verify(
         result = verify_view(resolved, load_view(source, [resolved.namespace]))
     if smoke and kube is not None:
         with err.status("smoke test") as st:
-            result.smoke = run_smoke(resolved, kube, pool_name=pool, image=smoke_image, timeout=smoke_timeout,
-                                     status=lambda text: st.update(_esc(text)))
+            result.smoke = run_smoke(
+                resolved,
+                kube,
+                pool_name=pool,
+                image=smoke_image,
+                timeout=smoke_timeout,
+                status=lambda text: st.update(_esc(text)),
+            )
         result.findings += result.smoke.findings
     findings = result.findings
     if output == OutputFormat.json:
@@ -328,16 +398,29 @@ def _print_rows(result: Any) -> None:
         return
     c = console()
     cols = ("pool", "node", "resource", "want", "capacity", "allocatable", "replicas", "")
-    cells = [(r.pool, r.node, r.resource, str(r.expected), str(r.capacity), str(r.allocatable), str(r.replicas),
-              "ok" if r.ok else "✗") for r in result.rows]
+    cells = [
+        (
+            r.pool,
+            r.node,
+            r.resource,
+            str(r.expected),
+            str(r.capacity),
+            str(r.allocatable),
+            str(r.replicas),
+            "ok" if r.ok else "✗",
+        )
+        for r in result.rows
+    ]
     widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(cols)]
     title = "GPU nodes (want = GPUs x replicas from the spec)"
     if sum(widths) + 3 * len(cols) + 1 > c.width:
         c.print(title, markup=False)
         for r, row in zip(result.rows, cells, strict=True):
             mark = "[green]ok[/]" if r.ok else "[red]✗[/]"
-            c.print(f"  {mark} {escape(row[1])}  pool {escape(row[0])}  {escape(row[2])}: want {row[3]}, capacity "
-                    f"{row[4]}, allocatable {row[5]}, replicas {escape(row[6])}")
+            c.print(
+                f"  {mark} {escape(row[1])}  pool {escape(row[0])}  {escape(row[2])}: want {row[3]}, capacity "
+                f"{row[4]}, allocatable {row[5]}, replicas {escape(row[6])}"
+            )
         return
     t = Table(title=title, title_justify="left")
     for col in cols:

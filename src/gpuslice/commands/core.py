@@ -20,7 +20,7 @@ from gpuslice.commands._common import (
 )
 
 SPEC_ARG = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False, metavar="SPEC")
-OUT_OPTION = typer.Option(Path("gpuslice-out"), "--out", "-o", help="Output folder (replaced atomically).")
+OUT_OPTION = typer.Option(Path("gpuslice-out"), "--out-dir", "-d", help="Output folder (replaced atomically).")
 CHART_OPTION = typer.Option(None, "--chart", help="Local GPU Operator chart folder or .tgz (default: chart repo).")
 HELM_OPTION = typer.Option(None, "--helm", help="helm binary (default: $GPUSLICE_HELM, then PATH).")
 MIRROR_TOOL_OPTION = typer.Option("crane", "--mirror-tool", help="crane or skopeo, for mirror.sh.")
@@ -49,8 +49,9 @@ def check(spec: Path = SPEC_ARG, output: OutputFormat = OUTPUT_OPTION) -> None:
     raise typer.Exit(exit_code(findings))
 
 
-def _plan(spec: Path, out: Path, chart: Path | None, helm: str | None, mirror_tool: str, *, force: bool,
-          status: str) -> Any:
+def _plan(
+    spec: Path, out: Path, chart: Path | None, helm: str | None, mirror_tool: str, *, force: bool, status: str
+) -> Any:
     """What plan and render share: validate the options and OUT, then check + render with a status line."""
     from gpuslice import api
     from gpuslice.errors import GpusliceError
@@ -61,8 +62,7 @@ def _plan(spec: Path, out: Path, chart: Path | None, helm: str | None, mirror_to
         raise GpusliceError(f"--mirror-tool must be crane or skopeo, not {mirror_tool!r}")
     check_out_dir(out, inputs=(spec, chart))
     with console(stderr=True).status(f"{status} {_esc(str(spec))}"):
-        return api.plan(spec, out, force=force,
-                        options=RenderOptions(chart=chart, helm=helm, mirror_tool=mirror_tool))
+        return api.plan(spec, out, force=force, options=RenderOptions(chart=chart, helm=helm, mirror_tool=mirror_tool))
 
 
 @handle_errors
@@ -78,8 +78,15 @@ def plan(
     """Check SPEC, then render every artifact into OUT (values, device-plugin config, bootstrap, images...)."""
     res = _plan(spec, out, chart, helm, mirror_tool, force=force, status="checking and rendering")
     if output == OutputFormat.json:
-        print(findings_json(res.findings, spec=str(spec), refused=res.refused,
-                            out=str(res.out_dir) if res.out_dir else None, files=res.files))
+        print(
+            findings_json(
+                res.findings,
+                spec=str(spec),
+                refused=res.refused,
+                out=str(res.out_dir) if res.out_dir else None,
+                files=res.files,
+            )
+        )
     else:
         print_findings(res.findings, title="check")
         c = console()
@@ -87,8 +94,10 @@ def plan(
             from rich.markup import escape
 
             errors = sorted({f.id for f in res.findings if f.severity.value == "error"})
-            c.print(f"[bold red]Not rendered:[/] the checks above found {len(errors)} kind(s) of error: "
-                    f"{escape(', '.join(errors))}. Fix them, or pass --force (gpuslice explain <id> says more).")
+            c.print(
+                f"[bold red]Not rendered:[/] the checks above found {len(errors)} kind(s) of error: "
+                f"{escape(', '.join(errors))}. Fix them, or pass --force (gpuslice explain <id> says more)."
+            )
         else:
             c.print(f"[green]Wrote {len(res.files)} files to {_esc(str(res.out_dir))}[/]")
             for f in res.files:
@@ -108,8 +117,11 @@ def render(
     """Render every artifact into OUT without refusing on check errors (plan = check + render)."""
     res = _plan(spec, out, chart, helm, mirror_tool, force=True, status="rendering")
     if output == OutputFormat.json:
-        print(findings_json(res.rendered.findings if res.rendered else [], spec=str(spec),
-                            out=str(res.out_dir), files=res.files))
+        print(
+            findings_json(
+                res.rendered.findings if res.rendered else [], spec=str(spec), out=str(res.out_dir), files=res.files
+            )
+        )
     else:
         console().print(f"[green]Wrote {len(res.files)} files to {_esc(str(res.out_dir))}[/]")
     raise typer.Exit(exit_code(res.rendered.findings if res.rendered else []))
@@ -117,7 +129,7 @@ def render(
 
 @handle_errors
 def schema(
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write to a file instead of stdout."),
+    out: Path | None = typer.Option(None, "--out-file", help="Write to a file instead of stdout."),
 ) -> None:
     """Print the JSON Schema of gpuslice.yaml (for editors and CI validation)."""
     from gpuslice.output import write_file_atomic
@@ -140,7 +152,9 @@ def explain(finding_id: str = typer.Argument(..., help="A finding id, e.g. names
     docs = all_finding_docs()
     if finding_id not in docs:
         hint = difflib.get_close_matches(finding_id, list(docs), n=3)
-        raise GpusliceError(f"unknown finding id {finding_id!r}" + (f"; did you mean {', '.join(hint)}?" if hint else ""))
+        raise GpusliceError(
+            f"unknown finding id {finding_id!r}" + (f"; did you mean {', '.join(hint)}?" if hint else "")
+        )
     print(f"{finding_id}: {docs[finding_id]}")
 
 
@@ -153,5 +167,11 @@ def all_finding_docs() -> dict[str, str]:
     from gpuslice.cluster import doctor, verify
     from gpuslice.render import bootstrap
 
-    return {**rule_docs(), **doctor.rule_docs(), **verify.rule_docs(), **bootstrap.IDS, **apply_mod.IDS,
-            **importlib.import_module("gpuslice.bench.recommend").IDS}
+    return {
+        **rule_docs(),
+        **doctor.rule_docs(),
+        **verify.rule_docs(),
+        **bootstrap.IDS,
+        **apply_mod.IDS,
+        **importlib.import_module("gpuslice.bench.recommend").IDS,
+    }

@@ -37,8 +37,9 @@ def images(
     spec: Path = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False, metavar="SPEC"),
     chart: Path | None = typer.Option(None, "--chart", help="Local GPU Operator chart folder or .tgz."),
     helm: str | None = typer.Option(None, "--helm", help="helm binary, only used to pull the chart."),
-    fmt: ImagesFormat = typer.Option(ImagesFormat.list, "--format", "-f",
-                                     help="list: source -> mirror; mirror-script: a bash script copying them."),
+    fmt: ImagesFormat = typer.Option(
+        ImagesFormat.list, "--format", "-f", help="list: source -> mirror; mirror-script: a bash script copying them."
+    ),
     tool: MirrorTool = typer.Option(MirrorTool.crane, "--mirror-tool", help="crane or skopeo (mirror-script)."),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:

@@ -16,16 +16,27 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def lint_config(
-    file: Path = typer.Argument(..., metavar="FILE", help="A device-plugin config (YAML/JSON) or a ConfigMap manifest.",
-                                show_default=False),
-    default: str | None = typer.Option(None, "--default", help="ConfigMap key used by nodes without a label "
-                                       "(devicePlugin.config.default); must exist."),
-    node_label_keys: str | None = typer.Option(None, "--node-label-keys", help="Comma-separated keys that "
-                                               "nvidia.com/device-plugin.config node labels select; each must exist."),
-    spec: Path | None = typer.Option(None, "--spec", help="Take the default, the node-label keys, the namespace and "
-                                     "the expected settings from a gpuslice spec."),
-    upstream: bool = typer.Option(False, "--upstream", help="Errors only where the device plugin itself fails; "
-                                  "gpuslice's stricter rules become warnings."),
+    file: Path = typer.Argument(
+        ..., metavar="FILE", help="A device-plugin config (YAML/JSON) or a ConfigMap manifest.", show_default=False
+    ),
+    default: str | None = typer.Option(
+        None, "--default", help="ConfigMap key used by nodes without a label (devicePlugin.config.default); must exist."
+    ),
+    node_label_keys: str | None = typer.Option(
+        None,
+        "--node-label-keys",
+        help="Comma-separated keys that nvidia.com/device-plugin.config node labels select; each must exist.",
+    ),
+    spec: Path | None = typer.Option(
+        None,
+        "--spec",
+        help="Take the default, the node-label keys, the namespace and the expected settings from a gpuslice spec.",
+    ),
+    upstream: bool = typer.Option(
+        False,
+        "--upstream",
+        help="Errors only where the device plugin itself fails; gpuslice's stricter rules become warnings.",
+    ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Lint a device-plugin sharing config: exit 0 valid (warnings allowed), 1 invalid, 2 unreadable."""
@@ -59,10 +70,15 @@ def _print(result: Any) -> None:
             t.add_column(col, overflow="fold")
         for c in result.configs:
             res = ", ".join(f"{n} x{r}" for n, r in c.resources) or "-"
-            t.add_row(escape(c.name or Path(result.file).name), c.strategy, escape(res),
-                      str(c.rename_by_default).lower() if c.strategy != "none" else "-",
-                      str(c.fail_requests_greater_than_one).lower() if c.strategy != "none" else "-",
-                      str(c.errors), str(c.warnings))
+            t.add_row(
+                escape(c.name or Path(result.file).name),
+                c.strategy,
+                escape(res),
+                str(c.rename_by_default).lower() if c.strategy != "none" else "-",
+                str(c.fail_requests_greater_than_one).lower() if c.strategy != "none" else "-",
+                str(c.errors),
+                str(c.warnings),
+            )
         out.print(t)
     if result.findings:
         t = Table(show_lines=True, expand=False)
@@ -72,8 +88,7 @@ def _print(result: Any) -> None:
         t.add_column("id", no_wrap=True)
         for f in sorted(result.findings, key=lambda f: (f.line or 0, f.severity.rank, f.id)):
             fix = f"\n[dim]fix: {escape(f.fix)}[/]" if f.fix else ""
-            t.add_row(f"[{style[f.severity]}]{f.severity.value}[/]", str(f.line or ""), escape(f.message) + fix,
-                      f.id)
+            t.add_row(f"[{style[f.severity]}]{f.severity.value}[/]", str(f.line or ""), escape(f.message) + fix, f.id)
         out.print(t)
     n_err = sum(1 for f in result.findings if f.severity is Severity.ERROR)
     n_warn = sum(1 for f in result.findings if f.severity is Severity.WARNING)

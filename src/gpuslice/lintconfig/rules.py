@@ -36,79 +36,106 @@ RULES: dict[str, tuple[Severity, str, str]] = {
     "lint-version": (Severity.ERROR, "upstream", "version must be v1 (or absent)."),
     "lint-type": (Severity.ERROR, "upstream", "A value has a type the plugin's JSON decoding rejects."),
     "lint-type-coerced": (
-        Severity.ERROR, "strict",
+        Severity.ERROR,
+        "strict",
         "A value of the wrong type that the plugin converts silently (a number for a string, 4.0 for 4).",
     ),
     "lint-unknown-key": (
-        Severity.ERROR, "strict",
+        Severity.ERROR,
+        "strict",
         "A key the plugin does not know at this level; upstream drops it silently (the setting has no effect).",
     ),
     "lint-duplicate-key": (Severity.ERROR, "strict", "A key appears twice in one mapping; the plugin keeps the last."),
     "lint-missing-field": (Severity.ERROR, "upstream", "A required field (name, replicas, pattern) is missing."),
     "lint-empty-sharing": (
-        Severity.ERROR, "upstream",
+        Severity.ERROR,
+        "upstream",
         "A timeSlicing/mps block without resources ('no resources specified'); omit the block for no sharing.",
     ),
     "lint-replicas": (Severity.ERROR, "upstream", "replicas must be an integer >= 2."),
     "lint-resource-name": (
-        Severity.ERROR, "upstream",
+        Severity.ERROR,
+        "upstream",
         "A resource name breaks the plugin's rules: nvidia.com/ prefix, <= 63 characters, RFC 1123 subdomain.",
     ),
     "lint-resource-unknown": (
-        Severity.ERROR, "strict",
+        Severity.ERROR,
+        "strict",
         "A shared resource name that no device is advertised under; the plugin skips it and shares nothing.",
     ),
     "lint-duplicate-resource": (Severity.ERROR, "strict", "The same resource is listed twice in one sharing block."),
     "lint-devices": (Severity.ERROR, "upstream", "devices must be 'all', a positive count or a list of GPU/MIG ids."),
     "lint-devices-ignored": (
-        Severity.WARNING, "advice", "devices other than 'all' are parsed, then forced back to 'all' at startup.",
+        Severity.WARNING,
+        "advice",
+        "devices other than 'all' are parsed, then forced back to 'all' at startup.",
     ),
     "lint-rename-ignored": (
-        Severity.WARNING, "advice",
+        Severity.WARNING,
+        "advice",
         "rename is parsed, then reset at startup: the advertised name is <name>, or <name>.shared with "
         "renameByDefault.",
     ),
     "lint-resources-ignored": (
-        Severity.WARNING, "advice", "The top-level resources block is parsed, then dropped at startup.",
+        Severity.WARNING,
+        "advice",
+        "The top-level resources block is parsed, then dropped at startup.",
     ),
     "lint-both-strategies": (
-        Severity.ERROR, "strict", "timeSlicing and mps in one config: MPS wins and timeSlicing is silently ignored.",
+        Severity.ERROR,
+        "strict",
+        "timeSlicing and mps in one config: MPS wins and timeSlicing is silently ignored.",
     ),
     "lint-flag-value": (Severity.ERROR, "upstream", "A flags value outside the set the plugin accepts."),
     "lint-duration": (Severity.ERROR, "upstream", "gfd.sleepInterval must be a number, a Go duration or 'infinite'."),
     "lint-imex": (Severity.ERROR, "upstream", "imex.channelIDs must be [] or [0]."),
     "lint-mps-mig": (Severity.ERROR, "strict", "MPS shares full GPUs only (nvidia.com/gpu), never MIG devices."),
     "lint-mps-mig-strategy": (
-        Severity.ERROR, "upstream", "MPS with migStrategy mixed: the plugin refuses to start.",
+        Severity.ERROR,
+        "upstream",
+        "MPS with migStrategy mixed: the plugin refuses to start.",
     ),
     "lint-mps-replicas": (
-        Severity.ERROR, "strict",
+        Severity.ERROR,
+        "strict",
         "More MPS replicas than the MPS control daemon allows (48 clients; 16 below compute capability 7.5).",
     ),
     "lint-mps-replicas-old-gpu": (
-        Severity.WARNING, "advice", "More than 16 MPS replicas works only on GPUs with compute capability >= 7.5.",
+        Severity.WARNING,
+        "advice",
+        "More than 16 MPS replicas works only on GPUs with compute capability >= 7.5.",
     ),
     "lint-mps-fail-requests": (
-        Severity.WARNING, "advice",
+        Severity.WARNING,
+        "advice",
         "failRequestsGreaterThanOne: false under MPS is honoured only from device plugin v0.20.0.",
     ),
     "lint-mps-root": (
-        Severity.INFO, "advice", "MPS needs flags.mpsRoot or MPS_ROOT (the GPU Operator sets /run/nvidia/mps).",
+        Severity.INFO,
+        "advice",
+        "MPS needs flags.mpsRoot or MPS_ROOT (the GPU Operator sets /run/nvidia/mps).",
     ),
     "lint-mps-single": (
-        Severity.WARNING, "advice", "MPS does not work on MIG-enabled GPUs (migStrategy single exposes them).",
+        Severity.WARNING,
+        "advice",
+        "MPS does not work on MIG-enabled GPUs (migStrategy single exposes them).",
     ),
     "lint-mig-strategy": (
-        Severity.WARNING, "advice", "nvidia.com/mig-* resources exist only under migStrategy mixed.",
+        Severity.WARNING,
+        "advice",
+        "nvidia.com/mig-* resources exist only under migStrategy mixed.",
     ),
     "lint-fail-requests": (
-        Severity.INFO, "advice",
+        Severity.INFO,
+        "advice",
         "Time-slicing without failRequestsGreaterThanOne: a pod asking for 2 replicas gets two slices of the "
         "same GPU, not more compute. NVIDIA recommends true.",
     ),
     "lint-no-sharing": (Severity.INFO, "advice", "No sharing block: GPUs are handed out whole (no sharing)."),
     "lint-extra-documents": (
-        Severity.WARNING, "advice", "A config file with several YAML documents: the plugin reads only the first.",
+        Severity.WARNING,
+        "advice",
+        "A config file with several YAML documents: the plugin reads only the first.",
     ),
 }
 
@@ -292,35 +319,63 @@ class Linter:
             return f"{self.prefix}.{rest}" if rest and not rest.startswith("[") else f"{self.prefix}{rest}"
         return rest or "(root)"
 
-    def emit(self, rule: str, path: Path, message: str, fix: str = "", *, severity: Severity | None = None,
-             evidence: tuple[str, ...] = ()) -> None:
+    def emit(
+        self,
+        rule: str,
+        path: Path,
+        message: str,
+        fix: str = "",
+        *,
+        severity: Severity | None = None,
+        evidence: tuple[str, ...] = (),
+    ) -> None:
         sev, kind, _ = RULES[rule]
         sev = severity or sev
         if self.upstream and kind == "strict" and sev is Severity.ERROR:
             sev = Severity.WARNING
         where = self.path_str(path)
-        self.findings.append(Finding(
-            id=rule, severity=sev, message=f"{where}: {message}", fix=fix,
-            reference=REF_README if kind != "upstream" else REF_SRC, evidence=evidence,
-            path=where, file=self.doc.file, line=self.doc.line(path),
-        ))
+        self.findings.append(
+            Finding(
+                id=rule,
+                severity=sev,
+                message=f"{where}: {message}",
+                fix=fix,
+                reference=REF_README if kind != "upstream" else REF_SRC,
+                evidence=evidence,
+                path=where,
+                file=self.doc.file,
+                line=self.doc.line(path),
+            )
+        )
 
     # ---- entry point
     def run(self) -> Parsed:
         p = Parsed()
         d = self.doc.data
         for kpath, line in self.doc.duplicates:
-            self.emit("lint-duplicate-key", kpath, f"duplicate key (also on an earlier line); the plugin keeps the "
-                      f"value on line {line}", "Keep one of them.")
+            self.emit(
+                "lint-duplicate-key",
+                kpath,
+                f"duplicate key (also on an earlier line); the plugin keeps the value on line {line}",
+                "Keep one of them.",
+            )
         self._nonfinite(d, ())
         if d is None:
-            self.emit("lint-no-sharing", (), "empty config: the plugin starts with its defaults and shares nothing",
-                      "Fine for an exclusive (unshared) pool; otherwise add a sharing block.")
+            self.emit(
+                "lint-no-sharing",
+                (),
+                "empty config: the plugin starts with its defaults and shares nothing",
+                "Fine for an exclusive (unshared) pool; otherwise add a sharing block.",
+            )
             return p
         if not isinstance(d, dict):
-            self.emit("lint-root", (), f"the config is {_type_name(d)}; it must be a mapping "
-                      f"(json: cannot unmarshal into Go value of type v1.Config)",
-                      "Start the file with 'version: v1' and top-level keys flags/sharing/imex.")
+            self.emit(
+                "lint-root",
+                (),
+                f"the config is {_type_name(d)}; it must be a mapping "
+                f"(json: cannot unmarshal into Go value of type v1.Config)",
+                "Start the file with 'version: v1' and top-level keys flags/sharing/imex.",
+            )
             return p
         parsed = self.walk_object(schema()["config"], d, (), "struct")
         self.config_rules(parsed, p)
@@ -328,8 +383,12 @@ class Linter:
 
     def _nonfinite(self, v: Any, path: Path) -> None:
         if isinstance(v, float) and not math.isfinite(v):
-            self.emit("lint-type", path, f"{_show(v)} cannot be converted to JSON (json: unsupported value), "
-                      "so the plugin cannot load the file", "Use a finite number.")
+            self.emit(
+                "lint-type",
+                path,
+                f"{_show(v)} cannot be converted to JSON (json: unsupported value), so the plugin cannot load the file",
+                "Use a finite number.",
+            )
         elif isinstance(v, dict):
             for k, x in v.items():
                 self._nonfinite(x, (*path, k))
@@ -350,8 +409,12 @@ class Linter:
         if t == "bool":
             if v is None or isinstance(v, bool):
                 return v
-            self.emit("lint-type", path, f"must be true or false, got {_type_name(v)} {_show(v)}",
-                      "Write true or false without quotes.")
+            self.emit(
+                "lint-type",
+                path,
+                f"must be true or false, got {_type_name(v)} {_show(v)}",
+                "Write true or false without quotes.",
+            )
             return None
         if t == "duration":
             return self.check_duration(v, path)
@@ -371,8 +434,12 @@ class Linter:
         if v is None:
             null = spec.get("if_null")
             if isinstance(null, str):
-                self.emit("lint-empty-sharing", path, f"is empty (null): {null}",
-                          "Give it a resources list, or delete the key for no sharing.")
+                self.emit(
+                    "lint-empty-sharing",
+                    path,
+                    f"is empty (null): {null}",
+                    "Give it a resources list, or delete the key for no sharing.",
+                )
             return None
         if not isinstance(v, dict):
             self.emit("lint-type", path, f"must be a mapping, got {_type_name(v)} {_show(v)}")
@@ -393,30 +460,43 @@ class Linter:
                 else:
                     self.unknown_key(key, kpath, fields, path)
                 continue
-            name = next((f for f, k in winner.items() if k.lower() == key.lower() and f.lower() == key.lower()),
-                        None)
+            name = next((f for f, k in winner.items() if k.lower() == key.lower() and f.lower() == key.lower()), None)
             if name is None:
                 self.unknown_key(key, kpath, fields, path)
                 continue
             if winner[name] != key:
-                self.emit("lint-duplicate-key", kpath, f"'{key}' and '{winner[name]}' both set '{name}' (the "
-                          f"plugin matches keys case-insensitively here); '{winner[name]}' wins",
-                          f"Keep only '{name}'.")
+                self.emit(
+                    "lint-duplicate-key",
+                    kpath,
+                    f"'{key}' and '{winner[name]}' both set '{name}' (the "
+                    f"plugin matches keys case-insensitively here); '{winner[name]}' wins",
+                    f"Keep only '{name}'.",
+                )
                 # Both are decoded (in sorted key order): decoding errors count, value checks use the winner.
                 mark = len(self.findings)
                 self.walk(fields[name], val, kpath, go)
-                self.findings[mark:] = [f for f in self.findings[mark:]
-                                        if f.id not in ("lint-version", "lint-flag-value")]
+                self.findings[mark:] = [
+                    f for f in self.findings[mark:] if f.id not in ("lint-version", "lint-flag-value")
+                ]
                 continue
             if name != key:
-                self.emit("lint-unknown-key", kpath, f"'{key}' is matched to '{name}' only because the plugin's "
-                          "JSON decoding ignores case here (elsewhere case matters)", f"Write '{name}'.")
+                self.emit(
+                    "lint-unknown-key",
+                    kpath,
+                    f"'{key}' is matched to '{name}' only because the plugin's "
+                    "JSON decoding ignores case here (elsewhere case matters)",
+                    f"Write '{name}'.",
+                )
             out[name] = self.walk(fields[name], val, kpath, go)
         for name, sub in fields.items():
             if sub.get("required") and name not in v:
                 rule = "lint-empty-sharing" if name == "resources" else "lint-missing-field"
-                self.emit(rule, (*path, name) if path else (name,), f"missing: {sub.get('missing', 'required')}",
-                          f"Add '{name}'.")
+                self.emit(
+                    rule,
+                    (*path, name) if path else (name,),
+                    f"missing: {sub.get('missing', 'required')}",
+                    f"Add '{name}'.",
+                )
         return out
 
     def unknown_key(self, key: str, kpath: Path, fields: dict[str, Any], parent: Path) -> None:
@@ -453,10 +533,17 @@ class Linter:
         elif isinstance(v, str):
             s = v
         elif isinstance(v, bool | int | float) and coerce:
-            s = ("true" if v else "false") if isinstance(v, bool) else (
-                str(v) if isinstance(v, int) else go_format_float(v))
-            self.emit("lint-type-coerced", path, f"is {_type_name(v)} ({_show(v)}); the plugin reads it as the "
-                      f"string '{s}'", f"Quote it: \"{s}\".")
+            s = (
+                ("true" if v else "false")
+                if isinstance(v, bool)
+                else (str(v) if isinstance(v, int) else go_format_float(v))
+            )
+            self.emit(
+                "lint-type-coerced",
+                path,
+                f"is {_type_name(v)} ({_show(v)}); the plugin reads it as the string '{s}'",
+                f'Quote it: "{s}".',
+            )
         else:
             self.emit("lint-type", path, f"must be a string, got {_type_name(v)} {_show(v)}")
             return None
@@ -470,8 +557,12 @@ class Linter:
                 rule = "lint-version" if path[-1:] == ("version",) else "lint-flag-value"
                 hint = difflib.get_close_matches(s.lower(), enum, n=1, cutoff=0.5)
                 when = "while loading the config" if spec.get("enum_check") == "parse" else "at startup"
-                self.emit(rule, path, f"'{s}' is not one of {', '.join(enum)}; the plugin fails {when}",
-                          f"Use '{hint[0]}'." if hint else f"Use one of: {', '.join(enum)}.")
+                self.emit(
+                    rule,
+                    path,
+                    f"'{s}' is not one of {', '.join(enum)}; the plugin fails {when}",
+                    f"Use '{hint[0]}'." if hint else f"Use one of: {', '.join(enum)}.",
+                )
                 return None
         return s
 
@@ -480,8 +571,12 @@ class Linter:
             return v
         if isinstance(v, str) and (v == "infinite" or v in ("0", "+0", "-0") or _GO_DURATION.fullmatch(v)):
             return v
-        self.emit("lint-duration", path, f"{_show(v)} is not a duration",
-                  "Use a Go duration such as 60s or 5m, or 'infinite'.")
+        self.emit(
+            "lint-duration",
+            path,
+            f"{_show(v)} is not a duration",
+            "Use a Go duration such as 60s or 5m, or 'infinite'.",
+        )
         return None
 
     def check_string_list(self, spec: dict[str, Any], v: Any, path: Path) -> list[str] | None:
@@ -493,14 +588,21 @@ class Linter:
         elif isinstance(v, list) and all(x is None or isinstance(x, str) for x in v):
             items = ["" if x is None else x for x in v]
         else:
-            self.emit("lint-type", path, f"must be a string or a list of strings, got {_type_name(v)} {_show(v)} "
-                      "(invalid deviceListStrategy)")
+            self.emit(
+                "lint-type",
+                path,
+                f"must be a string or a list of strings, got {_type_name(v)} {_show(v)} (invalid deviceListStrategy)",
+            )
             return None
         enum = spec.get("enum", [])
         bad = [x for x in items if x not in enum]
         if bad:
-            self.emit("lint-flag-value", path, f"invalid strategy {', '.join(repr(b) for b in bad)}; the plugin "
-                      "fails at startup", f"Use one or more of: {', '.join(enum)}.")
+            self.emit(
+                "lint-flag-value",
+                path,
+                f"invalid strategy {', '.join(repr(b) for b in bad)}; the plugin fails at startup",
+                f"Use one or more of: {', '.join(enum)}.",
+            )
             return None
         return items
 
@@ -513,8 +615,12 @@ class Linter:
         else:
             items = v
         if not items and spec.get("empty"):
-            self.emit("lint-empty-sharing", path, f"is empty: {spec['empty']}",
-                      "List at least one resource, or delete the sharing block for no sharing.")
+            self.emit(
+                "lint-empty-sharing",
+                path,
+                f"is empty: {spec['empty']}",
+                "List at least one resource, or delete the sharing block for no sharing.",
+            )
         out: list[Any] = []
         for i, item in enumerate(items):
             ipath = (*path, i)
@@ -533,8 +639,12 @@ class Linter:
         item = schema()["items"][spec["items"]]
         first = next((n for n, s in item["fields"].items() if s.get("required")), None)
         if first:
-            self.emit("lint-missing-field", path, f"is null: {item['fields'][first]['missing']}",
-                      "Remove the empty list entry.")
+            self.emit(
+                "lint-missing-field",
+                path,
+                f"is null: {item['fields'][first]['missing']}",
+                "Remove the empty list entry.",
+            )
 
     def check_int(self, v: Any, path: Path) -> int | None:
         if v is None:
@@ -550,8 +660,12 @@ class Linter:
 
     def check_resource_name(self, v: Any, path: Path) -> str | None:
         if v is not None and not isinstance(v, str):
-            self.emit("lint-type", path, f"must be a string, got {_type_name(v)} {_show(v)}",
-                      "Write the resource name, e.g. nvidia.com/gpu.")
+            self.emit(
+                "lint-type",
+                path,
+                f"must be a string, got {_type_name(v)} {_show(v)}",
+                "Write the resource name, e.g. nvidia.com/gpu.",
+            )
             return None
         full, err = resource_name_problem(v or "")
         if err:
@@ -565,18 +679,26 @@ class Linter:
         else:
             iv = _go_int(v)
             if iv is None:
-                self.emit("lint-replicas", path, f"must be an integer, got {_type_name(v)} {_show(v)} (json: cannot "
-                          "unmarshal into Go value of type int)",
-                          f"Write the number without quotes: replicas: {v}" if isinstance(v, str) and v.strip().isdigit()
-                          else "Write a whole number >= 2.")
+                self.emit(
+                    "lint-replicas",
+                    path,
+                    f"must be an integer, got {_type_name(v)} {_show(v)} (json: cannot "
+                    "unmarshal into Go value of type int)",
+                    f"Write the number without quotes: replicas: {v}"
+                    if isinstance(v, str) and v.strip().isdigit()
+                    else "Write a whole number >= 2.",
+                )
                 return None
             n = iv
             if isinstance(v, float):
-                self.emit("lint-type-coerced", path, f"is written as {_show(v)}; the plugin reads {iv}",
-                          f"Write {iv}.")
+                self.emit("lint-type-coerced", path, f"is written as {_show(v)}; the plugin reads {iv}", f"Write {iv}.")
         if n < 2:
-            self.emit("lint-replicas", path, f"is {n}; number of replicas must be >= 2",
-                      "Use 2 or more. For no sharing on a node, use a config without a sharing block.")
+            self.emit(
+                "lint-replicas",
+                path,
+                f"is {n}; number of replicas must be >= 2",
+                "Use 2 or more. For no sharing on a node, use a config without a sharing block.",
+            )
             return None
         return n
 
@@ -585,8 +707,9 @@ class Linter:
         if isinstance(v, str) or v is None:
             if v == "all":
                 return "all"
-            self.emit("lint-devices", path, f"devices set as '{v or ''}' but the only valid string input is 'all'",
-                      bad_fix)
+            self.emit(
+                "lint-devices", path, f"devices set as '{v or ''}' but the only valid string input is 'all'", bad_fix
+            )
             return None
         if isinstance(v, bool | dict):
             self.emit("lint-devices", path, f"unrecognized type for devices spec: {_show(v)}", bad_fix)
@@ -600,8 +723,7 @@ class Linter:
                 self.emit("lint-devices", path, f"devices set as '{iv}' but a count of devices must be > 0", bad_fix)
                 return None
             if isinstance(v, float):
-                self.emit("lint-type-coerced", path, f"is written as {_show(v)}; the plugin reads {iv}",
-                          f"Write {iv}.")
+                self.emit("lint-type-coerced", path, f"is written as {_show(v)}; the plugin reads {iv}", f"Write {iv}.")
             return ("count", iv)
         out: list[str] = []
         for i, item in enumerate(v):
@@ -618,9 +740,13 @@ class Linter:
             elif isinstance(item, str) and device_ref_kind(item):
                 out.append(item)
                 continue
-            self.emit("lint-devices", ipath, f"unsupported type for device in devices list: {_show(item)} (expected "
-                      "a GPU index, a MIG index 'gpu:mig', GPU-<uuid>, MIG-<uuid> or MIG-GPU-<uuid>/<gi>/<ci>)",
-                      bad_fix)
+            self.emit(
+                "lint-devices",
+                ipath,
+                f"unsupported type for device in devices list: {_show(item)} (expected "
+                "a GPU index, a MIG index 'gpu:mig', GPU-<uuid>, MIG-<uuid> or MIG-GPU-<uuid>/<gi>/<ci>)",
+                bad_fix,
+            )
             return None
         return ("list", out)
 
@@ -640,14 +766,21 @@ class Linter:
         res = parsed.get("resources") or {}
         if any(res.get(k) for k in ("gpus", "mig")):
             p.resources_set = True
-            self.emit("lint-resources-ignored", ("resources",), "is ignored: " + schema()["config"]["fields"]
-                      ["resources"]["ignored"], "Delete the resources block; share via sharing.timeSlicing or "
-                      "sharing.mps.")
+            self.emit(
+                "lint-resources-ignored",
+                ("resources",),
+                "is ignored: " + schema()["config"]["fields"]["resources"]["ignored"],
+                "Delete the resources block; share via sharing.timeSlicing or sharing.mps.",
+            )
         imex = parsed.get("imex") or {}
         ids = imex.get("channelIDs")
         if ids and not (len(ids) == 1 and ids[0] == 0) and None not in ids:
-            self.emit("lint-imex", ("imex", "channelIDs"), f"invalid IMEX config: channelIDs must be [] or [0]; "
-                      f"found {ids}", "Use [] or [0].")
+            self.emit(
+                "lint-imex",
+                ("imex", "channelIDs"),
+                f"invalid IMEX config: channelIDs must be [] or [0]; found {ids}",
+                "Use [] or [0].",
+            )
 
         for block in ("timeSlicing", "mps"):
             blk = sharing.get(block)
@@ -656,25 +789,45 @@ class Linter:
                 self.block_rules(block, blk, mig_strategy)
 
         if p.ts_present and p.mps_present:
-            self.emit("lint-both-strategies", ("sharing",), "has both timeSlicing and mps; the plugin uses MPS and "
-                      "silently ignores timeSlicing", "Keep exactly one of sharing.timeSlicing / sharing.mps.")
+            self.emit(
+                "lint-both-strategies",
+                ("sharing",),
+                "has both timeSlicing and mps; the plugin uses MPS and silently ignores timeSlicing",
+                "Keep exactly one of sharing.timeSlicing / sharing.mps.",
+            )
         if p.mps_present:
             if mig_strategy == "mixed":
-                self.emit("lint-mps-mig-strategy", ("flags", "migStrategy"), "using --mig-strategy=mixed is not "
-                          "supported with MPS; the plugin fails at startup", "Use migStrategy none (MPS needs full "
-                          "GPUs), or time-slicing for MIG devices.")
+                self.emit(
+                    "lint-mps-mig-strategy",
+                    ("flags", "migStrategy"),
+                    "using --mig-strategy=mixed is not supported with MPS; the plugin fails at startup",
+                    "Use migStrategy none (MPS needs full GPUs), or time-slicing for MIG devices.",
+                )
             elif mig_strategy == "single":
-                self.emit("lint-mps-single", ("flags", "migStrategy"), "MPS with migStrategy single: on a node whose "
-                          "GPUs have MIG enabled the plugin refuses MPS ('sharing using MPS is not supported for MIG "
-                          "devices')", "Use migStrategy none on MPS nodes, or disable MIG there.")
+                self.emit(
+                    "lint-mps-single",
+                    ("flags", "migStrategy"),
+                    "MPS with migStrategy single: on a node whose "
+                    "GPUs have MIG enabled the plugin refuses MPS ('sharing using MPS is not supported for MIG "
+                    "devices')",
+                    "Use migStrategy none on MPS nodes, or disable MIG there.",
+                )
             if not self.in_configmap and not flags.get("mpsRoot"):
-                self.emit("lint-mps-root", ("flags",), "MPS needs an MPS root: flags.mpsRoot, --mps-root or MPS_ROOT "
-                          "('using MPS requires --mps-root to be specified'); the GPU Operator sets MPS_ROOT="
-                          "/run/nvidia/mps", "Run it under the GPU Operator, or set flags.mpsRoot.")
+                self.emit(
+                    "lint-mps-root",
+                    ("flags",),
+                    "MPS needs an MPS root: flags.mpsRoot, --mps-root or MPS_ROOT "
+                    "('using MPS requires --mps-root to be specified'); the GPU Operator sets MPS_ROOT="
+                    "/run/nvidia/mps",
+                    "Run it under the GPU Operator, or set flags.mpsRoot.",
+                )
         if not p.ts_present and not p.mps_present:
-            self.emit("lint-no-sharing", ("sharing",) if "sharing" in (parsed or {}) else (),
-                      "no timeSlicing or mps block: GPUs are not shared on nodes using this config",
-                      "Fine for exclusive pools; otherwise add sharing.timeSlicing.resources.")
+            self.emit(
+                "lint-no-sharing",
+                ("sharing",) if "sharing" in (parsed or {}) else (),
+                "no timeSlicing or mps block: GPUs are not shared on nodes using this config",
+                "Fine for exclusive pools; otherwise add sharing.timeSlicing.resources.",
+            )
 
     def flag_alias_quirk(self, flags: dict[str, Any]) -> None:
         """A key under flags.plugin/flags.gfd named like a top-level flag zeroes that flag (sigs.k8s.io/yaml).
@@ -695,10 +848,14 @@ class Linter:
             for key in raw_sub:
                 name = next((f for f in top if f.lower() == key.lower()), None)
                 if name in ("migStrategy", "deviceDiscoveryStrategy") and flags.get(name) is None:
-                    self.emit("lint-flag-value", ("flags", sub, key), f"'{key}' under flags.{sub} makes the plugin "
-                              f"set flags.{name} to '' (a sigs.k8s.io/yaml side effect), and '' is rejected at "
-                              "startup ('unknown MIG strategy: ' / 'invalid --device-discovery-strategy')",
-                              f"Move '{key}' up to flags.{name}.")
+                    self.emit(
+                        "lint-flag-value",
+                        ("flags", sub, key),
+                        f"'{key}' under flags.{sub} makes the plugin "
+                        f"set flags.{name} to '' (a sigs.k8s.io/yaml side effect), and '' is rejected at "
+                        "startup ('unknown MIG strategy: ' / 'invalid --device-discovery-strategy')",
+                        f"Move '{key}' up to flags.{name}.",
+                    )
 
     @staticmethod
     def _raw_child(d: Any, key: str) -> Any:
@@ -723,47 +880,79 @@ class Linter:
             raw_r = raw_resources[i] if isinstance(raw_resources, list) and i < len(raw_resources) else {}
             if name:
                 if name in seen:
-                    self.emit("lint-duplicate-resource", (*rpath, "name"), f"{name} is already listed at "
-                              f"resources[{seen[name]}]", "List each resource once.")
+                    self.emit(
+                        "lint-duplicate-resource",
+                        (*rpath, "name"),
+                        f"{name} is already listed at resources[{seen[name]}]",
+                        "List each resource once.",
+                    )
                 seen.setdefault(name, i)
                 self.resource_name_rules(block, name, (*rpath, "name"), mig_strategy, raw_r)
             if "rename" in raw_r and isinstance(raw_r, dict):
                 ren = r.get("rename")
                 want = f"{name}{schema()['resource_name']['shared_suffix']}" if name else None
                 if ren and (not rename_default or ren != want):
-                    self.emit("lint-rename-ignored", (*rpath, "rename"), "is ignored at startup: "
-                              + (f"the plugin advertises {want}" if rename_default else
-                                 f"the plugin advertises {name}") + " (" + schema()["items"]["replicated_resource"]
-                              ["fields"]["rename"]["ignored"] + ")",
-                              "Delete rename; use renameByDefault: true to get <name>.shared.")
+                    self.emit(
+                        "lint-rename-ignored",
+                        (*rpath, "rename"),
+                        "is ignored at startup: "
+                        + (f"the plugin advertises {want}" if rename_default else f"the plugin advertises {name}")
+                        + " ("
+                        + schema()["items"]["replicated_resource"]["fields"]["rename"]["ignored"]
+                        + ")",
+                        "Delete rename; use renameByDefault: true to get <name>.shared.",
+                    )
             dev = r.get("devices")
             if "devices" in raw_r and dev is not None and dev != "all":
-                self.emit("lint-devices-ignored", (*rpath, "devices"), "is ignored: " + schema()["items"]
-                          ["replicated_resource"]["fields"]["devices"]["ignored"] + "; every GPU of this type is "
-                          "shared", "Delete devices (or write devices: all).")
+                self.emit(
+                    "lint-devices-ignored",
+                    (*rpath, "devices"),
+                    "is ignored: "
+                    + schema()["items"]["replicated_resource"]["fields"]["devices"]["ignored"]
+                    + "; every GPU of this type is "
+                    "shared",
+                    "Delete devices (or write devices: all).",
+                )
             reps = r.get("replicas")
             if block == "mps" and isinstance(reps, int):
                 mps = schema()["mps"]
                 if reps > mps["max_replicas"]:
-                    self.emit("lint-mps-replicas", (*rpath, "replicas"), f"{reps} MPS replicas; the MPS control "
-                              f"daemon allows at most {mps['max_replicas']} clients per GPU ('maximum allowed "
-                              "replicas exceeded')", f"Use at most {mps['max_replicas']}.")
+                    self.emit(
+                        "lint-mps-replicas",
+                        (*rpath, "replicas"),
+                        f"{reps} MPS replicas; the MPS control "
+                        f"daemon allows at most {mps['max_replicas']} clients per GPU ('maximum allowed "
+                        "replicas exceeded')",
+                        f"Use at most {mps['max_replicas']}.",
+                    )
                 elif reps > mps["max_replicas_before_turing"]:
-                    self.emit("lint-mps-replicas-old-gpu", (*rpath, "replicas"), f"{reps} MPS replicas works only "
-                              f"on GPUs with compute capability >= 7.5; older GPUs allow "
-                              f"{mps['max_replicas_before_turing']}", "Check the pool's GPU model.")
+                    self.emit(
+                        "lint-mps-replicas-old-gpu",
+                        (*rpath, "replicas"),
+                        f"{reps} MPS replicas works only "
+                        f"on GPUs with compute capability >= 7.5; older GPUs allow "
+                        f"{mps['max_replicas_before_turing']}",
+                        "Check the pool's GPU model.",
+                    )
         if block == "timeSlicing" and resources_list and "failRequestsGreaterThanOne" not in blk:
-            self.emit("lint-fail-requests", (*base,), "failRequestsGreaterThanOne is not set (false for "
-                      "time-slicing): a pod requesting 2 replicas gets 2 slices of the same GPU, not more compute",
-                      "Set failRequestsGreaterThanOne: true.")
+            self.emit(
+                "lint-fail-requests",
+                (*base,),
+                "failRequestsGreaterThanOne is not set (false for "
+                "time-slicing): a pod requesting 2 replicas gets 2 slices of the same GPU, not more compute",
+                "Set failRequestsGreaterThanOne: true.",
+            )
         if block == "mps" and blk.get("failRequestsGreaterThanOne") is False:
-            self.emit("lint-mps-fail-requests", (*base, "failRequestsGreaterThanOne"), "false is honoured only by "
-                      f"device plugin >= {schema()['mps']['fail_requests_honoured_from']}; v0.15-v0.19 reject "
-                      "requests for more than one MPS replica regardless", "Check the operator's device-plugin "
-                      "version.")
+            self.emit(
+                "lint-mps-fail-requests",
+                (*base, "failRequestsGreaterThanOne"),
+                "false is honoured only by "
+                f"device plugin >= {schema()['mps']['fail_requests_honoured_from']}; v0.15-v0.19 reject "
+                "requests for more than one MPS replica regardless",
+                "Check the operator's device-plugin version.",
+            )
 
-    def resource_name_rules(self, block: str, name: str, path: Path, mig_strategy: str | None,
-                            raw_r: Any) -> None:
+    def resource_name_rules(self, block: str, name: str, path: Path, mig_strategy: str | None, raw_r: Any) -> None:
         kind = gpu_resource_kind(name)
         conf = schema()["resource_name"]
         if kind is None:
@@ -772,31 +961,50 @@ class Linter:
                 msg = f"{name} is the renamed resource the plugin advertises, not one it can share"
                 fix = f"Use name: {base} and renameByDefault: true."
             elif name.startswith("nvidia.com/mig-"):
-                msg = (f"{name} is not a MIG resource name the plugin advertises (nvidia.com/mig-<g>g.<mem>gb, with "
-                       f"'+' in the profile written as '.', e.g. nvidia.com/mig-1g.10gb or nvidia.com/mig-1g.24gb.me)")
+                msg = (
+                    f"{name} is not a MIG resource name the plugin advertises (nvidia.com/mig-<g>g.<mem>gb, with "
+                    f"'+' in the profile written as '.', e.g. nvidia.com/mig-1g.10gb or nvidia.com/mig-1g.24gb.me)"
+                )
                 fix = "Use the exact name from the node's capacity (kubectl describe node)."
             else:
                 hint = difflib.get_close_matches(name, [conf["gpu"]], n=1, cutoff=0.6)
                 msg = f"{name} matches no GPU resource; the plugin skips it and shares nothing"
                 fix = f"Did you mean {hint[0]}?" if hint else f"Use {conf['gpu']}."
-                if raw_r and isinstance(raw_r.get("name"), str) and "/" in raw_r["name"] and \
-                        not raw_r["name"].startswith(conf["prefix"]):
-                    msg = (f"'{raw_r['name']}' does not start with nvidia.com/, so the plugin reads it as {name}, "
-                           "which matches no GPU resource")
+                if (
+                    raw_r
+                    and isinstance(raw_r.get("name"), str)
+                    and "/" in raw_r["name"]
+                    and not raw_r["name"].startswith(conf["prefix"])
+                ):
+                    msg = (
+                        f"'{raw_r['name']}' does not start with nvidia.com/, so the plugin reads it as {name}, "
+                        "which matches no GPU resource"
+                    )
             self.emit("lint-resource-unknown", path, msg, fix)
             return
         if kind == "mig":
             if block == "mps":
-                self.emit("lint-mps-mig", path, f"{name}: sharing using MPS is not supported for MIG devices",
-                          f"Use {conf['gpu']} for MPS, or time-slicing for MIG devices.")
+                self.emit(
+                    "lint-mps-mig",
+                    path,
+                    f"{name}: sharing using MPS is not supported for MIG devices",
+                    f"Use {conf['gpu']} for MPS, or time-slicing for MIG devices.",
+                )
             elif mig_strategy != "mixed":
-                self.emit("lint-mig-strategy", path, f"{name} exists only under migStrategy mixed (this config says "
-                          f"{mig_strategy or 'nothing'}; the GPU Operator's MIG_STRATEGY, default single, decides)",
-                          "Set flags.migStrategy and ClusterPolicy mig.strategy to mixed, or share nvidia.com/gpu.")
+                self.emit(
+                    "lint-mig-strategy",
+                    path,
+                    f"{name} exists only under migStrategy mixed (this config says "
+                    f"{mig_strategy or 'nothing'}; the GPU Operator's MIG_STRATEGY, default single, decides)",
+                    "Set flags.migStrategy and ClusterPolicy mig.strategy to mixed, or share nvidia.com/gpu.",
+                )
 
 
 def iter_rule_docs() -> Iterator[tuple[str, str]]:
     for rid, (_sev, kind, doc) in RULES.items():
-        tag = {"upstream": "The device plugin rejects this.", "strict": "gpuslice is stricter than the plugin here.",
-               "advice": ""}[kind]
+        tag = {
+            "upstream": "The device plugin rejects this.",
+            "strict": "gpuslice is stricter than the plugin here.",
+            "advice": "",
+        }[kind]
         yield rid, f"{doc} {tag}".strip()

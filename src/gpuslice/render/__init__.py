@@ -48,12 +48,18 @@ Renderer = Callable[[ResolvedSpec, RenderOptions], RenderResult]
 def renderers() -> dict[str, Renderer]:
     from gpuslice.render import bootstrap, nodegroups, operator, sharing, smoke
 
-    return {"sharing": sharing.render, "operator": operator.render, "bootstrap": bootstrap.render,
-            "nodegroups": nodegroups.render, "smoke": smoke.render}
+    return {
+        "sharing": sharing.render,
+        "operator": operator.render,
+        "bootstrap": bootstrap.render,
+        "nodegroups": nodegroups.render,
+        "smoke": smoke.render,
+    }
 
 
-def render_all(resolved: ResolvedSpec, options: RenderOptions | None = None,
-               only: set[str] | None = None) -> RenderResult:
+def render_all(
+    resolved: ResolvedSpec, options: RenderOptions | None = None, only: set[str] | None = None
+) -> RenderResult:
     opts = options or RenderOptions()
     result = RenderResult()
     for name, fn in renderers().items():

@@ -57,8 +57,9 @@ def launch_template_name(pool: ResolvedPool) -> str:
     return pool.node_group_name
 
 
-def launch_template(resolved: ResolvedSpec, pool: ResolvedPool,
-                    connection: bs.ClusterConnection | None = None) -> dict[str, Any]:
+def launch_template(
+    resolved: ResolvedSpec, pool: ResolvedPool, connection: bs.ClusterConnection | None = None
+) -> dict[str, Any]:
     """EC2 ``CreateLaunchTemplate`` request for the pool's managed node group."""
     # With an EKS AMI type (no ImageId here) EKS appends its own join to the user-data: ours must not join too.
     eks_joins = bs.mng_ami_type(resolved, pool) is not None
@@ -67,10 +68,12 @@ def launch_template(resolved: ResolvedSpec, pool: ResolvedPool,
         "BlockDeviceMappings": bs.block_device_mappings(resolved, pool),
         "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2, "HttpEndpoint": "enabled"},
         "UserData": base64.b64encode(user_data.encode("utf-8")).decode("ascii"),
-        "TagSpecifications": [{
-            "ResourceType": "instance",
-            "Tags": [{"Key": k, "Value": v} for k, v in _tags(resolved, pool).items()],
-        }],
+        "TagSpecifications": [
+            {
+                "ResourceType": "instance",
+                "Tags": [{"Key": k, "Value": v} for k, v in _tags(resolved, pool).items()],
+            }
+        ],
     }
     if not eks_joins:
         param = bs.ami_ssm_parameter(resolved, pool)
@@ -136,17 +139,23 @@ def eksctl_nodegroup(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, An
         plan = nodeadm.plan(resolved, pool) if name == "nodeadm" else bs.disk_plan(resolved, pool)
         needs_setup = plan is not None or (name != "nodeadm" and (pool.spec.ssm or pool.spec.host_network_dns))
         if needs_setup:
-            entries = (nodeadm.write_files(resolved, pool, fam, None) if name == "nodeadm"
-                       else eks_write_files(resolved, pool, fam, None, join=False))
+            entries = (
+                nodeadm.write_files(resolved, pool, fam, None)
+                if name == "nodeadm"
+                else eks_write_files(resolved, pool, fam, None, join=False)
+            )
             ng["preBootstrapCommands"] = [*install_commands(entries), NODE_SETUP_BIN]
         resolv = pool.spec.kubelet_resolv_conf or fam.resolv_conf
         if resolv and name != "nodeadm":
             ng["kubeletExtraConfig"] = {"resolvConf": resolv}
         if name == "nodeadm" and pool.spec.disks.instance_store == "raid0":
-            ng["overrideBootstrapCommand"] = dump_yaml({
-                "apiVersion": nodeadm.API_VERSION, "kind": nodeadm.KIND,
-                "spec": {"instance": {"localStorage": {"strategy": "RAID0"}}},
-            })
+            ng["overrideBootstrapCommand"] = dump_yaml(
+                {
+                    "apiVersion": nodeadm.API_VERSION,
+                    "kind": nodeadm.KIND,
+                    "spec": {"instance": {"localStorage": {"strategy": "RAID0"}}},
+                }
+            )
     ng["tags"] = _tags(resolved, pool)
     return ng
 
@@ -192,12 +201,14 @@ def karpenter_nodeclass(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str,
         # does the whole join.
         spec["amiFamily"] = "Custom"
         spec["amiSelectorTerms"] = [{"ssmParameter": bs.ami_ssm_parameter(resolved, pool)}]
-    spec.update({
-        "role": f"KarpenterNodeRole-{cluster}",
-        "subnetSelectorTerms": [{"tags": {DISCOVERY_TAG: cluster}}],
-        "securityGroupSelectorTerms": [{"tags": {DISCOVERY_TAG: cluster}}],
-        "blockDeviceMappings": _karpenter_bdm(resolved, pool),
-    })
+    spec.update(
+        {
+            "role": f"KarpenterNodeRole-{cluster}",
+            "subnetSelectorTerms": [{"tags": {DISCOVERY_TAG: cluster}}],
+            "securityGroupSelectorTerms": [{"tags": {DISCOVERY_TAG: cluster}}],
+            "blockDeviceMappings": _karpenter_bdm(resolved, pool),
+        }
+    )
     raid = pool.spec.disks.instance_store == "raid0"
     if raid and name in ("nodeadm", "bottlerocket"):
         spec["instanceStorePolicy"] = "RAID0"
@@ -216,8 +227,12 @@ def karpenter_nodeclass(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str,
             # taint itself (removed by Karpenter once it has synced the NodeClaim's labels and taints).
             spec["userData"] = bs.user_data(resolved, pool, registration_taints=(KARPENTER_UNREGISTERED_TAINT,))
     spec["tags"] = _tags(resolved, pool)
-    return {"apiVersion": KARPENTER_NODECLASS_API, "kind": "EC2NodeClass",
-            "metadata": {"name": pool.node_group_name}, "spec": spec}
+    return {
+        "apiVersion": KARPENTER_NODECLASS_API,
+        "kind": "EC2NodeClass",
+        "metadata": {"name": pool.node_group_name},
+        "spec": spec,
+    }
 
 
 def karpenter_limits(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, str]:

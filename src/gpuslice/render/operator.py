@@ -140,8 +140,9 @@ def operator_values(resolved: ResolvedSpec, chart: Chart | str | Path) -> dict[s
 def image_inventory(resolved: ResolvedSpec, chart: Chart | str | Path) -> Inventory:
     """Every image the release makes the cluster pull (source -> mirror), as data."""
     ch = _chart(chart)
-    return build_inventory(resolved, ch, operator_values(resolved, ch),
-                           app_version=release_version(ch, resolved.chart_version))
+    return build_inventory(
+        resolved, ch, operator_values(resolved, ch), app_version=release_version(ch, resolved.chart_version)
+    )
 
 
 def values_yaml(resolved: ResolvedSpec, chart: Chart, values: dict[str, Any]) -> str:
@@ -160,17 +161,20 @@ def _version_findings(resolved: ResolvedSpec, chart: Chart) -> list[Finding]:
     from gpuslice.images import load_image_rules
 
     rules = load_image_rules()
-    declared = chart.app_version if chart.app_version and not rules.placeholder_app_version.match(
-        chart.app_version) else None
+    declared = (
+        chart.app_version if chart.app_version and not rules.placeholder_app_version.match(chart.app_version) else None
+    )
     if declared and declared.lstrip("v") != resolved.chart_version.lstrip("v"):
-        return [Finding(
-            id="operator-chart-version-mismatch",
-            severity=Severity.WARNING,
-            message=f"The chart from {chart.origin} is {chart.name} {declared}, but the spec says "
-                    f"operator.chartVersion {resolved.chart_version}; images and checks follow the chart.",
-            fix="Point --chart/operator.chart at the chart of operator.chartVersion, or change chartVersion.",
-            path="operator.chartVersion",
-        )]
+        return [
+            Finding(
+                id="operator-chart-version-mismatch",
+                severity=Severity.WARNING,
+                message=f"The chart from {chart.origin} is {chart.name} {declared}, but the spec says "
+                f"operator.chartVersion {resolved.chart_version}; images and checks follow the chart.",
+                fix="Point --chart/operator.chart at the chart of operator.chartVersion, or change chartVersion.",
+                path="operator.chartVersion",
+            )
+        ]
     return []
 
 
@@ -190,17 +194,25 @@ def render(resolved: ResolvedSpec, options: RenderOptions) -> RenderResult:
     text = values_yaml(resolved, chart, values)
     findings = _version_findings(resolved, chart)
     for w in inv.warnings:
-        findings.append(Finding(
-            id="operator-driver-os-unknown", severity=Severity.WARNING, message=w,
-            fix="Use a pool OS from the catalog with a driver image tag, or a pre-installed driver.",
-        ))
+        findings.append(
+            Finding(
+                id="operator-driver-os-unknown",
+                severity=Severity.WARNING,
+                message=w,
+                fix="Use a pool OS from the catalog with a driver image tag, or a pre-installed driver.",
+            )
+        )
     for img in inv.unmapped:
-        findings.append(Finding(
-            id="operator-image-not-mirrored", severity=Severity.ERROR,
-            message=f"No registry mirror rule covers {img.source} (used by {', '.join(img.used_by)}).",
-            fix="Add a registry.mirrors rule for its registry, or set registry.proxy.",
-            path="registry.mirrors", evidence=img.used_by,
-        ))
+        findings.append(
+            Finding(
+                id="operator-image-not-mirrored",
+                severity=Severity.ERROR,
+                message=f"No registry mirror rule covers {img.source} (used by {', '.join(img.used_by)}).",
+                fix="Add a registry.mirrors rule for its registry, or set registry.proxy.",
+                path="registry.mirrors",
+                evidence=img.used_by,
+            )
+        )
     if options.prove:
         from gpuslice.render.operator_proof import prove
 

@@ -97,7 +97,7 @@ def crd_index(docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
         spec = d.get("spec") or {}
         group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
         for v in spec.get("versions") or []:
-            schema = ((v.get("schema") or {}).get("openAPIV3Schema"))
+            schema = (v.get("schema") or {}).get("openAPIV3Schema")
             if group and kind and isinstance(schema, dict):
                 out[(f"{group}/{v.get('name')}", str(kind))] = schema
     return out
@@ -123,8 +123,7 @@ def pod_templates(docs: list[dict[str, Any]]) -> Iterator[PodTemplate]:
             yield from walk(d.get("spec"), ("spec",), d)
 
 
-def _custom_resources(docs: list[dict[str, Any]], crds: dict[tuple[str, str], dict[str, Any]]
-                      ) -> list[dict[str, Any]]:
+def _custom_resources(docs: list[dict[str, Any]], crds: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
     return [d for d in docs if (d.get("apiVersion"), d.get("kind")) in crds]
 
 
@@ -163,8 +162,9 @@ def collect_images(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> list[I
             where = f"{label} {slot.where}"
             if last in rules.os_suffixed and slot.shape == "triple" and "sha256:" not in slot.source:
                 # The operator appends the node's OS tag (resolveDriverTag) for each OS that runs the driver.
-                uses.extend(ImageUse(f"{slot.source}-{t}", f"{where} (-{t})", "custom-resource", enabled)
-                            for t in sorted(tags))
+                uses.extend(
+                    ImageUse(f"{slot.source}-{t}", f"{where} (-{t})", "custom-resource", enabled) for t in sorted(tags)
+                )
                 if not tags:
                     uses.append(ImageUse(slot.source, where, "custom-resource", False))
             else:
@@ -184,20 +184,27 @@ def check_images(uses: list[ImageUse], resolved: ResolvedSpec, inv: Inventory) -
         elif u.kind != "env" and u.enabled and u.image not in known:
             missing.setdefault(u.image, []).append(u.where)
     for img, where in sorted(outside.items()):
-        findings.append(Finding(
-            id="operator-image-not-mirrored", severity=Severity.ERROR,
-            message=f"The rendered release pulls {img} from outside the mirror ({len(where)} place(s)).",
-            fix="Add a registry.mirrors rule (or registry.proxy) that covers it; if it comes from a chart template "
+        findings.append(
+            Finding(
+                id="operator-image-not-mirrored",
+                severity=Severity.ERROR,
+                message=f"The rendered release pulls {img} from outside the mirror ({len(where)} place(s)).",
+                fix="Add a registry.mirrors rule (or registry.proxy) that covers it; if it comes from a chart template "
                 "rather than its values, report it as a gpuslice bug.",
-            evidence=tuple(where), path="registry",
-        ))
+                evidence=tuple(where),
+                path="registry",
+            )
+        )
     for img, where in sorted(missing.items()):
-        findings.append(Finding(
-            id="operator-image-not-in-inventory", severity=Severity.ERROR,
-            message=f"The rendered release pulls {img}, which is not in images.txt/mirror.sh.",
-            fix="Copy it into the mirror by hand and report it as a gpuslice bug (image discovery missed it).",
-            evidence=tuple(where),
-        ))
+        findings.append(
+            Finding(
+                id="operator-image-not-in-inventory",
+                severity=Severity.ERROR,
+                message=f"The rendered release pulls {img}, which is not in images.txt/mirror.sh.",
+                fix="Copy it into the mirror by hand and report it as a gpuslice bug (image discovery missed it).",
+                evidence=tuple(where),
+            )
+        )
     return findings
 
 
@@ -244,18 +251,26 @@ def check_pull_secrets(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> li
             continue
         hooks = {h.strip() for h in (pt.hook or "").split(",") if h.strip()}
         only_uninstall = bool(hooks) and hooks <= uninstall
-        findings.append(Finding(
-            id="operator-pull-secret-missing",
-            severity=Severity.WARNING if only_uninstall else Severity.ERROR,
-            message=f"{pt.label} has no imagePullSecrets {', '.join(lacking)} at {pt.path}"
-                    + (": it only runs on `helm uninstall`, which can then hang pulling its image." if only_uninstall
-                       else "; its pods cannot pull from a mirror that needs credentials."),
-            fix=("The chart's template takes no pull secret there. Give the nodes credentials for the mirror "
-                 "(kubelet credential provider or containerd registry config), or run `helm uninstall --no-hooks`."
-                 if only_uninstall else "Report it as a gpuslice bug; meanwhile add the secret to that component's "
-                 "imagePullSecrets in values.yaml."),
-            evidence=(f"{pt.kind}/{pt.name}",),
-        ))
+        findings.append(
+            Finding(
+                id="operator-pull-secret-missing",
+                severity=Severity.WARNING if only_uninstall else Severity.ERROR,
+                message=f"{pt.label} has no imagePullSecrets {', '.join(lacking)} at {pt.path}"
+                + (
+                    ": it only runs on `helm uninstall`, which can then hang pulling its image."
+                    if only_uninstall
+                    else "; its pods cannot pull from a mirror that needs credentials."
+                ),
+                fix=(
+                    "The chart's template takes no pull secret there. Give the nodes credentials for the mirror "
+                    "(kubelet credential provider or containerd registry config), or run `helm uninstall --no-hooks`."
+                    if only_uninstall
+                    else "Report it as a gpuslice bug; meanwhile add the secret to that component's "
+                    "imagePullSecrets in values.yaml."
+                ),
+                evidence=(f"{pt.kind}/{pt.name}",),
+            )
+        )
     crds = crd_index(docs)
     for cr in _custom_resources(docs, crds):
         schema = crds[(cr["apiVersion"], cr["kind"])]
@@ -270,13 +285,16 @@ def check_pull_secrets(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> li
                 node = node[step]
             lacking = sorted(wanted - _secret_names(node.get("imagePullSecrets")))
             if lacking:
-                findings.append(Finding(
-                    id="operator-pull-secret-missing", severity=Severity.ERROR,
-                    message=f"{cr['kind']}/{_name(cr)} {slot.where} has no imagePullSecrets {', '.join(lacking)}: "
-                            "the operator creates its pods without them.",
-                    fix="Report it as a gpuslice bug; meanwhile set it in values.yaml.",
-                    evidence=(slot.where,),
-                ))
+                findings.append(
+                    Finding(
+                        id="operator-pull-secret-missing",
+                        severity=Severity.ERROR,
+                        message=f"{cr['kind']}/{_name(cr)} {slot.where} has no imagePullSecrets {', '.join(lacking)}: "
+                        "the operator creates its pods without them.",
+                        fix="Report it as a gpuslice bug; meanwhile set it in values.yaml.",
+                        evidence=(slot.where,),
+                    )
+                )
     return findings
 
 
@@ -302,16 +320,24 @@ def check_wiring(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> list[Fin
     from gpuslice.resolve import EXCLUSIVE_KEY
     from gpuslice.sharing import configmap_data
 
-    policies = [d for d in docs if d.get("kind") == "ClusterPolicy" and str(d.get("apiVersion", "")).startswith(
-        "nvidia.com/")]
-    fix = ("Use a GPU Operator chart version that supports it (the chart's templates/clusterpolicy.yaml must "
-           "pass the value on), or report it as a gpuslice bug if the chart does.")
+    policies = [
+        d for d in docs if d.get("kind") == "ClusterPolicy" and str(d.get("apiVersion", "")).startswith("nvidia.com/")
+    ]
+    fix = (
+        "Use a GPU Operator chart version that supports it (the chart's templates/clusterpolicy.yaml must "
+        "pass the value on), or report it as a gpuslice bug if the chart does."
+    )
     if not policies:
-        return [Finding(id="operator-values-not-applied", severity=Severity.ERROR,
-                        message="The rendered chart creates no ClusterPolicy (nvidia.com), so the operator would "
-                                "deploy nothing gpuslice configured.",
-                        fix="Check that --chart/operator.chart is the GPU Operator chart and that the ClusterPolicy "
-                            "is not switched off (clusterPolicy.deployCR).")]
+        return [
+            Finding(
+                id="operator-values-not-applied",
+                severity=Severity.ERROR,
+                message="The rendered chart creates no ClusterPolicy (nvidia.com), so the operator would "
+                "deploy nothing gpuslice configured.",
+                fix="Check that --chart/operator.chart is the GPU Operator chart and that the ClusterPolicy "
+                "is not switched off (clusterPolicy.deployCR).",
+            )
+        ]
     spec = policies[0].get("spec") or {}
     wrong: list[str] = []
 
@@ -328,8 +354,10 @@ def check_wiring(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> list[Fin
         (("mig", "strategy"), mig_strategy(resolved)),
     ]
     if resolved.device_plugin_enabled:
-        expect += [(("devicePlugin", "config", "name"), resolved.device_plugin_configmap),
-                   (("devicePlugin", "config", "default"), EXCLUSIVE_KEY)]
+        expect += [
+            (("devicePlugin", "config", "name"), resolved.device_plugin_configmap),
+            (("devicePlugin", "config", "default"), EXCLUSIVE_KEY),
+        ]
     for path, want in expect:
         got = at(*path)
         if got is None and path[-1] == "enabled" and want is True:
@@ -340,22 +368,30 @@ def check_wiring(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> list[Fin
         want_data = {k: _yaml_text(v) for k, v in configmap_data(resolved).items()}
         cms = [d for d in docs if d.get("kind") == "ConfigMap" and _name(d) == resolved.device_plugin_configmap]
         if not cms:
-            wrong.append(f"no ConfigMap {resolved.device_plugin_configmap} in the rendered chart: the device "
-                         "plugin would wait for a config that nobody creates")
+            wrong.append(
+                f"no ConfigMap {resolved.device_plugin_configmap} in the rendered chart: the device "
+                "plugin would wait for a config that nobody creates"
+            )
         else:
             got_data = {k: _yaml_text(v) for k, v in ((cms[0].get("data") or {}).items())}
             differ = sorted(k for k in {*got_data, *want_data} if got_data.get(k) != want_data.get(k))
             if differ:
-                wrong.append(f"ConfigMap {resolved.device_plugin_configmap} does not hold the spec's sharing "
-                             f"configs (keys that differ: {', '.join(differ)})")
+                wrong.append(
+                    f"ConfigMap {resolved.device_plugin_configmap} does not hold the spec's sharing "
+                    f"configs (keys that differ: {', '.join(differ)})"
+                )
     if not wrong:
         return []
-    return [Finding(
-        id="operator-values-not-applied", severity=Severity.ERROR,
-        message=f"The chart does not apply {len(wrong)} value(s) gpuslice sets, so the cluster would not get the "
-                "spec's sharing/operand settings.",
-        fix=fix, evidence=tuple(wrong),
-    )]
+    return [
+        Finding(
+            id="operator-values-not-applied",
+            severity=Severity.ERROR,
+            message=f"The chart does not apply {len(wrong)} value(s) gpuslice sets, so the cluster would not get the "
+            "spec's sharing/operand settings.",
+            fix=fix,
+            evidence=tuple(wrong),
+        )
+    ]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -415,10 +451,16 @@ def _short(e: Any) -> str:
 def validate_core(docs: list[dict[str, Any]], kube_version: str, skip: set[tuple[str, str]]) -> list[Finding]:
     version = kubernetes_schema_version(kube_version)
     if version is None:
-        return [Finding(id="operator-validation-skipped", severity=Severity.INFO,
-                        message="kubernetes-validate is not installed, so the rendered objects were not checked "
-                                "against the Kubernetes OpenAPI schemas.",
-                        fix="pip install 'gpuslice[validate]'", reference=KV_REF)]
+        return [
+            Finding(
+                id="operator-validation-skipped",
+                severity=Severity.INFO,
+                message="kubernetes-validate is not installed, so the rendered objects were not checked "
+                "against the Kubernetes OpenAPI schemas.",
+                fix="pip install 'gpuslice[validate]'",
+                reference=KV_REF,
+            )
+        ]
     findings: list[Finding] = []
     for d in docs:
         if (d.get("apiVersion"), d.get("kind")) in skip:
@@ -426,23 +468,30 @@ def validate_core(docs: list[dict[str, Any]], kube_version: str, skip: set[tuple
         api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", str(d.get("apiVersion", "")))
         validator = _core_validator(version, f"{str(d['kind']).lower()}-{api}.json")
         if validator is None:
-            findings.append(Finding(
-                id="operator-manifest-unknown-kind", severity=Severity.WARNING,
-                message=f"{d['kind']}/{_name(d)} ({d.get('apiVersion')}) is neither a Kubernetes {version} kind nor "
-                        "defined by a CRD in the chart; it could not be validated.",
-                fix="Check that the cluster serves this API (helm would fail to install it otherwise).",
-                reference=KV_REF,
-            ))
+            findings.append(
+                Finding(
+                    id="operator-manifest-unknown-kind",
+                    severity=Severity.WARNING,
+                    message=f"{d['kind']}/{_name(d)} ({d.get('apiVersion')}) is neither a Kubernetes {version} kind nor "
+                    "defined by a CRD in the chart; it could not be validated.",
+                    fix="Check that the cluster serves this API (helm would fail to install it otherwise).",
+                    reference=KV_REF,
+                )
+            )
             continue
         errors = sorted(validator.iter_errors(d), key=lambda e: list(e.absolute_path))
         if errors:
-            findings.append(Finding(
-                id="operator-manifest-invalid", severity=Severity.ERROR,
-                message=f"{d['kind']}/{_name(d)} does not validate against the Kubernetes {version} schema "
-                        f"({len(errors)} error(s)).",
-                fix="Fix the value that produces it in values.yaml (or report a gpuslice bug).",
-                evidence=tuple(_short(e) for e in errors[:MAX_ERRORS_PER_OBJECT]), reference=KV_REF,
-            ))
+            findings.append(
+                Finding(
+                    id="operator-manifest-invalid",
+                    severity=Severity.ERROR,
+                    message=f"{d['kind']}/{_name(d)} does not validate against the Kubernetes {version} schema "
+                    f"({len(errors)} error(s)).",
+                    fix="Fix the value that produces it in values.yaml (or report a gpuslice bug).",
+                    evidence=tuple(_short(e) for e in errors[:MAX_ERRORS_PER_OBJECT]),
+                    reference=KV_REF,
+                )
+            )
     return findings
 
 
@@ -470,8 +519,12 @@ def structural_to_jsonschema(node: Any, strict: bool = True) -> Any:
     if node.get("nullable") and "type" in out:
         t = out["type"]
         out["type"] = [*t, "null"] if isinstance(t, list) else [t, "null"]
-    if (strict and "properties" in node and "additionalProperties" not in node
-            and not node.get("x-kubernetes-preserve-unknown-fields")):
+    if (
+        strict
+        and "properties" in node
+        and "additionalProperties" not in node
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False
     return out
 
@@ -516,36 +569,56 @@ def validate_custom(docs: list[dict[str, Any]]) -> list[Finding]:
     for cr in _custom_resources(docs, crds):
         schema = crds[(cr["apiVersion"], cr["kind"])]
         validator = _cr_validator(json.dumps(schema, sort_keys=True))
-        errors = sorted(validator.iter_errors(apply_structural_defaults(cr, schema)),
-                        key=lambda e: list(e.absolute_path))
+        errors = sorted(
+            validator.iter_errors(apply_structural_defaults(cr, schema)), key=lambda e: list(e.absolute_path)
+        )
         if errors:
-            findings.append(Finding(
-                id="operator-cr-invalid", severity=Severity.ERROR,
-                message=f"{cr['kind']}/{_name(cr)} does not validate against its CRD's openAPIV3Schema "
-                        f"({len(errors)} error(s)).",
-                fix="Fix the value that produces it in values.yaml (or report a gpuslice bug).",
-                evidence=tuple(_short(e) for e in errors[:MAX_ERRORS_PER_OBJECT]), reference=CRD_REF,
-            ))
+            findings.append(
+                Finding(
+                    id="operator-cr-invalid",
+                    severity=Severity.ERROR,
+                    message=f"{cr['kind']}/{_name(cr)} does not validate against its CRD's openAPIV3Schema "
+                    f"({len(errors)} error(s)).",
+                    fix="Fix the value that produces it in values.yaml (or report a gpuslice bug).",
+                    evidence=tuple(_short(e) for e in errors[:MAX_ERRORS_PER_OBJECT]),
+                    reference=CRD_REF,
+                )
+            )
     return findings
 
 
 # ----------------------------------------------------------------------------------------------------------
 
 
-def render_chart(resolved: ResolvedSpec, chart: Chart | Path | str, values_text: str, *,
-                 helm: str | None = None) -> list[dict[str, Any]]:
+def render_chart(
+    resolved: ResolvedSpec, chart: Chart | Path | str, values_text: str, *, helm: str | None = None
+) -> list[dict[str, Any]]:
     """``helm template`` the chart with ``values_text`` for the spec's release, namespace and Kubernetes
     version; returns the parsed objects (CRDs included)."""
     from gpuslice.helm import template
 
     path = chart.path if isinstance(chart, Chart) else Path(chart)
-    text = template(path, release=resolved.release_name, namespace=resolved.namespace, values_yaml=values_text,
-                    kube_version=resolved.kubernetes_version, include_crds=True, helm=helm)
+    text = template(
+        path,
+        release=resolved.release_name,
+        namespace=resolved.namespace,
+        values_yaml=values_text,
+        kube_version=resolved.kubernetes_version,
+        include_crds=True,
+        helm=helm,
+    )
     return parse_manifests(text)
 
 
-def prove(resolved: ResolvedSpec, chart: Chart, values_text: str, inv: Inventory, *,
-          helm: str | None = None, docs: list[dict[str, Any]] | None = None) -> list[Finding]:
+def prove(
+    resolved: ResolvedSpec,
+    chart: Chart,
+    values_text: str,
+    inv: Inventory,
+    *,
+    helm: str | None = None,
+    docs: list[dict[str, Any]] | None = None,
+) -> list[Finding]:
     """Render the chart with ``values_text`` and report everything that breaks the promises above."""
     objs = docs if docs is not None else render_chart(resolved, chart, values_text, helm=helm)
     crds = crd_index(objs)

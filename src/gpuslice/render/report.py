@@ -22,8 +22,13 @@ def plan_markdown(r: ResolvedSpec, findings: list[Finding], files: list[str]) ->
         lines.append(f"- Registry: proxy `{r.proxy}`" if r.proxy else "- Registry: mirror rules")
         for m in r.mirror_rules:
             lines.append(f"  - `{m.source}` -> `{m.mirror}`")
-    lines += ["", "## Node pools", "", "| pool | instance | OS | GPUs | GPU memory | sharing | config key |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Node pools",
+        "",
+        "| pool | instance | OS | GPUs | GPU memory | sharing | config key |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for p in r.pools:
         g = p.gpu
         gpus = f"{g.count} x {g.model}" if g.count else "unknown"

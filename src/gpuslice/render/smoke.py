@@ -24,7 +24,7 @@ UUID_PREFIX = "GPUSLICE_GPU_UUID="
 #: Prints the GPU UUID(s) the container sees, runs vectorAdd, then keeps the GPU share until deleted.
 SCRIPT = (
     "nvidia-smi --query-gpu=uuid --format=csv,noheader 2>/dev/null | sed 's/^/" + UUID_PREFIX + "/'; "
-    "case \"$NVIDIA_VISIBLE_DEVICES\" in GPU-*) echo \"" + UUID_PREFIX + "$NVIDIA_VISIBLE_DEVICES\";; esac; "
+    'case "$NVIDIA_VISIBLE_DEVICES" in GPU-*) echo "' + UUID_PREFIX + '$NVIDIA_VISIBLE_DEVICES";; esac; '
     "vectorAdd || exit 1; echo GPUSLICE_READY; sleep 3600"
 )
 
@@ -46,13 +46,24 @@ def expected_pods(pool: ResolvedPool) -> int | None:
     return pool.gpu.count * pool.sharing.replicas if pool.gpu.count else None
 
 
-def smoke_pods(resolved: ResolvedSpec, pool: ResolvedPool, image: str, *, count: int, node: str | None = None,
-               run_id: str = "manual") -> list[dict[str, Any]]:
+def smoke_pods(
+    resolved: ResolvedSpec,
+    pool: ResolvedPool,
+    image: str,
+    *,
+    count: int,
+    node: str | None = None,
+    run_id: str = "manual",
+) -> list[dict[str, Any]]:
     """``count`` pod manifests asking for one ``pool.sharing.advertised_resource`` each, all on one node: pinned
     to ``node`` when given, else kept together by pod affinity on the pool's nodes."""
     resource = pool.sharing.advertised_resource
-    labels = {"app.kubernetes.io/managed-by": "gpuslice", "app.kubernetes.io/name": "gpuslice-smoke",
-              RUN_LABEL: run_id, POOL_SMOKE_LABEL: pool.name}
+    labels = {
+        "app.kubernetes.io/managed-by": "gpuslice",
+        "app.kubernetes.io/name": "gpuslice-smoke",
+        RUN_LABEL: run_id,
+        POOL_SMOKE_LABEL: pool.name,
+    }
     tolerations: list[dict[str, Any]] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     for t in pool.spec.taints:
         tol: dict[str, Any] = {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
@@ -64,33 +75,46 @@ def smoke_pods(resolved: ResolvedSpec, pool: ResolvedPool, image: str, *, count:
         "activeDeadlineSeconds": 1800,  # the pods go away even if nobody cleans up
         "terminationGracePeriodSeconds": 5,
         "tolerations": tolerations,
-        "containers": [{
-            "name": "cuda",
-            "image": image,
-            "imagePullPolicy": "IfNotPresent",
-            "command": ["sh", "-c"],
-            "args": [SCRIPT],
-            "env": [{"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "compute,utility"}],
-            "resources": {"limits": {resource: "1"}},  # quantities are strings in the API
-            "securityContext": {"allowPrivilegeEscalation": False},
-        }],
+        "containers": [
+            {
+                "name": "cuda",
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["sh", "-c"],
+                "args": [SCRIPT],
+                "env": [{"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "compute,utility"}],
+                "resources": {"limits": {resource: "1"}},  # quantities are strings in the API
+                "securityContext": {"allowPrivilegeEscalation": False},
+            }
+        ],
     }
     if node:
         spec["nodeSelector"] = {"kubernetes.io/hostname": node}
     else:
         spec["nodeSelector"] = {POOL_LABEL: pool.name}
-        spec["affinity"] = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
-            "labelSelector": {"matchLabels": {RUN_LABEL: run_id, POOL_SMOKE_LABEL: pool.name}},
-            "topologyKey": "kubernetes.io/hostname",
-        }]}}
+        spec["affinity"] = {
+            "podAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "labelSelector": {"matchLabels": {RUN_LABEL: run_id, POOL_SMOKE_LABEL: pool.name}},
+                        "topologyKey": "kubernetes.io/hostname",
+                    }
+                ]
+            }
+        }
     if resolved.pull_secrets:
         spec["imagePullSecrets"] = [{"name": s} for s in resolved.pull_secrets]
     out = []
     for i in range(count):
         name = names.object_name(resolved.deployment_id, f"smoke-{pool.name}-{run_id}-{i}")
-        out.append({"apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"name": name, "namespace": resolved.namespace, "labels": dict(labels)},
-                    "spec": copy.deepcopy(spec)})
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name, "namespace": resolved.namespace, "labels": dict(labels)},
+                "spec": copy.deepcopy(spec),
+            }
+        )
     return out
 
 
@@ -126,8 +150,10 @@ def render(resolved: ResolvedSpec, options: RenderOptions) -> RenderResult:
         "# `gpuslice verify SPEC --smoke` does all of this (on a node it picks) and removes what it created.",
     ]
     for pool in shared:
-        head.append(f"# pool {pool.name}: {pool.gpu.count} GPU x {pool.sharing.replicas} "
-                    f"({pool.sharing.strategy}) -> {expected_pods(pool)} Running + 1 Pending, "
-                    f"resource {pool.sharing.advertised_resource}")
+        head.append(
+            f"# pool {pool.name}: {pool.gpu.count} GPU x {pool.sharing.replicas} "
+            f"({pool.sharing.strategy}) -> {expected_pods(pool)} Running + 1 Pending, "
+            f"resource {pool.sharing.advertised_resource}"
+        )
     body = "---\n".join(dump_yaml(d) for d in docs)
     return RenderResult(files={SMOKE_FILE: "\n".join(head) + "\n" + body})

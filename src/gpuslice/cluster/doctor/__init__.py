@@ -61,8 +61,13 @@ def operator_namespace(view: ClusterView, hint: str | None = None) -> str:
     return "gpu-operator"
 
 
-def run_doctor(view: ClusterView, resolved: ResolvedSpec | None = None, *, namespace: str | None = None,
-               only: set[str] | None = None) -> list[Finding]:
+def run_doctor(
+    view: ClusterView,
+    resolved: ResolvedSpec | None = None,
+    *,
+    namespace: str | None = None,
+    only: set[str] | None = None,
+) -> list[Finding]:
     """Every finding of every rule family (``only``: a subset of families), sorted."""
     ns = operator_namespace(view, namespace or (resolved.namespace if resolved else None))
     ctx = DoctorContext(view=view, resolved=resolved, namespace=ns)

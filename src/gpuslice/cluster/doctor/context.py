@@ -164,10 +164,19 @@ class Evidence:
         return sorted(self.nodes.get(key, set()))
 
 
-def finding(id_: str, severity: Severity, message: str, fix: str, *, evidence: tuple[str, ...] = (),
-            pool: str | None = None, reference: str | None = None) -> Finding:
-    return Finding(id=id_, severity=severity, message=message, fix=fix, pool=pool, reference=reference,
-                   evidence=evidence)
+def finding(
+    id_: str,
+    severity: Severity,
+    message: str,
+    fix: str,
+    *,
+    evidence: tuple[str, ...] = (),
+    pool: str | None = None,
+    reference: str | None = None,
+) -> Finding:
+    return Finding(
+        id=id_, severity=severity, message=message, fix=fix, pool=pool, reference=reference, evidence=evidence
+    )
 
 
 def nodes_phrase(nodes: list[str], limit: int = 3) -> str:

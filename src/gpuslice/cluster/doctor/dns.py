@@ -27,8 +27,11 @@ def _dns_pods(ctx: DoctorContext) -> list[m.Pod]:
     out = []
     for pod in ctx.unhealthy_pods:
         app = pod.metadata.label("k8s-app") or pod.metadata.label("app.kubernetes.io/name")
-        if app in _DNS_APPS or pod.name.startswith(("coredns-", "node-local-dns-")) or any(
-                c.name in _DNS_CONTAINERS for c in pod.spec.containers or ()):
+        if (
+            app in _DNS_APPS
+            or pod.name.startswith(("coredns-", "node-local-dns-"))
+            or any(c.name in _DNS_CONTAINERS for c in pod.spec.containers or ())
+        ):
             out.append(pod)
     return out
 
@@ -48,27 +51,37 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
     out = []
     if port.id in ev.groups:
         nodes = ev.node_names(port.id)
-        out.append(finding(
-            "coredns-port-in-use", Severity.ERROR,
-            f"a DNS pod cannot bind port 53 on {nodes_phrase(nodes)}: something on the node (systemd-resolved on "
-            "Ubuntu) already listens there",
-            "A DNS server with hostNetwork must not bind the wildcard address on Ubuntu nodes: bind specific "
-            "addresses (NodeLocal DNSCache's default `bind 169.254.20.10 <kube-dns IP>`), or turn off "
-            "systemd-resolved's stub listener (DNSStubListener=no in /etc/systemd/resolved.conf.d/) and point "
-            "/etc/resolv.conf at /run/systemd/resolve/resolv.conf.",
-            evidence=ev.lines(port.id), pool=ctx.pool_name(nodes),
-            reference="https://github.com/coredns/coredns/issues/3834"))
+        out.append(
+            finding(
+                "coredns-port-in-use",
+                Severity.ERROR,
+                f"a DNS pod cannot bind port 53 on {nodes_phrase(nodes)}: something on the node (systemd-resolved on "
+                "Ubuntu) already listens there",
+                "A DNS server with hostNetwork must not bind the wildcard address on Ubuntu nodes: bind specific "
+                "addresses (NodeLocal DNSCache's default `bind 169.254.20.10 <kube-dns IP>`), or turn off "
+                "systemd-resolved's stub listener (DNSStubListener=no in /etc/systemd/resolved.conf.d/) and point "
+                "/etc/resolv.conf at /run/systemd/resolve/resolv.conf.",
+                evidence=ev.lines(port.id),
+                pool=ctx.pool_name(nodes),
+                reference="https://github.com/coredns/coredns/issues/3834",
+            )
+        )
     if loop.id in ev.groups:
         nodes = ev.node_names(loop.id)
         ubuntu = [n for n in nodes if (nd := ctx.view.node(n)) and "ubuntu" in nd.os_image.lower()]
-        why = (" (Ubuntu nodes: /etc/resolv.conf is systemd-resolved's stub at 127.0.0.53)" if ubuntu else "")
-        out.append(finding(
-            "coredns-loop", Severity.ERROR,
-            f"CoreDNS detected a forwarding loop and stopped on {nodes_phrase(nodes)}: its upstream resolver is "
-            f"itself{why}",
-            "Give kubelet the real resolver list: KubeletConfiguration resolvConf: /run/systemd/resolve/resolv.conf "
-            "(`--resolv-conf`); gpuslice's Ubuntu node bootstrap sets it, so re-create the nodes from the current "
-            "plan. Then restart the CoreDNS pods.",
-            evidence=ev.lines(loop.id), pool=ctx.pool_name(nodes),
-            reference="https://coredns.io/plugins/loop#troubleshooting"))
+        why = " (Ubuntu nodes: /etc/resolv.conf is systemd-resolved's stub at 127.0.0.53)" if ubuntu else ""
+        out.append(
+            finding(
+                "coredns-loop",
+                Severity.ERROR,
+                f"CoreDNS detected a forwarding loop and stopped on {nodes_phrase(nodes)}: its upstream resolver is "
+                f"itself{why}",
+                "Give kubelet the real resolver list: KubeletConfiguration resolvConf: /run/systemd/resolve/resolv.conf "
+                "(`--resolv-conf`); gpuslice's Ubuntu node bootstrap sets it, so re-create the nodes from the current "
+                "plan. Then restart the CoreDNS pods.",
+                evidence=ev.lines(loop.id),
+                pool=ctx.pool_name(nodes),
+                reference="https://coredns.io/plugins/loop#troubleshooting",
+            )
+        )
     return out

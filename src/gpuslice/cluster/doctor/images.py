@@ -33,8 +33,9 @@ def _running_images(ctx: DoctorContext) -> set[str]:
     out: set[str] = set()
     for pod in ctx.view.all_pods():
         for _init, s in pod.statuses():
-            if s.state is not None and (s.state.running is not None or
-                                        (s.state.terminated is not None and s.state.terminated.exit_code == 0)):
+            if s.state is not None and (
+                s.state.running is not None or (s.state.terminated is not None and s.state.terminated.exit_code == 0)
+            ):
                 image = pod.image_of(s.name) or s.image
                 if image:
                     out.add(image)
@@ -101,8 +102,13 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
                 covered = mirror_for(image, r) is not None
             except ValueError:
                 mirrored, covered = False, False
-            kind = "image-pull-mirror" if mirrored else "image-pull-upstream" if (covered or reg in upstream) \
+            kind = (
+                "image-pull-mirror"
+                if mirrored
+                else "image-pull-upstream"
+                if (covered or reg in upstream)
                 else "image-pull-mirror"
+            )
         else:
             kind = "image-pull-upstream" if reg in upstream else "image-pull-mirror"
         key = (kind, reg)
@@ -118,19 +124,27 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
         pool = ctx.pool_name(groups.node_names((kind, reg)))
         if kind == "image-pull-upstream":
             if mirror_set:
-                msg = (f"{len(imgs)} image(s) from {reg} fail to pull although the spec's mirror covers them: the "
-                       f"cluster runs values that still point at {reg}: {shown}")
-                fix = ("Run `gpuslice apply SPEC` so the operator runs with the rendered values (every image "
-                       "through the mirror); for images outside the operator, rewrite them the same way.")
+                msg = (
+                    f"{len(imgs)} image(s) from {reg} fail to pull although the spec's mirror covers them: the "
+                    f"cluster runs values that still point at {reg}: {shown}"
+                )
+                fix = (
+                    "Run `gpuslice apply SPEC` so the operator runs with the rendered values (every image "
+                    "through the mirror); for images outside the operator, rewrite them the same way."
+                )
             else:
                 msg = f"{len(imgs)} image(s) cannot be pulled from upstream registry {reg}: {shown}"
-                fix = ("If the nodes cannot reach the internet, put a mirror in front: set registry.proxy (or "
-                       "registry.mirrors) in the spec, copy the images with the mirror script `gpuslice plan` "
-                       "writes, then `gpuslice apply`.")
+                fix = (
+                    "If the nodes cannot reach the internet, put a mirror in front: set registry.proxy (or "
+                    "registry.mirrors) in the spec, copy the images with the mirror script `gpuslice plan` "
+                    "writes, then `gpuslice apply`."
+                )
         else:
             msg = f"{len(imgs)} image(s) cannot be pulled from the mirror/private registry {reg}: {shown}"
-            fix = ("Copy the missing tags into the mirror (`gpuslice plan` writes mirror.sh; driver images need the "
-                   "-<os> suffix of every pool OS) and check that the pull secret named in registry.pullSecrets "
-                   "exists in the pod's namespace.")
+            fix = (
+                "Copy the missing tags into the mirror (`gpuslice plan` writes mirror.sh; driver images need the "
+                "-<os> suffix of every pool OS) and check that the pull secret named in registry.pullSecrets "
+                "exists in the pod's namespace."
+            )
         out.append(finding(kind, Severity.ERROR, msg, fix, evidence=groups.lines((kind, reg)), pool=pool))
     return out

@@ -30,8 +30,9 @@ def _disk(ctx: DoctorContext) -> list[Finding]:
     for n in gpu.values():
         c = n.condition("DiskPressure")
         if c is not None and c.status == "True":
-            ev.add("d", f"node {n.name}: condition DiskPressure=True ({c.reason or ''}: {c.message or ''})".strip(),
-                   n.name)
+            ev.add(
+                "d", f"node {n.name}: condition DiskPressure=True ({c.reason or ''}: {c.message or ''})".strip(), n.name
+            )
     for pod in ctx.unhealthy_pods:
         if pod.spec.node_name in gpu and pod.status.reason == "Evicted":
             mt = sig.search(pod.status.message)
@@ -47,22 +48,31 @@ def _disk(ctx: DoctorContext) -> list[Finding]:
     if not ev.groups:
         return []
     nodes = ev.node_names("d")
-    pressure = any(gpu[n].condition("DiskPressure") and gpu[n].condition("DiskPressure").status == "True"  # type: ignore[union-attr]
-                   for n in nodes)
+    pressure = any(
+        gpu[n].condition("DiskPressure") and gpu[n].condition("DiskPressure").status == "True"  # type: ignore[union-attr]
+        for n in nodes
+    )
     pool = ctx.pool(nodes[0]) if len(nodes) == 1 or ctx.pool_name(nodes) else None
     size = ""
     if pool is not None:
-        size = f" (the spec gives this pool a {pool.root_gib} GiB root" + \
-               (", containerd on the data volume/instance store)" if pool.containerd_on_data else
-                ", containerd on the root volume)")
-    return [finding(
-        "gpu-node-disk-pressure", Severity.ERROR if pressure else Severity.WARNING,
-        f"GPU node disk is full or nearly full on {nodes_phrase(nodes)}: the kubelet evicts pods or cannot free "
-        f"image space{size}",
-        "Give containerd room: put /var/lib/containerd on a data volume (spec disks.data with mountPath "
-        "/var/lib/containerd) or RAID0 the instance store (disks.instanceStore: raid0), or raise disks.rootGiB; "
-        "then replace the nodes. Meanwhile remove unused images on the node (crictl rmi --prune).",
-        evidence=ev.lines("d"), pool=ctx.pool_name(nodes))]
+        size = f" (the spec gives this pool a {pool.root_gib} GiB root" + (
+            ", containerd on the data volume/instance store)"
+            if pool.containerd_on_data
+            else ", containerd on the root volume)"
+        )
+    return [
+        finding(
+            "gpu-node-disk-pressure",
+            Severity.ERROR if pressure else Severity.WARNING,
+            f"GPU node disk is full or nearly full on {nodes_phrase(nodes)}: the kubelet evicts pods or cannot free "
+            f"image space{size}",
+            "Give containerd room: put /var/lib/containerd on a data volume (spec disks.data with mountPath "
+            "/var/lib/containerd) or RAID0 the instance store (disks.instanceStore: raid0), or raise disks.rootGiB; "
+            "then replace the nodes. Meanwhile remove unused images on the node (crictl rmi --prune).",
+            evidence=ev.lines("d"),
+            pool=ctx.pool_name(nodes),
+        )
+    ]
 
 
 def _nfd(ctx: DoctorContext) -> list[Finding]:
@@ -72,8 +82,10 @@ def _nfd(ctx: DoctorContext) -> list[Finding]:
         return []
     names = sorted(n.name for n in missing)
     no_nfd = [n for n in missing if not any(key.startswith("feature.node.kubernetes.io/") for key in n.labels)]
-    lines = [f"node {n.name}: {id_key}={n.labels.get(id_key, '<missing>')}, "
-             f"{ver_key}={n.labels.get(ver_key, '<missing>')}" for n in missing[:5]]
+    lines = [
+        f"node {n.name}: {id_key}={n.labels.get(id_key, '<missing>')}, {ver_key}={n.labels.get(ver_key, '<missing>')}"
+        for n in missing[:5]
+    ]
     if len(missing) > 5:
         lines.append(f"… and {len(missing) - 5} more")
     sig = k.signature("os-label-missing")
@@ -85,13 +97,18 @@ def _nfd(ctx: DoctorContext) -> list[Finding]:
                 lines.append(f"{t.ref}: {k.excerpt(t.text, mt)}")
                 break
     why = " (no NFD labels at all: the NFD worker does not run there)" if len(no_nfd) == len(missing) else ""
-    return [finding(
-        "nfd-os-labels-missing", Severity.ERROR,
-        f"{nodes_phrase(names)} lack the NFD OS labels the GPU Operator needs{why}",
-        "Make sure node-feature-discovery's worker runs on the GPU nodes (its DaemonSet must tolerate the GPU "
-        "taints; the chart's nfd.enabled must be true unless an external NFD with extraLabelNs nvidia.com runs), "
-        "then wait for the labels; the operator reads system-os_release.ID/VERSION_ID even with driver.enabled=false.",
-        evidence=tuple(lines), pool=ctx.pool_name(names))]
+    return [
+        finding(
+            "nfd-os-labels-missing",
+            Severity.ERROR,
+            f"{nodes_phrase(names)} lack the NFD OS labels the GPU Operator needs{why}",
+            "Make sure node-feature-discovery's worker runs on the GPU nodes (its DaemonSet must tolerate the GPU "
+            "taints; the chart's nfd.enabled must be true unless an external NFD with extraLabelNs nvidia.com runs), "
+            "then wait for the labels; the operator reads system-os_release.ID/VERSION_ID even with driver.enabled=false.",
+            evidence=tuple(lines),
+            pool=ctx.pool_name(names),
+        )
+    ]
 
 
 def _bottlerocket(ctx: DoctorContext) -> list[Finding]:
@@ -101,20 +118,28 @@ def _bottlerocket(ctx: DoctorContext) -> list[Finding]:
     ev = Evidence()
     for pod in ctx.operator_pods("device-plugin"):
         if pod.spec.node_name in br:
-            ev.add("b", f"{pod.ref} runs on Bottlerocket node {pod.spec.node_name} "
-                        f"({br[pod.spec.node_name].os_image or 'bottlerocket'}): {pod.display_status()}",
-                   pod.spec.node_name)
+            ev.add(
+                "b",
+                f"{pod.ref} runs on Bottlerocket node {pod.spec.node_name} "
+                f"({br[pod.spec.node_name].os_image or 'bottlerocket'}): {pod.display_status()}",
+                pod.spec.node_name,
+            )
     if not ev.groups:
         return []
     nodes = ev.node_names("b")
-    return [finding(
-        "bottlerocket-device-plugin", Severity.ERROR,
-        f"the operator's device plugin runs on {nodes_phrase(nodes)} running Bottlerocket, which has its own "
-        "NVIDIA device plugin: two plugins advertise the same GPUs",
-        "Label those nodes nvidia.com/gpu.deploy.device-plugin=false (gpuslice sets it on bottlerocket-nvidia "
-        "pools; `gpuslice apply` labels existing nodes) and configure time-slicing through Bottlerocket settings "
-        "(settings.kubelet-device-plugins.nvidia.*).",
-        evidence=ev.lines("b"), pool=ctx.pool_name(nodes))]
+    return [
+        finding(
+            "bottlerocket-device-plugin",
+            Severity.ERROR,
+            f"the operator's device plugin runs on {nodes_phrase(nodes)} running Bottlerocket, which has its own "
+            "NVIDIA device plugin: two plugins advertise the same GPUs",
+            "Label those nodes nvidia.com/gpu.deploy.device-plugin=false (gpuslice sets it on bottlerocket-nvidia "
+            "pools; `gpuslice apply` labels existing nodes) and configure time-slicing through Bottlerocket settings "
+            "(settings.kubelet-device-plugins.nvidia.*).",
+            evidence=ev.lines("b"),
+            pool=ctx.pool_name(nodes),
+        )
+    ]
 
 
 def check(ctx: DoctorContext) -> Iterable[Finding]:

@@ -14,7 +14,7 @@ IDS = {
     "(gpu-operator #755, amazon-eks-ami #1892). Fix: keep the AMI's own driver and toolkit (spec `os: al2` makes "
     "gpuslice label the pool nvidia.com/gpu.deploy.driver/container-toolkit=false) or move the pool to "
     "al2023-nvidia.",
-    "runtime-nvidia-missing": "Pods fail with `no runtime for \"nvidia\" is configured` (containerd 1.x/2.x) or "
+    "runtime-nvidia-missing": 'Pods fail with `no runtime for "nvidia" is configured` (containerd 1.x/2.x) or '
     "`failed to find runtime handler nvidia from runtime list` (CRI-O): the node's container runtime has no nvidia "
     "runtime handler (nor nvidia-cdi/nvidia-legacy), so the toolkit did not configure it (toolkit pod not running "
     "there, wrong containerd/CRI-O config path, or an OS without the toolkit).",
@@ -44,15 +44,20 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
         nodes = glibc.node_names("glibc")
         oses = sorted({n.os_image for n in (ctx.view.node(x) for x in nodes) if n and n.os_image})
         os_note = f" (node OS: {', '.join(oses)})" if oses else ""
-        out.append(finding(
-            "toolkit-glibc", Severity.ERROR,
-            f"GPU containers fail on {nodes_phrase(nodes)}: the host's glibc is older than the NVIDIA container "
-            f"toolkit needs (GLIBC_2.27){os_note}",
-            "Do not let the operator install its toolkit on Amazon Linux 2: use the AMI's pre-installed driver and "
-            "toolkit (spec `os: al2`; gpuslice then labels the pool nvidia.com/gpu.deploy.driver=false and "
-            "nvidia.com/gpu.deploy.container-toolkit=false), or better move the pool to al2023-nvidia.",
-            evidence=glibc.lines("glibc"), pool=ctx.pool_name(nodes),
-            reference="https://github.com/NVIDIA/gpu-operator/issues/755"))
+        out.append(
+            finding(
+                "toolkit-glibc",
+                Severity.ERROR,
+                f"GPU containers fail on {nodes_phrase(nodes)}: the host's glibc is older than the NVIDIA container "
+                f"toolkit needs (GLIBC_2.27){os_note}",
+                "Do not let the operator install its toolkit on Amazon Linux 2: use the AMI's pre-installed driver and "
+                "toolkit (spec `os: al2`; gpuslice then labels the pool nvidia.com/gpu.deploy.driver=false and "
+                "nvidia.com/gpu.deploy.container-toolkit=false), or better move the pool to al2023-nvidia.",
+                evidence=glibc.lines("glibc"),
+                pool=ctx.pool_name(nodes),
+                reference="https://github.com/NVIDIA/gpu-operator/issues/755",
+            )
+        )
     rt = _scan(ctx, k.signature("no-nvidia-runtime"), ("toolkit",))
     if rt.groups:
         nodes = rt.node_names("no-nvidia-runtime")
@@ -60,18 +65,32 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
         lines = list(rt.lines("no-nvidia-runtime"))
         for n in nodes[:3]:
             tp = toolkit.get(n)
-            lines.append(f"node {n}: " + (f"toolkit {tp.ref} is {tp.display_status()}" if tp
-                                          else "no nvidia-container-toolkit pod runs there"))
+            lines.append(
+                f"node {n}: "
+                + (f"toolkit {tp.ref} is {tp.display_status()}" if tp else "no nvidia-container-toolkit pod runs there")
+            )
         sig = k.signature("no-nvidia-runtime")
-        handlers = sorted({h for line in rt.lines("no-nvidia-runtime") if (mt := sig.search(line))
-                           for h in (mt.group("handler"), mt.group("handler2")) if h}) or ["nvidia"]
-        out.append(finding(
-            "runtime-nvidia-missing", Severity.ERROR,
-            f"the container runtime (containerd or CRI-O) has no {', '.join(f'`{h}`' for h in handlers)} runtime "
-            f"handler on {nodes_phrase(nodes)}, so GPU pods cannot start",
-            "Check the nvidia-container-toolkit-daemonset pod on those nodes (its log says which containerd config "
-            "it wrote). On k3s/RKE2 set the toolkit's CONTAINERD_CONFIG/CONTAINERD_SOCKET; on OSes that bring their "
-            "own toolkit (AL2023 NVIDIA, Bottlerocket) make sure the pool is labelled "
-            "nvidia.com/gpu.deploy.container-toolkit=false and the AMI's runtime is the default.",
-            evidence=tuple(lines), pool=ctx.pool_name(nodes)))
+        handlers = sorted(
+            {
+                h
+                for line in rt.lines("no-nvidia-runtime")
+                if (mt := sig.search(line))
+                for h in (mt.group("handler"), mt.group("handler2"))
+                if h
+            }
+        ) or ["nvidia"]
+        out.append(
+            finding(
+                "runtime-nvidia-missing",
+                Severity.ERROR,
+                f"the container runtime (containerd or CRI-O) has no {', '.join(f'`{h}`' for h in handlers)} runtime "
+                f"handler on {nodes_phrase(nodes)}, so GPU pods cannot start",
+                "Check the nvidia-container-toolkit-daemonset pod on those nodes (its log says which containerd config "
+                "it wrote). On k3s/RKE2 set the toolkit's CONTAINERD_CONFIG/CONTAINERD_SOCKET; on OSes that bring their "
+                "own toolkit (AL2023 NVIDIA, Bottlerocket) make sure the pool is labelled "
+                "nvidia.com/gpu.deploy.container-toolkit=false and the AMI's runtime is the default.",
+                evidence=tuple(lines),
+                pool=ctx.pool_name(nodes),
+            )
+        )
     return out

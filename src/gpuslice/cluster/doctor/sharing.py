@@ -42,8 +42,11 @@ def config_sharing(text: str) -> tuple[str, int]:
     for block, strategy in (("mps", "mps"), ("timeSlicing", "time-slicing")):  # MPS wins when both are present
         b = sharing.get(block)
         if isinstance(b, dict):
-            reps = [r["replicas"] for r in b.get("resources") or ()
-                    if isinstance(r, dict) and isinstance(r.get("replicas"), int)]
+            reps = [
+                r["replicas"]
+                for r in b.get("resources") or ()
+                if isinstance(r, dict) and isinstance(r.get("replicas"), int)
+            ]
             if reps and max(reps) > 1:
                 return strategy, max(reps)
     return "none", 1
@@ -55,8 +58,11 @@ def _configmap_findings(ctx: DoctorContext, cm_name: str) -> list[Finding]:
     elsewhere: list[str] = []
     if cm_name and ctx.view.configmaps is not None and not ctx.view.configmap(cm_name, ns):
         elsewhere = [c.metadata.namespace for c in ctx.view.configmap(cm_name)]
-        ev.add("cm", f"ClusterPolicy spec.devicePlugin.config.name={cm_name}; ConfigMap in {ns}: none"
-               + (f"; found in: {', '.join(elsewhere)}" if elsewhere else ""))
+        ev.add(
+            "cm",
+            f"ClusterPolicy spec.devicePlugin.config.name={cm_name}; ConfigMap in {ns}: none"
+            + (f"; found in: {', '.join(elsewhere)}" if elsewhere else ""),
+        )
     sig = k.signature("configmap-not-found")
     consumers = {k.daemonset(x) for x in k.operator()["config_consumers"]}
     for e, t, mt in ctx.search_events(sig):
@@ -69,19 +75,29 @@ def _configmap_findings(ctx: DoctorContext, cm_name: str) -> list[Finding]:
     if not ev.groups:
         return []
     if elsewhere:
-        return [finding(
-            "configmap-namespace", Severity.ERROR,
-            f"device-plugin ConfigMap {cm_name} is in {', '.join(elsewhere)}, not in the operator namespace {ns}; "
-            "the operator only mounts it from its own namespace, so the sharing config never loads",
-            f"Create it in {ns} (gpuslice renders it into the release namespace: `gpuslice apply SPEC`), then "
-            f"delete the stray copy.", evidence=ev.lines("cm"),
-            reference="https://github.com/NVIDIA/gpu-operator/issues/412")]
-    return [finding(
-        "configmap-missing", Severity.ERROR,
-        f"device-plugin ConfigMap {cm_name or '(unnamed)'} does not exist in {ns}: the device plugin and GFD pods "
-        "cannot mount it",
-        "Create the ConfigMap ClusterPolicy names (`gpuslice apply SPEC` installs values whose chart creates it), or "
-        "point devicePlugin.config.name at an existing one.", evidence=ev.lines("cm"))]
+        return [
+            finding(
+                "configmap-namespace",
+                Severity.ERROR,
+                f"device-plugin ConfigMap {cm_name} is in {', '.join(elsewhere)}, not in the operator namespace {ns}; "
+                "the operator only mounts it from its own namespace, so the sharing config never loads",
+                f"Create it in {ns} (gpuslice renders it into the release namespace: `gpuslice apply SPEC`), then "
+                f"delete the stray copy.",
+                evidence=ev.lines("cm"),
+                reference="https://github.com/NVIDIA/gpu-operator/issues/412",
+            )
+        ]
+    return [
+        finding(
+            "configmap-missing",
+            Severity.ERROR,
+            f"device-plugin ConfigMap {cm_name or '(unnamed)'} does not exist in {ns}: the device plugin and GFD pods "
+            "cannot mount it",
+            "Create the ConfigMap ClusterPolicy names (`gpuslice apply SPEC` installs values whose chart creates it), or "
+            "point devicePlugin.config.name at an existing one.",
+            evidence=ev.lines("cm"),
+        )
+    ]
 
 
 def _crashing(s: m.ContainerStatus) -> bool:
@@ -118,35 +134,56 @@ def _missing_keys(ctx: DoctorContext, keys: set[str] | None, default: str, cm_na
                 if mt:
                     # config-manager (k8s-device-plugin cmd/config-manager updateConfigName) prints the label value,
                     # which is empty when the missing key is the default: "specified config  does not exist".
-                    ev.add(mt.group("key") or default or "?", f"{t.ref} on {pod.spec.node_name}: "
-                           f"{k.excerpt(t.text, mt)}", pod.spec.node_name)
+                    ev.add(
+                        mt.group("key") or default or "?",
+                        f"{t.ref} on {pod.spec.node_name}: {k.excerpt(t.text, mt)}",
+                        pod.spec.node_name,
+                    )
                     found = True
                     break
             if bad and not found:
                 s = bad[0]
                 st = s.state.waiting.reason if s.state and s.state.waiting else f"{s.restart_count} restarts"
-                ev.add("?", f"{pod.ref} on {pod.spec.node_name}: {s.name} {st} ({pod.display_status()})",
-                       pod.spec.node_name)
+                ev.add(
+                    "?",
+                    f"{pod.ref} on {pod.spec.node_name}: {s.name} {st} ({pod.display_status()})",
+                    pod.spec.node_name,
+                )
     out = []
     have = ", ".join(sorted(keys)) if keys is not None else "unknown (ConfigMap not in the dump)"
     for key in sorted(ev.groups, key=str):
         nodes = ev.node_names(key)
         if key == "?":
-            msg = (f"config-manager keeps failing in the device-plugin/GFD pods on {nodes_phrase(nodes)}; the usual "
-                   "cause is a node label naming a config key the ConfigMap does not have")
+            msg = (
+                f"config-manager keeps failing in the device-plugin/GFD pods on {nodes_phrase(nodes)}; the usual "
+                "cause is a node label naming a config key the ConfigMap does not have"
+            )
         else:
-            msg = (f"config key {key!r} is asked for on {nodes_phrase(nodes)} but ConfigMap {cm_name or '?'} has no "
-                   f"such key (keys: {have}): config-manager fails and the device plugin does not start there")
-        out.append(finding(
-            "config-manager-missing-key", Severity.ERROR, msg,
-            "Make labels and ConfigMap come from the same spec: `gpuslice apply SPEC` writes the ConfigMap keys and "
-            f"labels each pool's nodes ({DEVICE_PLUGIN_CONFIG_LABEL}=<key>); or relabel the nodes to an existing key.",
-            evidence=ev.lines(key), pool=ctx.pool_name(nodes)))
+            msg = (
+                f"config key {key!r} is asked for on {nodes_phrase(nodes)} but ConfigMap {cm_name or '?'} has no "
+                f"such key (keys: {have}): config-manager fails and the device plugin does not start there"
+            )
+        out.append(
+            finding(
+                "config-manager-missing-key",
+                Severity.ERROR,
+                msg,
+                "Make labels and ConfigMap come from the same spec: `gpuslice apply SPEC` writes the ConfigMap keys and "
+                f"labels each pool's nodes ({DEVICE_PLUGIN_CONFIG_LABEL}=<key>); or relabel the nodes to an existing key.",
+                evidence=ev.lines(key),
+                pool=ctx.pool_name(nodes),
+            )
+        )
     return out
 
 
-def _spec_sharing(ctx: DoctorContext, keys: set[str] | None, default: str, cp_has_config: bool | None,
-                  configs: dict[str, tuple[str, int]]) -> tuple[list[Finding], set[str]]:
+def _spec_sharing(
+    ctx: DoctorContext,
+    keys: set[str] | None,
+    default: str,
+    cp_has_config: bool | None,
+    configs: dict[str, tuple[str, int]],
+) -> tuple[list[Finding], set[str]]:
     r = ctx.resolved
     assert r is not None
     out: list[Finding] = []
@@ -178,18 +215,27 @@ def _spec_sharing(ctx: DoctorContext, keys: set[str] | None, default: str, cp_ha
                 cause = f"label {label} is not a key of the ConfigMap"
             else:
                 cause = "label and config are right but the device plugin has not applied them"
-            ev.add("o", f"node {n.name}: nvidia.com/gpu.replicas={reps or '<missing>'}, "
-                        f"{sh.advertised_resource}={n.capacity(sh.advertised_resource) or '<none>'} — {cause}", n.name)
+            ev.add(
+                "o",
+                f"node {n.name}: nvidia.com/gpu.replicas={reps or '<missing>'}, "
+                f"{sh.advertised_resource}={n.capacity(sh.advertised_resource) or '<none>'} — {cause}",
+                n.name,
+            )
             off_nodes.add(n.name)
         if ev.groups:
             nodes = ev.node_names("o")
-            out.append(finding(
-                "sharing-off", Severity.ERROR,
-                f"sharing is off on {nodes_phrase(nodes)} of pool {pool.name}: the spec wants {sh.strategy} x"
-                f"{sh.replicas} but the GPUs are advertised unshared",
-                f"Label the pool's nodes {DEVICE_PLUGIN_CONFIG_LABEL}={sh.config_key} (`gpuslice apply SPEC` does it, "
-                "with the matching ConfigMap); config-manager picks a label change up without a restart.",
-                evidence=ev.lines("o"), pool=pool.name))
+            out.append(
+                finding(
+                    "sharing-off",
+                    Severity.ERROR,
+                    f"sharing is off on {nodes_phrase(nodes)} of pool {pool.name}: the spec wants {sh.strategy} x"
+                    f"{sh.replicas} but the GPUs are advertised unshared",
+                    f"Label the pool's nodes {DEVICE_PLUGIN_CONFIG_LABEL}={sh.config_key} (`gpuslice apply SPEC` does it, "
+                    "with the matching ConfigMap); config-manager picks a label change up without a restart.",
+                    evidence=ev.lines("o"),
+                    pool=pool.name,
+                )
+            )
     return out, off_nodes
 
 
@@ -209,22 +255,32 @@ def _capacity_spec(ctx: DoctorContext, skip: set[str]) -> list[Finding]:
                 continue
             cap = m.parse_quantity(n.capacity(res))
             if cap != want:
-                ev.add("c", f"node {n.name}: capacity {res}={n.capacity(res) or '<none>'}, expected {want} "
-                            f"({pool.gpu.count} GPU x {pool.sharing.replicas})", n.name)
+                ev.add(
+                    "c",
+                    f"node {n.name}: capacity {res}={n.capacity(res) or '<none>'}, expected {want} "
+                    f"({pool.gpu.count} GPU x {pool.sharing.replicas})",
+                    n.name,
+                )
         if ev.groups:
             nodes = ev.node_names("c")
-            out.append(finding(
-                "capacity-mismatch", Severity.ERROR,
-                f"{nodes_phrase(nodes)} of pool {pool.name} do not advertise {want} x {res} "
-                f"({pool.gpu.count} GPU x {pool.sharing.replicas} replicas)",
-                "Check the device plugin pod on those nodes and the nvidia.com/gpu.count label (a GPU may have "
-                "fallen off the bus, or the node runs another config); `gpuslice verify SPEC` shows every node.",
-                evidence=ev.lines("c"), pool=pool.name))
+            out.append(
+                finding(
+                    "capacity-mismatch",
+                    Severity.ERROR,
+                    f"{nodes_phrase(nodes)} of pool {pool.name} do not advertise {want} x {res} "
+                    f"({pool.gpu.count} GPU x {pool.sharing.replicas} replicas)",
+                    "Check the device plugin pod on those nodes and the nvidia.com/gpu.count label (a GPU may have "
+                    "fallen off the bus, or the node runs another config); `gpuslice verify SPEC` shows every node.",
+                    evidence=ev.lines("c"),
+                    pool=pool.name,
+                )
+            )
     return out
 
 
-def _no_spec(ctx: DoctorContext, keys: set[str] | None, default: str, cm_name: str,
-             configs: dict[str, tuple[str, int]]) -> list[Finding]:
+def _no_spec(
+    ctx: DoctorContext, keys: set[str] | None, default: str, cm_name: str, configs: dict[str, tuple[str, int]]
+) -> list[Finding]:
     out = []
     rep_label, count_label = k.label("gpu_replicas"), k.label("gpu_count")
     fallback = Evidence()
@@ -236,12 +292,18 @@ def _no_spec(ctx: DoctorContext, keys: set[str] | None, default: str, cm_name: s
         label = n.labels.get(DEVICE_PLUGIN_CONFIG_LABEL)
         reps = n.labels.get(rep_label)
         if cm_name and not label and not default:
-            fallback.add("f", f"node {n.name}: no {DEVICE_PLUGIN_CONFIG_LABEL} label, nvidia.com/gpu.replicas="
-                              f"{reps or '<missing>'}", n.name)
+            fallback.add(
+                "f",
+                f"node {n.name}: no {DEVICE_PLUGIN_CONFIG_LABEL} label, nvidia.com/gpu.replicas={reps or '<missing>'}",
+                n.name,
+            )
         wanted = configs.get(label or default or "", ("none", 1))[1]
         if wanted > 1 and reps == "1":
-            off.add("o", f"node {n.name}: config {label or default!r} asks for {wanted} replicas, "
-                         f"nvidia.com/gpu.replicas=1", n.name)
+            off.add(
+                "o",
+                f"node {n.name}: config {label or default!r} asks for {wanted} replicas, nvidia.com/gpu.replicas=1",
+                n.name,
+            )
             continue
         c, rp = m.parse_quantity(n.labels.get(count_label)), m.parse_quantity(reps)
         if c is None or rp is None:
@@ -252,28 +314,43 @@ def _no_spec(ctx: DoctorContext, keys: set[str] | None, default: str, cm_name: s
             cap.add("c", f"node {n.name}: {res}={got}, labels say {c} GPU x {rp} replicas = {c * rp}", n.name)
     if fallback.groups:
         nodes = fallback.node_names("f")
-        out.append(finding(
-            "sharing-off", Severity.WARNING,
-            f"{nodes_phrase(nodes)} have no {DEVICE_PLUGIN_CONFIG_LABEL} label and ClusterPolicy sets no default "
-            "config: config-manager falls back to an empty config, so these GPUs are not shared",
-            f"Label the nodes {DEVICE_PLUGIN_CONFIG_LABEL}=<key of {cm_name}> or set devicePlugin.config.default "
-            "(gpuslice sets a default and labels every pool).", evidence=fallback.lines("f"),
-            pool=ctx.pool_name(nodes)))
+        out.append(
+            finding(
+                "sharing-off",
+                Severity.WARNING,
+                f"{nodes_phrase(nodes)} have no {DEVICE_PLUGIN_CONFIG_LABEL} label and ClusterPolicy sets no default "
+                "config: config-manager falls back to an empty config, so these GPUs are not shared",
+                f"Label the nodes {DEVICE_PLUGIN_CONFIG_LABEL}=<key of {cm_name}> or set devicePlugin.config.default "
+                "(gpuslice sets a default and labels every pool).",
+                evidence=fallback.lines("f"),
+                pool=ctx.pool_name(nodes),
+            )
+        )
     if off.groups:
         nodes = off.node_names("o")
-        out.append(finding(
-            "sharing-off", Severity.ERROR,
-            f"{nodes_phrase(nodes)} should be shared by their config but report nvidia.com/gpu.replicas=1",
-            "Check the device plugin and GFD pods on those nodes (config-manager log: `Updating to config`); "
-            "restart them if the config changed while they ran.", evidence=off.lines("o"),
-            pool=ctx.pool_name(nodes)))
+        out.append(
+            finding(
+                "sharing-off",
+                Severity.ERROR,
+                f"{nodes_phrase(nodes)} should be shared by their config but report nvidia.com/gpu.replicas=1",
+                "Check the device plugin and GFD pods on those nodes (config-manager log: `Updating to config`); "
+                "restart them if the config changed while they ran.",
+                evidence=off.lines("o"),
+                pool=ctx.pool_name(nodes),
+            )
+        )
     if cap.groups:
         nodes = cap.node_names("c")
-        out.append(finding(
-            "capacity-mismatch", Severity.WARNING,
-            f"{nodes_phrase(nodes)} advertise a GPU capacity that is not GPUs x replicas per their own labels",
-            "Check the device plugin pod on those nodes; a GPU may be unhealthy or the plugin runs a stale config.",
-            evidence=cap.lines("c"), pool=ctx.pool_name(nodes)))
+        out.append(
+            finding(
+                "capacity-mismatch",
+                Severity.WARNING,
+                f"{nodes_phrase(nodes)} advertise a GPU capacity that is not GPUs x replicas per their own labels",
+                "Check the device plugin pod on those nodes; a GPU may be unhealthy or the plugin runs a stale config.",
+                evidence=cap.lines("c"),
+                pool=ctx.pool_name(nodes),
+            )
+        )
     return out
 
 
@@ -300,11 +377,15 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
         out += off
         out += _capacity_spec(ctx, off_nodes)
         if cp is not None and cm_name and cm_name != r.device_plugin_configmap:
-            out.append(finding(
-                "sharing-config-drift", Severity.WARNING,
-                f"ClusterPolicy uses device-plugin ConfigMap {cm_name}; the spec renders {r.device_plugin_configmap}",
-                "Run `gpuslice apply SPEC`: the new ConfigMap name changes ClusterPolicy and the operator rolls the "
-                "device plugin and GFD onto it."))
+            out.append(
+                finding(
+                    "sharing-config-drift",
+                    Severity.WARNING,
+                    f"ClusterPolicy uses device-plugin ConfigMap {cm_name}; the spec renders {r.device_plugin_configmap}",
+                    "Run `gpuslice apply SPEC`: the new ConfigMap name changes ClusterPolicy and the operator rolls the "
+                    "device plugin and GFD onto it.",
+                )
+            )
     else:
         out += _no_spec(ctx, keys, default, cm_name, configs)
     return out

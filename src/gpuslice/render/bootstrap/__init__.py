@@ -69,8 +69,14 @@ def _pool(resolved: ResolvedSpec, pool: ResolvedPool | str) -> ResolvedPool:
     return found
 
 
-def user_data(resolved: ResolvedSpec, pool: ResolvedPool | str, connection: ClusterConnection | None = None, *,
-              eks_joins: bool = False, registration_taints: tuple[Taint, ...] = ()) -> str:
+def user_data(
+    resolved: ResolvedSpec,
+    pool: ResolvedPool | str,
+    connection: ClusterConnection | None = None,
+    *,
+    eks_joins: bool = False,
+    registration_taints: tuple[Taint, ...] = (),
+) -> str:
     """The pool's user-data. ``connection`` adds the control-plane details for self-managed nodes.
 
     ``eks_joins``: the node runs an EKS AMI type (managed node group without an AMI in its launch template), so
@@ -138,8 +144,9 @@ def mng_ami_type(resolved: ResolvedSpec, pool: ResolvedPool | str) -> str | None
     return None if t in (None, "CUSTOM") else t
 
 
-def bootstrap_files(resolved: ResolvedSpec, pool: ResolvedPool | str,
-                    connection: ClusterConnection | None = None) -> dict[str, str]:
+def bootstrap_files(
+    resolved: ResolvedSpec, pool: ResolvedPool | str, connection: ClusterConnection | None = None
+) -> dict[str, str]:
     """File name -> content for ``bootstrap/<pool>/``: ``user-data`` and its readable parts."""
     p = _pool(resolved, pool)
     name = family_name(p)
@@ -195,51 +202,87 @@ def _findings(resolved: ResolvedSpec, p: ResolvedPool) -> list[Finding]:
     out: list[Finding] = []
     ref = "docs/bootstrap.md"
     if not supported(p):
-        out.append(Finding(
-            "bootstrap-unsupported-os", Severity.WARNING,
-            f"no node bootstrap is rendered for OS {p.spec.os!r}: gpuslice knows how to prepare Ubuntu EKS, "
-            "AL2, AL2023 NVIDIA and Bottlerocket NVIDIA nodes",
-            fix="Label and taint these nodes yourself with the values in node-labels.json, or pick a supported os.",
-            pool=p.name, reference=ref, path=f"nodePools[{p.index}].os"))
+        out.append(
+            Finding(
+                "bootstrap-unsupported-os",
+                Severity.WARNING,
+                f"no node bootstrap is rendered for OS {p.spec.os!r}: gpuslice knows how to prepare Ubuntu EKS, "
+                "AL2, AL2023 NVIDIA and Bottlerocket NVIDIA nodes",
+                fix="Label and taint these nodes yourself with the values in node-labels.json, or pick a supported os.",
+                pool=p.name,
+                reference=ref,
+                path=f"nodePools[{p.index}].os",
+            )
+        )
         return out
     size = len(user_data(resolved, p).encode("utf-8"))
     if size > USER_DATA_MAX_BYTES:
-        out.append(Finding(
-            "bootstrap-user-data-too-large", Severity.ERROR,
-            f"the user-data is {size} bytes; EC2 accepts at most {USER_DATA_MAX_BYTES} (before base64), so no "
-            "instance of this pool would launch",
-            fix="Shorten the pool's labels and taints, or drop options it does not need.",
-            pool=p.name, reference=ref, path=f"nodePools[{p.index}]"))
+        out.append(
+            Finding(
+                "bootstrap-user-data-too-large",
+                Severity.ERROR,
+                f"the user-data is {size} bytes; EC2 accepts at most {USER_DATA_MAX_BYTES} (before base64), so no "
+                "instance of this pool would launch",
+                fix="Shorten the pool's labels and taints, or drop options it does not need.",
+                pool=p.name,
+                reference=ref,
+                path=f"nodePools[{p.index}]",
+            )
+        )
     d = p.spec.disks
     if d.instance_store == "raid0" and resolved.catalog.instance(p.spec.instance_type) and p.instance_store_disks == 0:
-        out.append(Finding(
-            "bootstrap-no-instance-store", Severity.WARNING,
-            f"disks.instanceStore is raid0 but {p.spec.instance_type} has no NVMe instance store: the disk step "
-            "fails at boot and the node does not join",
-            fix="Use an instance type with local NVMe (e.g. g5, g6, g6e) or a disks.data EBS volume.",
-            pool=p.name, reference=ref, path=f"nodePools[{p.index}].disks.instanceStore"))
+        out.append(
+            Finding(
+                "bootstrap-no-instance-store",
+                Severity.WARNING,
+                f"disks.instanceStore is raid0 but {p.spec.instance_type} has no NVMe instance store: the disk step "
+                "fails at boot and the node does not join",
+                fix="Use an instance type with local NVMe (e.g. g5, g6, g6e) or a disks.data EBS volume.",
+                pool=p.name,
+                reference=ref,
+                path=f"nodePools[{p.index}].disks.instanceStore",
+            )
+        )
     if d.instance_store == "raid0" and d.data is not None and family_name(p) != "bottlerocket":
-        out.append(Finding(
-            "bootstrap-data-and-instance-store", Severity.WARNING,
-            "both disks.data and disks.instanceStore are set: containerd goes on the instance store; the EBS "
-            "data volume is attached but not mounted",
-            fix="Keep one of disks.data or disks.instanceStore.",
-            pool=p.name, reference=ref, path=f"nodePools[{p.index}].disks"))
+        out.append(
+            Finding(
+                "bootstrap-data-and-instance-store",
+                Severity.WARNING,
+                "both disks.data and disks.instanceStore are set: containerd goes on the instance store; the EBS "
+                "data volume is attached but not mounted",
+                fix="Keep one of disks.data or disks.instanceStore.",
+                pool=p.name,
+                reference=ref,
+                path=f"nodePools[{p.index}].disks",
+            )
+        )
     if family_name(p) == "bottlerocket":
         if p.sharing.shared and p.sharing.resource_name != "nvidia.com/gpu":
-            out.append(Finding(
-                "bootstrap-bottlerocket-resource-name", Severity.WARNING,
-                f"Bottlerocket's device plugin settings always share nvidia.com/gpu; sharing.resourceName "
-                f"{p.sharing.resource_name} cannot be rendered",
-                fix="Remove sharing.resourceName for Bottlerocket pools.",
-                pool=p.name, reference=ref, path=f"nodePools[{p.index}].sharing.resourceName"))
+            out.append(
+                Finding(
+                    "bootstrap-bottlerocket-resource-name",
+                    Severity.WARNING,
+                    f"Bottlerocket's device plugin settings always share nvidia.com/gpu; sharing.resourceName "
+                    f"{p.sharing.resource_name} cannot be rendered",
+                    fix="Remove sharing.resourceName for Bottlerocket pools.",
+                    pool=p.name,
+                    reference=ref,
+                    path=f"nodePools[{p.index}].sharing.resourceName",
+                )
+            )
         fam = family(p)
         if d.data is not None and fam is not None and d.data.device_name != fam.data_device:
-            out.append(Finding(
-                "bootstrap-bottlerocket-data-device", Severity.INFO,
-                f"Bottlerocket keeps container data on {fam.data_device}; disks.data.deviceName "
-                f"{d.data.device_name} is ignored and the volume is mapped at {fam.data_device}",
-                pool=p.name, reference=ref, path=f"nodePools[{p.index}].disks.data.deviceName"))
+            out.append(
+                Finding(
+                    "bootstrap-bottlerocket-data-device",
+                    Severity.INFO,
+                    f"Bottlerocket keeps container data on {fam.data_device}; disks.data.deviceName "
+                    f"{d.data.device_name} is ignored and the volume is mapped at {fam.data_device}",
+                    pool=p.name,
+                    reference=ref,
+                    path=f"nodePools[{p.index}].disks.data.deviceName",
+                )
+            )
     return out
 
 

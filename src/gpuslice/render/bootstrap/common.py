@@ -173,13 +173,15 @@ def disks_env(plan: DiskPlan) -> str:
     if plan.mode == "ebs":
         values["GPUSLICE_DEVICE_NAME"] = plan.device_name or ""
         values["GPUSLICE_SIZE_GIB"] = plan.size_gib or 0
-    values.update({
-        "GPUSLICE_FS_TYPE": plan.fs_type,
-        "GPUSLICE_FS_LABEL": FS_LABEL,
-        "GPUSLICE_DATA_ROOT": DATA_ROOT,
-        "GPUSLICE_TARGETS": " ".join(plan.targets),
-        "GPUSLICE_SERVICES": " ".join(plan.services),
-    })
+    values.update(
+        {
+            "GPUSLICE_FS_TYPE": plan.fs_type,
+            "GPUSLICE_FS_LABEL": FS_LABEL,
+            "GPUSLICE_DATA_ROOT": DATA_ROOT,
+            "GPUSLICE_TARGETS": " ".join(plan.targets),
+            "GPUSLICE_SERVICES": " ".join(plan.services),
+        }
+    )
     return env_file(values, "gpuslice: data disk settings for gpuslice-setup-disks (rendered; edit the spec instead)")
 
 
@@ -327,8 +329,16 @@ def node_setup_part() -> tuple[str, str, str]:
     return ("text/x-shellscript", "gpuslice-node-setup.sh", text)
 
 
-def node_env(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family, plan: DiskPlan | None,
-             conn: ClusterConnection | None, *, join: bool, extra_taints: tuple[Taint, ...] = ()) -> str:
+def node_env(
+    resolved: ResolvedSpec,
+    pool: ResolvedPool,
+    fam: Family,
+    plan: DiskPlan | None,
+    conn: ClusterConnection | None,
+    *,
+    join: bool,
+    extra_taints: tuple[Taint, ...] = (),
+) -> str:
     """``extra_taints``: registered in addition to the pool's (e.g. Karpenter's ``karpenter.sh/unregistered``)."""
     args = [label_flag(pool.node_labels)]
     tf = taints_flag((*extra_taints, *pool.spec.taints))

@@ -59,8 +59,9 @@ def node_config_text(resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterCo
     return f"# gpuslice: pool {pool.name}\n" + dump_yaml(node_config(resolved, pool, conn))
 
 
-def write_files(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family,
-                conn: ClusterConnection | None) -> list[dict[str, Any]]:
+def write_files(
+    resolved: ResolvedSpec, pool: ResolvedPool, fam: Family, conn: ClusterConnection | None
+) -> list[dict[str, Any]]:
     p = plan(resolved, pool)
     # nodeadm joins; gpuslice-node-setup only prepares the disk (and SSM).
     return node_files(p, fam, pool, node_env(resolved, pool, fam, p, conn, join=False))
@@ -69,7 +70,12 @@ def write_files(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family,
 def user_data(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family, conn: ClusterConnection | None) -> str:
     parts = [(NODECONFIG_CONTENT_TYPE, "gpuslice-nodeconfig.yaml", node_config_text(resolved, pool, conn))]
     if plan(resolved, pool) is not None:
-        parts.append(("text/cloud-config", "gpuslice-cloud-config.yaml",
-                      cloud_config({"write_files": write_files(resolved, pool, fam, conn)})))
+        parts.append(
+            (
+                "text/cloud-config",
+                "gpuslice-cloud-config.yaml",
+                cloud_config({"write_files": write_files(resolved, pool, fam, conn)}),
+            )
+        )
         parts.append(node_setup_part())
     return mime_multipart(parts)
