@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -9,9 +8,8 @@ from typer.testing import CliRunner
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-# The real GPU Operator charts live in the shared folder beside the checkout (CI has it too).
-SHARED = Path(os.environ.get("GPUSLICE_SHARED", ROOT.parent / "shared"))
-CHARTS = SHARED / "fixtures" / "gpu-operator"
+# The real GPU Operator charts (v25.3.4, v26.7.0), copied into the repository: see fixtures/gpu-operator/SOURCE.md.
+CHARTS = FIXTURES / "gpu-operator"
 
 
 @pytest.fixture

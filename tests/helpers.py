@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import CHARTS, EXAMPLES, FIXTURES, ROOT, SHARED  # noqa: F401
+from tests.conftest import CHARTS, EXAMPLES, FIXTURES, ROOT  # noqa: F401
 
 
 def write_spec(tmp_path: Path, text: str, name: str = "gpuslice.yaml") -> Path:

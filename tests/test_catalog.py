@@ -1,5 +1,5 @@
 """The catalog: it loads, every entry names its source, references resolve, the facts agree with each other and
-with the real GPU Operator charts in the shared fixtures."""
+with the real GPU Operator charts in tests/fixtures/gpu-operator."""
 
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ def test_ubuntu_2604_and_rocky_have_driver_images_only_from_v26_7_0():
 @pytest.mark.parametrize("version", ["v26.7.0", "v25.3.4"])
 def test_chart_entries_agree_with_the_real_chart(version):
     root = CHARTS / f"chart-{version}"
-    assert root.is_dir(), f"shared chart fixture {root} missing (set GPUSLICE_SHARED)"
+    assert root.is_dir(), f"chart fixture {root} missing"
     values = yaml.safe_load((root / "values.yaml").read_text())
     chart = yaml.safe_load((root / "Chart.yaml").read_text())
     entry = CAT.chart(version)
