@@ -165,6 +165,27 @@ def test_500_on_a_write_then_success_applies_once(api, tmp_path):
     assert api.get("nodes", kf.GPU1)["metadata"]["labels"]["example.com/x"] == "1"
 
 
+def test_label_patch_whose_answer_was_lost_is_read_not_sent_again(api, tmp_path):
+    """The server applied the label patch, then the connection dropped: the node is read before a retry, and
+    since it already carries the labels nothing is sent twice."""
+    api.inject("PATCH", r"^/api/v1/nodes/", "reset-after")
+    k = client(api, tmp_path)
+    got = k.patch_node_labels(kf.GPU1, {"example.com/x": "1"})
+    assert got["metadata"]["labels"]["example.com/x"] == "1"
+    assert api.count("PATCH", r"^/api/v1/nodes/") == 1
+    assert api.applied("PATCH", r"^/api/v1/nodes/") == 1
+    assert k.retrier.events[0].reason == "connection reset"
+
+
+def test_reset_before_a_label_patch_sends_it_again(api, tmp_path):
+    """The patch never reached the server: the read shows the label missing, so the patch is sent again."""
+    api.inject("PATCH", r"^/api/v1/nodes/", "reset")
+    k = client(api, tmp_path)
+    k.patch_node_labels(kf.GPU1, {"example.com/x": "1"})
+    assert api.count("PATCH", r"^/api/v1/nodes/") == 2
+    assert api.applied("PATCH", r"^/api/v1/nodes/") == 1
+
+
 def test_reset_after_a_create_does_not_create_twice(api, tmp_path):
     """The server created the pod, then the connection dropped: the retry finds the pod by its token."""
     api.inject("POST", r"/pods$", "reset-after")

@@ -32,6 +32,13 @@ class Finding:
     file: str | None = None
     line: int | None = None
 
+    def __post_init__(self) -> None:
+        # Messages and evidence quote inputs (log lines, config values): never a credential.
+        from gpuslice.redact import redact
+
+        object.__setattr__(self, "message", redact(self.message))
+        object.__setattr__(self, "evidence", tuple(redact(str(e)) for e in self.evidence))
+
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["severity"] = self.severity.value

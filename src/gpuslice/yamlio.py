@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import re
+import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gpuslice.errors import Problem, SpecError
+from gpuslice.redact import redact
 
 PathT = Sequence[str | int]
 
@@ -111,13 +115,83 @@ def to_plain(node: Any) -> Any:
     return node
 
 
+#: Deeper than this (block indentation levels + flow brackets) is refused before parsing: no spec, kubeconfig or
+#: device-plugin config comes near it, and ruamel's recursive parser takes seconds to fail on thousands of levels.
+MAX_DEPTH = 100
+
+_FLOW_TOKENS = re.compile(r"""[\[\]{}"'\n]|(?<=\s)#|^#""", re.MULTILINE)
+_QUOTE_END = {'"': re.compile(r'(?:[^"\\]|\\.)*"'), "'": re.compile(r"(?:[^']|'')*'")}
+
+
+def nesting_depth(text: str, limit: int = MAX_DEPTH) -> tuple[int, int]:
+    """(depth, line) of the deepest nesting found, counting block indentation levels, ``- `` items and flow
+    brackets, in one linear scan; stops early once ``limit`` is passed. An estimate made for refusing hostile
+    input quickly, never larger than the real depth by more than a few levels."""
+    best, best_line = 0, 1
+    indents: list[int] = []
+    flow = 0
+    line_no = 1
+    for raw in text.splitlines():
+        stripped = raw.lstrip(" ")
+        if stripped and not stripped.startswith("#") and flow == 0:
+            indent = len(raw) - len(stripped)
+            while indents and indents[-1] >= indent:
+                indents.pop()
+            indents.append(indent)
+            dashes = 0
+            rest = stripped
+            while rest.startswith("- ") or rest == "-":
+                dashes += 1
+                rest = rest[2:].lstrip(" ")
+            block = len(indents) + dashes
+            if block > best:
+                best, best_line = block, line_no
+        pos = 0
+        while True:
+            m = _FLOW_TOKENS.search(raw, pos)
+            if m is None:
+                break
+            tok = m.group(0)
+            pos = m.end()
+            if tok == "#":
+                break
+            if tok in "[{":
+                flow += 1
+                depth = len(indents) + flow
+                if depth > best:
+                    best, best_line = depth, line_no
+            elif tok in "]}":
+                flow = max(0, flow - 1)
+            elif tok in "\"'" and flow > 0:
+                end = _QUOTE_END[tok].match(raw, pos)
+                pos = end.end() if end else len(raw)
+        if best > limit:
+            break
+        line_no += 1
+    return best, best_line
+
+
 def parse_yaml_text(text: str, file: str = "<input>", *, multi: bool = False) -> list[Located]:
     """Parse YAML text. Returns one Located per document (only the first if ``multi`` is false)."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    depth, depth_line = nesting_depth(text)
+    if depth > MAX_DEPTH:
+        raise SpecError(
+            [
+                Problem(
+                    f"invalid YAML: nested more than {MAX_DEPTH} levels deep; refusing to parse it",
+                    file=file,
+                    line=depth_line,
+                )
+            ]
+        )
     y = _yaml()
     try:
-        docs = list(y.load_all(io.StringIO(text))) if multi else [y.load(io.StringIO(text))]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            docs = list(y.load_all(io.StringIO(text))) if multi else [y.load(io.StringIO(text))]
+        _report_warnings(caught, file)
         for d in docs:
             total, distinct = _expanded_size(d)
             if total - distinct > MAX_ALIAS_EXPANSION:
@@ -136,12 +210,34 @@ def parse_yaml_text(text: str, file: str = "<input>", *, multi: bool = False) ->
         line = mark.line + 1 if mark is not None else None
         col = mark.column + 1 if mark is not None else None
         msg = " ".join(str(x) for x in (e.context, e.problem) if x) or "invalid YAML"
+        # ruamel quotes both values of a duplicate key ("... with value "X" (original value: "Y")"): for a
+        # kubeconfig's `token:` that prints the credential. The key and the line are all the fix needs.
+        msg = redact(_DUPLICATE_VALUES.sub("", msg))
         raise SpecError([Problem(f"invalid YAML: {msg}", file=file, line=line, column=col)]) from None
     except YAMLError as e:
-        raise SpecError([Problem(f"invalid YAML: {e}", file=file)]) from None
+        raise SpecError([Problem(f"invalid YAML: {redact(_DUPLICATE_VALUES.sub('', str(e)))}", file=file)]) from None
     except (ValueError, TypeError, RecursionError, IndexError, KeyError, AttributeError) as e:
         # Odd scalars and deep nesting can trip the parser itself (e.g. ruamel on a bare "-_" key).
         raise SpecError([Problem(f"invalid YAML: cannot parse ({type(e).__name__}: {e})", file=file)]) from None
+
+
+_DUPLICATE_VALUES = re.compile(r" with value .*?(?: \(original value: .*?\))?(?=$|\n)", re.MULTILINE)
+_ANCHOR = re.compile(r"found duplicate anchor '([^']*)'.*?line (\d+).*?line (\d+)", re.DOTALL)
+
+
+def _report_warnings(caught: list[warnings.WarningMessage], file: str) -> None:
+    """ruamel's warnings (a reused anchor) in the user's terms, naming the file and lines, on stderr."""
+    for w in caught:
+        text = str(w.message)
+        m = _ANCHOR.search(text)
+        if m:
+            msg = (
+                f"{file}:{m[3]}: warning: anchor &{m[1]} is defined again (first on line {m[2]}); "
+                f"each *{m[1]} after this line refers to this definition"
+            )
+        else:
+            msg = f"{file}: warning: {redact(' '.join(text.split()))}"
+        sys.stderr.write(msg + "\n")
 
 
 def read_text(path: str | Path) -> str:

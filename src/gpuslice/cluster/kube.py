@@ -277,12 +277,25 @@ class KubeClient:
 
     # -- writes --------------------------------------------------------------------------------------------------
     def patch_node_labels(self, name: str, labels: dict[str, str]) -> dict[str, Any]:
-        """Merge-patch labels onto a node (idempotent: a retried patch sets the same values again)."""
+        """Merge-patch labels onto a node.
+
+        A patch whose answer was lost (a reset after the server applied it, a timeout) is not simply sent again:
+        the node is read first, and when it already carries every label the retry is skipped, so one label change
+        is one write.
+        """
         fn = self._method("core", "patch_node")
         body = {"metadata": {"labels": labels}}
+
+        def settled() -> tuple[bool, dict[str, Any] | None]:
+            node = self.get(NODES, name)
+            have = ((node or {}).get("metadata") or {}).get("labels") or {}
+            done = node is not None and all(have.get(k) == v for k, v in labels.items())
+            return done, node if done else None
+
         return self._call(
             f"label node {name}",
-            lambda: json.loads(
+            settled=settled,
+            fn=lambda: json.loads(
                 fn(
                     name,
                     body,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -14,8 +15,9 @@ from typing import Any, TypeVar
 import typer
 from typer.exceptions import TyperException
 
-from gpuslice.errors import GpusliceError, SpecError
+from gpuslice.errors import GpusliceError, Problem, SpecError
 from gpuslice.findings import Finding, Severity, has_errors, sort_findings
+from gpuslice.redact import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,6 +63,7 @@ def handle_errors(fn: F) -> F:
         except (typer.Exit, typer.Abort, TyperException):
             raise  # click's own exits and usage errors
         except SpecError as e:
+            e = SpecError([_redacted_problem(p) for p in e.problems])
             out = console(stderr=True)
             if json_out:
                 _json_errors([{**p.to_dict(), "kind": type(e).__name__} for p in e.problems])
@@ -78,12 +81,12 @@ def handle_errors(fn: F) -> F:
                             "line": None,
                             "column": None,
                             "path": None,
-                            "message": str(e),
+                            "message": redact(str(e)),
                             "kind": type(e).__name__,
                         }
                     ]
                 )
-            console(stderr=True).print(f"[bold red]error:[/] {_esc(str(e))}")
+            console(stderr=True).print(f"[bold red]error:[/] {_esc(redact(str(e)))}")
             raise typer.Exit(EXIT_USAGE) from None
         except BrokenPipeError:
             # The reader went away (e.g. `gpuslice schema | head -1`): stop quietly, and keep Python from
@@ -110,17 +113,21 @@ def handle_errors(fn: F) -> F:
                             "column": None,
                             "path": None,
                             "kind": "InternalError",
-                            "message": f"internal error: {type(e).__name__}: {e}{where}",
+                            "message": redact(f"internal error: {type(e).__name__}: {e}{where}"),
                         }
                     ]
                 )
             console(stderr=True).print(
-                f"[bold red]internal error:[/] {_esc(type(e).__name__)}: {_esc(str(e))}{_esc(where)}. This is a "
+                f"[bold red]internal error:[/] {_esc(type(e).__name__)}: {_esc(redact(str(e)))}{_esc(where)}. This is a "
                 "gpuslice bug: please report it with the command line (GPUSLICE_DEBUG=1 shows the traceback)."
             )
             raise typer.Exit(EXIT_USAGE) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _redacted_problem(p: Problem) -> Problem:
+    return dataclasses.replace(p, message=redact(p.message))
 
 
 def _where(e: BaseException) -> str:

@@ -181,6 +181,19 @@ def compose(text: str, file: str, *, line_offset: int = 0) -> list[Any]:
     """Compose every document's node graph; YAML syntax errors become SpecError naming file and line."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    from gpuslice.yamlio import MAX_DEPTH, nesting_depth
+
+    depth, depth_line = nesting_depth(text)
+    if depth > MAX_DEPTH:  # refused at once: ruamel takes seconds to hit its recursion limit on deep flow nesting
+        raise SpecError(
+            [
+                Problem(
+                    f"invalid YAML: nested more than {MAX_DEPTH} levels deep; refusing to parse it",
+                    file=file,
+                    line=depth_line + line_offset,
+                )
+            ]
+        )
     y = _yaml()
     try:
         return list(y.compose_all(io.StringIO(text)))
