@@ -16,7 +16,8 @@ from gpuslice.errors import GpusliceError, SpecError
 from gpuslice.findings import Severity
 from gpuslice.lintconfig import check, lint, lint_file
 from gpuslice.lintconfig.goyaml import resolve_plain
-from gpuslice.lintconfig.rules import RULES, STRICT_IDS, device_ref_kind
+from gpuslice.lintconfig.rules import RULES, STRICT_IDS
+from gpuslice.lintconfig.schema import device_ref_kind
 from tests.helpers import EXAMPLES, FIXTURES, MINIMAL, write_spec
 
 LINT = FIXTURES / "lint"
