@@ -212,9 +212,9 @@ def test_mps_rules_by_version_and_limits():
     base = "sharing:\n  mps:\n    {extra}resources:\n    - name: nvidia.com/gpu\n      replicas: {n}\n"
     f = lint(base.format(extra="failRequestsGreaterThanOne: false\n    ", n=20), "x").findings
     ids = {x.id: x.severity for x in f}
-    assert ids["lint-mps-fail-requests"] is Severity.WARNING and "v0.20.0" in next(
-        x.message for x in f if x.id == "lint-mps-fail-requests"
-    )
+    assert "lint-mps-fail-requests" not in ids  # v0.20.0 (the default rules) honours false
+    old = lint(base.format(extra="failRequestsGreaterThanOne: false\n    ", n=20), "x", plugin_version="v0.19.3")
+    assert [x.severity for x in old.findings if x.id == "lint-mps-fail-requests"] == [Severity.WARNING]
     assert ids["lint-mps-replicas-old-gpu"] is Severity.WARNING
     assert ids["lint-mps-root"] is Severity.INFO  # a raw file: MPS needs --mps-root unless the operator sets it
     assert "lint-mps-replicas" in {x.id for x in lint(base.format(extra="", n=49), "x").findings}

@@ -37,6 +37,12 @@ def lint_config(
         "--upstream",
         help="Errors only where the device plugin itself fails; gpuslice's stricter rules become warnings.",
     ),
+    plugin_version: str | None = typer.Option(
+        None,
+        "--plugin-version",
+        help="Device-plugin version whose loader rules apply (e.g. v0.17.4). Default: the spec's gpu-operator chart, "
+        "else a version the file names (devicePlugin.version, chart version), else the newest known.",
+    ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Lint a device-plugin sharing config: exit 0 valid (warnings allowed), 1 invalid, 2 unreadable."""
@@ -48,7 +54,14 @@ def lint_config(
 
         resolved = api.load(spec)
     keys = [k.strip() for k in (node_label_keys or "").split(",") if k.strip()]
-    result = lint_file(file, default=default, node_label_keys=keys, resolved=resolved, upstream=upstream)
+    result = lint_file(
+        file,
+        default=default,
+        node_label_keys=keys,
+        resolved=resolved,
+        upstream=upstream,
+        plugin_version=plugin_version,
+    )
     if output == OutputFormat.json:
         print(findings_json(result.findings, **result.to_dict()))
     else:
@@ -90,6 +103,8 @@ def _print(result: Any) -> None:
             fix = f"\n[dim]fix: {escape(f.fix)}[/]" if f.fix else ""
             t.add_row(f"[{style[f.severity]}]{f.severity.value}[/]", str(f.line or ""), escape(f.message) + fix, f.id)
         out.print(t)
+    note = f" [dim]({escape(result.plugin.note)})[/]" if result.plugin.note else ""
+    out.print(f"rules: {escape(result.plugin.describe())}{note}")
     n_err = sum(1 for f in result.findings if f.severity is Severity.ERROR)
     n_warn = sum(1 for f in result.findings if f.severity is Severity.WARNING)
     verdict = "[bold red]invalid[/]" if n_err else "[green]valid[/]"

@@ -17,6 +17,7 @@ from gpuslice.lintconfig.goyaml import Doc
 from gpuslice.lintconfig.result import ConfigSummary, LintResult, emit, summarize
 from gpuslice.lintconfig.schema import DNS1123_LABEL, schema
 from gpuslice.lintconfig.speccheck import compare_with_spec, spec_expectations
+from gpuslice.lintconfig.versions import PluginRules
 
 if TYPE_CHECKING:
     from gpuslice.resolve import ResolvedSpec
@@ -130,6 +131,7 @@ class CmContext:
     upstream: bool
     findings: list[Finding]
     configs: list[ConfigSummary]
+    rules: PluginRules
 
 
 def cm_meta(cm: dict[str, Any]) -> dict[str, Any]:
@@ -272,7 +274,14 @@ def lint_entries(
         if text is None:
             continue
         found, parsed, _ = lint_config_text(
-            text, file, upstream=ctx.upstream, prefix=kpath, line_offset=offset, fixed_line=fixed, in_configmap=True
+            text,
+            file,
+            upstream=ctx.upstream,
+            prefix=kpath,
+            line_offset=offset,
+            fixed_line=fixed,
+            in_configmap=True,
+            rules=ctx.rules,
         )
         ctx.findings.extend(found)
         ctx.configs.append(summarize(f"{label}/{key}", key, parsed, found, kline))
@@ -360,10 +369,11 @@ def lint_manifest(
     default: str | None,
     label_keys: list[str],
     resolved: ResolvedSpec | None,
+    rules: PluginRules,
 ) -> LintResult:
     """Lint the device-plugin ConfigMaps of a Kubernetes manifest (one or several documents, ``kind: List``)."""
-    result = LintResult(file=file, kind="configmap")
-    ctx = CmContext(file=file, upstream=upstream, findings=result.findings, configs=result.configs)
+    result = LintResult(file=file, kind="configmap", plugin=rules)
+    ctx = CmContext(file=file, upstream=upstream, findings=result.findings, configs=result.configs, rules=rules)
     seen_cm = False
     for doc in docs:
         d = doc.data

@@ -7,10 +7,15 @@ from gpuslice.findings import Finding, Severity
 from gpuslice.lintconfig.goyaml import Doc, load_docs
 from gpuslice.lintconfig.result import emit
 from gpuslice.lintconfig.sharing_rules import Linter, Parsed
+from gpuslice.lintconfig.versions import PluginRules, default_rules
 
 
-def lint_doc(doc: Doc, *, prefix: str, upstream: bool, in_configmap: bool) -> tuple[list[Finding], Parsed]:
-    linter = Linter(doc=doc, prefix=prefix, upstream=upstream, in_configmap=in_configmap)
+def lint_doc(
+    doc: Doc, *, prefix: str, upstream: bool, in_configmap: bool, rules: PluginRules | None = None
+) -> tuple[list[Finding], Parsed]:
+    linter = Linter(
+        doc=doc, prefix=prefix, upstream=upstream, in_configmap=in_configmap, rules=rules or default_rules()
+    )
     parsed = linter.run()
     return linter.findings, parsed
 
@@ -25,6 +30,7 @@ def lint_config_text(
     fixed_line: int | None = None,
     in_configmap: bool = False,
     docs: list[Doc] | None = None,
+    rules: PluginRules | None = None,
 ) -> tuple[list[Finding], Parsed, int]:
     """Lint one config's text. Returns (findings, parsed, number of documents). YAML errors become findings."""
     try:
@@ -54,7 +60,7 @@ def lint_config_text(
             d.duplicates = [(p, fixed_line) for p, _ in d.duplicates]
     if not docs:
         docs = [Doc(data=None, file=file, lines={(): fixed_line or 1})]
-    findings, parsed = lint_doc(docs[0], prefix=prefix, upstream=upstream, in_configmap=in_configmap)
+    findings, parsed = lint_doc(docs[0], prefix=prefix, upstream=upstream, in_configmap=in_configmap, rules=rules)
     extra = [d for d in docs[1:] if d.data is not None]
     if extra:
         findings.append(

@@ -13,6 +13,7 @@ from gpuslice.lintconfig.goyaml import Doc
 from gpuslice.lintconfig.result import LintResult, emit
 from gpuslice.lintconfig.schema import DNS1123_LABEL, schema
 from gpuslice.lintconfig.speccheck import spec_expectations
+from gpuslice.lintconfig.versions import PluginRules
 
 if TYPE_CHECKING:
     from gpuslice.resolve import ResolvedSpec
@@ -50,10 +51,11 @@ def lint_values(
     default: str | None,
     label_keys: list[str],
     resolved: ResolvedSpec | None = None,
+    rules: PluginRules,
 ) -> LintResult:
     """Lint the configs a Helm values file puts into the device-plugin ConfigMap the chart renders."""
-    result = LintResult(file=file, kind="helm-values")
-    ctx = CmContext(file=file, upstream=upstream, findings=result.findings, configs=result.configs)
+    result = LintResult(file=file, kind="helm-values", plugin=rules)
+    ctx = CmContext(file=file, upstream=upstream, findings=result.findings, configs=result.configs, rules=rules)
     doc, cfg, where = v.doc, v.config, ".".join(v.base)
 
     def add(rule: str, message: str, fix: str, *path: str, severity: Severity | None = None) -> None:
@@ -156,3 +158,29 @@ def lint_values(
             )
     result.findings[:] = sort_findings(result.findings)
     return result
+
+
+def version_in_file(docs: list[Doc]) -> tuple[str, str] | None:
+    """A device-plugin version the input names itself: gpu-operator values' ``devicePlugin.version``, a
+    ClusterPolicy's ``spec.devicePlugin.version``, or the nvidia-device-plugin chart's ``image.tag``."""
+    for doc in docs:
+        d = doc.data
+        if not isinstance(d, dict):
+            continue
+        if d.get("kind") == "ClusterPolicy":
+            spec = d.get("spec")
+            dp = spec.get("devicePlugin") if isinstance(spec, dict) else None
+            if isinstance(dp, dict) and isinstance(dp.get("version"), str) and dp["version"]:
+                return dp["version"], "spec.devicePlugin.version of the ClusterPolicy"
+            continue
+        if "kind" in d:
+            continue
+        dp = d.get("devicePlugin")
+        if isinstance(dp, dict) and isinstance(dp.get("version"), str) and dp["version"]:
+            return dp["version"], "devicePlugin.version in the values"
+        image = d.get("image")
+        if isinstance(d.get("config"), dict) and isinstance(image, dict):
+            tag = image.get("tag")
+            if isinstance(tag, str) and tag:
+                return tag, "image.tag in the nvidia-device-plugin values"
+    return None

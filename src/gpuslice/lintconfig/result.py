@@ -9,6 +9,7 @@ from typing import Any
 from gpuslice.findings import Finding, Severity, has_errors
 from gpuslice.lintconfig.rules import CM_RULES, RULES
 from gpuslice.lintconfig.sharing_rules import Parsed
+from gpuslice.lintconfig.versions import PluginRules, default_rules
 
 REF_OPERATOR = "https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/gpu-sharing.html"
 
@@ -31,10 +32,12 @@ class ConfigSummary:
 @dataclass
 class LintResult:
     file: str
-    kind: str  # "config" | "configmap"
+    kind: str  # "config" | "configmap" | "helm-values"
     findings: list[Finding] = field(default_factory=list)
     configs: list[ConfigSummary] = field(default_factory=list)
     configmaps: list[str] = field(default_factory=list)
+    #: the device-plugin version whose loader rules were applied, and where that version came from
+    plugin: PluginRules = field(default_factory=default_rules)
 
     @property
     def ok(self) -> bool:
@@ -46,6 +49,7 @@ class LintResult:
             "kind": self.kind,
             "ok": self.ok,
             "configmaps": self.configmaps,
+            "pluginVersion": self.plugin.to_dict(),
             "configs": [
                 {
                     "name": c.name,
@@ -101,8 +105,8 @@ def summarize(
     )
     strategy = {"mps": "mps", "timeSlicing": "time-slicing", None: "none"}[block_name]
     fail = blk.get("failRequestsGreaterThanOne")
-    if fail is None:
-        fail = block_name == "mps"  # v0.20.0: MPS defaults to true, time-slicing to false
+    if fail is None or (block_name == "mps" and parsed.mps_fail_forced):
+        fail = block_name == "mps"  # MPS: true unless v0.20.0+ says false; time-slicing defaults to false
     return ConfigSummary(
         name=name,
         key=key,

@@ -36,6 +36,12 @@ RULES: dict[str, tuple[Severity, str, str]] = {
         "strict",
         "A key the plugin does not know at this level; upstream drops it silently (the setting has no effect).",
     ),
+    "lint-key-version": (
+        Severity.ERROR,
+        "strict",
+        "A key the device-plugin version being checked does not know yet (added in a later release): its loader "
+        "drops it silently, so the setting has no effect.",
+    ),
     "lint-duplicate-key": (Severity.ERROR, "strict", "A key appears twice in one mapping; the plugin keeps the last."),
     "lint-missing-field": (Severity.ERROR, "upstream", "A required field (name, replicas, pattern) is missing."),
     "lint-empty-sharing": (
@@ -78,7 +84,11 @@ RULES: dict[str, tuple[Severity, str, str]] = {
         "timeSlicing and mps in one config: MPS wins and timeSlicing is silently ignored.",
     ),
     "lint-flag-value": (Severity.ERROR, "upstream", "A flags value outside the set the plugin accepts."),
-    "lint-duration": (Severity.ERROR, "upstream", "gfd.sleepInterval must be a number, a Go duration or 'infinite'."),
+    "lint-duration": (
+        Severity.ERROR,
+        "upstream",
+        "gfd.sleepInterval must be a number, a Go duration or (from device plugin v0.19.0) 'infinite'.",
+    ),
     "lint-imex": (Severity.ERROR, "upstream", "imex.channelIDs must be [] or [0]."),
     "lint-mps-mig": (Severity.ERROR, "strict", "MPS shares full GPUs only (nvidia.com/gpu), never MIG devices."),
     "lint-mps-mig-strategy": (
@@ -99,7 +109,8 @@ RULES: dict[str, tuple[Severity, str, str]] = {
     "lint-mps-fail-requests": (
         Severity.WARNING,
         "advice",
-        "failRequestsGreaterThanOne: false under MPS is honoured only from device plugin v0.20.0.",
+        "failRequestsGreaterThanOne: false under MPS is ignored before device plugin v0.20.0: MPS always fails "
+        "requests for more than one replica there.",
     ),
     "lint-mps-root": (
         Severity.INFO,

@@ -24,6 +24,7 @@ class Parsed:
     resources_set: bool = False
     imex: dict[str, Any] = field(default_factory=dict)
     ok_blocks: set[str] = field(default_factory=set)
+    mps_fail_forced: bool = False  # the plugin version forces failRequestsGreaterThanOne for MPS (< v0.20.0)
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Linter(SchemaWalker):
     """Lint one config document: ``Linter(doc=...).run()`` -> what the plugin would hold; findings in ``.findings``."""
 
     def run(self) -> Parsed:
-        p = Parsed()
+        p = Parsed(mps_fail_forced=not self.rules.has("mpsFailRequestsHonoured"))
         d = self.doc.data
         for kpath, line in self.doc.duplicates:
             self.emit(
@@ -253,14 +254,19 @@ class Linter(SchemaWalker):
                 "time-slicing): a pod requesting 2 replicas gets 2 slices of the same GPU, not more compute",
                 "Set failRequestsGreaterThanOne: true.",
             )
-        if block == "mps" and blk.get("failRequestsGreaterThanOne") is False:
+        if (
+            block == "mps"
+            and blk.get("failRequestsGreaterThanOne") is False
+            and not self.rules.has("mpsFailRequestsHonoured")
+        ):
+            # config.go NewConfig sets it to true for MPS and rm.go ValidateRequest ignores it (before v0.20.0)
             self.emit(
                 "lint-mps-fail-requests",
                 (*base, "failRequestsGreaterThanOne"),
-                "false is honoured only by "
-                f"device plugin >= {schema()['mps']['fail_requests_honoured_from']}; v0.15-v0.19 reject "
-                "requests for more than one MPS replica regardless",
-                "Check the operator's device-plugin version.",
+                f"false is ignored by device plugin {self.rules.version}: before "
+                f"{schema()['mps']['fail_requests_honoured_from']} MPS forces failRequestsGreaterThanOne to true, so "
+                "a pod asking for more than one MPS replica is refused",
+                "Request one replica per container, or upgrade the device plugin to v0.20.0 or later.",
             )
 
     def resource_name_rules(self, block: str, name: str, path: Path, mig_strategy: str | None, raw_r: Any) -> None:

@@ -135,3 +135,38 @@ def operator_chart_plugin(chart_version: str) -> str | None:
         return None
     same_minor = [(parse_version(k), p) for k, p in OPERATOR_PLUGIN.items() if parse_version(k)[:2] == parts[:2]]  # type: ignore[index]
     return max(same_minor)[1] if same_minor else None
+
+
+def choose_rules(
+    explicit: str | None,
+    *,
+    spec_chart: str | None = None,
+    in_file: tuple[str, str] | None = None,
+    strict: bool = True,
+) -> PluginRules:
+    """The rule set to apply, in this order: ``explicit`` (``--plugin-version``), the gpuslice spec's gpu-operator
+    chart version, a version the file itself names (``in_file`` = (version, where)), else the newest.
+
+    ``strict``: an explicit version that is not a version raises ``ValueError``; otherwise (a version read from a
+    file or a cluster, e.g. an image tag ``latest``) the newest rules are used and the note says why.
+    """
+    if explicit:
+        try:
+            return plugin_rules(explicit, "--plugin-version")
+        except ValueError:
+            if strict:
+                raise
+            newest = default_rules()
+            return PluginRules(newest.version, newest.source, f"{explicit!r} is not a version; used the newest rules")
+    if spec_chart:
+        pv = operator_chart_plugin(spec_chart)
+        if pv:
+            return plugin_rules(pv, f"the spec's gpu-operator chart {spec_chart}")
+    if in_file:
+        version, where = in_file
+        try:
+            return plugin_rules(version, where)
+        except ValueError:
+            newest = default_rules()
+            return PluginRules(newest.version, newest.source, f"{where} is {version!r}, not a version; used the newest")
+    return default_rules()

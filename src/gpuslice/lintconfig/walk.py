@@ -25,7 +25,7 @@ from gpuslice.lintconfig.schema import (
     resource_name_problem,
     schema,
 )
-from gpuslice.lintconfig.versions import PluginRules, default_rules
+from gpuslice.lintconfig.versions import PluginRules, default_rules, parse_version
 from gpuslice.yamlio import format_path
 
 
@@ -139,7 +139,8 @@ class SchemaWalker:
         if not isinstance(v, dict):
             self.emit("lint-type", path, f"must be a mapping, got {_type_name(v)} {_show(v)}")
             return None
-        fields: dict[str, Any] = spec.get("fields", {})
+        all_fields: dict[str, Any] = spec.get("fields", {})
+        fields = {k: f for k, f in all_fields.items() if self.known_in_version(f)}
         out: dict[str, Any] = {}
         winner: dict[str, str] = {}
         if go.startswith("struct"):
@@ -157,7 +158,11 @@ class SchemaWalker:
                 continue
             name = next((f for f, k in winner.items() if k.lower() == key.lower() and f.lower() == key.lower()), None)
             if name is None:
-                self.unknown_key(key, kpath, fields, path)
+                newer = next((f for f in all_fields if f.lower() == key.lower() and f not in fields), None)
+                if newer is not None:
+                    self.too_new(key, kpath, all_fields[newer])
+                else:
+                    self.unknown_key(key, kpath, fields, path)
                 continue
             if winner[name] != key:
                 self.emit(
@@ -193,6 +198,21 @@ class SchemaWalker:
                     f"Add '{name}'.",
                 )
         return out
+
+    def known_in_version(self, spec: dict[str, Any]) -> bool:
+        since = spec.get("since")
+        return since is None or self.rules.parts >= (parse_version(since) or (0, 0, 0))
+
+    def too_new(self, key: str, kpath: Path, spec: dict[str, Any]) -> None:
+        """A key the plugin version being checked does not know yet: its loader drops it silently."""
+        before = f": {spec['before']}" if spec.get("before") else ""
+        self.emit(
+            "lint-key-version",
+            kpath,
+            f"'{key}' is read by the device plugin only from {spec['since']}; {self.rules.version} drops it "
+            f"silently{before}",
+            f"Upgrade the device plugin (gpu-operator chart) to {spec['since']} or later, or remove '{key}'.",
+        )
 
     def unknown_key(self, key: str, kpath: Path, fields: dict[str, Any], parent: Path) -> None:
         here = format_path(tuple(p if isinstance(p, str) else 0 for p in parent)) or "the top level"
@@ -264,6 +284,16 @@ class SchemaWalker:
     def check_duration(self, v: Any, path: Path) -> Any:
         if v is None or (isinstance(v, int | float) and not isinstance(v, bool)):
             return v
+        if v == "infinite" and not self.rules.has("infiniteSleepInterval"):
+            # duration.go before v0.19.0: time.ParseDuration("infinite") fails, so the config does not load
+            self.emit(
+                "lint-duration",
+                path,
+                f"'infinite' is accepted only from device plugin v0.19.0; {self.rules.version} fails to load the "
+                'config (time: invalid duration "infinite")',
+                "Use a long Go duration such as 8760h, or upgrade the device plugin to v0.19.0 or later.",
+            )
+            return None
         if isinstance(v, str) and (v == "infinite" or v in ("0", "+0", "-0") or _GO_DURATION.fullmatch(v)):
             return v
         self.emit(
