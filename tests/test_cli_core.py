@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from gpuslice.output import write_tree
+from gpuslice.output import MARKER, write_tree
 from tests.helpers import CHARTS, EXAMPLES, MINIMAL, write_spec
 
 CHART = CHARTS / "chart-v26.7.0"
@@ -39,12 +39,13 @@ def test_plan_writes_outputs_atomically_and_replaces(cli, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "stale.txt").write_text("old")
-    r = cli("plan", spec, "-d", out, "--chart", CHART, "--output", "json")
+    r = cli("plan", spec, "-d", out, "--chart", CHART, "--output", "json", "--overwrite")
     assert r.exit_code == 0, r.stdout + r.stderr
     doc = json.loads(r.stdout)
     assert not (out / "stale.txt").exists()
     assert (out / "PLAN.md").is_file() and (out / "device-plugin-config.yaml").is_file()
-    assert sorted(doc["files"]) == sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != MARKER)
+    assert sorted(doc["files"]) == written
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 
 

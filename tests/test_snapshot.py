@@ -92,7 +92,9 @@ def test_snapshot_survives_api_faults_and_replaces_the_folder(tmp_path):
     with FakeKube(kf.healthy()) as api:
         api.inject("GET", r"/namespaces/kube-system/pods$", "503", times=2)
         api.inject("GET", r"/log$", "reset")
-        take_snapshot(live(api, tmp_path), out, namespaces=NAMESPACES, operator_namespace="gpu-operator")
+        take_snapshot(
+            live(api, tmp_path), out, namespaces=NAMESPACES, operator_namespace="gpu-operator", overwrite=True
+        )
         assert api.count("GET", r"/namespaces/kube-system/pods$") == 3
     assert not (out / "stale.txt").exists() and (out / "kube-system" / "pods.json").is_file()
 

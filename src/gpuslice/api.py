@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gpuslice.chart import input_paths
 from gpuslice.checks import run_checks
 from gpuslice.findings import Finding, has_errors, sort_findings
-from gpuslice.output import write_tree
+from gpuslice.output import check_out_dir, write_tree
 from gpuslice.render import RenderOptions, RenderResult, render_all
 from gpuslice.resolve import ResolvedSpec, resolve
 from gpuslice.spec import load_spec
@@ -44,9 +45,18 @@ def plan(
     force: bool = False,
     options: RenderOptions | None = None,
     write: bool = True,
+    overwrite: bool = False,
 ) -> PlanResult:
-    """Check, then render every artifact into ``out_dir`` (atomically). Refuses on errors unless ``force``."""
+    """Check, then render every artifact into ``out_dir`` (atomically). Refuses on errors unless ``force``.
+
+    ``out_dir`` is replaced only when it is empty or holds exactly what gpuslice wrote there, unless ``overwrite``;
+    never when it holds (or lies in) an input: the spec or a place its chart is read from (see
+    :mod:`gpuslice.output`).
+    """
     r = load(path)
+    inputs: list[str | Path] = [path, *input_paths(r, options.chart if options else None)]
+    if write:
+        check_out_dir(out_dir, inputs=inputs, overwrite=overwrite)
     findings = run_checks(r)
     result = PlanResult(resolved=r, findings=findings)
     if has_errors(findings) and not force:
@@ -61,5 +71,7 @@ def plan(
     files["PLAN.md"] = plan_markdown(r, result.findings, sorted([*files, "PLAN.md"]))
     result.files = sorted(files)
     if write:
-        result.out_dir = write_tree(out_dir, files, executable=tuple(rendered.executable))
+        result.out_dir = write_tree(
+            out_dir, files, executable=tuple(rendered.executable), inputs=inputs, overwrite=overwrite
+        )
     return result

@@ -400,6 +400,23 @@ def is_operator_chart(chart: Chart) -> bool:
     return False
 
 
+def input_paths(resolved: ResolvedSpec, explicit: str | Path | None = None) -> list[Path]:
+    """Every place a chart for ``resolved`` may be read from: an output folder must never replace (or lie in) one.
+
+    ``--chart``, ``operator.chart``, the vendored ``charts/`` next to the spec, ``$GPUSLICE_CHARTS_DIR`` and the
+    cache; whether they exist or not (an output folder must not take a place a chart is looked for either).
+    """
+    spec_dir = Path(resolved.file).parent if resolved.file else Path.cwd()
+    paths = [spec_dir / "charts", cache_dir()]
+    paths += [Path(d) for d in os.environ.get(CHARTS_DIR_ENV, "").split(os.pathsep) if d]
+    field_path = resolved.spec.operator.chart
+    if field_path:
+        paths.append(Path(field_path) if Path(field_path).is_absolute() else spec_dir / field_path)
+    if explicit is not None:
+        paths.append(Path(explicit))
+    return paths
+
+
 def locate_chart(
     resolved: ResolvedSpec,
     explicit: str | Path | None = None,
@@ -461,6 +478,7 @@ __all__ = [
     "cache_dir",
     "deep_merge",
     "how_to_provide",
+    "input_paths",
     "is_operator_chart",
     "load_chart",
     "locate_chart",

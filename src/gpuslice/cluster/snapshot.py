@@ -12,11 +12,9 @@ first (then the operator's own pods), so a 5,000-node cluster does not mean 20,0
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,13 +69,19 @@ def take_snapshot(
     operator_namespace: str | None = None,
     max_log_pods: int = 500,
     progress: Callable[[str], None] | None = None,
+    overwrite: bool = False,
+    inputs: Iterable[str | Path | None] = (),
 ) -> SnapshotResult:
-    """Write ``source`` for ``namespaces`` into ``out_dir`` (replaced atomically on success)."""
-    out = Path(out_dir).resolve()
-    if out.exists() and not out.is_dir():
-        raise GpusliceError(f"{out_dir} exists and is not a folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    """Write ``source`` for ``namespaces`` into ``out_dir`` (replaced atomically on success, and only when it is
+    empty or a folder gpuslice wrote, unless ``overwrite``: see :mod:`gpuslice.output`)."""
+    from gpuslice.output import check_out_dir, clean_stale, commit, stage
+
+    out = check_out_dir(out_dir, inputs=inputs, overwrite=overwrite)
+    clean_stale(out)
+    try:
+        tmp = stage(out)
+    except OSError as e:
+        raise GpusliceError(f"{out_dir}: cannot create the output folder: {e.strerror}") from None
     say = progress or (lambda _msg: None)
     res = SnapshotResult(out_dir=out, namespaces=list(namespaces))
     try:
@@ -134,13 +138,7 @@ def take_snapshot(
             "logs": {"pods": res.pods_with_logs, "skipped": res.skipped_logs},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        commit(tmp, out, command="snapshot")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -125,7 +125,15 @@ def _kube(kubeconfig: str | None, context: str | None, retrier: Any) -> Any:
 
 @handle_errors
 def snapshot(
-    out: Path = typer.Option(..., "--out-dir", "-d", help="Folder to write (replaced atomically)."),
+    out: Path = typer.Option(
+        ...,
+        "--out-dir",
+        "-d",
+        help="Folder to write, replaced atomically; only an empty one or one gpuslice wrote, unless --overwrite.",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the folder even if it holds files gpuslice did not write."
+    ),
     spec: Path | None = SPEC_OPTION,
     namespace: str | None = NAMESPACE_OPTION,
     extra_namespace: list[str] = typer.Option([], "--include-namespace", help="Also capture this namespace."),
@@ -143,7 +151,7 @@ def snapshot(
     from gpuslice.cluster.snapshot import take_snapshot
     from gpuslice.output import check_out_dir
 
-    check_out_dir(out, inputs=(spec, kubeconfig))
+    check_out_dir(out, inputs=(spec, kubeconfig), overwrite=overwrite)
     err = console(stderr=True)
     ns = namespace
     cm_names: tuple[str, ...] = ()
@@ -166,6 +174,8 @@ def snapshot(
             operator_namespace=ns,
             max_log_pods=max_log_pods,
             progress=lambda msg: st.update(f"capturing {_esc(msg)}"),
+            overwrite=overwrite,
+            inputs=(spec, kubeconfig),
         )
     c = console()
     c.print(

@@ -20,7 +20,15 @@ from gpuslice.commands._common import (
 )
 
 SPEC_ARG = typer.Argument(..., help="Path to gpuslice.yaml", show_default=False, metavar="SPEC")
-OUT_OPTION = typer.Option(Path("gpuslice-out"), "--out-dir", "-d", help="Output folder (replaced atomically).")
+OUT_OPTION = typer.Option(
+    Path("gpuslice-out"),
+    "--out-dir",
+    "-d",
+    help="Output folder, replaced atomically; only an empty one or one gpuslice wrote, unless --overwrite.",
+)
+OVERWRITE_OPTION = typer.Option(
+    False, "--overwrite", help="Replace the output folder even if it holds files gpuslice did not write."
+)
 CHART_OPTION = typer.Option(None, "--chart", help="Local GPU Operator chart folder or .tgz (default: chart repo).")
 HELM_OPTION = typer.Option(None, "--helm", help="helm binary (default: $GPUSLICE_HELM, then PATH).")
 MIRROR_TOOL_OPTION = typer.Option("crane", "--mirror-tool", help="crane or skopeo, for mirror.sh.")
@@ -50,7 +58,15 @@ def check(spec: Path = SPEC_ARG, output: OutputFormat = OUTPUT_OPTION) -> None:
 
 
 def _plan(
-    spec: Path, out: Path, chart: Path | None, helm: str | None, mirror_tool: str, *, force: bool, status: str
+    spec: Path,
+    out: Path,
+    chart: Path | None,
+    helm: str | None,
+    mirror_tool: str,
+    *,
+    force: bool,
+    status: str,
+    overwrite: bool,
 ) -> Any:
     """What plan and render share: validate the options and OUT, then check + render with a status line."""
     from gpuslice import api
@@ -60,9 +76,15 @@ def _plan(
 
     if mirror_tool not in ("crane", "skopeo"):
         raise GpusliceError(f"--mirror-tool must be crane or skopeo, not {mirror_tool!r}")
-    check_out_dir(out, inputs=(spec, chart))
+    check_out_dir(out, inputs=(spec, chart), overwrite=overwrite)
     with console(stderr=True).status(f"{status} {_esc(str(spec))}"):
-        return api.plan(spec, out, force=force, options=RenderOptions(chart=chart, helm=helm, mirror_tool=mirror_tool))
+        return api.plan(
+            spec,
+            out,
+            force=force,
+            overwrite=overwrite,
+            options=RenderOptions(chart=chart, helm=helm, mirror_tool=mirror_tool),
+        )
 
 
 @handle_errors
@@ -74,9 +96,10 @@ def plan(
     helm: str | None = HELM_OPTION,
     mirror_tool: str = MIRROR_TOOL_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Check SPEC, then render every artifact into OUT (values, device-plugin config, bootstrap, images...)."""
-    res = _plan(spec, out, chart, helm, mirror_tool, force=force, status="checking and rendering")
+    res = _plan(spec, out, chart, helm, mirror_tool, force=force, status="checking and rendering", overwrite=overwrite)
     if output == OutputFormat.json:
         print(
             findings_json(
@@ -113,9 +136,10 @@ def render(
     helm: str | None = HELM_OPTION,
     mirror_tool: str = MIRROR_TOOL_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Render every artifact into OUT without refusing on check errors (plan = check + render)."""
-    res = _plan(spec, out, chart, helm, mirror_tool, force=True, status="rendering")
+    res = _plan(spec, out, chart, helm, mirror_tool, force=True, status="rendering", overwrite=overwrite)
     if output == OutputFormat.json:
         print(
             findings_json(
