@@ -15,7 +15,7 @@ import pytest
 
 from gpuslice import api
 from gpuslice.checks import rule_docs, run_checks
-from gpuslice.findings import Severity
+from gpuslice.findings import Severity, registry
 from tests.helpers import FIXTURES
 
 SPECS = FIXTURES / "specs"
@@ -39,6 +39,8 @@ def test_fixture(path: Path) -> None:
     rule_id = path.parent.name
     findings, text = _run(path)
     ids = {f.id for f in findings}
+    for f in findings:  # the registry knows every id, at a severity no milder than reported
+        assert f.severity.rank >= registry()[f.id].severity.rank, (f.id, f.severity)
     if path.stem.endswith("-FAILED"):
         assert rule_id in ids, f"{rule_id} not reported; got {sorted(ids)}"
         allowed = {rule_id, *(x.strip() for x in (_header(text, "expect-also") or "").split(",") if x.strip())}
@@ -76,12 +78,10 @@ def test_every_failed_finding_has_a_fix_and_a_reference() -> None:
 
 
 def test_fixtures_cover_the_rule_modules_findings() -> None:
-    """Every finding id of the preflight rule modules (not the registry's) has a fixture folder."""
-    from gpuslice.checks import disks, dns, eks, gpu, kubernetes, names, os_support, sharing
+    """Every finding id the registry gives to check (the preflight rules) has a fixture folder."""
+    from gpuslice.findings import finding_ids
 
-    ids = set()
-    for m in (disks, dns, eks, gpu, kubernetes, names, os_support, sharing):
-        ids |= set(m.IDS)
+    ids = set(finding_ids("check"))
     ids.discard("os-unknown")  # every OS id the spec allows is in the catalog; see test_checks.py
-    ids |= {"registry-source-not-covered", "registry-no-pull-secret"}  # registry.py's preflight ids (the rest: plan)
+    ids.discard("checks-disabled-unknown")  # about checks.disabled itself; tests/test_findings_registry.py
     assert ids <= {p.name for p in SPECS.iterdir()}, sorted(ids - {p.name for p in SPECS.iterdir()})

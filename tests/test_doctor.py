@@ -14,7 +14,7 @@ from gpuslice import api
 from gpuslice.cluster.doctor import rule_docs, run_doctor
 from gpuslice.cluster.dump import DumpSource, read_log_file
 from gpuslice.cluster.view import load_view
-from gpuslice.findings import Severity
+from gpuslice.findings import Severity, registry
 from tests import k8sfixtures as kf
 
 DUMPS = kf.DUMPS
@@ -59,6 +59,7 @@ def test_each_rule_fires_on_its_dump(name, resolved):
             assert f.fix, fid
             assert f.evidence, fid
             assert f.id in rule_docs()  # `gpuslice explain` can say what it is
+            assert f.severity.rank >= registry()[f.id].severity.rank, f"{fid} is louder than registered"
 
 
 def test_healthy_dump_is_clean_with_and_without_the_spec(resolved):

@@ -274,3 +274,48 @@ def dump_yaml(data: Any) -> str:
 
     _Dumper.add_representer(str, _str)
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True)
+
+
+def load_packaged(package: str, name: str) -> Any:
+    """A YAML data file shipped inside the ``package`` (``name`` may contain ``/``), parsed with libyaml.
+
+    The one loader of gpuslice's own data (catalog, knowledge, finding registry, ...). A duplicate key is an error:
+    PyYAML would keep the last one silently, and a data file that says a thing twice says it wrong once.
+    Raises :class:`~gpuslice.errors.CatalogError` naming the file; callers cache what they derive from it.
+    """
+    from importlib import resources
+
+    import yaml
+
+    from gpuslice.errors import CatalogError
+
+    where = f"{package.replace('.', '/')}/{name}"
+    try:
+        text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
+        return yaml.load(text, Loader=_unique_key_loader())
+    except (OSError, yaml.YAMLError, ValueError) as e:
+        raise CatalogError(f"gpuslice data file {where} is broken: {e}") from e
+
+
+_LOADER: Any = None
+
+
+def _unique_key_loader() -> Any:
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+        class _Loader(base):
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                seen: set[Any] = set()
+                for key_node, _ in node.value:
+                    key = self.construct_object(key_node, deep=deep)
+                    if key in seen:
+                        raise ValueError(f"line {key_node.start_mark.line + 1}: key {key!r} appears twice")
+                    seen.add(key)
+                return super().construct_mapping(node, deep=deep)
+
+        _LOADER = _Loader
+    return _LOADER

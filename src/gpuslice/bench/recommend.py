@@ -571,10 +571,3 @@ def findings(recs: list[Recommendation]) -> list[Finding]:
             )
         )
     return out
-
-
-#: Finding id -> explanation (``gpuslice explain``).
-IDS = {
-    "bench-recommend": "gpuslice recommend's choice for a pool (strategy and replicas) from measured results; a "
-    "warning when it differs from the spec's current sharing settings.",
-}

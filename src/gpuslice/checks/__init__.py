@@ -1,8 +1,9 @@
 """Preflight checks: an explicit registry of small, pure rules over the resolved spec.
 
-Each rule module exposes ``check(resolved) -> Iterable[Finding]`` and a docstring that ``gpuslice explain``
-prints. Rules only read; they never raise for user mistakes (those are findings). The registry below is the
-one place that lists them: no import side effects.
+Each rule module exposes ``check(resolved) -> Iterable[Finding]``; the ids it reports are declared, with severity,
+explanation and reference, in the finding registry (``src/gpuslice/data/findings.yaml``, owner ``check``). Rules only
+read; they never raise for user mistakes (those are findings). ``_modules`` below is the one place that lists the
+rule modules: no import side effects.
 """
 
 from __future__ import annotations
@@ -50,13 +51,10 @@ def rules() -> dict[str, Rule]:
 
 
 def rule_docs() -> dict[str, str]:
-    """Finding id -> explanation, from each module's ``IDS`` mapping."""
-    out: dict[str, str] = {
-        "checks-disabled-unknown": "checks.disabled in the spec names an id no check has (a typo keeps the check on).",
-    }
-    for m in _modules():
-        out.update(getattr(m, "IDS", {}))
-    return out
+    """Finding id -> explanation for what check, plan and render report (the registry's owners check and render)."""
+    from gpuslice.findings import registry
+
+    return {i.id: i.explanation for i in registry().values() if i.owner in ("check", "render")}
 
 
 def run_checks(resolved: ResolvedSpec, *, today: date | None = None) -> list[Finding]:
@@ -77,12 +75,13 @@ def run_checks(resolved: ResolvedSpec, *, today: date | None = None) -> list[Fin
 
 
 def _unknown_disabled(disabled: tuple[str, ...]) -> list[Finding]:
-    """A typo in checks.disabled would silently keep a check on: say so."""
+    """A typo in checks.disabled would silently keep a check on: say so. Any registered id is accepted (the same
+    list is honoured by doctor, so ``disabled: [coredns-loop]`` is no typo)."""
     import difflib
 
-    from gpuslice.findings import Severity
+    from gpuslice.findings import Severity, registry
 
-    known = rule_docs()
+    known = registry()
     out = []
     for i, fid in enumerate(disabled):
         if fid in known:
@@ -92,7 +91,7 @@ def _unknown_disabled(disabled: tuple[str, ...]) -> list[Finding]:
             Finding(
                 id="checks-disabled-unknown",
                 severity=Severity.WARNING,
-                message=f"checks.disabled names {fid!r}, which is no check id"
+                message=f"checks.disabled names {fid!r}, which is no finding id"
                 + (f"; did you mean {hint[0]!r}?" if hint else "."),
                 fix="Use an id that `gpuslice check` prints (`gpuslice explain ID` describes it), or remove the entry.",
                 reference="docs/checks.md",

@@ -20,24 +20,6 @@ EKS_REF = "https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/a
 GC_REF = "https://kubernetes.io/docs/concepts/architecture/garbage-collection/#container-image-lifecycle"
 NODEADM_REF = "https://awslabs.github.io/amazon-eks-ami/nodeadm/doc/api/#localstorageoptions"
 
-IDS = {
-    "disk-root-too-small": (
-        "Container images (the operator's driver container, its other operands and the workloads' CUDA images) "
-        "land on the root volume, and it is smaller than they need below the kubelet's image-GC threshold. The "
-        "node then hits DiskPressure, evicts pods and the driver install fails half-way (the story's 20 GB root)."
-    ),
-    "disk-data-too-small": "The volume that holds /var/lib/containerd is smaller than the images need.",
-    "disk-data-volume-unused": (
-        "A data volume is declared but not mounted where containerd writes (/var/lib/containerd or a parent), so "
-        "images still fill the root volume, which is too small for them."
-    ),
-    "disk-instance-store-unused": (
-        "The instance type has local NVMe instance store that the pool does not use. RAID0 over it for "
-        "/var/lib/containerd gives fast, free image storage (disks.instanceStore: raid0)."
-    ),
-    "disk-no-instance-store": "disks.instanceStore: raid0 is set but the instance type has no instance store.",
-}
-
 
 def _need(images_gib: float, gc_percent: int) -> int:
     return math.ceil(images_gib * 100 / gc_percent)

@@ -26,22 +26,6 @@ RESOLVED_REF = "https://www.freedesktop.org/software/systemd/man/latest/resolved
 ETC_RESOLV = "/etc/resolv.conf"
 STUB_RESOLV = "/run/systemd/resolve/stub-resolv.conf"
 
-IDS = {
-    "dns-kubelet-stub-resolver": (
-        "The kubelet is told to read a resolv.conf whose nameserver is systemd-resolved's stub 127.0.0.53. Pods "
-        "(and CoreDNS forwarding upstream) would query 127.0.0.53 inside their own network namespace: lookups fail, "
-        "or CoreDNS's loop plugin crashes CoreDNS. Point the kubelet at /run/systemd/resolve/resolv.conf. With "
-        "hostNetworkDns the bootstrap turns the stub off and re-links /etc/resolv.conf to the non-stub file, so "
-        "/etc/resolv.conf is fine there, but stub-resolv.conf then names a listener that does not exist."
-    ),
-    "dns-hostnetwork-port53": (
-        "A DNS server with hostNetwork binding 0.0.0.0:53 conflicts with systemd-resolved's stub listener on "
-        '127.0.0.53:53 ("address already in use"). With hostNetworkDns: true gpuslice\'s node bootstrap disables '
-        "the stub (DNSStubListener=no in /etc/systemd/resolved.conf.d/90-gpuslice.conf) and points "
-        "/etc/resolv.conf at /run/systemd/resolve/resolv.conf; this finding says so, for nodes built another way."
-    ),
-}
-
 
 def _stub_files(p: ResolvedPool) -> tuple[str, ...]:
     """The resolv.conf paths that name 127.0.0.53 once the node bootstrap has run."""

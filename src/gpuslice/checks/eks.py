@@ -10,14 +10,6 @@ from gpuslice.resolve import ResolvedSpec
 
 SSM_REF = "https://docs.aws.amazon.com/systems-manager/latest/userguide/setup-instance-permissions.html"
 
-IDS = {
-    "eks-ssm-policy": (
-        "The pool asks for SSM access (ssm: true) but its node role is managed elsewhere and lacks SSM permissions "
-        "(ssmPolicyAttached: false). The SSM agent is on the AMI, yet Session Manager cannot reach the nodes "
-        "without the AmazonSSMManagedInstanceCore policy (or equivalent) on the instance role."
-    ),
-}
-
 
 def check(r: ResolvedSpec) -> Iterator[Finding]:
     if r.spec.cluster.provider != "eks":

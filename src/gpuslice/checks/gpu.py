@@ -11,18 +11,6 @@ from gpuslice.resolve import ResolvedPool, ResolvedSpec
 
 TYPES_REF = "https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html"
 
-IDS = {
-    "gpu-unknown-instance-type": (
-        "The instance type is not in gpuslice's catalog and the pool has no complete gpu: override, so nothing "
-        "knows how many GPUs the nodes have or how much memory each has (replicas, disks and MPS limits depend on "
-        "them). Add gpu: {model, count, memoryGiB} or fix the type name."
-    ),
-    "gpu-model-unknown": (
-        "The GPU model is not in gpuslice's catalog: MIG profiles, the MPS client limit and the compute capability "
-        "cannot be checked."
-    ),
-}
-
 
 def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
     it = r.catalog.instance(p.spec.instance_type)

@@ -11,18 +11,6 @@ from gpuslice.resolve import ResolvedSpec
 
 PLATFORM_REF = "https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/platform-support.html"
 
-IDS = {
-    "k8s-version-unsupported": (
-        "NVIDIA validated this GPU Operator chart version only for a range of Kubernetes versions (per provider: "
-        "the platform-support matrix has its own Amazon EKS column). Outside it, CRDs, the validator and the "
-        "operands are untested and upgrades of either side break first."
-    ),
-    "chart-version-unknown": (
-        "gpuslice's catalog has no entry for the chosen chart version, so the Kubernetes range, driver images and "
-        "bundled device-plugin version cannot be checked."
-    ),
-}
-
 
 def check(r: ResolvedSpec) -> Iterator[Finding]:
     if r.chart is None:

@@ -25,20 +25,6 @@ CFN_REF = "https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API
 CFN_STACK_NAME_MAX = 128
 EKSCTL_NODEGROUP_STACK = "eksctl-{cluster}-nodegroup-{nodegroup}"
 
-IDS = {
-    "names-collision": (
-        "Two pools get the same node-group name (which also names their launch template and Karpenter NodePool/"
-        "EC2NodeClass), so creating one overwrites or fails on the other. gpuslice appends a hash when it shortens "
-        "a name, so this only happens when a pool name is spelled like another pool's shortened name."
-    ),
-    "names-eksctl-stack-too-long": (
-        "eksctl names a node group's CloudFormation stack eksctl-<cluster.name>-nodegroup-<node group>, and "
-        "CloudFormation allows 128 characters: `eksctl create nodegroup -f nodegroups/<pool>/eksctl.yaml` fails. "
-        "The node-group name is <deploymentId>-<pool> (at most 63), so shorten cluster.name, deploymentId or the "
-        "pool name, or create the pool from managed-nodegroup.json or karpenter.yaml instead."
-    ),
-}
-
 
 def check(r: ResolvedSpec) -> Iterator[Finding]:
     seen: dict[str, str] = {}

@@ -21,45 +21,6 @@ NVIDIADRIVER_REF = "https://docs.nvidia.com/datacenter/cloud-native/gpu-operator
 AL2_REF = "https://docs.aws.amazon.com/eks/latest/userguide/eks-ami-deprecation-faqs.html"
 BOTTLEROCKET_REF = "https://bottlerocket.dev/en/os/latest/api/settings/kubelet-device-plugins/"
 
-IDS = {
-    "os-glibc-too-old": (
-        "The operator's container toolkit would run on a node whose glibc is older than the toolkit needs. The "
-        "toolkit installs nvidia-container-cli onto the host and runc runs it there, so every GPU container fails "
-        "with \"version 'GLIBC_2.27' not found\" (Amazon Linux 2 has glibc 2.26; gpu-operator #755, amazon-eks-ami "
-        "#1892). Use the AL2023 NVIDIA AMI (driver and toolkit come with it) or Ubuntu."
-    ),
-    "driver-no-image": (
-        "The operator's driver container would run on an OS for which NVIDIA publishes no driver image at this "
-        "chart's driver version (there are none for Amazon Linux or Bottlerocket). The driver pod stays in "
-        "ImagePullBackOff (e.g. driver:550.54.14-amzn2 not found, gpu-operator #686)."
-    ),
-    "driver-mixed-os": (
-        "With the driver managed through ClusterPolicy, the operator reads the OS of ONE node labelled "
-        "nvidia.com/gpu.present=true (a list with limit 1) and appends that OS to the driver image tag for every "
-        "node (v26.7.0 controllers/state_manager.go getGPUNodeOSInfo, object_controls.go resolveDriverTag). GPU "
-        "pools on different OSes (even pools that opt out of the driver) can therefore give the driver pods an "
-        "image for another OS. NVIDIADriver custom resources build one driver DaemonSet per OS instead."
-    ),
-    "os-bottlerocket-device-plugin": (
-        "Bottlerocket NVIDIA variants run the Kubernetes device plugin as a host service. The operator's device "
-        "plugin on the same node would advertise the same GPUs a second time. Configure sharing with Bottlerocket's "
-        "settings.kubelet-device-plugins.nvidia.* and keep nvidia.com/gpu.deploy.device-plugin=false on the pool."
-    ),
-    "os-eks-no-ami": (
-        "EKS publishes no optimized AMIs of this OS for the cluster's Kubernetes version (Amazon Linux 2: none for "
-        "1.33 and later; EKS stopped publishing AL2 AMIs on 2025-11-26)."
-    ),
-    "os-end-of-support": (
-        "The EKS-optimized AMIs of this OS are past their end of support: no new AMIs, patches or Kubernetes versions."
-    ),
-    "os-end-of-life": "The OS itself is past its vendor's end of support (Amazon Linux 2: 2026-06-30).",
-    "os-not-validated": (
-        "The pool runs the operator's driver on an OS NVIDIA has not validated for this provider at this chart "
-        "version (the platform-support matrix lists only Ubuntu for Amazon EKS)."
-    ),
-    "os-unknown": "The catalog has no entry for this OS, so OS checks are skipped for the pool.",
-}
-
 
 def _label_fix(operand: str) -> str:
     return f"keep the node label {DEPLOY_LABEL_PREFIX}{operand}=false on this pool (remove the override in labels)"

@@ -19,36 +19,6 @@ PLUGIN_REF = "https://github.com/NVIDIA/k8s-device-plugin#shared-access-to-gpus"
 MPS_REF = "https://github.com/NVIDIA/k8s-device-plugin#with-cuda-mps"
 MIG_PREFIX = "nvidia.com/mig-"
 
-IDS = {
-    "sharing-memory-per-replica": (
-        "Time-slicing and MPS replicas share one GPU's memory with no isolation. Below the floor "
-        "(checks.memoryPerReplicaFloorGiB, default 4 GiB) a typical CUDA workload does not fit and the GPU runs "
-        "out of memory for every tenant."
-    ),
-    "sharing-mps-mig": (
-        'The device plugin cannot share MIG devices with MPS ("sharing using MPS is not supported for MIG '
-        'devices"); only full GPUs (nvidia.com/gpu) can be MPS-shared.'
-    ),
-    "sharing-mps-replicas": (
-        "The MPS control daemon refuses more replicas than the GPU's MPS client limit (48 from compute capability "
-        '7.5, 16 below): "maximum allowed replicas exceeded".'
-    ),
-    "sharing-rename-workloads": (
-        "Workloads request a resource name the pool's nodes do not advertise. With renameByDefault the shared "
-        "resource is <name>.shared and <name> drops to 0, so pods asking for the plain name stay Pending "
-        '("Insufficient nvidia.com/gpu"), and the other way round.'
-    ),
-    "sharing-fail-requests-unset": (
-        "failRequestsGreaterThanOne is not set. The device plugin's default for time-slicing is false, so a pod "
-        "asking for 2 replicas gets 2 slices of one GPU, not 2 GPUs. NVIDIA recommends true; gpuslice writes true "
-        "when the spec leaves it unset, so say so in the spec."
-    ),
-    "sharing-mig-profile": (
-        "The shared resource names a MIG profile (nvidia.com/mig-<profile>) that the pool's GPU does not offer, or "
-        "the GPU has no MIG at all; the device plugin silently skips sharing entries that match no device."
-    ),
-}
-
 
 def _model(p: ResolvedPool) -> str:
     return p.gpu.model or "the GPU"

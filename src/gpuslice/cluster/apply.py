@@ -419,14 +419,3 @@ def _await_rollout(
             return
         rep.status("waiting for the rollout: " + "; ".join(pending))
         sleep(opts.poll_interval)
-
-
-#: Finding id -> explanation (``gpuslice explain``) for what apply reports.
-IDS = {
-    "apply-pool-no-nodes": "No node of the pool exists yet, so apply could not label any; the labels come with the "
-    "rendered bootstrap when the nodes join, and the next apply sets them on existing nodes.",
-    "apply-rollout-pending": "The device plugin / GFD DaemonSets had not finished rolling onto the new sharing "
-    "ConfigMap when apply stopped waiting.",
-    "apply-rollout-ondelete": "A device-plugin DaemonSet uses updateStrategy OnDelete, so its pods keep the old "
-    "sharing config until they are deleted.",
-}

@@ -553,27 +553,7 @@ def _judge(
 
 
 def rule_docs() -> dict[str, str]:
-    """Finding id -> explanation, for every verify / smoke-test finding."""
-    docs = {
-        "verify-clusterpolicy": "The ClusterPolicy is missing or not ready: the operator has not finished deploying.",
-        "verify-clusterpolicy-unknown": "The ClusterPolicy state could not be read (e.g. no access to the CRD).",
-        "verify-daemonset": "An operator DaemonSet has fewer ready pods than desired.",
-        "verify-operator-missing": "The GPU Operator deployment was not found in the namespace the spec names.",
-        "verify-pool-no-nodes": "No node carries the pool's gpuslice.dev/pool label: the pool has not joined yet.",
-        "smoke-passed": "The smoke test ran `replicas` pods on one GPU at once and one more stayed Pending.",
-        "smoke-gpu-uuid": "Smoke-test pods that should share one GPU reported different GPU UUIDs.",
-        "smoke-gpu-uuid-unknown": "A smoke-test pod's log did not show its GPU UUID.",
-        "smoke-not-concurrent": "Fewer than `replicas` smoke-test pods ran at the same time: sharing is not in effect.",
-        "smoke-extra-not-pending": "The extra smoke-test pod was scheduled: the node advertises more than GPUs x replicas.",
-        "smoke-oversubscribed": "More smoke-test pods ran than GPUs x replicas allow.",
-        "smoke-cuda-failed": "A smoke-test pod's CUDA program failed.",
-        "smoke-node-busy": "The chosen node has GPU pods already, so the smoke test cannot prove sharing there.",
-        "smoke-no-node": "No ready node of the pool was found for the smoke test.",
-        "smoke-no-pool": "The spec has no pool with that name, or no shared pool.",
-        "smoke-no-image": "No validator image could be derived from the operator values for the smoke test.",
-        "smoke-cleanup-failed": "Some smoke-test pods could not be deleted; the message names them.",
-        "smoke-error": "The smoke test could not run (an API error); the message says which.",
-        "apply-render-failed": "apply could not render the operator values from the spec.",
-    }
-    docs.update({k: v[0].upper() + v[1:] + "." for k, v in _TITLES.items()})
-    return docs
+    """Finding id -> explanation, for every verify / smoke-test finding (the registry's owner ``verify``)."""
+    from gpuslice.findings import registry
+
+    return {i.id: i.explanation for i in registry().values() if i.owner == "verify"}

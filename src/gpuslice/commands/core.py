@@ -168,34 +168,27 @@ def schema(
 
 @handle_errors
 def explain(finding_id: str = typer.Argument(..., help="A finding id, e.g. names-collision", metavar="ID")) -> None:
-    """Explain a finding id: what it means and why gpuslice reports it."""
+    """Explain a finding id: what it means, who reports it and where the rule comes from."""
     import difflib
 
     from gpuslice.errors import GpusliceError
+    from gpuslice.findings import registry
 
-    docs = all_finding_docs()
-    if finding_id not in docs:
-        hint = difflib.get_close_matches(finding_id, list(docs), n=3)
+    reg = registry()
+    info = reg.get(finding_id)
+    if info is None:
+        hint = difflib.get_close_matches(finding_id, list(reg), n=3)
         raise GpusliceError(
             f"unknown finding id {finding_id!r}" + (f"; did you mean {', '.join(hint)}?" if hint else "")
         )
-    print(f"{finding_id}: {docs[finding_id]}")
+    print(f"{finding_id}: {info.explanation}")
+    print(f"  reported by: {info.owner} · severity: {info.severity.value}" + (f" · {info.kind}" if info.kind else ""))
+    if info.reference:
+        print(f"  reference: {info.reference}")
 
 
 def all_finding_docs() -> dict[str, str]:
-    """Every finding id gpuslice can report -> its explanation (checks, render, doctor, verify, apply, bench)."""
-    import importlib
+    """Every finding id gpuslice can report -> its explanation (the finding registry)."""
+    from gpuslice.findings import registry
 
-    from gpuslice.checks import rule_docs
-    from gpuslice.cluster import apply as apply_mod
-    from gpuslice.cluster import doctor, verify
-    from gpuslice.render import bootstrap
-
-    return {
-        **rule_docs(),
-        **doctor.rule_docs(),
-        **verify.rule_docs(),
-        **bootstrap.IDS,
-        **apply_mod.IDS,
-        **importlib.import_module("gpuslice.bench.recommend").IDS,
-    }
+    return {i.id: i.explanation for i in registry().values()}

@@ -3,7 +3,7 @@
 Accepts a raw config file (YAML or JSON, as the plugin reads it), a Kubernetes ConfigMap manifest (several
 documents, several keys, ``kind: List`` too) or Helm values of the gpu-operator / nvidia-device-plugin charts.
 Applies the device plugin's own rules (k8s-device-plugin ``api/config/v1``, per plugin version: ``versions``) and is
-stricter where the plugin silently ignores mistakes; ``rules.RULES`` lists every finding id and
+stricter where the plugin silently ignores mistakes; the finding registry (owner ``lint``) lists every finding id and
 ``docs/lint-config.md`` has the user view.
 
 Modules: ``goyaml`` (read YAML as the plugin does), ``schema`` (the schema data + Go predicates), ``walk`` (the schema

@@ -1,7 +1,8 @@
 """Doctor: what is wrong with a GPU cluster, from a dump folder or the live API.
 
-An explicit registry of rule families, one module each (like ``gpuslice.checks``). A module exposes ``IDS``
-(finding id -> explanation, printed by ``gpuslice explain``) and ``check(ctx) -> Iterable[Finding]``; rules only
+An explicit registry of rule families, one module each (like ``gpuslice.checks``). A module exposes
+``check(ctx) -> Iterable[Finding]``; the ids it reports are declared in the finding registry
+(``src/gpuslice/data/findings.yaml``, owner ``doctor``), which ``gpuslice explain`` prints. Rules only
 read the :class:`~gpuslice.cluster.doctor.context.DoctorContext`, never the network. Every finding carries
 evidence (the object and an excerpt of what it said) and a fix.
 """
@@ -32,16 +33,10 @@ def rules() -> dict[str, Rule]:
 
 
 def rule_docs() -> dict[str, str]:
-    """Finding id -> explanation, for every doctor finding."""
-    out: dict[str, str] = {
-        "dump-unreadable": "A file of the dump could not be read (not JSON/YAML, or objects of an unexpected "
-        "shape); the rest was still checked.",
-        "cluster-access-denied": "The kubeconfig's user may not list something doctor reads (ClusterPolicies, "
-        "the device-plugin ConfigMaps); the rules that need it were skipped.",
-    }
-    for mod in _modules():
-        out.update(getattr(mod, "IDS", {}))
-    return out
+    """Finding id -> explanation, for every doctor finding (the registry's owner ``doctor``)."""
+    from gpuslice.findings import registry
+
+    return {i.id: i.explanation for i in registry().values() if i.owner == "doctor"}
 
 
 def operator_namespace(view: ClusterView, hint: str | None = None) -> str:

@@ -9,15 +9,6 @@ from gpuslice.cluster import model as m
 from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding, nodes_phrase
 from gpuslice.findings import Finding, Severity
 
-IDS = {
-    "coredns-port-in-use": "A DNS pod crash-loops with `listen udp :53: bind: address already in use`: it runs with "
-    "hostNetwork and binds the wildcard address while systemd-resolved holds 127.0.0.53:53 on the node "
-    "(coredns#3834, bottlerocket#3711). Fix: bind specific addresses, or DNSStubListener=no on the node.",
-    "coredns-loop": "CoreDNS stops with `plugin/loop: Loop (...) detected`: it forwards to the node's "
-    "/etc/resolv.conf, which on Ubuntu points at the systemd-resolved stub 127.0.0.53, i.e. back to itself. Fix: "
-    "kubelet resolvConf=/run/systemd/resolve/resolv.conf (gpuslice's Ubuntu bootstrap sets it).",
-}
-
 _DNS_APPS = ("kube-dns", "coredns", "node-local-dns", "nodelocaldns")
 _DNS_CONTAINERS = ("coredns", "node-cache")
 

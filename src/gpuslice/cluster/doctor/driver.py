@@ -8,13 +8,6 @@ from gpuslice.cluster import knowledge as k
 from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding, nodes_phrase, pod_unhealthy
 from gpuslice.findings import Finding, Severity
 
-IDS = {
-    "driver-kernel-headers": "The driver container cannot find kernel headers for the node's running kernel "
-    "(`Could not resolve Linux kernel version`): the kernel is newer/older/custom compared with the OS package "
-    "repositories. Fix: precompiled drivers (driver.usePrecompiled), a repoConfig with archive repositories, a "
-    "supported kernel, or an AMI with the driver pre-installed.",
-}
-
 
 def check(ctx: DoctorContext) -> Iterable[Finding]:
     sig = k.signature("kernel-headers")

@@ -8,16 +8,6 @@ from gpuslice.cluster import knowledge as k
 from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding, pod_unhealthy
 from gpuslice.findings import Finding, Severity
 
-IDS = {
-    "image-pull-upstream": "A pod cannot pull an image from an upstream registry (nvcr.io, registry.k8s.io, ...). "
-    "Nodes behind a proxy or firewall cannot reach it; the spec's registry mirror should serve it. Evidence: the "
-    "pod, the image and the kubelet's message. Fix: set registry.proxy or registry.mirrors in the spec, mirror the "
-    "images (plan writes mirror.sh) and `gpuslice apply`, so every operator image is pulled through the mirror.",
-    "image-pull-mirror": "A pod cannot pull an image from the mirror/private registry. Usually the tag was never "
-    "copied into the mirror (the driver image carries an OS suffix such as -ubuntu22.04) or the pull secret is "
-    "missing in that namespace. Fix: run the mirror script from `gpuslice plan`, check registry.pullSecrets.",
-}
-
 
 def _registry(image: str) -> str:
     from gpuslice.images import parse_image

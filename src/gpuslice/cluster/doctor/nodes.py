@@ -8,20 +8,6 @@ from gpuslice.cluster import knowledge as k
 from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding, nodes_phrase
 from gpuslice.findings import Finding, Severity
 
-IDS = {
-    "gpu-node-disk-pressure": "A GPU node reports DiskPressure, or the kubelet evicts pods / fails image garbage "
-    "collection on it. GPU images (driver, CUDA, frameworks) are large; a 20 GiB root fills fast. Fix: a bigger "
-    "root volume, or containerd's root on the data volume or the instance store (spec disks.data / "
-    "disks.instanceStore).",
-    "nfd-os-labels-missing": "GPU nodes lack NFD's feature.node.kubernetes.io/system-os_release.ID/VERSION_ID "
-    "labels. The operator reads them to pick driver images (even with the driver disabled) and stays notReady "
-    "without them. Fix: make the NFD worker run on GPU nodes (tolerations for the GPU taints).",
-    "bottlerocket-device-plugin": "The operator's device plugin runs on a Bottlerocket NVIDIA node, which already "
-    "runs its own device plugin as a host service: two plugins register nvidia.com/gpu. Fix: label the node "
-    "nvidia.com/gpu.deploy.device-plugin=false (gpuslice does for bottlerocket-nvidia pools) and configure "
-    "sharing through Bottlerocket settings.",
-}
-
 
 def _disk(ctx: DoctorContext) -> list[Finding]:
     sig = k.signature("disk-eviction")

@@ -8,20 +8,6 @@ from gpuslice.cluster import knowledge as k
 from gpuslice.cluster.doctor.context import DoctorContext, finding
 from gpuslice.findings import Finding, Severity
 
-IDS = {
-    "clusterpolicy-not-ready": "ClusterPolicy status.state is not `ready`: some operand has not come up. The "
-    "evidence lists its conditions and the operator DaemonSets that are not fully ready.",
-    "clusterpolicy-missing": "The GPU Operator runs but there is no ClusterPolicy, so it deploys nothing. The "
-    "chart creates one unless operator.createClusterPolicy / clusterPolicy was turned off.",
-    "operator-daemonset-not-ready": "An operator DaemonSet has fewer ready pods than it should (desired != ready).",
-    "operator-not-found": "Nothing of the GPU Operator (its Deployment, DaemonSets or pods) is in the operator "
-    "namespace, so no operator rule could run. In a dump this usually means the namespace was not dumped: plain "
-    "`kubectl cluster-info dump` covers only default and kube-system; add --all-namespaces (or --namespaces "
-    "gpu-operator,kube-system,default). Live, the operator is not installed in that namespace.",
-    "clusterpolicy-not-captured": "The dump has no ClusterPolicy (`kubectl cluster-info dump` does not include "
-    "custom resources); `gpuslice snapshot` captures it.",
-}
-
 
 def _ds_lines(ctx: DoctorContext) -> list[str]:
     names = set(k.operator()["daemonsets"].values())

@@ -8,18 +8,6 @@ from gpuslice.cluster import knowledge as k
 from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding, nodes_phrase
 from gpuslice.findings import Finding, Severity
 
-IDS = {
-    "toolkit-glibc": "Containers on a GPU node fail with `GLIBC_2.27 not found`: the operator's container toolkit "
-    "installs nvidia-container-cli on the host, where it runs against the host's glibc; Amazon Linux 2 has 2.26 "
-    "(gpu-operator #755, amazon-eks-ami #1892). Fix: keep the AMI's own driver and toolkit (spec `os: al2` makes "
-    "gpuslice label the pool nvidia.com/gpu.deploy.driver/container-toolkit=false) or move the pool to "
-    "al2023-nvidia.",
-    "runtime-nvidia-missing": 'Pods fail with `no runtime for "nvidia" is configured` (containerd 1.x/2.x) or '
-    "`failed to find runtime handler nvidia from runtime list` (CRI-O): the node's container runtime has no nvidia "
-    "runtime handler (nor nvidia-cdi/nvidia-legacy), so the toolkit did not configure it (toolkit pod not running "
-    "there, wrong containerd/CRI-O config path, or an OS without the toolkit).",
-}
-
 
 def _scan(ctx: DoctorContext, sig: k.Signature, log_keys: tuple[str, ...]) -> Evidence:
     ev = Evidence()

@@ -11,22 +11,6 @@ from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding, no
 from gpuslice.findings import Finding, Severity
 from gpuslice.resolve import DEVICE_PLUGIN_CONFIG_LABEL
 
-IDS = {
-    "config-manager-missing-key": "A node's nvidia.com/device-plugin.config label (or ClusterPolicy's "
-    "devicePlugin.config.default) names a key the device-plugin ConfigMap does not have. config-manager exits "
-    "`specified config X does not exist`: the device plugin / GFD pods sit in Init:CrashLoopBackOff on that node.",
-    "sharing-off": "A node that should be shared advertises its GPUs unshared (nvidia.com/gpu.replicas=1): it has "
-    "no device-plugin.config label and ClusterPolicy has no default, so config-manager falls back to an empty "
-    "config (FALLBACK_STRATEGIES=empty) — sharing is silently off — or the label names the wrong key.",
-    "capacity-mismatch": "A GPU node's capacity of the shared resource is not physical GPUs x replicas.",
-    "configmap-namespace": "The device-plugin ConfigMap ClusterPolicy names exists, but not in the operator's "
-    "namespace; the operator mounts it from its own namespace only (gpu-operator #412), so the config never loads.",
-    "configmap-missing": "The device-plugin ConfigMap ClusterPolicy names does not exist (FailedMount): the device "
-    "plugin and GFD pods cannot start.",
-    "sharing-config-drift": "ClusterPolicy points at a different device-plugin ConfigMap than the spec renders: the "
-    "cluster runs an older (or hand-made) sharing config.",
-}
-
 
 def config_sharing(text: str) -> tuple[str, int]:
     """(strategy, replicas) a device-plugin config document asks for; ('none', 1) when it shares nothing."""

@@ -178,22 +178,6 @@ def bootstrap_files(
     return files
 
 
-#: Finding id -> explanation (``gpuslice explain``) for what rendering the bootstrap reports.
-IDS = {
-    "bootstrap-unsupported-os": "(plan/render) No node bootstrap is rendered for the pool's OS; label and taint the "
-    "nodes yourself with node-labels.json.",
-    "bootstrap-no-instance-store": "(plan/render) disks.instanceStore is raid0 but the instance type has no NVMe "
-    "instance store: the disk step would fail at boot and the node would not join.",
-    "bootstrap-data-and-instance-store": "(plan/render) Both disks.data and disks.instanceStore are set; containerd "
-    "goes on the instance store and the EBS data volume stays unmounted.",
-    "bootstrap-bottlerocket-resource-name": "(plan/render) Bottlerocket's device-plugin settings can only share "
-    "nvidia.com/gpu; a different sharing.resourceName cannot be rendered.",
-    "bootstrap-bottlerocket-data-device": "(plan/render) Bottlerocket keeps container data on its own data device; "
-    "disks.data.deviceName is ignored.",
-    "bootstrap-user-data-too-large": "(plan/render) The pool's user-data is over EC2's 16 KB limit (before base64): "
-    "no instance would launch. Shorten labels, taints or disk targets.",
-}
-
 #: EC2 RunInstances / launch templates: user data is limited to 16 KB before base64 encoding.
 USER_DATA_MAX_BYTES = 16384
 
