@@ -33,4 +33,21 @@ if [ "$(node_major "$venv/bin/node")" -lt 22 ] && [ "$(node_major node)" -lt 22 
     echo ">> note: no Node >= 22 (jsii will warn on older Node); install Node 22 or set JSII_NODE" >&2
   fi
 fi
+# Real filesystem and systemd tools for the node-bootstrap tests (tests/test_bootstrap_realtools.py): mkfs.xfs
+# (xfsprogs), mkfs.ext4 (e2fsprogs), mdadm and systemd-analyze (systemd). Only the missing ones, only where apt-get
+# can install them (CI runs as root on Debian); elsewhere the tests say which package to install.
+missing=()
+for pair in mkfs.xfs:xfsprogs mkfs.ext4:e2fsprogs mdadm:mdadm systemd-analyze:systemd; do
+  tool=${pair%%:*}
+  if ! PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1; then missing+=("${pair#*:}"); fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo ">> installing ${missing[*]} (apt-get) for the bootstrap tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo ">> note: the bootstrap tests need ${missing[*]}; install them with your package manager" >&2
+  fi
+fi
 echo ">> done: $venv"

@@ -269,7 +269,7 @@ def test_ubuntu_node_settings() -> None:
         "GPUSLICE_DEVICE_NAME": "/dev/sdf",
         "GPUSLICE_SIZE_GIB": "200",
         "GPUSLICE_FS_TYPE": "ext4",
-        "GPUSLICE_FS_LABEL": "gpuslice-data",
+        "GPUSLICE_FS_LABEL": "gpuslice",
         "GPUSLICE_DATA_ROOT": "/mnt/gpuslice-data",
         "GPUSLICE_TARGETS": "/var/lib/containerd /var/lib/kubelet",
         "GPUSLICE_SERVICES": "containerd.service snap.kubelet-eks.daemon.service",

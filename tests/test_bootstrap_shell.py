@@ -28,7 +28,7 @@ from gpuslice.spec import parse_spec_text
 from tests.helpers import FIXTURES
 
 FAKEBIN = FIXTURES / "bootstrap" / "fakebin.py"
-STUBS = ["lsblk", "findmnt", "nvme", "blkid", "mkfs", "mount", "mdadm", "systemctl", "snap", "udevadm"]
+STUBS = ["lsblk", "findmnt", "nvme", "blkid", "mkfs.ext4", "mkfs.xfs", "mount", "mdadm", "systemctl", "snap", "udevadm"]
 COREUTILS = [
     "bash",
     "env",
@@ -90,6 +90,10 @@ class Run:
 
     def called(self, tool: str) -> list[list[str]]:
         return [c[1:] for c in self.calls if c[0] == tool]
+
+    def mkfs(self) -> list[list[str]]:
+        """Every mkfs.<type> call as [type, *argv]."""
+        return [[c[0].removeprefix("mkfs."), *c[1:]] for c in self.calls if c[0].startswith("mkfs.")]
 
     def index(self, tool: str, *args: str) -> int:
         return next(i for i, c in enumerate(self.calls) if c[0] == tool and all(a in c for a in args))
@@ -208,7 +212,7 @@ def test_fresh_volume_is_found_by_ebs_name_formatted_mounted_and_in_fstab(tmp_pa
     m = disk_machine(tmp_path, disks, EBS_PLAN)
     r = m.run(SETUP)
     assert r.rc == 0, r.stderr
-    assert r.called("mkfs") == [["-t", "ext4", "-L", "gpuslice-data", "/dev/nvme0n1"]]
+    assert r.mkfs() == [["ext4", "-L", "gpuslice", "/dev/nvme0n1"]]
     data_root = str(m.root / "mnt/gpuslice-data")
     assert r.state["mounts"][data_root] == "/dev/nvme0n1"
     assert r.state["mounts"][str(m.root / "var/lib/containerd")] == data_root + "/var-lib-containerd"
@@ -230,7 +234,7 @@ def test_second_run_changes_nothing(tmp_path: Path) -> None:
     fstab = m.fstab()
     again = m.run(SETUP)
     assert again.rc == 0, again.stderr
-    assert again.called("mkfs") == [] and again.called("mount") == []
+    assert again.mkfs() == [] and again.called("mount") == []
     assert m.fstab() == fstab
 
 
@@ -239,7 +243,7 @@ def test_already_formatted_volume_is_not_reformatted(tmp_path: Path) -> None:
     m.update(fs={"/dev/nvme1n1": {"type": "xfs", "uuid": "11111111-2222-3333-4444-555555555555"}})
     r = m.run(SETUP)
     assert r.rc == 0, r.stderr
-    assert r.called("mkfs") == []
+    assert r.mkfs() == []
     assert "already has a filesystem (xfs); keeping it" in r.stderr
     # The existing filesystem's type and UUID go to fstab.
     assert "UUID=11111111-2222-3333-4444-555555555555 /mnt/gpuslice-data xfs " in m.fstab()
@@ -260,7 +264,7 @@ def test_reboot_with_everything_mounted_by_fstab(tmp_path: Path) -> None:
     m.update(mounts=mounts)
     r = m.run(SETUP)
     assert r.rc == 0, r.stderr
-    assert r.called("mkfs") == [] and r.called("mount") == []
+    assert r.mkfs() == [] and r.called("mount") == []
     assert not any(c[0] == "stop" for c in r.called("systemctl"))
     assert m.fstab() == fstab
     assert "is already mounted" in r.stderr
@@ -299,7 +303,7 @@ def test_two_instance_store_disks_become_raid0(tmp_path: Path) -> None:
     assert create[:2] == ["--create", "/dev/md/gpuslice"]
     assert "--level=0" in create and "--raid-devices=2" in create
     assert create[-2:] == ["/dev/nvme1n1", "/dev/nvme2n1"]  # not the EBS volume
-    assert r.called("mkfs") == [["-t", "xfs", "-L", "gpuslice-data", "/dev/md/gpuslice"]]
+    assert r.mkfs() == [["xfs", "-L", "gpuslice", "/dev/md/gpuslice"]]
     assert r.state["mounts"][str(m.root / "mnt/gpuslice-data")] == "/dev/md/gpuslice"
     for target in ("var/lib/containerd", "var/lib/kubelet"):
         assert str(m.root / target) in r.state["mounts"]
@@ -334,7 +338,7 @@ def test_reboot_with_the_array_auto_assembled_under_another_name(tmp_path: Path)
     r = m.run(SETUP)
     assert r.rc == 0, r.stderr
     assert not any(c[0] in ("--assemble", "--create") for c in r.called("mdadm"))
-    assert r.called("mkfs") == []
+    assert r.mkfs() == []
     assert r.state["mounts"][str(m.root / "mnt/gpuslice-data")] == "/dev/md127"
     assert "auto-assembled" in r.stderr
     assert m.fstab() == fstab  # mounted by filesystem UUID: the array's new name changes nothing there
@@ -345,7 +349,7 @@ def test_one_instance_store_disk_is_used_without_mdadm(tmp_path: Path) -> None:
     r = m.run(SETUP)
     assert r.rc == 0, r.stderr
     assert r.called("mdadm") == []
-    assert r.called("mkfs")[0][-1] == "/dev/nvme1n1"
+    assert r.mkfs()[0][-1] == "/dev/nvme1n1"
 
 
 def test_missing_volume_fails_loudly(tmp_path: Path) -> None:
@@ -354,7 +358,7 @@ def test_missing_volume_fails_loudly(tmp_path: Path) -> None:
     assert r.rc != 0
     assert "data volume /dev/xvdb (100 GiB) is not attached" in r.stderr
     assert "will not start containerd/kubelet or join" in r.stderr
-    assert r.called("mkfs") == [] and r.called("mount") == []
+    assert r.mkfs() == [] and r.called("mount") == []
     assert (m.root / "run/gpuslice/disk-failed").read_text().startswith("data volume /dev/xvdb")
 
 
@@ -373,7 +377,7 @@ def test_size_fallback_only_when_unambiguous(tmp_path: Path) -> None:
     r = m.run(SETUP)
     assert r.rc == 0, r.stderr
     assert "WARNING: no disk reports the device name /dev/xvdb" in r.stderr
-    assert r.called("mkfs")[0][-1] == "/dev/nvme1n1"
+    assert r.mkfs()[0][-1] == "/dev/nvme1n1"
     # ... two are not.
     (tmp_path / "b").mkdir()
     m2 = disk_machine(
@@ -385,7 +389,7 @@ def test_size_fallback_only_when_unambiguous(tmp_path: Path) -> None:
     r2 = m2.run(SETUP)
     assert r2.rc != 0
     assert "refusing to guess" in r2.stderr
-    assert r2.called("mkfs") == []
+    assert r2.mkfs() == []
 
 
 def test_ebsnvme_id_is_preferred_when_present(tmp_path: Path) -> None:
@@ -400,7 +404,7 @@ def test_xen_device_names_match_directly(tmp_path: Path) -> None:
     m = disk_machine(tmp_path, disks, EBS_PLAN)
     r = m.run(SETUP)
     assert r.rc == 0, r.stderr
-    assert r.called("mkfs")[0][-1] == "/dev/xvdb"
+    assert r.mkfs()[0][-1] == "/dev/xvdb"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -436,7 +440,7 @@ def test_user_data_prepares_the_node_then_joins_with_labels_and_taints(tmp_path:
     assert r.rc == 0, r.stderr
     # disk first, then DNS, SSM and the join
     reload = r.index("systemctl", "daemon-reload")
-    disk = r.index("mkfs")
+    disk = r.index("mkfs.ext4")
     dns = r.index("systemctl", "restart", "systemd-resolved.service")
     join = r.index("bootstrap.sh")
     assert reload < disk < dns < join  # guards loaded before the disk step can fail
@@ -521,7 +525,7 @@ def test_shellcheck_clean() -> None:
 def test_shellcheck_would_catch_a_bug() -> None:
     shellcheck = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
     assert shellcheck
-    bad = script("setup-disks.sh").replace('mkfs -t "$FS_TYPE"', "mkfs -t $FS_TYPE", 1)
+    bad = script("setup-disks.sh").replace('-L "$FS_LABEL" "$dev"', '-L $FS_LABEL "$dev"', 1)
     p = subprocess.run([shellcheck, "-"], input=bad, capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "SC2086" in p.stdout
 
@@ -546,7 +550,7 @@ def test_al2023_user_data_prepares_the_disk_and_leaves_the_join_to_nodeadm(tmp_p
     m.install_write_files(ud)
     ok = m.run("/usr/local/sbin/gpuslice-node-setup")
     assert ok.rc == 0, ok.stderr
-    assert ok.called("mkfs") == [["-t", "xfs", "-L", "gpuslice-data", "/dev/nvme1n1"]]
+    assert ok.mkfs() == [["xfs", "-L", "gpuslice", "/dev/nvme1n1"]]
     assert {str(m.root / "var/lib/containerd"), str(m.root / "var/lib/kubelet")} <= set(ok.state["mounts"])
     assert ok.called("bootstrap.sh") == []  # nodeadm-run joins after cloud-final
     assert ["enable", "--now", "amazon-ssm-agent.service"] in ok.called("systemctl")
@@ -558,3 +562,97 @@ def test_al2023_user_data_prepares_the_disk_and_leaves_the_join_to_nodeadm(tmp_p
     m2.install_write_files(ud)
     bad = m2.run("/usr/local/sbin/gpuslice-node-setup")
     assert bad.rc != 0 and (m2.root / "run/gpuslice/disk-failed").exists()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Races and failures that must not keep the node out
+
+
+def test_fstab_mount_racing_the_script_is_accepted_when_it_is_the_same_filesystem(tmp_path: Path) -> None:
+    # At a later boot the `nofail` fstab lines are not ordered before local-fs.target: systemd can mount the data
+    # root between the script's check and its own mount, which then fails (EBUSY). Same filesystem: success.
+    m = disk_machine(tmp_path, [ROOT_DISK, ebs("/dev/nvme1n1", 100, "/dev/xvdb")], EBS_PLAN)
+    m.update(fs={"/dev/nvme1n1": {"type": "ext4", "uuid": "0f0f0f0f-1111-2222-3333-444444444444"}})
+    data_root = str(m.root / "mnt/gpuslice-data")
+    target = str(m.root / "var/lib/containerd")
+    m.update(race_mount={data_root: "/dev/nvme1n1", target: data_root + "/var-lib-containerd"})
+    r = m.run(SETUP)
+    assert r.rc == 0, r.stderr
+    assert "mounted meanwhile from the same filesystem" in r.stderr
+    assert "/var/lib/containerd was mounted meanwhile" in r.stderr
+    assert not (m.root / "run/gpuslice/disk-failed").exists()
+    # Another filesystem mounted there is still an error.
+    (tmp_path / "b").mkdir()
+    m2 = disk_machine(tmp_path / "b", [ROOT_DISK, ebs("/dev/nvme1n1", 100, "/dev/xvdb")], EBS_PLAN)
+    m2.update(
+        fs={"/dev/nvme1n1": {"type": "ext4", "uuid": "0f0f0f0f-1111-2222-3333-444444444444"}},
+        race_mount={str(m2.root / "mnt/gpuslice-data"): "/dev/nvme0n1"},
+    )
+    bad = m2.run(SETUP)
+    assert bad.rc != 0 and "mounting /dev/nvme1n1 at /mnt/gpuslice-data failed" in bad.stderr
+
+
+def test_disk_unit_is_ordered_after_the_mount_units_of_its_fstab_lines() -> None:
+    from gpuslice.render.bootstrap.common import disk_unit
+
+    unit = disk_unit(EBS_PLAN, ())
+    after = next(line for line in unit.splitlines() if line.startswith("After=")).split("=", 1)[1].split()
+    assert after == ["local-fs.target", "mnt-gpuslice\\x2ddata.mount", "var-lib-containerd.mount"]
+    assert "Requires" not in unit  # a missing disk must still reach the script (it writes the guard flag)
+
+
+def test_ssm_failures_never_block_the_join(tmp_path: Path, ubuntu_user_data) -> None:
+    # snapd's first-boot auto-refresh makes `snap install/start` fail with "change in progress": retried, then a
+    # warning; bootstrap.sh still runs.
+    ud, _ = ubuntu_user_data
+    m = Machine(tmp_path, [ROOT_DISK, ebs("/dev/nvme1n1", 100, "/dev/xvdb")])
+    m.install_write_files(ud)
+    m.update(snap={"installed": [], "fail_install": 1, "fail_start": 99})
+    r = m.run("/usr/local/sbin/gpuslice-node-setup")
+    assert r.rc == 0, r.stderr
+    assert [c[0] for c in r.called("snap")].count("start") == 4  # GPUSLICE_SSM_RETRIES
+    assert "WARNING: could not start the amazon-ssm-agent snap; joining without SSM" in r.stderr
+    assert len(r.called("bootstrap.sh")) == 1
+    # The install never succeeds: still a join.
+    (tmp_path / "b").mkdir()
+    m2 = Machine(tmp_path / "b", [ROOT_DISK, ebs("/dev/nvme1n1", 100, "/dev/xvdb")])
+    m2.install_write_files(ud)
+    m2.update(snap={"installed": [], "fail_install": 99})
+    r2 = m2.run("/usr/local/sbin/gpuslice-node-setup")
+    assert r2.rc == 0, r2.stderr
+    assert "could not install the amazon-ssm-agent snap; joining without SSM" in r2.stderr
+    assert len(r2.called("bootstrap.sh")) == 1
+
+
+INSTANCE_STORE_SPEC = """\
+apiVersion: gpuslice.dev/v1alpha1
+kind: GpuCluster
+cluster: {name: ml-platform, deploymentId: ml-prod, kubernetesVersion: "1.32", region: eu-west-1}
+nodePools:
+  - {name: u, instanceType: g5.12xlarge, os: ubuntu-24.04, disks: {instanceStore: raid0}}
+  - {name: a, instanceType: g5.12xlarge, os: al2, disks: {instanceStore: raid0}}
+"""
+
+
+@pytest.mark.parametrize("pool_name", ["u", "a"])
+def test_instance_store_keeps_kubelet_state_on_the_root_volume(tmp_path: Path, pool_name: str) -> None:
+    # bootstrap.sh writes the kubelet's kubeconfig under /var/lib/kubelet once, at the first boot. The instance
+    # store is blank after a stop/start: kubelet state there would be gone and the node NotReady for good.
+    r = resolve(parse_spec_text(INSTANCE_STORE_SPEC))
+    ud = bs.user_data(r, pool_name)
+    m = Machine(tmp_path, [ROOT_DISK, store("/dev/nvme1n1"), store("/dev/nvme2n1")])
+    m.install_write_files(ud)
+    m.update(snap={"installed": ["amazon-ssm-agent"]})
+    first = m.run("/usr/local/sbin/gpuslice-node-setup")
+    assert first.rc == 0, first.stderr
+    assert str(m.root / "var/lib/containerd") in first.state["mounts"]
+    assert str(m.root / "var/lib/kubelet") not in first.state["mounts"]
+    assert first.index("mdadm", "--create") < first.index("bootstrap.sh")
+    m.install({"/var/lib/kubelet/kubeconfig": "written by bootstrap.sh"})
+    # stop/start: new blank instance-store disks, nothing mounted; the unit runs the disk script again
+    m.update(fs={}, md={}, md_active=[], mounts={})
+    again = m.run(SETUP)
+    assert again.rc == 0, again.stderr
+    assert again.called("mdadm")[-1][0] == "--create" and again.mkfs()
+    assert (m.root / "var/lib/kubelet/kubeconfig").read_text() == "written by bootstrap.sh"
+    assert str(m.root / "var/lib/kubelet") not in again.state["mounts"]

@@ -37,7 +37,9 @@ DATA_ROOT = "/mnt/gpuslice-data"
 FAILED_FLAG = "/run/gpuslice/disk-failed"
 RESOLVED_DROPIN = "/etc/systemd/resolved.conf.d/90-gpuslice.conf"
 KUBELET_DIR = "/var/lib/kubelet"
-FS_LABEL = "gpuslice-data"
+#: The data filesystem's label: at most 12 characters, XFS's limit (mkfs.xfs refuses a longer label; ext4 allows 16).
+FS_LABEL = "gpuslice"
+XFS_LABEL_MAX = 12
 
 
 class _Entry(BaseModel):
@@ -128,7 +130,12 @@ def disk_plan(resolved: ResolvedSpec, pool: ResolvedPool) -> DiskPlan | None:
     services = fam.services if fam else ()
     containerd_root = pool.os.containerd_root if pool.os else "/var/lib/containerd"
     if disks.instance_store == "raid0":
-        return DiskPlan("instance-store", None, None, fs_type, (containerd_root, KUBELET_DIR), services)
+        # Only containerd's state goes on the instance store. The array is wiped on every stop/start, and on the
+        # families that join with /etc/eks/bootstrap.sh the kubelet's kubeconfig and CA live under /var/lib/kubelet
+        # and are written once, by the first boot's user-data: on the array they would be gone after a stop/start
+        # and the node would stay NotReady. (nodeadm and Bottlerocket regenerate them at every boot and bind the
+        # kubelet dir themselves.)
+        return DiskPlan("instance-store", None, None, fs_type, (containerd_root,), services)
     if disks.data is not None:
         targets = [disks.data.mount_path.rstrip("/") or "/"]
         if disks.data.kubelet_dir and KUBELET_DIR not in targets:
@@ -185,12 +192,37 @@ def disks_env(plan: DiskPlan) -> str:
     return env_file(values, "gpuslice: data disk settings for gpuslice-setup-disks (rendered; edit the spec instead)")
 
 
+def mount_unit_name(path: str) -> str:
+    """The systemd mount unit for a path (``systemd-escape --path --suffix=mount``): /mnt/a-b -> mnt-a\\x2db.mount."""
+    p = path.strip("/")
+    if not p:
+        return "-.mount"
+    out = []
+    for i, ch in enumerate(p):
+        if ch == "/":
+            out.append("-")
+        elif (ch.isascii() and ch.isalnum()) or ch in ":_" or (ch == "." and i > 0):
+            out.append(ch)
+        else:
+            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8"))
+    return "".join(out) + ".mount"
+
+
+def disk_mount_units(plan: DiskPlan) -> list[str]:
+    """The mount units systemd generates from the fstab lines setup-disks writes (data root, then each target)."""
+    return [mount_unit_name(DATA_ROOT), *(mount_unit_name(t) for t in plan.targets)]
+
+
 def disk_unit(plan: DiskPlan, join_units: tuple[str, ...]) -> str:
     before = " ".join([*plan.services, *join_units])
+    # The fstab lines are `nofail`, so local-fs.target does not wait for them and systemd could mount them while
+    # the script runs (EBUSY). Ordered after their mount units (After= only: a missing disk must still reach the
+    # script, which records the failure the guards check).
+    after = " ".join(["local-fs.target", *disk_mount_units(plan)])
     return (
         "[Unit]\n"
         "Description=gpuslice: mount the data disk where containerd and kubelet write\n"
-        "After=local-fs.target\n"
+        f"After={after}\n"
         f"Before={before}\n"
         "\n"
         "[Service]\n"

@@ -4,7 +4,7 @@
 #   1. data disk (gpuslice-setup-disks; a failure stops here: the node never joins with a broken disk)
 #   2. DNS: kubelet reads the real resolver list, not the 127.0.0.53 stub; optionally turn the stub listener off
 #      when a DNS server runs with hostNetwork on this node
-#   3. SSM agent enabled
+#   3. SSM agent enabled (retried, then only a warning: SSM never keeps the node out of the cluster)
 #   4. join with the pool's labels (incl. nvidia.com/device-plugin.config) and taints
 # Every step that uses the network is retried with exponential backoff.
 set -euo pipefail
@@ -29,6 +29,7 @@ SSM="${GPUSLICE_SSM:-off}"
 JOIN="${GPUSLICE_JOIN:-1}"
 RETRIES="${GPUSLICE_RETRIES:-6}"
 RETRY_DELAY="${GPUSLICE_RETRY_DELAY:-2}"
+SSM_RETRIES="${GPUSLICE_SSM_RETRIES:-4}"
 SETUP_DISKS="${GPUSLICE_SETUP_DISKS:-$ROOT/usr/local/sbin/gpuslice-setup-disks}"
 BOOTSTRAP_SH="${GPUSLICE_BOOTSTRAP_SH:-$ROOT/etc/eks/bootstrap.sh}"
 
@@ -67,17 +68,28 @@ setup_dns() {
   log "systemd-resolved stub listener disabled; /etc/resolv.conf -> /run/systemd/resolve/resolv.conf"
 }
 
+# SSM is for reaching the node, never a reason to keep it out of the cluster: every failure here is retried a
+# few times, then only warned about, and the join goes on. On a first boot snapd is often still seeding or
+# auto-refreshing snaps, and `snap install/start` fail with "change in progress" until it is done.
 setup_ssm() {
   case "$SSM" in
     snap)
+      RETRIES=$SSM_RETRIES retry snap wait system seed.loaded || log "WARNING: snapd is not seeded yet"
       if ! snap list amazon-ssm-agent >/dev/null 2>&1; then
-        retry snap install amazon-ssm-agent --classic || die "could not install the amazon-ssm-agent snap"
+        if ! RETRIES=$SSM_RETRIES retry snap install amazon-ssm-agent --classic; then
+          log "WARNING: could not install the amazon-ssm-agent snap; joining without SSM (install it later)"
+          return 0
+        fi
       fi
-      snap start --enable amazon-ssm-agent
-      log "SSM agent (snap) enabled"
+      if RETRIES=$SSM_RETRIES retry snap start --enable amazon-ssm-agent; then
+        log "SSM agent (snap) enabled"
+      else
+        log "WARNING: could not start the amazon-ssm-agent snap; joining without SSM"
+      fi
       ;;
     preinstalled)
-      systemctl enable --now amazon-ssm-agent.service || log "WARNING: could not enable amazon-ssm-agent.service"
+      RETRIES=$SSM_RETRIES retry systemctl enable --now amazon-ssm-agent.service \
+        || log "WARNING: could not enable amazon-ssm-agent.service; joining without SSM"
       ;;
     off) ;;
     *) die "unknown GPUSLICE_SSM $SSM" ;;

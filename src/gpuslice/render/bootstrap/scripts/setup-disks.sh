@@ -10,7 +10,9 @@
 # A filesystem is created only when the device has none. The device is mounted at GPUSLICE_DATA_ROOT and each
 # target directory is bind-mounted from it; fstab entries use the filesystem UUID and `nofail`. If containerd or
 # kubelet already run (user-data runs late in boot), they are stopped, their data moved, and restarted.
-# Safe to run again: on reboot everything is already mounted and nothing changes.
+# Safe to run again: on reboot everything is already mounted and nothing changes. systemd may mount the fstab
+# entries while this runs (they are `nofail`, so local-fs.target does not wait for them): the unit is ordered
+# after their mount units, and a mount that fails because the same filesystem is already there counts as done.
 # Any failure exits non-zero and leaves /run/gpuslice/disk-failed, which the units that would write to the
 # disk (and the join unit) check before starting: the node does not join with a broken disk.
 set -euo pipefail
@@ -37,7 +39,7 @@ MODE="${GPUSLICE_DISK_MODE:?GPUSLICE_DISK_MODE is not set (ebs or instance-store
 DEVICE_NAME="${GPUSLICE_DEVICE_NAME:-/dev/xvdb}"
 SIZE_GIB="${GPUSLICE_SIZE_GIB:-0}"
 FS_TYPE="${GPUSLICE_FS_TYPE:-ext4}"
-FS_LABEL="${GPUSLICE_FS_LABEL:-gpuslice-data}"
+FS_LABEL="${GPUSLICE_FS_LABEL:-gpuslice}"
 DATA_ROOT="${GPUSLICE_DATA_ROOT:-/mnt/gpuslice-data}"
 TARGETS="${GPUSLICE_TARGETS:-/var/lib/containerd}"
 SERVICES="${GPUSLICE_SERVICES:-containerd.service}"
@@ -227,6 +229,15 @@ ensure_fstab() {
 
 is_mounted() { findmnt -rno SOURCE --mountpoint "$1" >/dev/null 2>&1; }
 
+mounted_source() { findmnt -rno SOURCE --mountpoint "$ROOT$DATA_ROOT" 2>/dev/null || true; }
+
+# Whether $DATA_ROOT is mounted from the filesystem with UUID $1.
+same_filesystem_mounted() {
+  local src
+  src=$(mounted_source)
+  [ -n "$src" ] && [ "$(blkid -o value -s UUID "$src" 2>/dev/null || true)" = "$1" ]
+}
+
 STOPPED=()
 STOP_DONE=0
 stop_services_once() {
@@ -251,13 +262,17 @@ restart_services() {
 }
 
 main() {
-  local dev fstype uuid mounted_src target name src
+  local dev fstype uuid target name src
   dev=$(wait_for_device)
 
   fstype=$(blkid -o value -s TYPE "$dev" 2>/dev/null || true)
   if [ -z "$fstype" ]; then
+    # XFS labels hold at most 12 characters (mkfs.xfs refuses a longer one), ext4 labels 16.
+    if [ "$FS_TYPE" = xfs ] && [ "${#FS_LABEL}" -gt 12 ]; then
+      die "filesystem label $FS_LABEL is longer than the 12 characters XFS allows"
+    fi
     log "creating a filesystem ($FS_TYPE) on $dev"
-    mkfs -t "$FS_TYPE" -L "$FS_LABEL" "$dev" >&2 || die "mkfs -t $FS_TYPE $dev failed"
+    "mkfs.$FS_TYPE" -L "$FS_LABEL" "$dev" >&2 || die "mkfs.$FS_TYPE $dev failed"
     fstype=$FS_TYPE
   else
     log "$dev already has a filesystem ($fstype); keeping it"
@@ -268,13 +283,12 @@ main() {
   mkdir -p "$ROOT$DATA_ROOT"
   ensure_fstab "UUID=$uuid" "$DATA_ROOT" "$fstype" "defaults,nofail,x-systemd.device-timeout=30s" 2
   if is_mounted "$ROOT$DATA_ROOT"; then
-    mounted_src=$(findmnt -rno SOURCE --mountpoint "$ROOT$DATA_ROOT")
-    if [ "$(blkid -o value -s UUID "$mounted_src" 2>/dev/null || true)" != "$uuid" ]; then
-      die "$DATA_ROOT is already mounted from $mounted_src, not from the data disk $dev"
-    fi
+    same_filesystem_mounted "$uuid" || die "$DATA_ROOT is already mounted from $(mounted_source), not from the data disk $dev"
     log "$DATA_ROOT is already mounted from $dev"
-  else
-    mount -t "$fstype" -o defaults "$dev" "$ROOT$DATA_ROOT" || die "mounting $dev at $DATA_ROOT failed"
+  elif ! mount -t "$fstype" -o defaults "$dev" "$ROOT$DATA_ROOT"; then
+    # systemd may have mounted the fstab entry between the check and the mount (EBUSY): that is success.
+    same_filesystem_mounted "$uuid" || die "mounting $dev at $DATA_ROOT failed"
+    log "$DATA_ROOT was mounted meanwhile from the same filesystem (UUID=$uuid); keeping that mount"
   fi
 
   for target in $TARGETS; do
@@ -293,7 +307,10 @@ main() {
       cp -a "$ROOT$target/." "$ROOT$src/" || die "copying $target to $src failed"
       find "$ROOT$target" -mindepth 1 -delete || die "could not clear $target after copying it"
     fi
-    mount --bind "$ROOT$src" "$ROOT$target" || die "bind-mounting $src at $target failed"
+    if ! mount --bind "$ROOT$src" "$ROOT$target"; then
+      is_mounted "$ROOT$target" || die "bind-mounting $src at $target failed"
+      log "$target was mounted meanwhile (fstab); keeping that mount"
+    fi
     log "$target is on the data disk ($dev)"
   done
   restart_services
