@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from tests import k8sproto
 from tests.k8sfixtures import Cluster
 
 KINDS = {
@@ -37,6 +38,7 @@ KINDS = {
     "services": ("Service", "v1"),
     "replicationcontrollers": ("ReplicationController", "v1"),
     "configmaps": ("ConfigMap", "v1"),
+    "secrets": ("Secret", "v1"),
     "namespaces": ("Namespace", "v1"),
     "daemonsets": ("DaemonSet", "apps/v1"),
     "deployments": ("Deployment", "apps/v1"),
@@ -286,6 +288,99 @@ _PATCH_TYPES = (
 )
 
 
+def _resource_list(group_version: str) -> dict[str, Any]:
+    resources = []
+    for plural, (kind, api) in KINDS.items():
+        if api == group_version:
+            cluster_scoped = plural in ("nodes", "clusterpolicies", "namespaces")
+            resources.append(
+                {
+                    "name": plural,
+                    "singularName": kind.lower(),
+                    "namespaced": not cluster_scoped,
+                    "kind": kind,
+                    "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+                }
+            )
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version or "v1",
+        "resources": resources,
+    }
+
+
+def _group_list() -> dict[str, Any]:
+    groups = sorted({api for _k, api in KINDS.values() if "/" in api})
+    return {
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [
+            {
+                "name": g.split("/")[0],
+                "versions": [{"groupVersion": g, "version": g.split("/")[1]}],
+                "preferredVersion": {"groupVersion": g, "version": g.split("/")[1]},
+            }
+            for g in groups
+        ],
+    }
+
+
+def _openapi_v3(group_version: str) -> dict[str, Any] | None:
+    """The OpenAPI v3 index, or one group-version's document with a permissive schema per kind (every kind the
+    fake serves accepts any fields; the fake validates nothing more than the real server's kind lookup)."""
+    gvs = sorted({api for _k, api in KINDS.values()})
+    if not group_version:
+        return {
+            "paths": {
+                ("api/v1" if gv == "v1" else f"apis/{gv}"): {
+                    "serverRelativeURL": f"/openapi/v3/{'api/v1' if gv == 'v1' else 'apis/' + gv}?hash=fake"
+                }
+                for gv in gvs
+            }
+        }
+    gv = "v1" if group_version == "api/v1" else group_version.removeprefix("apis/")
+    if gv not in gvs:
+        return None
+    group, _, version = gv.rpartition("/")
+    schemas = {
+        f"fake.{gv}.{kind}": {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "x-kubernetes-group-version-kind": [{"group": group, "version": version, "kind": kind}],
+        }
+        for kind, api in KINDS.values()
+        if api == gv
+    }
+    # Each kind's PATCH takes ``fieldValidation`` (as kube-apiserver >= 1.27 does): clients then leave validation
+    # to the server instead of fetching the whole OpenAPI v2 schema.
+    prefix = "/api/v1" if gv == "v1" else f"/apis/{gv}"
+    paths = {
+        f"{prefix}/{plural}/{{name}}": {
+            "patch": {
+                "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": kind},
+                "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+            }
+        }
+        for plural, (kind, api) in KINDS.items()
+        if api == gv
+    }
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "fake", "version": "v1"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
+
+
+_DISCOVERY: dict[str, Any] = {
+    "/api": lambda: {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
+    "/api/v1": lambda: _resource_list("v1"),
+    "/apis": _group_list,
+    **{f"/apis/{api}": (lambda a=api: _resource_list(a)) for _k, api in KINDS.values() if "/" in api},
+}
+
+
 def _status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     s: dict[str, Any] = {
         "kind": "Status",
@@ -391,7 +486,12 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
             query = parse_qs(url.query)
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            body = json.loads(raw) if raw else None
+            if raw.startswith(k8sproto.MAGIC):  # client-go sends built-in kinds as protobuf (helm's Secrets)
+                body = k8sproto.decode(raw)
+                if method == "DELETE":
+                    body = None  # DeleteOptions: nothing the fake honours
+            else:
+                body = json.loads(raw) if raw else None
             api.requests.append(Request(method, url.path, query, body))
             fault = self._fault(method, url.path)
             if fault is not None:
@@ -428,6 +528,12 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
         ) -> tuple[int, Any, dict[str, str]]:
             if path == "/version":
                 return 200, {"major": "1", "minor": "33", "gitVersion": "v1.33.5-eks-fake"}, {}
+            if path in _DISCOVERY:  # what helm's REST mapper asks before it builds objects from a manifest
+                return 200, _DISCOVERY[path](), {}
+            if path.startswith("/openapi/v3"):  # helm validates manifests against the served schema
+                doc = _openapi_v3(path.removeprefix("/openapi/v3").strip("/"))
+                if doc is not None:
+                    return 200, doc, {}
             m = _PATH.match(path)
             if not m:
                 return 404, _status(404, "NotFound", f"the server could not find the requested resource ({path})"), {}
@@ -555,6 +661,12 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                         {},
                     )
                 obj = api.get(plural, name, scope)
+                if obj is None and ctype == "application/apply-patch+yaml":
+                    # Server-side apply creates what is not there yet (helm 4 installs this way).
+                    obj = {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "metadata": {"name": name}}
+                    obj["metadata"].update({"uid": str(uuidlib.uuid4()), "creationTimestamp": "2026-11-20T11:00:00Z"})
+                    if ns:
+                        obj["metadata"]["namespace"] = ns
                 if obj is None:
                     return 404, _status(404, "NotFound", f'{plural} "{name}" not found'), {}
                 merged = _merge_patch(obj, body)

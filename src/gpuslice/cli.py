@@ -5,7 +5,9 @@ Exit codes: 0 ok, 1 findings of severity error (or an invalid linted file), 2 ba
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import signal
 import sys
 
 import typer
@@ -57,6 +59,10 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     # A terminal or pipe that cannot encode ✓/✗/— (PYTHONIOENCODING=ascii, a latin-1 locale) gets '?', not a crash.
     for stream in (sys.stdout, sys.stderr):
@@ -64,6 +70,10 @@ def main(argv: list[str] | None = None) -> None:
         if reconfigure is not None:
             reconfigure(errors="replace")
     build_app()
+    # A SIGTERM (CI job timeout, `kill`, a container stopping) takes the same path as Ctrl-C: helm gets to record
+    # its release as failed (see gpuslice.helm.stop_process), output folders are left whole; exit 130.
+    with contextlib.suppress(ValueError):  # not the main thread (embedded use): keep the default
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         app(args=argv, prog_name="gpuslice", standalone_mode=True)
     except KeyboardInterrupt:

@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -88,6 +90,36 @@ def find_helm(explicit: str | None = None) -> str:
     return find_binary("helm", explicit, "GPUSLICE_HELM")
 
 
+#: Seconds helm gets after SIGTERM to finish its own cleanup (it records the release as failed instead of leaving
+#: it pending-install/pending-upgrade) before it is killed.
+STOP_GRACE = 30.0
+
+
+def stop_process(proc: subprocess.Popen[str], grace: float = STOP_GRACE) -> tuple[str, str]:
+    """SIGTERM, wait up to ``grace`` seconds for the process to clean up and exit, then SIGKILL.
+
+    ``subprocess.run`` kills its child a quarter-second after an interrupt or at its timeout, with SIGKILL: helm
+    then never gets to mark the release failed, and the release stays locked as pending-install/-upgrade. A
+    second Ctrl-C while waiting kills at once.
+    """
+    out = err = ""
+    try:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    except (ValueError, OSError):  # the pipes were already being read when we were interrupted
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            with contextlib.suppress(Exception):
+                out, err = proc.communicate(timeout=5)
+    return out or "", err or ""
+
+
 def run_helm(
     args: list[str],
     *,
@@ -95,31 +127,45 @@ def run_helm(
     timeout: float = 120,
     input_text: str | None = None,
     env: dict[str, str] | None = None,
+    grace: float = STOP_GRACE,
 ) -> subprocess.CompletedProcess[str]:
-    """Run helm; raises HelmError (argv, exit code, stderr tail) on failure or timeout."""
+    """Run helm; raises HelmError (argv, exit code, stderr tail) on failure or timeout.
+
+    On our timeout, Ctrl-C or a SIGTERM to gpuslice, helm is stopped with :func:`stop_process` (SIGTERM, then
+    SIGKILL after ``grace`` seconds), so it can record the release as failed rather than leave it locked.
+    """
     argv = [find_helm(helm), *args]
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             argv,
-            capture_output=True,
+            stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            input=input_text,
             env={**os.environ, **(env or {})},
-            check=False,
         )
-    except subprocess.TimeoutExpired as e:
-        raise HelmError(f"helm timed out after {timeout:.0f}s", argv=argv) from e
     except OSError as e:
         raise HelmError(f"cannot run helm: {e}", argv=argv) from e
+    try:
+        stdout, stderr = proc.communicate(input_text, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _, stderr = stop_process(proc, grace)
+        raise HelmError(
+            f"helm timed out after {timeout:.0f}s and was stopped (SIGTERM, so it could record the release as failed)",
+            argv=argv,
+            stderr=stderr,
+        ) from None
+    except BaseException:  # Ctrl-C, or gpuslice itself was asked to stop: let helm clean up first
+        stop_process(proc, grace)
+        raise
     if proc.returncode != 0:
         raise HelmError(
             f"helm {args[0] if args else ''} failed (exit {proc.returncode})",
             argv=argv,
             returncode=proc.returncode,
-            stderr=proc.stderr,
+            stderr=stderr,
         )
-    return proc
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
 def template(

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from gpuslice.cluster import knowledge as k
 from gpuslice.cluster import model as m
-from gpuslice.cluster.helmops import ChartRef, Helm, Release, canonical, fingerprint
+from gpuslice.cluster.helmops import PENDING, ChartRef, Helm, Release, canonical, fingerprint
 from gpuslice.cluster.kube import KubeClient, NotFound
 from gpuslice.cluster.retry import RetriesExhausted, RetryEvent
 from gpuslice.cluster.source import CONFIGMAPS, NODES
@@ -107,6 +107,10 @@ class ApplyOptions:
     rollout_timeout: float = 600.0
     poll_interval: float = 5.0
     kube_version: str | None = None  # for the dry-run render
+    #: Recover a release left pending-install/-upgrade by a helm that is gone (False: --no-recover).
+    recover: bool = True
+    #: A pending revision older than this many seconds has no helm behind it (default: the operator timeout + 2 min).
+    stale_after: float | None = None
 
 
 class ApplyError(GpusliceError):
@@ -139,6 +143,7 @@ def apply_release(
     rep = reporter or _Quiet()
     res = ApplyResult(dry_run=opts.dry_run, fingerprint=fingerprint(chart, values))
     ns, name = resolved.namespace, resolved.release_name
+    helm.recover = opts.recover
 
     def add(step: Step) -> None:
         res.steps.append(step)
@@ -147,6 +152,8 @@ def apply_release(
     try:
         rep.status(f"reading release {name} in {ns}")
         rel = helm.release(name, ns)
+        if rel is not None and rel.status in PENDING and not opts.dry_run:
+            rel = _recover(resolved, helm, opts, add, rep)
         rep.status("reading nodes")
         nodes, _ = m.decode_list(kube.list(NODES), m.Node)
         new_cm, chart_creates = _plugin_config(values)
@@ -210,9 +217,10 @@ def apply_release(
         hint = ""
         if "another helm operation" in e.reason:
             hint = (
-                f"\nThe release is locked by another operation that did not finish. If nothing else is running, "
-                f"inspect `helm -n {ns} history {name}` and roll back the pending revision "
-                f"(`helm -n {ns} rollback {name}`); gpuslice never does that for you."
+                f"\nThe release is locked by another helm operation that is still running or just started. When "
+                f"its revision is older than the operator timeout, the next apply recovers it (`helm -n {ns} "
+                f"history {name}` shows it; if nothing else is running, `helm -n {ns} rollback {name}` unlocks an "
+                f"upgrade, `helm -n {ns} uninstall {name}` a first install)."
             )
         res.retries = _events(kube, helm)
         raise ApplyError(f"{e}{hint}", res) from e
@@ -221,6 +229,20 @@ def apply_release(
         raise ApplyError(str(e), res) from e
     res.retries = _events(kube, helm)
     return res
+
+
+def _recover(
+    resolved: ResolvedSpec, helm: Helm, opts: ApplyOptions, add: Callable[[Step], None], rep: Reporter
+) -> Release | None:
+    """Unlock a release a vanished helm left pending (see :meth:`Helm.recover_stale`) and read it again."""
+    ns, name = resolved.namespace, resolved.release_name
+    minutes = resolved.spec.operator.timeout_minutes
+    stale_after = opts.stale_after if opts.stale_after is not None else minutes * 60 + 120
+    rep.status(f"release {name} is locked by an unfinished helm operation: checking whether it is stale")
+    rec = helm.recover_stale(name, ns, stale_after=stale_after, timeout_minutes=minutes)
+    if rec is not None:
+        add(Step("release", rec.action, rec.detail))
+    return helm.release(name, ns)
 
 
 def _events(kube: KubeClient, helm: Helm) -> list[RetryEvent]:

@@ -1,5 +1,14 @@
 """The operator release through the official helm binary: what is deployed, and install/upgrade with retries.
 
+A stale lock is recovered (:meth:`Helm.recover_stale`): a helm that was killed mid-install/upgrade (CI timeout,
+closed laptop, OOM) leaves its revision ``pending-install``/``pending-upgrade`` and every later upgrade fails with
+"another operation (install/upgrade/rollback) is in progress". When no helm operation can still be running (the
+pending revision is older than helm's own ``--timeout`` plus a margin, or gpuslice itself just stopped that
+helm) and the release was created by gpuslice (every install/upgrade it runs passes ``--labels
+gpuslice.dev/managed-by=gpuslice``, which helm >= 3.13 stores with the release), it is rolled back to the last
+deployed revision, or, for a first install that never completed, uninstalled, and the install/upgrade runs
+again. A release gpuslice did not create is never touched.
+
 Idempotence is decided from helm's own record of the release: ``helm list`` with every state flag (status, chart) and ``helm get
 values -o json`` (the user-supplied values, exactly as they were given). When the deployed chart and values equal
 the rendered ones and the release is ``deployed``, nothing is run. Before every retry of an upgrade the same check
@@ -13,9 +22,11 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +63,52 @@ class Release:
     chart: str
     revision: int
     values: dict[str, Any]
+
+
+#: The release label gpuslice sets on every install/upgrade (``helm --labels``): "this release is ours".
+MANAGED_LABEL = "gpuslice.dev/managed-by"
+MANAGED_VALUE = "gpuslice"
+PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One row of ``helm history -o json``."""
+
+    revision: int
+    status: str
+    updated: float | None  # seconds since the epoch
+    chart: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What :meth:`Helm.recover_stale` did to a stale pending release."""
+
+    action: str  # rolled-back | uninstalled
+    detail: str
+
+
+class StaleLock(HelmError):
+    """The release is pending and gpuslice will not (or may not yet) recover it; the message says why and how."""
+
+
+def parse_helm_time(text: str) -> float | None:
+    """helm's RFC 3339 timestamps (nanoseconds, ``Z`` or an offset) as seconds since the epoch."""
+    t = (text or "").strip()
+    if not t:
+        return None
+    if t.endswith("Z"):
+        t = t[:-1] + "+00:00"
+    if "." in t:  # Python reads at most microseconds
+        head, _, rest = t.partition(".")
+        digits = "".join(c for c in rest if c.isdigit())
+        t = f"{head}.{digits[:6]}{rest[len(digits) :]}"
+    try:
+        return datetime.fromisoformat(t).timestamp()
+    except ValueError:
+        return None
 
 
 def as_helm_stores(value: Any) -> Any:
@@ -101,6 +158,10 @@ class Helm:
             [f"--kube-context={context}"] if context else []
         )
         self.retrier = retrier or Retrier()
+        #: False (``--no-recover``): a stale pending release is reported, never rolled back or uninstalled.
+        self.recover = True
+        #: What recover_stale did, in order (for the apply report).
+        self.recoveries: list[Recovery] = []
 
     def _run(self, args: list[str], *, timeout: float = 120, op: str | None = None, retry: bool = True) -> str:
         def once() -> str:
@@ -144,6 +205,122 @@ class Helm:
             values=values,
         )
 
+    # -- stale pending releases --------------------------------------------------------------------------------
+    def history(self, name: str, namespace: str) -> list[Revision]:
+        """Every revision helm keeps of the release, oldest first ([] when there is no release)."""
+        try:
+            out = self._run(
+                ["history", name, "--namespace", namespace, "--max", "256", "--output", "json"], op="helm history"
+            )
+        except HelmError as e:
+            if "not found" in (e.stderr or str(e)):
+                return []
+            raise
+        try:
+            rows = json.loads(out or "[]") or []
+        except ValueError as e:
+            raise HelmError(f"helm history printed something that is not JSON: {out[:200]!r}") from e
+        revs = [
+            Revision(
+                revision=int(r.get("revision") or 0),
+                status=str(r.get("status") or ""),
+                updated=parse_helm_time(str(r.get("updated") or "")),
+                chart=str(r.get("chart") or ""),
+                description=str(r.get("description") or ""),
+            )
+            for r in rows
+            if isinstance(r, dict)
+        ]
+        return sorted(revs, key=lambda r: r.revision)
+
+    def labels(self, name: str, namespace: str, revision: int) -> dict[str, str]:
+        """The release labels of one revision (``helm get metadata``); {} when helm keeps none."""
+        try:
+            out = self._run(
+                ["get", "metadata", name, "--namespace", namespace, "--revision", str(revision), "--output", "json"],
+                op="helm get metadata",
+            )
+            meta = json.loads(out or "{}") or {}
+        except (HelmError, ValueError):
+            return {}
+        got = meta.get("labels") if isinstance(meta, dict) else None
+        return {str(k): str(v) for k, v in got.items()} if isinstance(got, dict) else {}
+
+    def recover_stale(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        stale_after: float,
+        timeout_minutes: int = 15,
+        now: Callable[[], float] = time.time,
+    ) -> Recovery | None:
+        """Unlock a release left pending by a helm that is no longer running; None when it is not pending.
+
+        Raises :class:`StaleLock` when the pending revision is younger than ``stale_after`` seconds (a helm may
+        still be at work), when gpuslice did not create the release, or when recovery is switched off.
+        """
+        hist = self.history(name, namespace)
+        if not hist or hist[-1].status not in PENDING:
+            return None
+        last = hist[-1]
+        age = (now() - last.updated) if last.updated is not None else None
+        since = f"{age / 60:.0f} min" if age is not None and age >= 60 else f"{age or 0:.0f} s"
+        where = f"release {namespace}/{name} revision {last.revision} is {last.status} (since {since} ago)"
+        earlier = [r for r in hist[:-1] if r.status in ("deployed", "superseded")]
+        manual = (
+            f"`helm -n {namespace} rollback {name} {earlier[-1].revision}`"
+            if earlier
+            else f"`helm -n {namespace} uninstall {name}` (a first install that never completed; there is no "
+            "earlier revision to roll back to)"
+        )
+        if not self.recover:
+            raise StaleLock(
+                f"{where}: helm refuses every upgrade until it is resolved. --no-recover: gpuslice leaves it as it is; "
+                f"if no helm is running, {manual}, then apply again"
+            )
+        if age is not None and age < stale_after:
+            raise StaleLock(
+                f"{where}: a helm operation may still be running (helm's --timeout is {timeout_minutes} min). "
+                f"gpuslice recovers it by itself once it is {stale_after / 60:.0f} min old; if you are sure no helm "
+                f"is running for it, run apply with --stale-after 0, or {manual}"
+            )
+        first = hist[0]
+        owned = all(
+            self.labels(name, namespace, r.revision).get(MANAGED_LABEL) == MANAGED_VALUE
+            for r in {first.revision: first, last.revision: last}.values()
+        )
+        if not owned:
+            raise StaleLock(
+                f"{where}, but gpuslice did not create this release (it lacks the release label "
+                f"{MANAGED_LABEL}={MANAGED_VALUE}), so gpuslice does not touch it. If no helm is running, {manual}"
+            )
+        if earlier:
+            target = earlier[-1]
+            self._run(
+                ["rollback", name, str(target.revision), "--namespace", namespace, "--timeout", f"{timeout_minutes}m"],
+                op=f"helm rollback {name}",
+                timeout=timeout_minutes * 60 + 60,
+            )
+            rec = Recovery(
+                "rolled-back",
+                f"{where}, left by a helm that is no longer running; rolled back to revision {target.revision} "
+                f"({target.chart}) to unlock it",
+            )
+        else:
+            self._run(
+                ["uninstall", name, "--namespace", namespace, "--timeout", f"{timeout_minutes}m"],
+                op=f"helm uninstall {name}",
+                timeout=timeout_minutes * 60 + 60,
+            )
+            rec = Recovery(
+                "uninstalled",
+                f"{where}: its first install never completed and no helm is running for it; uninstalled it "
+                "(gpuslice created it) to install again",
+            )
+        self.recoveries.append(rec)
+        return rec
+
     def matches(self, rel: Release | None, chart: ChartRef, values: Any) -> bool:
         return (
             rel is not None
@@ -176,6 +353,8 @@ class Helm:
                 str(path),
                 "--timeout",
                 f"{timeout_minutes}m",
+                "--labels",
+                f"{MANAGED_LABEL}={MANAGED_VALUE}",
             ]
             if wait:
                 args.append("--wait")
@@ -185,7 +364,16 @@ class Helm:
                 return self.matches(rel, chart, values), rel
 
             def once() -> Release | None:
-                run_helm([*args, *self.kube_args], helm=self.binary, timeout=timeout_minutes * 60 + 60)
+                try:
+                    run_helm([*args, *self.kube_args], helm=self.binary, timeout=timeout_minutes * 60 + 60)
+                except HelmError as e:
+                    if e.returncode is None and "timed out" in str(e) and self.recover:
+                        # We stopped that helm ourselves: no operation is running any more, whatever its
+                        # cleanup managed to record. A release it left pending is recovered before the retry.
+                        rel = self.release(name, namespace)
+                        if rel is not None and rel.status in PENDING:
+                            self.recover_stale(name, namespace, stale_after=0, timeout_minutes=timeout_minutes)
+                    raise
                 return self.release(name, namespace)
 
             return self.retrier.call(once, f"helm upgrade --install {name}", classify_helm, settled)

@@ -20,6 +20,7 @@ from gpuslice.commands._common import (
     handle_errors,
     print_findings,
 )
+from gpuslice.redact import redact
 
 KUBECONFIG_OPTION = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config).")
 CONTEXT_OPTION = typer.Option(None, "--context", help="kubeconfig context (default: the current one).")
@@ -251,6 +252,18 @@ def apply(
     rollout_timeout: float = typer.Option(
         600.0, "--rollout-timeout", min=0.0, help="Seconds to watch the device plugin roll onto a changed config."
     ),
+    recover: bool = typer.Option(
+        True,
+        "--recover/--no-recover",
+        help="Unlock a release that a killed helm left pending-install/-upgrade (only one gpuslice created): roll "
+        "back to the last deployed revision, or uninstall a first install that never completed, then apply.",
+    ),
+    stale_after: float | None = typer.Option(
+        None,
+        "--stale-after",
+        min=0.0,
+        help="Seconds after which a pending release has no helm behind it (default: operator timeout + 2 min).",
+    ),
     kubeconfig: str | None = KUBECONFIG_OPTION,
     context: str | None = CONTEXT_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
@@ -275,6 +288,8 @@ def apply(
         wait=wait,
         rollout_timeout=rollout_timeout,
         kube_version=f"{prep.resolved.kubernetes_version}.0",
+        recover=recover,
+        stale_after=stale_after,
     )
 
     with err.status("starting") as st:
@@ -301,7 +316,7 @@ def apply(
             )
             failure = None
         except ApplyError as e:
-            res, failure = e.result, str(e)
+            res, failure = e.result, redact(str(e))
     findings = [*res.findings]
     if output == OutputFormat.json:
         print(
