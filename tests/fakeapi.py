@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from tests import k8sproto
 from tests.k8sfixtures import Cluster
@@ -49,6 +49,8 @@ _PATH = re.compile(
     r"^/(?:api/v1|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
     r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>log))?$"
 )
+
+_PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<pod>[^/:]+):(?P<port>\d+)/proxy/(?P<rest>.*)$")
 
 
 @dataclass
@@ -86,6 +88,9 @@ class FakeKube:
     expire_continue: int = 0
     #: DaemonSet name -> statuses to hand out on successive reads (a rollout in progress)
     rollout: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: (namespace, pod, port) -> body served at /api/v1/namespaces/NS/pods/POD:PORT/proxy/<path> (the pod proxy);
+    #: a string is served as it is, a dict as JSON; absent: 503 as when kube-apiserver cannot reach the pod
+    proxies: dict[tuple[str, str, int], Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -534,6 +539,13 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                 doc = _openapi_v3(path.removeprefix("/openapi/v3").strip("/"))
                 if doc is not None:
                     return 200, doc, {}
+            px = _PROXY.match(unquote(path))
+            if px and method == "GET":
+                key = (px["ns"], px["pod"], int(px["port"]))
+                if key not in api.proxies:
+                    msg = f"error trying to reach service: dial tcp 10.0.0.1:{px['port']}: connect: connection refused"
+                    return 503, _status(503, "ServiceUnavailable", msg), {}
+                return 200, api.proxies[key], {}
             m = _PATH.match(path)
             if not m:
                 return 404, _status(404, "NotFound", f"the server could not find the requested resource ({path})"), {}

@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "gpuslice.commands.images",
     "gpuslice.commands.lint",
     "gpuslice.commands.cluster",
+    "gpuslice.commands.top",
 ]
 
 

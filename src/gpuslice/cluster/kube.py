@@ -275,6 +275,19 @@ class KubeClient:
         )
         return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
 
+    def pod_proxy_get(self, namespace: str, pod: str, port: int, path: str) -> bytes:
+        """GET ``path`` on a pod's port through the API server's pod proxy (no Service needed)."""
+        fn = self._method("core", "connect_get_namespaced_pod_proxy_with_path")
+        raw = self._call(
+            f"GET {path} on {namespace}/{pod}:{port} (pod proxy)",
+            lambda: (
+                fn(
+                    f"{pod}:{port}", namespace, path.lstrip("/"), _preload_content=False, _request_timeout=self.timeout
+                ).data
+            ),
+        )
+        return raw if isinstance(raw, bytes) else str(raw).encode()
+
     # -- writes --------------------------------------------------------------------------------------------------
     def patch_node_labels(self, name: str, labels: dict[str, str]) -> dict[str, Any]:
         """Merge-patch labels onto a node.
