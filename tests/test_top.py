@@ -460,3 +460,109 @@ def test_replay_sampler_rejects_non_readings(tmp_path):
     p.write_text(json.dumps([{"nope": 1}]))
     with pytest.raises(GpusliceError, match="not a gpuslice NVML reading"):
         ReplaySampler(p)
+
+
+# -- the DaemonSet render writes when the spec enables top ---------------------------------------------------------
+
+TOP_SPEC = (Path(__file__).resolve().parents[1] / "examples" / "eks-ubuntu.yaml").read_text()
+
+
+def _spec_with_top(tmp_path: Path, block: str) -> Path:
+    from tests.helpers import write_spec
+
+    return write_spec(tmp_path, TOP_SPEC.rstrip() + "\n" + block)
+
+
+def test_render_top_agent_daemonset_validates(tmp_path):
+    import kubernetes_validate
+    import yaml
+
+    from gpuslice.api import load
+    from gpuslice.render import RenderOptions, top_agent
+
+    spec = _spec_with_top(
+        tmp_path, "top:\n  enabled: true\n  image: registry.corp.example/gpuslice:0.1.0\n  port: 9500\n"
+    )
+    resolved = load(spec)
+    out = top_agent.render(resolved, RenderOptions(prove=False))
+    docs = [d for d in yaml.safe_load_all(out.files[top_agent.TOP_FILE]) if d]
+    assert [d["kind"] for d in docs] == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "DaemonSet"]
+    for d in docs:
+        kubernetes_validate.validate(d, "1.33", strict=True)
+    ds = docs[-1]
+    pod = ds["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert pod["hostPID"] is True and c["image"] == "registry.corp.example/gpuslice:0.1.0"
+    assert c["args"][:2] == ["top", "--node"] and "0.0.0.0:9500" in c["args"]
+    assert "nvidia.com/gpu" not in str(c.get("resources"))  # never takes a replica
+    assert {"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"} in c["env"]
+    assert ds["metadata"]["namespace"] == resolved.namespace
+    assert ds["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "gpuslice-top"
+    # the cluster view finds these pods with its default selector
+    from gpuslice.top.view import AGENT_SELECTOR
+
+    k, v = AGENT_SELECTOR.split("=")
+    assert ds["spec"]["template"]["metadata"]["labels"][k] == v
+
+
+def test_top_disabled_renders_nothing(tmp_path):
+    from gpuslice.api import load
+    from gpuslice.render import RenderOptions, top_agent
+
+    resolved = load(_spec_with_top(tmp_path, ""))
+    assert top_agent.render(resolved, RenderOptions(prove=False)).files == {}
+
+
+def test_top_enabled_without_image_is_a_spec_error(cli, tmp_path):
+    spec = _spec_with_top(tmp_path, "top:\n  enabled: true\n")
+    r = cli("check", spec)
+    assert r.exit_code == 2
+    assert "top.enabled needs top.image" in r.stderr and "gpuslice.yaml" in r.stderr
+
+
+# -- doctor reuses the top findings (a dump's gpuslice-top.json, the live agents through snapshot) ------------------
+
+
+def test_doctor_reads_top_reports_beside_a_dump(cli, tmp_path):
+    from tests import k8sfixtures as kf
+
+    root = kf.healthy().write_dump(tmp_path / "dump")
+    healthy = cli("doctor", "--dump", root, "-o", "json")
+    rep = _report(tmp_path, [(101, 30.0, 70.0), (102, 5.0, 20.0)])
+    # what `gpuslice top -o json > DIR/gpuslice-top.json` writes
+    (root / "gpuslice-top.json").write_text(json.dumps({"reports": [rep], "unreachable": [], "findings": []}))
+    r = cli("doctor", "--dump", root, "-o", "json")
+    before = {f["id"] for f in json.loads(healthy.stdout)["findings"]}
+    after = {f["id"] for f in json.loads(r.stdout)["findings"]}
+    assert after - before == {tf.OVER_SHARE, tf.IDLE_REPLICA}
+    (root / "gpuslice-top.json").write_text("[1, 2")
+    bad = cli("doctor", "--dump", root, "-o", "json")
+    doc = json.loads(bad.stdout)
+    assert any(f["id"] == "dump-unreadable" and "gpuslice-top.json" in f["message"] for f in doc["findings"])
+
+
+def test_snapshot_captures_agent_reports(cli, tmp_path):
+    from tests import k8sfixtures as kf
+    from tests.fakeapi import FakeKube
+
+    c = kf.healthy()
+    c.pods.setdefault("monitoring", []).append(
+        {
+            "metadata": {
+                "name": "gpuslice-top-x",
+                "namespace": "monitoring",
+                "labels": {"app.kubernetes.io/name": "gpuslice-top"},
+            },
+            "spec": {"nodeName": "gpu-a"},
+            "status": {"phase": "Running"},
+        }
+    )
+    rep = _report(tmp_path, [(101, 30.0, 70.0), (102, 5.0, 20.0)])
+    with FakeKube(c) as api:
+        api.proxies[("monitoring", "gpuslice-top-x", 9400)] = rep
+        r = cli("snapshot", "--kubeconfig", api.kubeconfig(tmp_path), "-d", tmp_path / "snap")
+    assert r.exit_code == 0, r.output
+    saved = json.loads((tmp_path / "snap" / "gpuslice-top.json").read_text())
+    assert saved[0]["node"] == "gpu-1"
+    d = cli("doctor", "--dump", tmp_path / "snap", "-o", "json")
+    assert tf.OVER_SHARE in {f["id"] for f in json.loads(d.stdout)["findings"]}

@@ -227,6 +227,26 @@ class ChecksOptions(_Strict):
     disabled: tuple[str, ...] = Field(default=(), description="Check ids to skip.")
 
 
+class Top(_Strict):
+    """``gpuslice top``'s node agent, run as a DaemonSet on the GPU nodes (``render`` writes top-agent.yaml)."""
+
+    enabled: bool = Field(default=False, description="Render the gpuslice-top DaemonSet.")
+    image: str | None = Field(
+        default=None,
+        pattern=r"^[^\s]+$",
+        description="Image with gpuslice and its `top` extra installed (see docs/top.md), "
+        "e.g. registry.corp.example/gpuslice:0.1.0. Required when enabled.",
+    )
+    port: int = Field(default=9400, ge=1024, le=65535, description="Port of /metrics, /json and /healthz.")
+    interval_seconds: float = Field(default=5.0, ge=1, le=300, description="Seconds between samples.")
+
+    @model_validator(mode="after")
+    def _image_when_enabled(self) -> Top:
+        if self.enabled and not self.image:
+            raise ValueError("top.enabled needs top.image: an image with gpuslice[top] installed (docs/top.md)")
+        return self
+
+
 class Spec(_Strict):
     api_version: Literal["gpuslice.dev/v1alpha1"] = Field(alias="apiVersion")
     kind: Literal["GpuCluster"] = "GpuCluster"
@@ -235,6 +255,7 @@ class Spec(_Strict):
     registry: Registry = Registry()
     node_pools: tuple[NodePool, ...] = Field(min_length=1)
     checks: ChecksOptions = ChecksOptions()
+    top: Top = Top()
 
     @model_validator(mode="after")
     def _unique_pools(self) -> Spec:

@@ -14,11 +14,13 @@ huge: each ``logs.txt`` is read from its last :data:`MAX_LOG_BYTES` only, keepin
 
 from __future__ import annotations
 
+import json
 import mmap
 import os
 import re
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from gpuslice.cluster.source import CLUSTERPOLICIES, NODES, Raw
 from gpuslice.errors import GpusliceError
@@ -86,6 +88,25 @@ class DumpSource:
                     return b""
                 return memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
         return p.read_text(encoding="utf-8", errors="replace")
+
+    def top_reports(self) -> list[dict[str, Any]]:
+        """``gpuslice top`` reports saved beside the dump (``gpuslice-top.json``: what ``gpuslice top -o json``
+        prints, a list of agent reports, or one report); [] when there is none."""
+        from gpuslice.cluster.source import TOP_REPORTS_FILE
+
+        p = self.root / TOP_REPORTS_FILE
+        if not p.is_file():
+            return []
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, ValueError, RecursionError) as e:
+            raise GpusliceError(f"{p}: not JSON ({type(e).__name__}: {e})") from None
+        items = doc.get("reports") if isinstance(doc, dict) and "reports" in doc else doc
+        items = items if isinstance(items, list) else [items]
+        reports = [r for r in items if isinstance(r, dict) and r.get("kind") == "GpusliceTopReport"]
+        if items and not reports:
+            raise GpusliceError(f"{p}: no gpuslice top reports in it (expected the output of `gpuslice top -o json`)")
+        return reports
 
     def logs(self, namespace: str, pod: str, containers: list[str]) -> dict[str, list[str]]:
         p = self.root / namespace / pod / "logs.txt"

@@ -22,7 +22,7 @@ from typing import Any
 
 from gpuslice.cluster.retry import FAST, Retrier, RetryEvent, RetryPolicy, Transient, classify_http
 from gpuslice.cluster.source import CLUSTERPOLICIES, CONFIGMAPS, NODES, Raw
-from gpuslice.errors import ClusterError
+from gpuslice.errors import ClusterError, GpusliceError
 
 CREATE_TOKEN = "gpuslice.dev/create-token"
 
@@ -469,6 +469,15 @@ class LiveSource:
     @property
     def label(self) -> str:
         return f"cluster {self.kube.context or self.kube.host}"
+
+    def top_reports(self) -> list[dict[str, Any]]:
+        """Reports of the ``gpuslice top`` agents, in any namespace; [] when none run (they are optional)."""
+        from gpuslice.top.view import collect
+
+        try:
+            return collect(self.kube, None).reports
+        except GpusliceError:
+            return []
 
     def namespaces(self) -> list[str]:
         return list(dict.fromkeys([*self._namespaces, *sorted(self._configmaps_by_ns())]))

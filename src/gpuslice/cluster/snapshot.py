@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gpuslice.cluster import model as m
-from gpuslice.cluster.source import CLUSTERPOLICIES, CONFIGMAPS, NAMESPACED, NODES, Source
+from gpuslice.cluster.source import CLUSTERPOLICIES, CONFIGMAPS, NAMESPACED, NODES, TOP_REPORTS_FILE, Source
 from gpuslice.errors import GpusliceError
 
 MANIFEST = "gpuslice.json"
@@ -93,6 +93,12 @@ def take_snapshot(
         cps = source.read(CLUSTERPOLICIES)
         if cps is not None:
             (tmp / "clusterpolicies.json").write_bytes(_json_bytes(cps))
+            res.files += 1
+        reader = getattr(source, "top_reports", None)
+        reports = reader() if callable(reader) else []
+        if reports:
+            say("gpuslice top agents")
+            (tmp / TOP_REPORTS_FILE).write_bytes(_json_bytes(reports))
             res.files += 1
         log_jobs: list[tuple[bool, m.Pod]] = []
         all_ns = list(dict.fromkeys([*namespaces, *[n for n in source.namespaces() if n not in namespaces]]))

@@ -19,6 +19,8 @@ NAMESPACED = ("events", "replication-controllers", "services", "daemonsets", "de
 #: Extra per-namespace list gpuslice's snapshot adds (only the device-plugin ConfigMaps, never Secrets).
 CONFIGMAPS = "configmaps"
 NODES = "nodes"
+#: ``gpuslice top`` agent reports in a dump folder (``gpuslice top -o json > DIR/gpuslice-top.json``)
+TOP_REPORTS_FILE = "gpuslice-top.json"
 #: Extra cluster-scoped list gpuslice's snapshot adds (nvidia.com/v1 ClusterPolicy).
 CLUSTERPOLICIES = "clusterpolicies"
 

@@ -10,10 +10,11 @@ import contextlib
 import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gpuslice.cluster import model as m
-from gpuslice.cluster.source import CLUSTERPOLICIES, CONFIGMAPS, NODES, Source
+from gpuslice.cluster.source import CLUSTERPOLICIES, CONFIGMAPS, NODES, TOP_REPORTS_FILE, Source
+from gpuslice.errors import GpusliceError
 from gpuslice.findings import Finding, Severity
 
 T = TypeVar("T")
@@ -45,6 +46,8 @@ class ClusterView:
     clusterpolicies: list[m.ClusterPolicy] | None = None
     #: Files that could not be read, as findings (a broken bundle is reported, not fatal).
     problems: list[Finding] = field(default_factory=list)
+    #: ``gpuslice top`` agent reports (a dump's gpuslice-top.json, or the live agents), for doctor's top rules
+    top_reports: list[dict[str, Any]] = field(default_factory=list)
     source: Source | None = None
     _logs: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict, repr=False)
     _by_node: dict[str, list[m.Pod]] | None = field(default=None, repr=False)
@@ -161,6 +164,12 @@ def load_view(source: Source, namespaces: list[str] | None = None) -> ClusterVie
                 if view.configmaps is None:
                     view.configmaps = {}
                 view.configmaps[ns] = cms
+    reader = getattr(source, "top_reports", None)
+    if callable(reader):
+        try:
+            view.top_reports = reader()
+        except GpusliceError as e:
+            view.problems.append(_unreadable(TOP_REPORTS_FILE, str(e)))
     for what in getattr(source, "denied", ()):
         view.problems.append(
             Finding(

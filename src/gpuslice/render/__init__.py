@@ -46,7 +46,7 @@ Renderer = Callable[[ResolvedSpec, RenderOptions], RenderResult]
 
 
 def renderers() -> dict[str, Renderer]:
-    from gpuslice.render import bootstrap, nodegroups, operator, sharing, smoke
+    from gpuslice.render import bootstrap, nodegroups, operator, sharing, smoke, top_agent
 
     return {
         "sharing": sharing.render,
@@ -54,6 +54,7 @@ def renderers() -> dict[str, Renderer]:
         "bootstrap": bootstrap.render,
         "nodegroups": nodegroups.render,
         "smoke": smoke.render,
+        "top": top_agent.render,
     }
 
 

@@ -46,8 +46,13 @@ class ClusterTop:
 
 
 def collect(
-    client: _Client, namespace: str, selector: str = AGENT_SELECTOR, port: int = AGENT_PORT, node: str | None = None
+    client: _Client,
+    namespace: str | None,
+    selector: str = AGENT_SELECTOR,
+    port: int = AGENT_PORT,
+    node: str | None = None,
 ) -> ClusterTop:
+    """Reports of the agents in ``namespace`` (None: every namespace)."""
     from gpuslice.errors import GpusliceError
 
     doc = client.list("pods", namespace, label_selector=selector) or {}
@@ -55,11 +60,13 @@ def collect(
     out = ClusterTop()
     if not pods:
         out.missing.append(
-            f"no gpuslice-top agent pods in namespace {namespace} (selector {selector}): enable `top` in the spec and "
+            f"no gpuslice-top agent pods in {f'namespace {namespace}' if namespace else 'any namespace'} "
+            f"(selector {selector}): enable `top` in the spec and "
             "apply the rendered top-agent.yaml"
         )
     for p in sorted(pods, key=lambda p: (p.get("spec") or {}).get("nodeName") or ""):
         name = (p.get("metadata") or {}).get("name", "?")
+        pod_ns = (p.get("metadata") or {}).get("namespace") or namespace or "default"
         where = (p.get("spec") or {}).get("nodeName") or "?"
         if node and where != node:
             continue
@@ -68,7 +75,7 @@ def collect(
             out.missing.append(f"{where} ({name}): agent pod is {phase or 'not running'}")
             continue
         try:
-            body = client.pod_proxy_get(namespace, name, port, "json")
+            body = client.pod_proxy_get(pod_ns, name, port, "json")
             rep = json.loads(body)
         except GpusliceError as e:  # an API error, or retries that ran out
             out.missing.append(f"{where} ({name}): {str(e).splitlines()[-1]}")

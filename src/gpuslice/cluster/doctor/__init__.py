@@ -22,9 +22,9 @@ Rule = Callable[[DoctorContext], Iterable[Finding]]
 
 
 def _modules() -> list[ModuleType]:
-    from gpuslice.cluster.doctor import dns, driver, images, nodes, operator, runtime, sharing
+    from gpuslice.cluster.doctor import dns, driver, images, nodes, operator, runtime, sharing, top
 
-    return [operator, images, runtime, driver, sharing, nodes, dns]
+    return [operator, images, runtime, driver, sharing, nodes, dns, top]
 
 
 def rules() -> dict[str, Rule]:
