@@ -967,8 +967,16 @@ def _resolved() -> Any:
     return api.load(SPEC)
 
 
-def operator_pods_for(c: Cluster, node_name: str, *, cm_name: str, shared: bool = True) -> None:
-    """The operands the operator runs on one GPU node, all healthy."""
+def operator_pods_for(
+    c: Cluster,
+    node_name: str,
+    *,
+    cm_name: str,
+    shared: bool = True,
+    replicas: int = 4,
+    config_key: str = "time-slicing-4",
+) -> None:
+    """The operands the operator runs on one GPU node, all healthy (the plugin logs the config the node selects)."""
     ns = c.namespace
     s = suffix(node_name)
     val = container(
@@ -1020,14 +1028,14 @@ def operator_pods_for(c: Cluster, node_name: str, *, cm_name: str, shared: bool 
         "I1120 09:03:20.117345       1 main.go:244] Starting FS watcher for /var/lib/kubelet/device-plugins",
         'I1120 09:03:20.118002       1 main.go:388] Running with config: {"version": "v1", "flags": '
         '{"migStrategy": "single", "failOnInitError": true}, "sharing": {"timeSlicing": {"resources": '
-        '[{"name": "nvidia.com/gpu", "devices": "all", "replicas": 4}]}}}',
+        '[{"name": "nvidia.com/gpu", "devices": "all", "replicas": ' + str(replicas) + "}]}}}",
         "I1120 09:03:20.131203       1 server.go:176] Starting GRPC server for 'nvidia.com/gpu'",
         "I1120 09:03:20.132766       1 server.go:222] Registered device plugin for 'nvidia.com/gpu' with Kubelet",
     ]
     cm_log = [
         "I1120 09:03:18.200151       1 main.go:246] Waiting for change to 'nvidia.com/device-plugin.config' label",
-        "I1120 09:03:18.201944       1 main.go:305] Updating to config: time-slicing-4",
-        "I1120 09:03:18.203001       1 main.go:320] Successfully updated to config: time-slicing-4",
+        f"I1120 09:03:18.201944       1 main.go:305] Updating to config: {config_key}",
+        f"I1120 09:03:18.203001       1 main.go:320] Successfully updated to config: {config_key}",
     ]
     dp_labels = {
         "app": "nvidia-device-plugin-daemonset",
@@ -1321,7 +1329,13 @@ def healthy() -> Cluster:
                 config_label=p.node_labels["nvidia.com/device-plugin.config"],
             )
         )
-        operator_pods_for(c, name, cm_name=cm)
+        operator_pods_for(
+            c,
+            name,
+            cm_name=cm,
+            replicas=p.sharing.replicas,
+            config_key=p.node_labels["nvidia.com/device-plugin.config"],
+        )
     for n in c.nodes:
         system_pods_for(c, n["metadata"]["name"])
     sysnode = "ip-10-0-2-41.ec2.internal"

@@ -67,6 +67,25 @@ def upstream_registries() -> tuple[str, ...]:
     return tuple(_load("signatures.yaml")["upstream_registries"])
 
 
+@functools.cache
+def pull_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(not found, network/access) patterns for the text of a failed image pull."""
+    data = _load("signatures.yaml")
+    return re.compile(data["pull_not_found"]), re.compile(data["pull_network"], re.IGNORECASE)
+
+
+def node_os(node: m.Node | None) -> str:
+    """The node's OS as its labels (NFD) say, else its osImage: ``amzn 2 (Amazon Linux 2)``; '' when unknown."""
+    if node is None:
+        return ""
+    os_id = node.labels.get(label("os_id"), "")
+    ver = node.labels.get(label("os_version"), "")
+    image = node.os_image
+    if os_id:
+        return f"{os_id} {ver}".strip() + (f" ({image})" if image else "") + " [NFD labels]"
+    return f"{image} [osImage]" if image else ""
+
+
 def is_gpu_node(node: m.Node, resolved: ResolvedSpec | None = None) -> bool:
     """A node with an NVIDIA GPU, by any of: the operator's label, an advertised nvidia.com resource, NFD's PCI
     vendor label, membership in a spec pool whose instance type has GPUs, Karpenter's GPU-manufacturer label, or

@@ -22,9 +22,9 @@ Rule = Callable[[DoctorContext], Iterable[Finding]]
 
 
 def _modules() -> list[ModuleType]:
-    from gpuslice.cluster.doctor import dns, driver, images, nodes, operator, runtime, sharing, top
+    from gpuslice.cluster.doctor import dns, driver, images, nodes, operands, operator, plugins, runtime, sharing, top
 
-    return [operator, images, runtime, driver, sharing, nodes, dns, top]
+    return [operator, images, runtime, driver, operands, sharing, plugins, nodes, dns, top]
 
 
 def rules() -> dict[str, Rule]:
@@ -43,9 +43,14 @@ def operator_namespace(view: ClusterView, hint: str | None = None) -> str:
     """The GPU Operator's namespace: the hint (spec or snapshot manifest), else where its objects are."""
     if hint:
         return hint
-    names = set(k.operator()["daemonsets"].values())
+    # eksctl (kube-system) and the device-plugin chart name their DaemonSet nvidia-device-plugin-daemonset too: a
+    # namespace counts by another operator DaemonSet, or by one the ClusterPolicy owns.
+    names = set(k.operator()["daemonsets"].values()) - {k.daemonset("device-plugin")}
     for ns, dss in view.daemonsets.items():
-        if any(d.name in names for d in dss):
+        if any(
+            d.name in names or (d.metadata.owner_references and d.metadata.owner_references[0].kind == "ClusterPolicy")
+            for d in dss
+        ):
             return ns
     for ns, deps in view.deployments.items():
         if any(d.metadata.name == k.operator()["deployment"] for d in deps):

@@ -2,11 +2,60 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from gpuslice.cluster import knowledge as k
-from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding, pod_unhealthy
+from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding, nodes_phrase, pod_unhealthy
 from gpuslice.findings import Finding, Severity
+
+_DRIVER_TAG = re.compile(r"^(?P<ver>\d+\.\d+(?:\.\d+)?)-(?P<os>[a-z][a-z0-9.]*)$")
+
+
+def driver_tag(image: str) -> tuple[str, str] | None:
+    """(driver version, OS suffix) of a ``.../driver:<version>-<os>`` image, else None."""
+    from gpuslice.images import parse_image
+
+    try:
+        ref = parse_image(image)
+    except ValueError:
+        return None
+    if ref.path.rsplit("/", 1)[-1] != "driver" or not ref.tag:
+        return None
+    mt = _DRIVER_TAG.match(ref.tag)
+    return (mt.group("ver"), mt.group("os")) if mt else None
+
+
+def pull_shape(lines: list[str]) -> str:
+    """'not-found', 'network' or 'unknown' for the messages of one failing pull."""
+    nf, net = k.pull_patterns()
+    text = "\n".join(lines)
+    if nf.search(text):
+        return "not-found"
+    if net.search(text):
+        return "network"
+    return "unknown"
+
+
+def _os_fix(os_ids: set[str], suffix: str) -> str:
+    low = {o.lower() for o in os_ids} | {suffix.lower()}
+    if any(o.startswith("amzn") or o.startswith("amazon") for o in low):
+        return (
+            "On EKS use an AMI that ships the NVIDIA driver and toolkit (AL2023 NVIDIA or Bottlerocket NVIDIA; "
+            "gpuslice pools `os: al2023-nvidia` / `bottlerocket-nvidia`) and install the operator with "
+            "driver.enabled=false (and toolkit.enabled=false), or run the pool on Ubuntu 22.04/24.04."
+        )
+    if any(o.startswith("bottlerocket") for o in low):
+        return (
+            "Bottlerocket NVIDIA variants ship the driver, toolkit and their own device plugin: set "
+            "driver.enabled=false and toolkit.enabled=false and label the nodes "
+            "nvidia.com/gpu.deploy.device-plugin=false (gpuslice does for `os: bottlerocket-nvidia` pools)."
+        )
+    return (
+        "Run a supported OS (Ubuntu LTS, RHEL/RHCOS; see the GPU Operator platform-support page), or pre-install the "
+        "driver on the nodes and set driver.enabled=false, or build the driver image for this OS yourself "
+        "(NVIDIA/gpu-driver-container) and point driver.repository at it."
+    )
 
 
 def _registry(image: str) -> str:
@@ -51,6 +100,7 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
                 nodes.setdefault(image, set()).add(pod.spec.node_name)
     # Events carry the registry's actual answer (403, not found, i/o timeout): add one per image.
     seen_event: set[str] = set()
+    event_line: dict[str, str] = {}
     pulled_now: set[str] | None = None
     for ev, t, _mt in ctx.search_events(image_sig):
         if "pull" not in t.text.lower() or ev.reason not in ("Failed", "ErrImagePull", "BackOff", "Pulling"):
@@ -71,9 +121,14 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
             if image in pulled_now:
                 continue
             failing.setdefault(image, [])
-        if image in failing and image not in seen_event and ev.reason != "BackOff":
-            failing[image].insert(0, f"{t.ref}: {k.excerpt(t.text)}")
+        if image not in seen_event and ev.reason != "BackOff":
+            nf, net = k.pull_patterns()
+            answer = nf.search(t.text) or net.search(t.text)
+            event_line[image] = f"{t.ref}: {k.excerpt(t.text, answer, width=300)}"
             seen_event.add(image)
+    for image, line in event_line.items():
+        if image in failing:
+            failing[image].insert(0, line)
     if not failing:
         return []
 
@@ -82,8 +137,14 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
     mirror_set = bool(r and (r.proxy or r.mirror_rules))
     groups = Evidence()
     kinds: dict[tuple[str, str], set[str]] = {}
-    for image, lines in failing.items():
+    out: list[Finding] = []
+    for image, lines in list(failing.items()):
         reg = _registry(image)
+        shape = pull_shape(lines)
+        if shape == "not-found" and reg in upstream:
+            dt = driver_tag(image)
+            out.append(_not_found(ctx, image, lines, sorted(nodes.get(image, ())), dt))
+            continue
         if r is not None:
             from gpuslice.images import is_mirrored, mirror_for
 
@@ -107,7 +168,6 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
             groups.add(key, line)
         groups.nodes.setdefault(key, set()).update(nodes.get(image, ()))
 
-    out = []
     for (kind, reg), images in sorted(kinds.items()):
         imgs = sorted(images)
         shown = ", ".join(imgs[:3]) + (f" and {len(imgs) - 3} more" if len(imgs) > 3 else "")
@@ -138,3 +198,41 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
             )
         out.append(finding(kind, Severity.ERROR, msg, fix, evidence=groups.lines((kind, reg)), pool=pool))
     return out
+
+
+def _not_found(
+    ctx: DoctorContext, image: str, lines: list[str], nodes: list[str], dt: tuple[str, str] | None
+) -> Finding:
+    ev = [*lines[:4]]
+    oses: set[str] = set()
+    for n in nodes[:3]:
+        node = ctx.view.node(n)
+        desc = k.node_os(node)
+        if desc:
+            ev.append(f"node {n}: OS {desc}")
+        if node is not None:
+            oses.add(node.labels.get(k.label("os_id"), "") or node.os_image)
+    where = f" (on {nodes_phrase(nodes)})" if nodes else ""
+    if dt is not None:
+        ver, suffix = dt
+        os_txt = ", ".join(sorted(o for o in oses if o)) or suffix
+        return finding(
+            "driver-image-unpublished",
+            Severity.ERROR,
+            f"NVIDIA publishes no driver image {image}{where}: the registry answers not found for driver {ver} on OS "
+            f"`{suffix}` ({os_txt}); the GPU Operator only ships driver images for the OSes it supports, so this is "
+            "not a mirror or network problem",
+            _os_fix(oses, suffix),
+            evidence=tuple(ev),
+            pool=ctx.pool_name(nodes),
+            reference="https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/platform-support.html",
+        )
+    return finding(
+        "image-not-found",
+        Severity.ERROR,
+        f"image {image} does not exist in its registry{where} (not found): a wrong tag or one that was never published",
+        "Check the version/tag in the values (helm show values for the chart version you run lists the published "
+        "tags); a mirror or pull secret will not help.",
+        evidence=tuple(ev),
+        pool=ctx.pool_name(nodes),
+    )

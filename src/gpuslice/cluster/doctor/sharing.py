@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -262,6 +263,39 @@ def _capacity_spec(ctx: DoctorContext, skip: set[str]) -> list[Finding]:
     return out
 
 
+_RUNNING_WITH = re.compile(r"Running with config:\s*(?P<json>\{.*\})\s*$")
+
+
+def plugin_log_replicas(ctx: DoctorContext, node: str) -> tuple[int, str] | None:
+    """(replicas, log line) from the last one-line `Running with config: {...}` of the operator's device plugin on
+    ``node``; None when the log has none (multi-line JSON is not reassembled)."""
+    import json
+
+    for pod in ctx.operator_pods("device-plugin"):
+        if pod.spec.node_name != node:
+            continue
+        lines = ctx.view.logs(pod).get(k.operator()["containers"]["device-plugin"], [])
+        for line in reversed(lines):
+            mt = _RUNNING_WITH.search(line)
+            if not mt:
+                continue
+            try:
+                cfg = json.loads(mt.group("json"))
+            except ValueError:
+                return None
+            sharing = cfg.get("sharing") if isinstance(cfg, dict) else None
+            reps = 1
+            if isinstance(sharing, dict):
+                for block in ("mps", "timeSlicing"):
+                    b = sharing.get(block)
+                    if isinstance(b, dict):
+                        for r in b.get("resources") or ():
+                            if isinstance(r, dict) and isinstance(r.get("replicas"), int):
+                                reps = max(reps, r["replicas"])
+            return reps, line
+    return None
+
+
 def _no_spec(
     ctx: DoctorContext, keys: set[str] | None, default: str, cm_name: str, configs: dict[str, tuple[str, int]]
 ) -> list[Finding]:
@@ -270,7 +304,26 @@ def _no_spec(
     fallback = Evidence()
     off = Evidence()
     cap = Evidence()
+    stale = Evidence()
     for n in ctx.gpu_nodes:
+        if not k.is_bottlerocket(n) and configs:
+            key = n.labels.get(DEVICE_PLUGIN_CONFIG_LABEL) or default
+            if key in configs:
+                want = configs[key][1]
+                why = []
+                reps_now = m.parse_quantity(n.labels.get(rep_label))
+                if reps_now is not None and reps_now > 1 and reps_now != want:
+                    why.append(f"label nvidia.com/gpu.replicas={reps_now}")
+                logged = plugin_log_replicas(ctx, n.name)
+                if logged is not None and logged[0] != want and not (want > 1 and reps_now == 1):
+                    why.append(f"device plugin log says replicas {logged[0]} ({k.excerpt(logged[1], width=160)})")
+                if why:
+                    stale.add(
+                        "s",
+                        f"node {n.name}: selects key {key!r} asking for {want} replica(s); " + "; ".join(why),
+                        n.name,
+                    )
+                    continue
         if k.is_bottlerocket(n):
             continue
         label = n.labels.get(DEVICE_PLUGIN_CONFIG_LABEL)
@@ -296,6 +349,22 @@ def _no_spec(
         got = m.parse_quantity(n.capacity(res))
         if got is not None and got != c * rp:
             cap.add("c", f"node {n.name}: {res}={got}, labels say {c} GPU x {rp} replicas = {c * rp}", n.name)
+    if stale.groups:
+        nodes = stale.node_names("s")
+        out.append(
+            finding(
+                "sharing-config-stale",
+                Severity.ERROR,
+                f"{nodes_phrase(nodes)} run another sharing config than the key they select: the device plugin did "
+                "not pick up a change of the ConfigMap or of the node label",
+                "Restart the device plugin and GFD pods on those nodes (`kubectl -n "
+                f"{ctx.namespace} rollout restart daemonset nvidia-device-plugin-daemonset gpu-feature-discovery`); "
+                "`gpuslice apply` rolls them itself when it changes the config.",
+                evidence=stale.lines("s"),
+                pool=ctx.pool_name(nodes),
+                reference="https://github.com/NVIDIA/gpu-operator/issues/1144",
+            )
+        )
     if fallback.groups:
         nodes = fallback.node_names("f")
         out.append(
