@@ -76,21 +76,32 @@ def _selected_config(ctx: DoctorContext, pod: m.Pod) -> tuple[m.ConfigMap | None
     return cm, "", "no node label and no default"
 
 
-def lint_key(cm: m.ConfigMap, key: str) -> list[str]:
-    """lint-config's errors and warnings for one ConfigMap key, as evidence lines."""
-    from gpuslice.lintconfig import lint_config_text
+def plugin_version_of(pod: m.Pod | None) -> str | None:
+    """The device plugin's image tag (``v0.17.4``), which picks lint-config's per-version rules."""
+    if pod is None:
+        return None
+    for c in pod.spec.containers or ():
+        if "k8s-device-plugin" in c.image and ":" in c.image.rsplit("/", 1)[-1]:
+            return c.image.rsplit(":", 1)[-1]
+    return None
+
+
+def lint_key(cm: m.ConfigMap, key: str, plugin_version: str | None = None) -> list[str]:
+    """lint-config's errors and warnings for one ConfigMap key, as evidence lines (lintconfig.lint_config, the
+    stable API, with the rules of the plugin version that reads it)."""
+    from gpuslice.lintconfig import lint_config
 
     text = (cm.data or {}).get(key)
     if text is None:
         return [f"ConfigMap {cm.metadata.namespace}/{cm.metadata.name} has no key {key!r}"]
-    where = f"configmap {cm.metadata.namespace}/{cm.metadata.name}"
-    findings, _parsed, _n = lint_config_text(text, where, prefix=key, in_configmap=True)
+    where = f"configmap {cm.metadata.namespace}/{cm.metadata.name} key {key}"
+    result = lint_config(text, plugin_version=plugin_version, file=where)
     out = []
-    for f in findings:
+    for f in result.findings:
         if f.severity is Severity.INFO:
             continue
-        out.append(f"lint {f.severity.value} {f.id} ({where} key {key}, line {f.line or '?'}): {f.message}")
-    return out or [f"lint-config finds nothing wrong in {where} key {key}"]
+        out.append(f"lint {f.severity.value} {f.id} ({where}, line {f.line or '?'}): {f.message}")
+    return out or [f"lint-config finds nothing wrong in {where}"]
 
 
 def _config(ctx: DoctorContext, hits: list[Hit]) -> Finding:
@@ -114,7 +125,7 @@ def _config(ctx: DoctorContext, hits: list[Hit]) -> Finding:
             lines.append(f"ConfigMap {cm.metadata.namespace}/{cm.metadata.name}: {how}, so no key is selected")
             continue
         lines.append(f"node {f.pod.spec.node_name} selects key {key!r} of ConfigMap {ident[0]}/{ident[1]} ({how})")
-        lines.extend(lint_key(cm, key))
+        lines.extend(lint_key(cm, key, plugin_version_of(f.pod)))
     fix = (
         "Fix the selected config key (`gpuslice lint-config` on the ConfigMap names every problem with its line) "
         "and restart the plugin pods; `gpuslice apply` renders a config the plugin accepts."

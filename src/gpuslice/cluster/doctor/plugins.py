@@ -121,7 +121,7 @@ def sharing_configmaps(ctx: DoctorContext) -> list[tuple[m.ConfigMap, str]]:
 
 
 def _lint_all(ctx: DoctorContext) -> list[Finding]:
-    from gpuslice.cluster.doctor.operand_causes import lint_key
+    from gpuslice.cluster.doctor.operand_causes import lint_key, plugin_version_of
     from gpuslice.resolve import DEVICE_PLUGIN_CONFIG_LABEL
 
     selectors: dict[str, list[str]] = {}
@@ -130,9 +130,15 @@ def _lint_all(ctx: DoctorContext) -> list[Finding]:
         if key:
             selectors.setdefault(key, []).append(n.name)
     out = []
+    versions: dict[tuple[str, str], str | None] = {}
+    for pod in ctx.view.all_pods():
+        for v in pod.spec.volumes or ():
+            if v.config_map is not None:
+                versions.setdefault((pod.namespace, v.config_map.name), plugin_version_of(pod))
     for cm, why in sharing_configmaps(ctx):
+        version = versions.get((cm.metadata.namespace, cm.metadata.name))
         for key in sorted(cm.data or {}):
-            lines = [x for x in lint_key(cm, key) if x.startswith("lint error")]
+            lines = [x for x in lint_key(cm, key, version) if x.startswith("lint error")]
             if not lines:
                 continue
             users = selectors.get(key, [])
