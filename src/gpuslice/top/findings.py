@@ -8,34 +8,17 @@ from typing import Any
 
 from gpuslice.findings import Finding, Severity
 
+#: Finding ids (declared, with their explanations, in src/gpuslice/data/findings.yaml under doctor)
 OVER_SHARE = "top-memory-over-share"
 OVERSUBSCRIBED = "top-more-processes-than-replicas"
 IDLE_REPLICA = "top-idle-replica"
 
-#: id -> (severity, explanation) for ``gpuslice explain`` and the findings reference.
-EXPLAIN: dict[str, tuple[Severity, str]] = {
-    OVER_SHARE: (
-        Severity.WARNING,
-        "A pod on a time-sliced GPU uses more GPU memory than its fair share (GPU memory / replicas, times the "
-        "replicas it holds). Time-slicing has no memory isolation: the other pods on that GPU can then fail to "
-        "allocate (CUDA out of memory) although the scheduler promised them a replica. Cap the workload's memory "
-        "(framework settings such as PYTORCH_CUDA_ALLOC_CONF or a memory fraction), give it more replicas, or use "
-        "MPS, where the device plugin pins each client to memory / replicas.",
-    ),
-    OVERSUBSCRIBED: (
-        Severity.WARNING,
-        "A GPU runs more compute processes than the replicas it advertises. Either processes outside Kubernetes "
-        "use it (a host process, a pod that mounts the GPU without asking for nvidia.com/gpu, e.g. "
-        "NVIDIA_VISIBLE_DEVICES=all), or pods start several GPU processes each. Each extra process takes time "
-        "slices and memory the scheduler does not know about.",
-    ),
-    IDLE_REPLICA: (
-        Severity.INFO,
-        "A pod holds a replica of a shared GPU but runs no process on it during the sample: an idle reservation "
-        "that keeps another pod from being scheduled there. Fine for a pod that is starting or between jobs; "
-        "a long-lived one should release the GPU (scale down, or drop the nvidia.com/gpu request).",
-    ),
-}
+
+def _severity(fid: str) -> Severity:
+    """Severity as the finding registry (src/gpuslice/data/findings.yaml) declares it."""
+    from gpuslice.findings import registry
+
+    return registry()[fid].severity
 
 
 def _gib(n: int | None) -> str:
@@ -58,7 +41,7 @@ def report_findings(report: dict[str, Any]) -> list[Finding]:
                     out.append(
                         Finding(
                             OVER_SHARE,
-                            EXPLAIN[OVER_SHARE][0],
+                            _severity(OVER_SHARE),
                             f"{r['namespace']}/{r['pod']} uses {_gib(r['memoryBytes'])} of GPU memory on {where}; "
                             f"its fair share is {_gib(fair * held)} ({held} of {replicas} replicas of "
                             f"{_gib(g.get('memoryTotalBytes'))})",
@@ -71,7 +54,7 @@ def report_findings(report: dict[str, Any]) -> list[Finding]:
             out.append(
                 Finding(
                     OVERSUBSCRIBED,
-                    EXPLAIN[OVERSUBSCRIBED][0],
+                    _severity(OVERSUBSCRIBED),
                     f"{len(clients)} compute processes on {where}, which advertises {replicas} replicas",
                     fix="Find processes without a pod (pod '-') or pods that see every GPU "
                     "(NVIDIA_VISIBLE_DEVICES=all without a GPU request) and move them onto requested replicas.",
@@ -83,7 +66,7 @@ def report_findings(report: dict[str, Any]) -> list[Finding]:
                 out.append(
                     Finding(
                         IDLE_REPLICA,
-                        EXPLAIN[IDLE_REPLICA][0],
+                        _severity(IDLE_REPLICA),
                         f"{r['namespace']}/{r['pod']} holds {r['replicas']} replica(s) of {where} and runs no "
                         "process on it",
                         fix="If the pod is done with the GPU, scale it down or drop its nvidia.com/gpu request.",

@@ -11,9 +11,7 @@ from collections.abc import Iterable
 
 from gpuslice.cluster.doctor.context import DoctorContext
 from gpuslice.findings import Finding
-from gpuslice.top.findings import EXPLAIN, findings_from_reports
-
-IDS = {fid: text for fid, (_sev, text) in EXPLAIN.items()}
+from gpuslice.top.findings import findings_from_reports
 
 
 def check(ctx: DoctorContext) -> Iterable[Finding]:
