@@ -10,7 +10,7 @@ from gpuslice.resolve import ResolvedPool, ResolvedSpec
 
 if TYPE_CHECKING:
     from gpuslice.chart import Chart
-    from gpuslice.render.bootstrap import ClusterConnection
+    from gpuslice.render.bootstrap import BootstrapFamily, ClusterConnection
 
 
 def supported(pool: ResolvedPool) -> bool:
@@ -19,9 +19,11 @@ def supported(pool: ResolvedPool) -> bool:
     return bootstrap.supported(pool)
 
 
-def bootstrap_family(pool: ResolvedPool) -> str | None:
-    """The catalog's bootstrap family of the pool's OS (ubuntu-eks, al2-eks, nodeadm, bottlerocket)."""
-    return pool.os.bootstrap if pool.os is not None else None
+def bootstrap_family(pool: ResolvedPool) -> BootstrapFamily | None:
+    """The bootstrap family of the pool's OS (its ``join_needs``, ``name``), or None when gpuslice has none."""
+    from gpuslice.render import bootstrap
+
+    return bootstrap.bootstrap_family(pool)
 
 
 def ami_parameter(resolved: ResolvedSpec, pool: ResolvedPool) -> str | None:

@@ -58,26 +58,6 @@ NODE_POLICIES: tuple[NodePolicy, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class JoinNeeds:
-    fields: tuple[str, ...]  # ClusterConnection fields the node cannot join without (custom AMI)
-    source: str
-
-
-#: What a node of each bootstrap family must be told to join when EKS does not merge it in (custom AMI).
-JOIN_NEEDS: dict[str, JoinNeeds] = {
-    "ubuntu-eks": JoinNeeds((), "/etc/eks/bootstrap.sh looks up endpoint and CA with eks:DescribeCluster"),
-    "al2-eks": JoinNeeds((), "/etc/eks/bootstrap.sh looks up endpoint and CA with eks:DescribeCluster"),
-    "nodeadm": JoinNeeds(
-        ("endpoint", "certificate_authority", "service_cidr"),
-        "awslabs/amazon-eks-ami nodeadm ValidateNodeConfig: name, apiServerEndpoint, "
-        "certificateAuthority and cidr are required",
-    ),
-    "bottlerocket": JoinNeeds(
-        ("endpoint", "certificate_authority"), "Bottlerocket settings.kubernetes.api-server and cluster-certificate"
-    ),
-}
-
 _JOIN_HINTS = {
     "endpoint": "cluster_endpoint= when importing the cluster",
     "certificate_authority": "cluster_certificate_authority_data= when importing the cluster",
@@ -202,14 +182,15 @@ class GpuNodePool(Construct):
                 service_cidr=service_cidr,
                 dns_cluster_ip=dns_cluster_ip,
             )
-            family = _render.bootstrap_family(rp) or ""
-            missing = [f for f in JOIN_NEEDS.get(family, JoinNeeds((), "")).fields if not getattr(conn, f)]
-            if missing:
+            family = _render.bootstrap_family(rp)
+            # What a node of the family must be told to join when EKS does not merge it in (custom AMI).
+            missing = [f for f in (family.join_needs if family else ()) if not getattr(conn, f)]
+            if family is not None and missing:
                 hints = "; ".join(_JOIN_HINTS[f] for f in missing)
                 alt = " (or ami='eks' to let EKS supply them)" if _render.eks_ami_type(resolved, rp) else ""
                 raise GpusliceError(
-                    f"GpuNodePool {rp.name!r}: {rp.spec.os} nodes on a custom AMI join with {family}, which must be "
-                    f"told the cluster's {', '.join(missing)}: pass {hints}{alt}"
+                    f"GpuNodePool {rp.name!r}: {rp.spec.os} nodes on a custom AMI join with {family.name}, which "
+                    f"must be told the cluster's {', '.join(missing)}: pass {hints}{alt}"
                 )
         self.connection = conn
         self.user_data_text = _render.user_data(resolved, rp, conn, eks_joins=self.ami_type is not None)

@@ -22,15 +22,8 @@ from typing import Any
 
 from gpuslice.render import RenderOptions, RenderResult
 from gpuslice.render import bootstrap as bs
-from gpuslice.render.bootstrap import bottlerocket, nodeadm
-from gpuslice.render.bootstrap.common import (
-    NODE_SETUP_BIN,
-    family,
-    family_name,
-    install_commands,
-    os_image,
-)
-from gpuslice.render.bootstrap.ubuntu import write_files as eks_write_files
+from gpuslice.render.bootstrap.common import os_image
+from gpuslice.render.bootstrap.family import spec_eksctl_volumes
 from gpuslice.resolve import ResolvedPool, ResolvedSpec
 from gpuslice.spec import Taint
 from gpuslice.yamlio import dump_yaml
@@ -107,55 +100,19 @@ def managed_nodegroup(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, A
 def eksctl_nodegroup(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, Any]:
     """One eksctl ``nodeGroups`` entry (self-managed): eksctl joins the node with these labels and taints."""
     img = os_image(pool)
-    fam = family(pool)
-    name = family_name(pool)
+    fam = bs.bootstrap_family(pool)
     ng: dict[str, Any] = {"name": pool.node_group_name, "instanceType": pool.spec.instance_type}
     if img is not None:
         ng["amiFamily"] = img.eksctl_ami_family
     ng.update({"minSize": pool.spec.min_size, "maxSize": pool.spec.max_size, "desiredCapacity": _desired(pool)})
-    data = pool.spec.disks.data
-    bdm = bs.block_device_mappings(resolved, pool)
-    if name == "bottlerocket":
-        # eksctl puts volumeSize on Bottlerocket's data volume (/dev/xvdb) and adds the OS volume itself.
-        ng["volumeSize"] = bdm[-1]["Ebs"]["VolumeSize"]
-        ng["volumeType"] = bdm[-1]["Ebs"]["VolumeType"]
-    else:
-        ng["volumeSize"] = pool.root_gib
-        ng["volumeType"] = "gp3"
-        if data is not None:
-            ng["additionalVolumes"] = [
-                {"volumeName": data.device_name, "volumeSize": data.size_gib, "volumeType": data.volume_type}
-            ]
+    ng.update(fam.eksctl_volumes(resolved, pool) if fam is not None else spec_eksctl_volumes(pool))
     ng["labels"] = dict(sorted(pool.node_labels.items()))
     if pool.spec.taints:
         ng["taints"] = [
             {"key": t.key, **({"value": t.value} if t.value else {}), "effect": t.effect} for t in pool.spec.taints
         ]
-    if name == "bottlerocket":
-        settings = bottlerocket.settings(resolved, pool)["settings"]
-        settings.pop("kubernetes")  # eksctl sets cluster, labels and taints from the fields above
-        ng["bottlerocket"] = {"settings": settings}
-    elif fam is not None and name in ("ubuntu-eks", "al2-eks", "nodeadm"):
-        plan = nodeadm.plan(resolved, pool) if name == "nodeadm" else bs.disk_plan(resolved, pool)
-        needs_setup = plan is not None or (name != "nodeadm" and (pool.spec.ssm or pool.spec.host_network_dns))
-        if needs_setup:
-            entries = (
-                nodeadm.write_files(resolved, pool, fam, None)
-                if name == "nodeadm"
-                else eks_write_files(resolved, pool, fam, None, join=False)
-            )
-            ng["preBootstrapCommands"] = [*install_commands(entries), NODE_SETUP_BIN]
-        resolv = pool.spec.kubelet_resolv_conf or fam.resolv_conf
-        if resolv and name != "nodeadm":
-            ng["kubeletExtraConfig"] = {"resolvConf": resolv}
-        if name == "nodeadm" and pool.spec.disks.instance_store == "raid0":
-            ng["overrideBootstrapCommand"] = dump_yaml(
-                {
-                    "apiVersion": nodeadm.API_VERSION,
-                    "kind": nodeadm.KIND,
-                    "spec": {"instance": {"localStorage": {"strategy": "RAID0"}}},
-                }
-            )
+    if fam is not None:
+        ng.update(fam.eksctl_bootstrap(resolved, pool))
     ng["tags"] = _tags(resolved, pool)
     return ng
 
@@ -191,7 +148,6 @@ def _karpenter_bdm(resolved: ResolvedSpec, pool: ResolvedPool) -> list[dict[str,
 def karpenter_nodeclass(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, Any]:
     cluster = resolved.spec.cluster.name
     img = os_image(pool)
-    name = family_name(pool)
     spec: dict[str, Any] = {}
     alias = img.karpenter.get("alias") if img else None
     if alias:
@@ -209,23 +165,13 @@ def karpenter_nodeclass(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str,
             "blockDeviceMappings": _karpenter_bdm(resolved, pool),
         }
     )
-    raid = pool.spec.disks.instance_store == "raid0"
-    if raid and name in ("nodeadm", "bottlerocket"):
+    fam = bs.bootstrap_family(pool)
+    if fam is not None and fam.os_stripes_instance_store and pool.spec.disks.instance_store == "raid0":
         spec["instanceStorePolicy"] = "RAID0"
-    if name == "bottlerocket":
-        doc = bottlerocket.settings(resolved, pool)
-        doc["settings"].pop("bootstrap-commands", None)  # Karpenter adds its own for instanceStorePolicy RAID0
-        import tomli_w
-
-        spec["userData"] = tomli_w.dumps(doc)
-    elif bs.supported(pool):
-        if alias:
-            # Karpenter appends its own join (AL2: bootstrap.sh after our MIME parts; AL2023: its NodeConfig).
-            spec["userData"] = bs.user_data(resolved, pool, eks_joins=True)
-        else:
-            # amiFamily Custom: Karpenter merges nothing, so the node must register with Karpenter's startup
-            # taint itself (removed by Karpenter once it has synced the NodeClaim's labels and taints).
-            spec["userData"] = bs.user_data(resolved, pool, registration_taints=(KARPENTER_UNREGISTERED_TAINT,))
+    if fam is not None:
+        spec["userData"] = fam.karpenter_user_data(
+            resolved, pool, alias=bool(alias), unregistered_taint=KARPENTER_UNREGISTERED_TAINT
+        )
     spec["tags"] = _tags(resolved, pool)
     return {
         "apiVersion": KARPENTER_NODECLASS_API,

@@ -23,25 +23,23 @@ from gpuslice.render.bootstrap import bottlerocket, nodeadm, ubuntu
 from gpuslice.render.bootstrap.common import (
     ClusterConnection,
     DiskPlan,
-    cloud_config,
     disk_plan,
-    disk_unit,
-    disks_env,
-    family,
     family_name,
-    node_env,
     os_image,
-    script,
 )
 from gpuslice.render.bootstrap.common import arch as pool_arch
+from gpuslice.render.bootstrap.family import BOOTSTRAP_REF, BootstrapFamily, spec_data_volume
 from gpuslice.resolve import ResolvedPool, ResolvedSpec
 from gpuslice.spec import Taint
 
 __all__ = [
+    "FAMILIES",
+    "BootstrapFamily",
     "ClusterConnection",
     "DiskPlan",
     "ami_ssm_parameter",
     "block_device_mappings",
+    "bootstrap_family",
     "bootstrap_files",
     "disk_plan",
     "mng_ami_type",
@@ -50,14 +48,23 @@ __all__ = [
     "user_data",
 ]
 
-#: bootstrap family (catalog ``os_families[].bootstrap``) -> how its user-data is built
-_FAMILIES = ("ubuntu-eks", "al2-eks", "nodeadm", "bottlerocket")
+#: The bootstrap families, by the catalog's ``os_families[].bootstrap`` name. Adding a family: a module with a
+#: ``BootstrapFamily`` subclass, one entry here, and its data (catalog + node-image data).
+FAMILIES: dict[str, BootstrapFamily] = {
+    f.name: f for f in (ubuntu.UbuntuEks(), ubuntu.Al2Eks(), nodeadm.Nodeadm(), bottlerocket.Bottlerocket())
+}
 DEFAULT_ROOT_DEVICE = "/dev/xvda"
+
+
+def bootstrap_family(pool: ResolvedPool) -> BootstrapFamily | None:
+    """The family that bootstraps the pool's nodes, or None when gpuslice renders no bootstrap for its OS."""
+    fam = FAMILIES.get(family_name(pool) or "")
+    return fam if fam is not None and fam.available() else None
 
 
 def supported(pool: ResolvedPool) -> bool:
     """Whether gpuslice can render a bootstrap for the pool's OS."""
-    return family_name(pool) in _FAMILIES and family(pool) is not None
+    return bootstrap_family(pool) is not None
 
 
 def _pool(resolved: ResolvedSpec, pool: ResolvedPool | str) -> ResolvedPool:
@@ -86,15 +93,10 @@ def user_data(
     other families get them from the tool that merges their user-data.
     """
     p = _pool(resolved, pool)
-    fam = family(p)
-    name = family_name(p)
-    if fam is None or name not in _FAMILIES:
+    fam = bootstrap_family(p)
+    if fam is None:
         raise ValueError(f"pool {p.name}: no bootstrap for OS {p.spec.os!r}")
-    if name == "bottlerocket":
-        return bottlerocket.user_data(resolved, p, connection)
-    if name == "nodeadm":
-        return nodeadm.user_data(resolved, p, fam, connection)
-    return ubuntu.user_data(resolved, p, fam, connection, join=not eks_joins, extra_taints=registration_taints)
+    return fam.user_data(resolved, p, connection, eks_joins=eks_joins, registration_taints=registration_taints)
 
 
 def _ebs(size_gib: int, volume_type: str) -> dict[str, Any]:
@@ -112,13 +114,11 @@ def block_device_mappings(resolved: ResolvedSpec, pool: ResolvedPool | str) -> l
     p = _pool(resolved, pool)
     root_device = p.os.root_device if p.os is not None else DEFAULT_ROOT_DEVICE
     out = [{"DeviceName": root_device, "Ebs": _ebs(p.root_gib, "gp3")}]
-    data = p.spec.disks.data
-    fam = family(p)
-    if family_name(p) == "bottlerocket" and fam is not None and fam.data_device:
-        size = data.size_gib if data else (fam.default_data_gib or 20)
-        out.append({"DeviceName": fam.data_device, "Ebs": _ebs(size, data.volume_type if data else "gp3")})
-    elif data is not None:
-        out.append({"DeviceName": data.device_name, "Ebs": _ebs(data.size_gib, data.volume_type)})
+    fam = bootstrap_family(p)
+    vol = fam.data_volume(p) if fam is not None else spec_data_volume(p)
+    if vol is not None:
+        device, size, volume_type = vol
+        out.append({"DeviceName": device, "Ebs": _ebs(size, volume_type)})
     return out
 
 
@@ -149,33 +149,8 @@ def bootstrap_files(
 ) -> dict[str, str]:
     """File name -> content for ``bootstrap/<pool>/``: ``user-data`` and its readable parts."""
     p = _pool(resolved, pool)
-    name = family_name(p)
-    fam = family(p)
-    if fam is None or name not in _FAMILIES:
-        return {}
-    files = {"user-data": user_data(resolved, p, connection)}
-    if name == "bottlerocket":
-        return files
-    plan: DiskPlan | None
-    if name == "nodeadm":
-        files["nodeconfig.yaml"] = nodeadm.node_config_text(resolved, p, connection)
-        plan = nodeadm.plan(resolved, p)
-        if plan is None:
-            return files
-        entries = nodeadm.write_files(resolved, p, fam, connection)
-        join = False
-    else:
-        plan = ubuntu.plan(resolved, p)
-        entries = ubuntu.write_files(resolved, p, fam, connection)
-        join = True
-    files["cloud-config.yaml"] = cloud_config({"write_files": entries})
-    files["node-setup.sh"] = script("node-setup.sh")
-    files["node.env"] = node_env(resolved, p, fam, plan, connection, join=join)
-    if plan is not None:
-        files["setup-disks.sh"] = script("setup-disks.sh")
-        files["disks.env"] = disks_env(plan)
-        files["gpuslice-disks.service"] = disk_unit(plan, fam.join_units)
-    return files
+    fam = bootstrap_family(p)
+    return fam.files(resolved, p, connection) if fam is not None else {}
 
 
 #: EC2 RunInstances / launch templates: user data is limited to 16 KB before base64 encoding.
@@ -184,8 +159,9 @@ USER_DATA_MAX_BYTES = 16384
 
 def _findings(resolved: ResolvedSpec, p: ResolvedPool) -> list[Finding]:
     out: list[Finding] = []
-    ref = "docs/bootstrap.md"
-    if not supported(p):
+    ref = BOOTSTRAP_REF
+    fam = bootstrap_family(p)
+    if fam is None:
         out.append(
             Finding(
                 "bootstrap-unsupported-os",
@@ -227,46 +203,7 @@ def _findings(resolved: ResolvedSpec, p: ResolvedPool) -> list[Finding]:
                 path=f"nodePools[{p.index}].disks.instanceStore",
             )
         )
-    if d.instance_store == "raid0" and d.data is not None and family_name(p) != "bottlerocket":
-        out.append(
-            Finding(
-                "bootstrap-data-and-instance-store",
-                Severity.WARNING,
-                "both disks.data and disks.instanceStore are set: containerd goes on the instance store; the EBS "
-                "data volume is attached but not mounted",
-                fix="Keep one of disks.data or disks.instanceStore.",
-                pool=p.name,
-                reference=ref,
-                path=f"nodePools[{p.index}].disks",
-            )
-        )
-    if family_name(p) == "bottlerocket":
-        if p.sharing.shared and p.sharing.resource_name != "nvidia.com/gpu":
-            out.append(
-                Finding(
-                    "bootstrap-bottlerocket-resource-name",
-                    Severity.WARNING,
-                    f"Bottlerocket's device plugin settings always share nvidia.com/gpu; sharing.resourceName "
-                    f"{p.sharing.resource_name} cannot be rendered",
-                    fix="Remove sharing.resourceName for Bottlerocket pools.",
-                    pool=p.name,
-                    reference=ref,
-                    path=f"nodePools[{p.index}].sharing.resourceName",
-                )
-            )
-        fam = family(p)
-        if d.data is not None and fam is not None and d.data.device_name != fam.data_device:
-            out.append(
-                Finding(
-                    "bootstrap-bottlerocket-data-device",
-                    Severity.INFO,
-                    f"Bottlerocket keeps container data on {fam.data_device}; disks.data.deviceName "
-                    f"{d.data.device_name} is ignored and the volume is mapped at {fam.data_device}",
-                    pool=p.name,
-                    reference=ref,
-                    path=f"nodePools[{p.index}].disks.data.deviceName",
-                )
-            )
+    out.extend(fam.findings(resolved, p))
     return out
 
 

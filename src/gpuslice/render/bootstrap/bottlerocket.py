@@ -13,8 +13,11 @@ from typing import Any
 
 import tomli_w
 
-from gpuslice.render.bootstrap.common import ClusterConnection, cluster_dns_ip, taint_string
+from gpuslice.findings import Finding, Severity
+from gpuslice.render.bootstrap.common import ClusterConnection, DiskPlan, cluster_dns_ip, taint_string
+from gpuslice.render.bootstrap.family import BOOTSTRAP_REF, BootstrapFamily
 from gpuslice.resolve import ResolvedPool, ResolvedSpec
+from gpuslice.spec import Taint
 
 DEVICE_PLUGIN_SETTINGS = "kubelet-device-plugins"  # plural; the 1.23-1.29 docs URLs say "kubelet-device-plugin"
 EPHEMERAL_DIRS = ["/var/lib/containerd", "/var/lib/kubelet", "/var/log/pods"]
@@ -82,3 +85,89 @@ def settings(resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection
 def user_data(resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None = None) -> str:
     header = f"# gpuslice: Bottlerocket settings for pool {pool.name}\n"
     return header + tomli_w.dumps(settings(resolved, pool, conn))
+
+
+class Bottlerocket(BootstrapFamily):
+    """Bottlerocket NVIDIA variants: TOML settings; the host's device plugin shares the GPUs; container data on the
+    OS's own data volume."""
+
+    name = "bottlerocket"
+    join_needs = ("endpoint", "certificate_authority")
+    join_needs_source = "Bottlerocket settings.kubernetes.api-server and cluster-certificate"
+    os_stripes_instance_store = True
+    fixed_data_device = True
+
+    def user_data(
+        self,
+        resolved: ResolvedSpec,
+        pool: ResolvedPool,
+        conn: ClusterConnection | None,
+        *,
+        eks_joins: bool = False,
+        registration_taints: tuple[Taint, ...] = (),
+    ) -> str:
+        return user_data(resolved, pool, conn)
+
+    def files(self, resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None) -> dict[str, str]:
+        return {"user-data": self.user_data(resolved, pool, conn)}
+
+    def disk_plan(self, resolved: ResolvedSpec, pool: ResolvedPool) -> DiskPlan | None:
+        return None
+
+    def data_volume(self, pool: ResolvedPool) -> tuple[str, int, str] | None:
+        fam = self.data
+        if not fam.data_device:
+            return super().data_volume(pool)
+        data = pool.spec.disks.data
+        size = data.size_gib if data else (fam.default_data_gib or 20)
+        return (fam.data_device, size, data.volume_type if data else "gp3")
+
+    def findings(self, resolved: ResolvedSpec, pool: ResolvedPool) -> list[Finding]:
+        out: list[Finding] = []
+        if pool.sharing.shared and pool.sharing.resource_name != "nvidia.com/gpu":
+            out.append(
+                Finding(
+                    "bootstrap-bottlerocket-resource-name",
+                    Severity.WARNING,
+                    f"Bottlerocket's device plugin settings always share nvidia.com/gpu; sharing.resourceName "
+                    f"{pool.sharing.resource_name} cannot be rendered",
+                    fix="Remove sharing.resourceName for Bottlerocket pools.",
+                    pool=pool.name,
+                    reference=BOOTSTRAP_REF,
+                    path=f"nodePools[{pool.index}].sharing.resourceName",
+                )
+            )
+        d = pool.spec.disks
+        fam = self.data
+        if d.data is not None and d.data.device_name != fam.data_device:
+            out.append(
+                Finding(
+                    "bootstrap-bottlerocket-data-device",
+                    Severity.INFO,
+                    f"Bottlerocket keeps container data on {fam.data_device}; disks.data.deviceName "
+                    f"{d.data.device_name} is ignored and the volume is mapped at {fam.data_device}",
+                    pool=pool.name,
+                    reference=BOOTSTRAP_REF,
+                    path=f"nodePools[{pool.index}].disks.data.deviceName",
+                )
+            )
+        return out
+
+    def eksctl_volumes(self, resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, Any]:
+        # eksctl puts volumeSize on Bottlerocket's data volume (/dev/xvdb) and adds the OS volume itself.
+        vol = self.data_volume(pool)
+        if vol is None:
+            return super().eksctl_volumes(resolved, pool)
+        return {"volumeSize": vol[1], "volumeType": vol[2]}
+
+    def eksctl_bootstrap(self, resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, Any]:
+        s = settings(resolved, pool)["settings"]
+        s.pop("kubernetes")  # eksctl sets cluster, labels and taints from the node group's own fields
+        return {"bottlerocket": {"settings": s}}
+
+    def karpenter_user_data(
+        self, resolved: ResolvedSpec, pool: ResolvedPool, *, alias: bool, unregistered_taint: Taint
+    ) -> str:
+        doc = settings(resolved, pool)
+        doc["settings"].pop("bootstrap-commands", None)  # Karpenter adds its own for instanceStorePolicy RAID0
+        return tomli_w.dumps(doc)

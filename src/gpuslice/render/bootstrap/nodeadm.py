@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpuslice.findings import Finding
 from gpuslice.render.bootstrap.common import (
     ClusterConnection,
     DiskPlan,
@@ -19,7 +20,14 @@ from gpuslice.render.bootstrap.common import (
     node_setup_part,
     taints_flag,
 )
+from gpuslice.render.bootstrap.family import (
+    BootstrapFamily,
+    data_and_instance_store,
+    pre_bootstrap_commands,
+    script_files,
+)
 from gpuslice.resolve import ResolvedPool, ResolvedSpec
+from gpuslice.spec import Taint
 from gpuslice.yamlio import dump_yaml
 
 API_VERSION = "node.eks.aws/v1alpha1"
@@ -79,3 +87,52 @@ def user_data(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family, conn: Clu
         )
         parts.append(node_setup_part())
     return mime_multipart(parts)
+
+
+class Nodeadm(BootstrapFamily):
+    """Amazon Linux 2023 NVIDIA AMIs: nodeadm joins from a ``NodeConfig`` part; gpuslice's node scripts only prepare
+    an EBS data volume (nodeadm stripes the instance store itself)."""
+
+    name = "nodeadm"
+    join_needs = ("endpoint", "certificate_authority", "service_cidr")
+    join_needs_source = (
+        "awslabs/amazon-eks-ami nodeadm ValidateNodeConfig: name, apiServerEndpoint, certificateAuthority and cidr "
+        "are required"
+    )
+    os_stripes_instance_store = True
+
+    def user_data(
+        self,
+        resolved: ResolvedSpec,
+        pool: ResolvedPool,
+        conn: ClusterConnection | None,
+        *,
+        eks_joins: bool = False,
+        registration_taints: tuple[Taint, ...] = (),
+    ) -> str:
+        return user_data(resolved, pool, self.data, conn)
+
+    def files(self, resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None) -> dict[str, str]:
+        files = {"user-data": self.user_data(resolved, pool, conn)}
+        files["nodeconfig.yaml"] = node_config_text(resolved, pool, conn)
+        p = plan(resolved, pool)
+        if p is None:
+            return files
+        entries = write_files(resolved, pool, self.data, conn)
+        return script_files(files, resolved, pool, self.data, p, entries, conn, join=False)
+
+    def disk_plan(self, resolved: ResolvedSpec, pool: ResolvedPool) -> DiskPlan | None:
+        return plan(resolved, pool)
+
+    def findings(self, resolved: ResolvedSpec, pool: ResolvedPool) -> list[Finding]:
+        return data_and_instance_store(pool)
+
+    def eksctl_bootstrap(self, resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if plan(resolved, pool) is not None:
+            out["preBootstrapCommands"] = pre_bootstrap_commands(write_files(resolved, pool, self.data, None))
+        if pool.spec.disks.instance_store == "raid0":
+            out["overrideBootstrapCommand"] = dump_yaml(
+                {"apiVersion": API_VERSION, "kind": KIND, "spec": {"instance": {"localStorage": {"strategy": "RAID0"}}}}
+            )
+        return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpuslice.findings import Finding
 from gpuslice.render.bootstrap.common import (
     ClusterConnection,
     DiskPlan,
@@ -15,6 +16,12 @@ from gpuslice.render.bootstrap.common import (
     node_env,
     node_files,
     node_setup_part,
+)
+from gpuslice.render.bootstrap.family import (
+    BootstrapFamily,
+    data_and_instance_store,
+    pre_bootstrap_commands,
+    script_files,
 )
 from gpuslice.resolve import ResolvedPool, ResolvedSpec
 from gpuslice.spec import Taint
@@ -66,3 +73,47 @@ def user_data(
             node_setup_part(),
         ]
     )
+
+
+class UbuntuEks(BootstrapFamily):
+    """Canonical's Ubuntu EKS AMIs: cloud-init installs gpuslice's node scripts, which prepare the node and run
+    ``/etc/eks/bootstrap.sh``."""
+
+    name = "ubuntu-eks"
+    join_needs_source = "/etc/eks/bootstrap.sh looks up endpoint and CA with eks:DescribeCluster"
+
+    def user_data(
+        self,
+        resolved: ResolvedSpec,
+        pool: ResolvedPool,
+        conn: ClusterConnection | None,
+        *,
+        eks_joins: bool = False,
+        registration_taints: tuple[Taint, ...] = (),
+    ) -> str:
+        return user_data(resolved, pool, self.data, conn, join=not eks_joins, extra_taints=registration_taints)
+
+    def files(self, resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None) -> dict[str, str]:
+        fam = self.data
+        files = {"user-data": self.user_data(resolved, pool, conn)}
+        entries = write_files(resolved, pool, fam, conn)
+        return script_files(files, resolved, pool, fam, plan(resolved, pool), entries, conn, join=True)
+
+    def findings(self, resolved: ResolvedSpec, pool: ResolvedPool) -> list[Finding]:
+        return data_and_instance_store(pool)
+
+    def eksctl_bootstrap(self, resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, Any]:
+        fam = self.data
+        out: dict[str, Any] = {}
+        if plan(resolved, pool) is not None or pool.spec.ssm or pool.spec.host_network_dns:
+            out["preBootstrapCommands"] = pre_bootstrap_commands(write_files(resolved, pool, fam, None, join=False))
+        resolv = pool.spec.kubelet_resolv_conf or fam.resolv_conf
+        if resolv:
+            out["kubeletExtraConfig"] = {"resolvConf": resolv}
+        return out
+
+
+class Al2Eks(UbuntuEks):
+    """Amazon Linux 2 EKS GPU AMIs: the same user-data as Ubuntu (``/etc/eks/bootstrap.sh``), AL2's units."""
+
+    name = "al2-eks"
