@@ -415,7 +415,7 @@ def test_plan_on_the_example_writes_values_images_and_the_mirror_script(cli, tmp
     assert values["operator"]["version"] == "v26.7.0"
     assert values["devicePlugin"]["config"]["create"] is True
     mode = (out / "mirror.sh").stat().st_mode
-    assert mode & stat.S_IXUSR and "skopeo copy --all" in (out / "mirror.sh").read_text()
+    assert mode & stat.S_IXUSR and "skopeo inspect --raw" in (out / "mirror.sh").read_text()
     lines = (out / "images.txt").read_text().splitlines()
     assert (
         "nvcr.io/nvidia/driver:595.91.07-ubuntu22.04 -> artifactory.corp.example/docker-remote/nvcr.io/nvidia/"

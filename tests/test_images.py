@@ -278,9 +278,12 @@ def test_inventory_without_operator_driver(chart26):
     sources = image_inventory(r, chart26).sources()
     assert not any("/driver:" in s for s in sources)
     assert not any("container-toolkit" in s for s in sources)
-    # The driver manager runs inside driver pods only (it is also vfioManager's image, which stays enabled).
-    used = {u for i in image_inventory(r, chart26).images for u in i.used_by}
-    assert "driver.manager" not in used and "vfioManager" in used
+    # The driver manager runs inside driver pods only; it is also vfioManager's image, which runs only for
+    # sandbox workloads: so it is not pulled at all.
+    inv = image_inventory(r, chart26)
+    used = {u for i in inv.images for u in i.used_by}
+    assert "driver.manager" not in used and "vfioManager" not in used
+    assert any("k8s-driver-manager" in i.source for i in inv.not_run)
 
 
 def test_inventory_warns_when_a_pool_os_has_no_driver_tag(chart26):
@@ -295,39 +298,141 @@ def test_inventory_warns_when_a_pool_os_has_no_driver_tag(chart26):
     assert any("l4" in w and "driver" in w for w in inv.warnings)
 
 
+ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+ECR_MIRRORS = f"registry:\n  mirrors:\n    - {{source: nvcr.io, mirror: {ECR}/nvcr}}\n    - {{source: registry.k8s.io, mirror: {ECR}/k8s}}\n"
+
+
+def _shellcheck(path: Path) -> None:
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
+    if shutil.which("shellcheck"):
+        sc = subprocess.run(["shellcheck", "-S", "warning", str(path)], capture_output=True, text=True)
+        assert sc.returncode == 0, sc.stdout
+
+
 def test_mirror_script_crane_and_skopeo(chart26, tmp_path):
-    inv = image_inventory(resolved_for(spec_text()), chart26)
-    for tool, verb in (("crane", "crane copy "), ("skopeo", "skopeo copy --all docker://")):
-        text = mirror_script(inv, tool, title="ml-prod")
-        lines = [ln for ln in text.splitlines() if ln.startswith(verb)]
-        assert len(lines) == len(inv.images)
-        p = tmp_path / f"{tool}.sh"
-        p.write_text(text)
-        assert subprocess.run(["bash", "-n", str(p)], capture_output=True).returncode == 0
-        if shutil.which("shellcheck"):
-            sc = subprocess.run(["shellcheck", "-S", "warning", str(p)], capture_output=True, text=True)
-            assert sc.returncode == 0, sc.stdout
+    for registry in (None, ECR_MIRRORS, f"registry:\n  proxy: {PROXY}\n" + ECR_MIRRORS.split("\n", 1)[1]):
+        inv = image_inventory(resolved_for(spec_text(registry=registry)), chart26)
+        for tool in ("crane", "skopeo"):
+            p = tmp_path / f"{tool}.sh"
+            p.write_text(mirror_script(inv, tool, title="ml-prod"))
+            _shellcheck(p)
     with pytest.raises(ValueError):
         mirror_script(inv, "docker")
     none = image_inventory(resolved_for(spec_text(registry="")), chart26)
     assert "nothing to copy" in mirror_script(none) and "crane copy" not in mirror_script(none)
 
 
-def test_mirror_script_runs_the_copies(chart26, tmp_path):
-    """Run mirror.sh with a stand-in `crane` on PATH that records its arguments."""
-    inv = image_inventory(resolved_for(spec_text()), chart26)
+def _stand_ins(tmp_path: Path, *, fail_on: str = "", aws_missing: tuple[str, ...] = ()) -> tuple[dict[str, str], Path]:
+    """Stand-ins for `crane`, `skopeo` and `aws` on PATH that record their arguments (and fail where told)."""
     bindir = tmp_path / "bin"
-    bindir.mkdir()
+    bindir.mkdir(exist_ok=True)
     log = tmp_path / "calls.txt"
-    fake = bindir / "crane"
-    fake.write_text(f'#!/usr/bin/env bash\necho "$@" >> {log}\n')
-    fake.chmod(0o755)
+    for tool in ("crane", "skopeo"):
+        fake = bindir / tool
+        fake.write_text(
+            f'#!/usr/bin/env bash\necho "{tool} $*" >> {log}\n'
+            + (f'case "$*" in *{fail_on}*) echo "denied" >&2; exit 1;; esac\n' if fail_on else "")
+        )
+        fake.chmod(0o755)
+    aws = bindir / "aws"
+    missing = " ".join(aws_missing)
+    aws.write_text(
+        f'#!/usr/bin/env bash\necho "aws $*" >> {log}\n'
+        f'if [ "$2" = describe-repositories ]; then for m in {missing or "-"}; do [ "$6" = "$m" ] && exit 254; done; fi\nexit 0\n'
+    )
+    aws.chmod(0o755)
+    return {"PATH": f"{bindir}:/usr/bin:/bin"}, log
+
+
+def _run(script_text: str, tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "mirror.sh"
-    script.write_text(mirror_script(inv, "crane"))
-    res = subprocess.run(["bash", str(script)], capture_output=True, text=True, env={"PATH": f"{bindir}:/usr/bin:/bin"})
+    script.write_text(script_text)
+    return subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize("tool", ["crane", "skopeo"])
+def test_mirror_script_warms_a_pull_through_proxy_and_never_pushes(chart26, tmp_path, tool):
+    """The reported case: with registry.proxy, mirror.sh pushed into the read-only cache and failed at once."""
+    inv = image_inventory(resolved_for(spec_text()), chart26)
+    env, log = _stand_ins(tmp_path)
+    res = _run(mirror_script(inv, tool), tmp_path, env)
     assert res.returncode == 0, res.stderr
     calls = log.read_text().splitlines()
-    assert calls == [f"copy {i.source} {i.mirror}" for i in inv.images]
+    if tool == "crane":
+        assert calls == [f"crane digest {i.mirror}" for i in inv.images]
+    else:
+        assert calls == [f"skopeo inspect --raw docker://{i.mirror}" for i in inv.images]
+    assert not any(" copy " in c for c in calls) and all(i.pull_through for i in inv.images)
+    assert f"{len(inv.images)} image(s) warmed through the proxy, 0 copied" in res.stdout
+    log.unlink()
+    res = _run(mirror_script(inv, "crane"), tmp_path, env, "--layers")
+    assert res.returncode == 0, res.stderr
+    assert log.read_text().splitlines() == [
+        f"crane pull --platform linux/amd64 {i.mirror} /dev/null" for i in inv.images
+    ]
+
+
+def test_mirror_script_goes_on_after_a_failure_and_names_it(chart26, tmp_path):
+    inv = image_inventory(resolved_for(spec_text()), chart26)
+    env, log = _stand_ins(tmp_path, fail_on="k8s-device-plugin")
+    res = _run(mirror_script(inv, "crane"), tmp_path, env)
+    assert res.returncode == 1
+    assert len(log.read_text().splitlines()) == len(inv.images)  # every image was tried
+    assert "1 of" in res.stderr and "k8s-device-plugin" in res.stderr
+
+
+def test_mirror_script_copies_into_ecr_and_needs_the_repositories(chart26, tmp_path):
+    inv = image_inventory(resolved_for(spec_text(registry=ECR_MIRRORS)), chart26)
+    repos = sorted({parse_image(i.mirror).path for i in inv.images if i.mirror})
+    text = mirror_script(inv, "crane")
+    assert "ECR" in text and "--create-ecr-repos" in text
+    # Every repository exists: plain copies of every platform.
+    env, log = _stand_ins(tmp_path)
+    res = _run(text, tmp_path, env)
+    assert res.returncode == 0, res.stderr
+    calls = log.read_text().splitlines()
+    assert [c for c in calls if c.startswith("crane")] == [f"crane copy {i.source} {i.mirror}" for i in inv.images]
+    assert [c.split()[-1] for c in calls if "describe-repositories" in c] == repos
+    # One is missing: the script says so, names the command that creates it, and exits 1; asked, it creates it.
+    missing = "nvcr/nvidia/gpu-operator"
+    log.unlink()
+    env, log = _stand_ins(tmp_path, aws_missing=(missing,))
+    res = _run(text, tmp_path, env)
+    assert res.returncode == 1 and f"ECR repository {missing} (us-east-1) does not exist" in res.stderr
+    assert "--create-ecr-repos" in res.stderr
+    log.unlink()
+    res = _run(text, tmp_path, env, "--create-ecr-repos")
+    assert res.returncode == 0, res.stderr
+    assert f"aws ecr create-repository --region us-east-1 --repository-name {missing}" in log.read_text()
+
+
+def test_inventory_lists_only_what_the_release_runs(chart26):
+    """Issue: sandbox/KubeVirt, vGPU and confidential-computing images, the MIG manager without MIG GPUs and the
+    driver manager without an operator driver were listed, so users mirrored them for nothing."""
+    al2023 = resolved_for(spec_text(pools="  - {name: l4, instanceType: g6.xlarge, os: al2023-nvidia}\n"))
+    inv = image_inventory(al2023, chart26)
+    runs = " ".join(inv.sources())
+    for name in ("cc-manager", "kubevirt-gpu-device-plugin", "sandbox-device-plugin", "vgpu-device-manager",
+                 "k8s-driver-manager", "k8s-mig-manager", "dra-driver"):  # fmt: skip
+        assert name not in runs, name
+    left_out = {i.source.split("/")[-1].split(":")[0]: i.not_run for i in inv.not_run}
+    assert "sandboxWorkloads.enabled" in left_out["k8s-cc-manager"]
+    assert "MIG-capable" in left_out["k8s-mig-manager"]
+    assert "gpuCluster.deployCR" in left_out["dra-driver-nvidia-gpu"]
+    assert inv.to_dict()["notRun"] and all(i["notRunBecause"] for i in inv.to_dict()["notRun"])
+    # A MIG-capable pool (H100) brings the MIG manager back; the all-images view lists everything.
+    assert any("k8s-mig-manager" in s for s in image_inventory(resolved_for(spec_text()), chart26).sources())
+    assert inv.with_all_images().sources() == inv.sources() | {i.source for i in inv.not_run}
+
+
+def test_inventory_follows_sandbox_workloads_and_the_dra_flag(chart26):
+    r = resolved_for(spec_text())
+    values = operator_values(r, chart26)
+    values["sandboxWorkloads"] = {"enabled": True}
+    values["gpuCluster"] = {"deployCR": True}
+    runs = build_inventory(r, chart26, values).sources()
+    for name in ("k8s-cc-manager", "kubevirt-gpu-device-plugin", "vgpu-device-manager", "dra-driver-nvidia-gpu"):
+        assert any(name in s for s in runs), name
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -412,8 +517,13 @@ def test_images_verb_list_json_and_script(cli, tmp_path):
     doc = json.loads(j.stdout)
     assert doc["mirrorConfigured"] is True and doc["chartVersion"] == "v26.7.0"
     assert {i["source"] for i in doc["images"]} >= {"registry.k8s.io/nfd/node-feature-discovery:v0.19.0"}
+    assert not any("k8s-cc-manager" in i["source"] for i in doc["images"])
+    assert any("k8s-cc-manager" in i["source"] for i in doc["notRun"])
     s = cli("images", spec, "--chart", V26, "--format", "mirror-script", "--mirror-tool", "skopeo")
-    assert s.stdout.startswith("#!/usr/bin/env bash") and "skopeo copy --all docker://nvcr.io/" in s.stdout
+    assert s.stdout.startswith("#!/usr/bin/env bash") and f"warm {PROXY}/nvcr.io/" in s.stdout
+    assert "--all-images" in r.stderr and "k8s-cc-manager" not in r.stdout
+    a = cli("images", spec, "--chart", V26, "--all-images")
+    assert a.exit_code == 0 and "k8s-cc-manager" in a.stdout and "--all-images" not in a.stderr
 
 
 def test_images_verb_exit_1_when_a_registry_is_not_covered(cli, tmp_path):

@@ -41,10 +41,17 @@ def images(
         ImagesFormat.list, "--format", "-f", help="list: source -> mirror; mirror-script: a bash script copying them."
     ),
     tool: MirrorTool = typer.Option(MirrorTool.crane, "--mirror-tool", help="crane or skopeo (mirror-script)."),
+    all_images: bool = typer.Option(
+        False,
+        "--all-images",
+        help="Also list images of enabled components the release does not run (sandbox/vGPU/CC operands, "
+        "MIG manager without MIG GPUs, ...).",
+    ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """Every image the cluster will pull (operator, operands, NFD, driver per pool OS), source -> mirror.
+    """Every image the release runs (operator, operands, NFD, driver per pool OS), source -> mirror.
 
+    Images of components the operator does not run for this spec are left out (--all-images lists them).
     Exit 1 when a mirror is configured but some image has no mirror rule.
     """
     from gpuslice import api
@@ -55,6 +62,9 @@ def images(
     r = api.load(spec)
     with console(stderr=True).status("reading the chart's images"):
         inv = image_inventory(r, locate_chart(r, chart, helm=helm))
+    left_out = len(inv.not_run)
+    if all_images:
+        inv = inv.with_all_images()
     if output == OutputFormat.json:
         print(json.dumps({"spec": str(spec), "chartVersion": r.chart_version, **inv.to_dict()}, indent=2))
     elif fmt == ImagesFormat.mirror_script:
@@ -68,4 +78,8 @@ def images(
         err.print(f"[yellow]warning:[/] {escape(w)}")
     for i in inv.unmapped:
         err.print(f"[bold red]error:[/] no registry mirror rule covers {escape(i.source)}")
+    if left_out and not all_images and output != OutputFormat.json:
+        err.print(
+            f"{left_out} image(s) of components this release does not run are left out (--all-images lists them)."
+        )
     raise typer.Exit(EXIT_FINDINGS if inv.unmapped else EXIT_OK)

@@ -38,6 +38,7 @@ from gpuslice.images import (
     is_mirrored,
     load_image_rules,
     mirror_configured,
+    not_run_reason,
 )
 from gpuslice.resolve import ResolvedSpec
 
@@ -158,6 +159,9 @@ def collect_images(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> list[I
         label = f"{cr['kind']}/{_name(cr)}"
         for slot in find_slots(cr.get("spec") or {}, ("spec",)):
             enabled = _enabled(cr.get("spec"), slot.path[1:])
+            if enabled and cr.get("kind") == "ClusterPolicy" and len(slot.path) > 1:
+                # Enabled, but the operator deploys it only under a condition this release does not meet.
+                enabled = not_run_reason(str(slot.path[1]), cr.get("spec") or {}, resolved) is None
             last = str(slot.path[-1]) if slot.shape != "ref" else str(slot.path[-2])
             where = f"{label} {slot.where}"
             if last in rules.os_suffixed and slot.shape == "triple" and "sha256:" not in slot.source:

@@ -1,4 +1,6 @@
-"""Image references: parsing, normalizing and rewriting through the spec's registry mirror rules."""
+"""Image slots in a chart's values: where a chart names its images (found generically, whatever the layout), the
+rules around the operator's images (a data file with source notes), and rewriting the values so every slot points
+through the mirror with the pull secrets set."""
 
 from __future__ import annotations
 
@@ -8,102 +10,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from gpuslice.resolve import ResolvedPool, ResolvedSpec
+from gpuslice.images.ref import ImageRef, mirror_configured, mirror_for, parse_image
+from gpuslice.resolve import ResolvedSpec
 
 if TYPE_CHECKING:
     from gpuslice.chart import Chart
-
-DOCKER_HUB = "docker.io"
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-fA-F0-9]{32,}$")
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """A parsed image reference. ``name`` is the full repository including registry host."""
-
-    registry: str
-    path: str  # repository path below the registry
-    tag: str | None = None
-    digest: str | None = None
-
-    @property
-    def name(self) -> str:
-        return f"{self.registry}/{self.path}"
-
-    def __str__(self) -> str:
-        s = self.name
-        if self.tag:
-            s += f":{self.tag}"
-        if self.digest:
-            s += f"@{self.digest}"
-        return s
-
-
-def _looks_like_host(part: str) -> bool:
-    return "." in part or ":" in part or part == "localhost"
-
-
-def parse_image(ref: str) -> ImageRef:
-    """Parse ``ref`` the way container runtimes do (Docker Hub implicit host and ``library/``)."""
-    ref = ref.strip()
-    if not ref or any(c.isspace() for c in ref):
-        raise ValueError(f"not an image reference: {ref!r}")
-    digest = None
-    if "@" in ref:
-        ref, digest = ref.split("@", 1)
-        if not _DIGEST.match(digest):
-            raise ValueError(f"bad digest in image reference: {digest!r}")
-    tag = None
-    last = ref.rsplit("/", 1)[-1]
-    if ":" in last:
-        ref, tag = ref.rsplit(":", 1)
-        if not tag:
-            raise ValueError("empty tag in image reference")
-    first, _, rest = ref.partition("/")
-    if rest and _looks_like_host(first):
-        registry, path = first, rest
-    else:
-        registry, path = DOCKER_HUB, ref
-        if "/" not in path:
-            path = f"library/{path}"
-    if not path:
-        raise ValueError(f"not an image reference: {ref!r}")
-    return ImageRef(registry=registry, path=path, tag=tag, digest=digest)
-
-
-def _under(name: str, prefix: str) -> bool:
-    return name == prefix or name.startswith(prefix.rstrip("/") + "/")
-
-
-def mirror_for(ref: str | ImageRef, resolved: ResolvedSpec) -> str | None:
-    """The mirrored reference for ``ref`` per the spec's rules, or None when no rule covers it.
-
-    Explicit ``mirrors`` rules win (longest source prefix first); the ``proxy`` shorthand covers every
-    registry as ``<proxy>/<host>/<path>``. A reference already under a mirror target is returned unchanged.
-    """
-    img = ref if isinstance(ref, ImageRef) else parse_image(ref)
-    suffix = (f":{img.tag}" if img.tag else "") + (f"@{img.digest}" if img.digest else "")
-    targets = [r.mirror for r in resolved.mirror_rules] + ([resolved.proxy] if resolved.proxy else [])
-    if any(_under(img.name, t) for t in targets):
-        return str(img)
-    for rule in resolved.mirror_rules:
-        if _under(img.name, rule.source):
-            return rule.mirror + img.name[len(rule.source.rstrip("/")) :] + suffix
-    if resolved.proxy:
-        return f"{resolved.proxy}/{img.name}{suffix}"
-    return None
-
-
-def is_mirrored(ref: str, resolved: ResolvedSpec) -> bool:
-    """Whether ``ref`` already points under one of the mirror targets."""
-    img = parse_image(ref)
-    targets = [r.mirror for r in resolved.mirror_rules] + ([resolved.proxy] if resolved.proxy else [])
-    return any(_under(img.name, t) for t in targets)
-
-
-def mirror_configured(resolved: ResolvedSpec) -> bool:
-    return bool(resolved.proxy or resolved.mirror_rules)
-
 
 # ----------------------------------------------------------------------------------------------------------
 # Knowledge around the operator's images (data file with source notes)
@@ -119,6 +30,9 @@ class ImageRules:
     pull_secret_style: dict[str, str]
     source_prefixes: tuple[str, ...]
     uninstall_hooks: tuple[str, ...]
+    needs_sandbox: tuple[str, ...] = ()
+    needs_mig: tuple[str, ...] = ()
+    needs_flag: tuple[tuple[str, str], ...] = ()
 
     def style_for(self, chart_name: str) -> str:
         return self.pull_secret_style.get(chart_name, self.pull_secret_style_default)
@@ -143,6 +57,9 @@ def load_image_rules() -> ImageRules:
             pull_secret_style={str(k): str(v) for k, v in (style.get("charts") or {}).items()},
             source_prefixes=tuple(d["imageSources"]["prefixes"]),
             uninstall_hooks=tuple(d["uninstallHooks"]["hooks"]),
+            needs_sandbox=tuple(d["runsOnlyWhen"]["sandboxWorkloads"]),
+            needs_mig=tuple(d["runsOnlyWhen"]["migCapableGpu"]),
+            needs_flag=tuple((str(k), str(v)) for k, v in d["runsOnlyWhen"]["valuesFlag"].items()),
         )
     except (KeyError, TypeError, re.error, yaml.YAMLError, OSError) as e:
         raise CatalogError(f"gpuslice data file operator_images.yaml is broken: {e}") from e
@@ -434,177 +351,3 @@ def diff_values(base: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
 
 
 _MISSING = object()
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Inventory: every image the cluster will pull, source -> mirror
-
-
-@dataclass(frozen=True)
-class InventoryImage:
-    source: str
-    mirror: str | None
-    used_by: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "mirror": self.mirror, "usedBy": list(self.used_by)}
-
-
-@dataclass(frozen=True)
-class Inventory:
-    images: tuple[InventoryImage, ...]
-    mirror_configured: bool
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def unmapped(self) -> list[InventoryImage]:
-        return [i for i in self.images if self.mirror_configured and i.mirror is None]
-
-    def sources(self) -> set[str]:
-        return {i.source for i in self.images}
-
-    def mirrors(self) -> set[str]:
-        return {i.mirror for i in self.images if i.mirror}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "mirrorConfigured": self.mirror_configured,
-            "images": [i.to_dict() for i in self.images],
-            "warnings": list(self.warnings),
-        }
-
-
-def _enabled_at(values: Mapping[str, Any], path: PathT) -> bool:
-    node: Any = values
-    for step in path:
-        if isinstance(node, dict):
-            if node.get("enabled") is False:
-                return False
-            node = node.get(step) if isinstance(step, str) else None
-        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
-            node = node[step]
-        else:
-            return True
-    return not (isinstance(node, dict) and node.get("enabled") is False)
-
-
-def pool_driver_tags(resolved: ResolvedSpec, pool: ResolvedPool) -> tuple[str, ...]:
-    """The driver image tag suffix the operator asks for on ``pool``'s nodes (empty: not known).
-
-    For a chart version in the catalog, the one tag it publishes for the pool's OS (``os.driver_os_tag``, set by
-    resolve; none when the node's minor release decides, as RHEL 9 on charts up to v25.10). For a chart version
-    the catalog does not know (older or newer than it), the tag every catalogued chart version agrees on for that
-    OS (``ubuntu22.04``: the operator's ID + VERSION_ID rule), so such a chart's inventory still lists the driver;
-    none where they differ (RHEL, Rocky)."""
-    if pool.os is not None and pool.os.driver_os_tag:
-        return (pool.os.driver_os_tag,)
-    if resolved.chart is None and pool.os is not None:
-        known = {resolved.catalog.chart_versions[v].driver_tags(pool.os.id) for v in resolved.catalog.chart_versions}
-        known.discard(())
-        if len(known) == 1 and len(tags := next(iter(known))) == 1:
-            return tags
-    return ()
-
-
-def driver_os_tags(resolved: ResolvedSpec) -> tuple[dict[str, list[str]], list[str]]:
-    """OS tag -> pools where the operator runs its driver; and such pools whose OS tag is unknown."""
-    from gpuslice.resolve import operand_runs_on
-
-    tags: dict[str, list[str]] = {}
-    unknown: list[str] = []
-    for p in resolved.pools:
-        if not operand_runs_on(resolved, p, "driver"):
-            continue
-        found = pool_driver_tags(resolved, p)
-        for tag in found:
-            tags.setdefault(tag, []).append(p.name)
-        if not found:
-            unknown.append(p.name)
-    return tags, unknown
-
-
-def build_inventory(
-    resolved: ResolvedSpec, chart: Chart, overrides: Mapping[str, Any], *, app_version: str | None = None
-) -> Inventory:
-    """Every image the release makes the cluster pull, from the chart's values with ``overrides`` applied:
-    enabled components only, subcharts whose condition holds, and the OS-suffixed driver/GDS/GDRCopy tags for
-    each pool OS that runs the operator's driver."""
-    rules = load_image_rules()
-    source_values = chart.effective_values()
-    final = chart.effective_values(overrides)
-    slots = discover_images(
-        chart, source_values, app_version=app_version or release_version(chart, resolved.chart_version)
-    )
-    subs = {s.key: s for s in chart.subcharts}
-    tags, unknown = driver_os_tags(resolved)
-    mirrored = mirror_configured(resolved)
-    used: dict[str, list[str]] = {}
-    warnings: list[str] = []
-    for slot in slots:
-        sub = subs.get(slot.component)
-        if sub is not None and not chart.subchart_enabled(sub, final):
-            continue
-        if not _enabled_at(final, slot.path):
-            continue
-        if str(slot.path[-1]) in rules.os_suffixed and slot.shape == "triple" and "sha256:" not in slot.source:
-            for tag, pools in sorted(tags.items()):
-                used.setdefault(f"{slot.source}-{tag}", []).append(f"{slot.where} (pools: {', '.join(pools)})")
-            if unknown:
-                warnings.append(
-                    f"{slot.where}: the operator appends the node OS to the tag of {slot.source}, "
-                    f"but the OS of pool(s) {', '.join(unknown)} has no known driver image tag"
-                )
-            continue
-        used.setdefault(slot.source, []).append(slot.where)
-    images = tuple(
-        InventoryImage(source=src, mirror=mirror_for(src, resolved) if mirrored else None, used_by=tuple(u))
-        for src, u in sorted(used.items())
-    )
-    return Inventory(images=images, mirror_configured=mirrored, warnings=tuple(warnings))
-
-
-def images_text(inv: Inventory) -> str:
-    """``source -> mirror`` per line (just the source when no mirror is configured)."""
-    lines = []
-    for i in inv.images:
-        if inv.mirror_configured:
-            lines.append(f"{i.source} -> {i.mirror or '(NO MIRROR RULE)'}")
-        else:
-            lines.append(i.source)
-    return "\n".join(lines) + ("\n" if lines else "")
-
-
-def mirror_script(inv: Inventory, tool: str = "crane", *, title: str = "") -> str:
-    """A bash script copying every image into the mirror with ``crane copy`` or ``skopeo copy --all``."""
-    import shlex
-
-    if tool not in ("crane", "skopeo"):
-        raise ValueError(f"mirror tool must be crane or skopeo, not {tool!r}")
-    head = [
-        "#!/usr/bin/env bash",
-        f"# Copy every image the GPU Operator release pulls into the mirror{f' ({title})' if title else ''}.",
-        "# Generated by gpuslice. Log in to both registries first "
-        + ("(crane auth login ...)." if tool == "crane" else "(skopeo login ...)."),
-        "# All platforms of each image are copied. With a pull-through proxy this only pre-warms its cache.",
-        "set -euo pipefail",
-    ]
-    if not inv.mirror_configured:
-        return "\n".join([*head, 'echo "gpuslice: the spec configures no registry mirror; nothing to copy"', ""])
-    home = (
-        "https://github.com/google/go-containerregistry" if tool == "crane" else "https://github.com/containers/skopeo"
-    )
-    body = [f'command -v {tool} >/dev/null || {{ echo "{tool} not found: see {home}" >&2; exit 127; }}']
-    for i in inv.images:
-        if i.mirror is None:
-            body.append(f"# NO MIRROR RULE covers {i.source}: add one to registry.mirrors")
-        elif i.mirror == i.source:
-            body.append(f"# already in the mirror: {i.source}")
-        elif tool == "crane":
-            body.append(f"crane copy {shlex.quote(i.source)} {shlex.quote(i.mirror)}")
-        else:
-            body.append(
-                f"skopeo copy --all {shlex.quote('docker://' + i.source)} {shlex.quote('docker://' + i.mirror)}"
-            )
-    return "\n".join(
-        [*head, *body, f'echo "copied {sum(1 for i in inv.images if i.mirror and i.mirror != i.source)} images"', ""]
-    )
