@@ -341,9 +341,19 @@ def test_key_options_on_a_raw_config_are_a_usage_error(cli):
     assert res.exit_code == 2 and "raw device-plugin config" in res.stderr
 
 
-def test_manifest_without_configmap_is_an_error():
-    r = lint("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n", "d.yaml")
-    assert not r.ok and r.findings[0].id == "lint-configmap"
+def test_manifest_without_anything_to_lint_is_unreadable_input(cli, tmp_path):
+    """Nothing to lint is exit 2 with a message saying what was found, not 'invalid' (issue #14)."""
+    with pytest.raises(SpecError, match=r"nothing to lint: .*kinds: Deployment"):
+        lint("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n", "d.yaml")
+    p = tmp_path / "cp.yaml"
+    p.write_text(
+        "apiVersion: nvidia.com/v1\nkind: ClusterPolicy\nmetadata: {name: cluster-policy}\nspec:\n"
+        "  devicePlugin:\n    config: {name: time-slicing-config, default: any}\n"
+    )
+    res = cli("lint-config", str(p))
+    assert res.exit_code == 2
+    msg = " ".join(res.stderr.split())
+    assert "nothing to lint" in msg and "names the ConfigMap 'time-slicing-config': lint that ConfigMap" in msg
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gpuslice.findings import Finding, Severity, sort_findings
 from gpuslice.lintconfig.document import lint_config_text
 from gpuslice.lintconfig.goyaml import Doc
+from gpuslice.lintconfig.kinds import is_wrapper
 from gpuslice.lintconfig.result import ConfigSummary, LintResult, emit, summarize
 from gpuslice.lintconfig.schema import DNS1123_LABEL, schema
 from gpuslice.lintconfig.speccheck import compare_with_spec, spec_expectations
@@ -64,14 +65,21 @@ DP_TOP_KEYS = frozenset({"version", "flags", "sharing", "resources", "imex"})
 def looks_like_dp_config(value: Any) -> bool:
     """A ConfigMap value that is meant as a device-plugin config: a mapping with a sharing/flags block, or only
     device-plugin top-level keys (``version: v1`` alone is an exclusive config; mig-parted's ``version`` +
-    ``mig-configs`` is not)."""
+    ``mig-configs`` is not).
+
+    Nesting is bounded before parsing (``yamlio.MAX_DEPTH``): a value nested deeper counts as a (broken) config, so
+    it is linted and reported as too deep instead of overflowing the parser's recursion."""
     import yaml
+
+    from gpuslice.yamlio import MAX_DEPTH, nesting_depth
 
     if not isinstance(value, str):
         return False
+    if nesting_depth(value)[0] > MAX_DEPTH:
+        return True
     try:
         d = yaml.safe_load(value)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return bool(re.search(r"^\s*(sharing|timeSlicing|mps)\s*:", value, re.MULTILINE))  # a broken DP config
     if not isinstance(d, dict) or not d:
         return False
@@ -338,7 +346,7 @@ def value_text(
     node = node_at(doc.root, path)
     style = getattr(node, "style", None)
     if style == "|":
-        return value, None, node.start_mark.line + 1
+        return value, None, node.start_mark.line + 1 + doc.line_offset
     return value, kline, None
 
 
@@ -371,13 +379,15 @@ def lint_manifest(
     resolved: ResolvedSpec | None,
     rules: PluginRules,
 ) -> LintResult:
-    """Lint the device-plugin ConfigMaps of a Kubernetes manifest (one or several documents, ``kind: List``)."""
+    """Lint the device-plugin ConfigMaps of a Kubernetes manifest (one or several documents, ``kind: List``).
+
+    ``result.configmaps`` lists those linted (empty: the manifest has none; the caller decides what that means).
+    Flux/RKE2/Argo objects are left to ``wrappers``; other kinds get an info finding saying they were skipped."""
     result = LintResult(file=file, kind="configmap", plugin=rules)
     ctx = CmContext(file=file, upstream=upstream, findings=result.findings, configs=result.configs, rules=rules)
-    seen_cm = False
     for doc in docs:
         d = doc.data
-        if isinstance(d, dict) and d.get("kind") not in ("ConfigMap", "List") and d is not None:
+        if isinstance(d, dict) and d.get("kind") not in ("ConfigMap", "List") and not is_wrapper(d):
             result.findings.append(
                 emit(
                     "lint-not-configmap",
@@ -402,7 +412,6 @@ def lint_manifest(
                 emit("lint-not-configmap", why_skipped, "", file=file, line=doc.line(base) or doc.line(()), path=None)
             )
             continue
-        seen_cm = True
         name, keys = lint_configmap(ctx, doc, base, cm)
         result.configmaps.append(name)
         required: dict[str, str] = {}
@@ -460,17 +469,5 @@ def lint_manifest(
                     )
                 )
             compare_with_spec(result, resolved, name)
-    if not seen_cm:
-        kinds = sorted({str(d.data.get("kind")) for d in docs if isinstance(d.data, dict)})
-        result.findings.append(
-            emit(
-                "lint-configmap",
-                f"the manifest holds no ConfigMap (kinds: {', '.join(kinds)})",
-                "Pass the ConfigMap manifest or the raw config file.",
-                file=file,
-                line=1,
-                path=None,
-            )
-        )
     result.findings[:] = sort_findings(result.findings)
     return result

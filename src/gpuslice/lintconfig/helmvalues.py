@@ -7,40 +7,121 @@ import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gpuslice.findings import Severity, sort_findings
+from gpuslice.findings import Finding, Severity, sort_findings
 from gpuslice.lintconfig.configmap import CmContext, lint_entries
 from gpuslice.lintconfig.goyaml import Doc
 from gpuslice.lintconfig.result import LintResult, emit
 from gpuslice.lintconfig.schema import DNS1123_LABEL, schema
 from gpuslice.lintconfig.speccheck import spec_expectations
 from gpuslice.lintconfig.versions import PluginRules
+from gpuslice.yamlio import format_path
 
 if TYPE_CHECKING:
     from gpuslice.resolve import ResolvedSpec
+
+
+#: top-level keys of the gpu-operator chart's values.yaml that the nvidia-device-plugin chart does not have
+#: (deployments/gpu-operator/values.yaml at v22.9.2 ... v26.7.0, stored in tests/fixtures/charts)
+OPERATOR_KEYS = frozenset(
+    {
+        "operator", "driver", "toolkit", "dcgm", "dcgmExporter", "migManager", "validator", "nodeStatusExporter",
+        "vgpuManager", "vgpuDeviceManager", "vfioManager", "sandboxDevicePlugin", "kataSandboxDevicePlugin",
+        "sandboxWorkloads", "kataManager", "ccManager", "gds", "gdrcopy", "psp", "psa", "daemonsets", "hostPaths",
+        "node-feature-discovery", "clusterPolicy", "draDriver", "gpuCluster", "platform",
+    }
+)  # fmt: skip
+#: top-level keys of the nvidia-device-plugin chart's values.yaml that the gpu-operator chart does not have
+#: (deployments/helm/nvidia-device-plugin/values.yaml at v0.17.4 and v0.20.0)
+NVDP_KEYS = frozenset(
+    {
+        "compatWithCPUManager", "migStrategy", "failOnInitError", "deviceListStrategy", "deviceIDStrategy",
+        "nvidiaDriverRoot", "gdrcopyEnabled", "gdsEnabled", "mofedEnabled", "deviceDiscoveryStrategy",
+        "allowDefaultNamespace", "selectorLabelsOverride", "legacyDaemonsetAPI",
+    }
+)  # fmt: skip
+#: top-level keys of a device-plugin config file itself (``resources`` is left out: the nvidia-device-plugin chart
+#: has a top-level ``resources`` for its pods too)
+_DP_ONLY_KEYS = frozenset({"version", "flags", "sharing", "imex"})
+#: how deep a parent chart may nest the values of a subchart (umbrella -> gpu-operator is one level)
+MAX_NESTING = 2
+
+Key = str | int
 
 
 @dataclass(frozen=True)
 class Values:
     doc: Doc
     chart: str  # "gpu-operator" | "nvidia-device-plugin"
-    base: tuple[str, ...]  # path of the config block
+    base: tuple[Key, ...]  # path of the config block (devicePlugin.config / config) in ``doc``
     section: str  # "data" | "map"
-    config: dict[str, Any]
+    config: dict[str, Any] | None  # None: the values set no device-plugin config block
+    label: str = ""  # how the block is named in messages; default: its path
+
+    @property
+    def where(self) -> str:
+        return self.label or format_path(self.base)
 
 
-def helm_values_config(docs: list[Doc]) -> Values | None:
-    """The device-plugin config block of a Helm values file: gpu-operator's ``devicePlugin.config`` or the
-    nvidia-device-plugin chart's ``config`` (with ``map``). None for anything else."""
-    if len(docs) != 1 or not isinstance(docs[0].data, dict) or "kind" in docs[0].data:
+def chart_of(d: dict[str, Any]) -> str | None:
+    """Which chart's values a mapping is: "gpu-operator", "nvidia-device-plugin", or None (a device-plugin config
+    itself, or something else)."""
+    if {str(k).lower() for k in d} & _DP_ONLY_KEYS:
         return None
-    d = docs[0].data
+    keys = set(d)
+    nvdp = keys & NVDP_KEYS or (isinstance(d.get("config"), dict) and "map" in d["config"])
+    if keys & OPERATOR_KEYS and not nvdp:
+        return "gpu-operator"
+    if nvdp and not keys & OPERATOR_KEYS:
+        return "nvidia-device-plugin"
     dp = d.get("devicePlugin")
-    if isinstance(dp, dict) and isinstance(dp.get("config"), dict) and "sharing" not in d:
-        return Values(docs[0], "gpu-operator", ("devicePlugin", "config"), "data", dp["config"])
-    cfg = d.get("config")
-    if isinstance(cfg, dict) and "map" in cfg and not (set(d) & {"sharing", "version"}):
-        return Values(docs[0], "nvidia-device-plugin", ("config",), "map", cfg)
+    if isinstance(dp, dict) and not nvdp and set(dp) & {"config", "version", "repository", "image", "env", "args"}:
+        return "gpu-operator"
     return None
+
+
+def find_values(doc: Doc, data: Any = None, base: tuple[Key, ...] = (), chart: str | None = None) -> list[Values]:
+    """Every chart values block in ``data`` (default: the whole document): at ``base`` itself, or nested up to
+    ``MAX_NESTING`` levels under a parent chart's keys (``gpu-operator:`` in an umbrella chart's values).
+    ``chart`` forces the chart (a HelmRelease that names it)."""
+    data = doc.data if data is None and not base else data
+    if not isinstance(data, dict):
+        return []
+
+    def block(d: dict[str, Any], at: tuple[Key, ...], which: str) -> Values:
+        if which == "gpu-operator":
+            dp = d.get("devicePlugin")
+            cfg = dp.get("config") if isinstance(dp, dict) else None
+            return Values(doc, which, (*at, "devicePlugin", "config"), "data", cfg if isinstance(cfg, dict) else None)
+        cfg = d.get("config")
+        return Values(doc, which, (*at, "config"), "map", cfg if isinstance(cfg, dict) else None)
+
+    which = chart or chart_of(data)
+    if which:
+        return [block(data, base, which)]
+    if {str(k).lower() for k in data} & (_DP_ONLY_KEYS | {"resources"}):
+        return []  # a device-plugin config (maybe misspelt): never looked into
+
+    found: list[Values] = []
+
+    def visit(d: dict[str, Any], at: tuple[Key, ...], depth: int) -> None:
+        for k, v in d.items():
+            if not isinstance(v, dict):
+                continue
+            sub = chart_of(v)
+            if sub:
+                found.append(block(v, (*at, k), sub))
+            elif depth < MAX_NESTING:
+                visit(v, (*at, k), depth + 1)
+
+    visit(data, base, 1)
+    return found
+
+
+def helm_values_config(docs: list[Doc]) -> list[Values]:
+    """The chart values blocks of a Helm values file (one document without ``kind``); [] for anything else."""
+    if len(docs) != 1 or not isinstance(docs[0].data, dict) or "kind" in docs[0].data:
+        return []
+    return find_values(docs[0])
 
 
 def lint_values(
@@ -56,9 +137,13 @@ def lint_values(
     """Lint the configs a Helm values file puts into the device-plugin ConfigMap the chart renders."""
     result = LintResult(file=file, kind="helm-values", plugin=rules)
     ctx = CmContext(file=file, upstream=upstream, findings=result.findings, configs=result.configs, rules=rules)
-    doc, cfg, where = v.doc, v.config, ".".join(v.base)
+    doc, where = v.doc, v.where
+    if v.config is None:
+        result.findings.append(no_config(file, v))
+        return result
+    cfg = v.config
 
-    def add(rule: str, message: str, fix: str, *path: str, severity: Severity | None = None) -> None:
+    def add(rule: str, message: str, fix: str, *path: Key, severity: Severity | None = None) -> None:
         result.findings.append(
             emit(
                 rule,
@@ -66,7 +151,7 @@ def lint_values(
                 fix,
                 file=file,
                 line=doc.line((*v.base, *path)),
-                path=".".join((where, *path)),
+                path=".".join((where, *map(str, path))),
                 severity=severity,
             )
         )
@@ -122,13 +207,7 @@ def lint_values(
             )
     if not data:
         if not result.findings:
-            add(
-                "lint-not-configmap",
-                f"{where} holds no configs ({v.section} is empty)"
-                + (f"; lint the ConfigMap {name!r} it names instead" if name else ""),
-                "",
-                v.section,
-            )
+            result.findings.append(no_config(file, v))
         result.findings[:] = sort_findings(result.findings)
         return result
     entries = [(v.section, str(k), val) for k, val in data.items()]
@@ -160,27 +239,41 @@ def lint_values(
     return result
 
 
-def version_in_file(docs: list[Doc]) -> tuple[str, str] | None:
-    """A device-plugin version the input names itself: gpu-operator values' ``devicePlugin.version``, a
-    ClusterPolicy's ``spec.devicePlugin.version``, or the nvidia-device-plugin chart's ``image.tag``."""
-    for doc in docs:
-        d = doc.data
-        if not isinstance(d, dict):
-            continue
-        if d.get("kind") == "ClusterPolicy":
-            spec = d.get("spec")
-            dp = spec.get("devicePlugin") if isinstance(spec, dict) else None
-            if isinstance(dp, dict) and isinstance(dp.get("version"), str) and dp["version"]:
-                return dp["version"], "spec.devicePlugin.version of the ClusterPolicy"
-            continue
-        if "kind" in d:
-            continue
-        dp = d.get("devicePlugin")
-        if isinstance(dp, dict) and isinstance(dp.get("version"), str) and dp["version"]:
-            return dp["version"], "devicePlugin.version in the values"
-        image = d.get("image")
-        if isinstance(d.get("config"), dict) and isinstance(image, dict):
-            tag = image.get("tag")
-            if isinstance(tag, str) and tag:
-                return tag, "image.tag in the nvidia-device-plugin values"
-    return None
+def no_config(file: str, v: Values) -> Finding:
+    """Info: these chart values set no device-plugin sharing config (most published values files)."""
+    cfg = v.config or {}
+    name = cfg.get("name") if isinstance(cfg.get("name"), str) and cfg.get("name") else None
+    if v.config is None:
+        what = f"{v.chart} values without {'devicePlugin.config' if v.chart == 'gpu-operator' else 'config.map'}"
+    elif cfg.get(v.section) is None:
+        what = f"{v.where} sets no {v.section}"
+    else:
+        what = f"{v.where}.{v.section} is empty"
+    parent = format_path(v.base[: -2 if v.chart == "gpu-operator" else -1])
+    return emit(
+        "lint-no-config",
+        f"no device-plugin sharing config here ({what}"
+        + (f", under {parent}" if parent and v.config is None else "")
+        + ")"
+        + (f"; it names the ConfigMap {name!r}: lint that ConfigMap" if name else "; GPUs are not shared"),
+        "",
+        file=file,
+        line=v.doc.line(v.base),
+        path=None,
+    )
+
+
+def values_version(v: Values) -> str | None:
+    """The device-plugin version these values pin: gpu-operator ``devicePlugin.version``, nvidia-device-plugin
+    ``image.tag``."""
+    parent: Any = v.doc.data
+    for k in v.base[:-1]:
+        parent = parent.get(k) if isinstance(parent, dict) else None
+    if not isinstance(parent, dict):
+        return None
+    if v.chart == "gpu-operator":
+        ver = parent.get("version")
+    else:
+        image = parent.get("image")
+        ver = image.get("tag") if isinstance(image, dict) else None
+    return ver if isinstance(ver, str) and ver else None

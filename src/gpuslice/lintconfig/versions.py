@@ -13,6 +13,9 @@ NVIDIA/k8s-device-plugin (``git diff v0.17.4 v0.20.0 -- api/config/v1 cmd/nvidia
   ``false`` is honoured.
 * ``imex``: a top-level block from v0.17.0 (config.go).
 
+The CHANGELOG agrees: v0.19.0 "Add --sleep-interval=infinite support to GFD" (#1603), v0.20.0 "Add configurable
+packed/distributed allocation policy" (#1621).
+
 Tags checked (commit): v0.17.0 d475b2cf, v0.17.4 fd56a747, v0.18.0 3c9ffca9, v0.18.2 fb1242ad, v0.19.0 1ae8e5f0,
 v0.19.3 570e776d, v0.20.0 1b826acc. Every v0.17.x/v0.18.x/v0.19.x patch release has its minor's behaviour.
 """
@@ -40,6 +43,18 @@ NEWEST = "v0.20.0"
 #: (NVIDIA/gpu-operator; v25.3.4 d73a0086, v26.7.0 10ee5b36, ...). An unlisted patch release takes its minor's
 #: newest entry: the loader rules only change between minors.
 OPERATOR_PLUGIN: dict[str, str] = {
+    "v22.9.0": "v0.12.3",
+    "v22.9.1": "v0.13.0",
+    "v22.9.2": "v0.13.0",
+    "v23.3.0": "v0.14.0",
+    "v23.3.1": "v0.14.0",
+    "v23.3.2": "v0.14.0",
+    "v23.6.0": "v0.14.1",
+    "v23.6.1": "v0.14.1",
+    "v23.6.2": "v0.14.1",
+    "v23.9.0": "v0.14.2",
+    "v23.9.1": "v0.14.3",
+    "v23.9.2": "v0.14.5",
     "v24.3.0": "v0.15.0",
     "v24.6.0": "v0.16.1",
     "v24.6.1": "v0.16.2",
@@ -94,6 +109,8 @@ class PluginRules:
         return name if name in RULE_SETS else RULE_SETS[-1]
 
     def describe(self) -> str:
+        if self.source.startswith("default"):
+            return f"device plugin {self.version} ({self.rule_set} rules; the newest known: no version given or found)"
         return f"device plugin {self.version} ({self.rule_set} rules; from {self.source})"
 
     def to_dict(self) -> dict[str, str]:
@@ -113,7 +130,9 @@ def plugin_rules(version: str, source: str) -> PluginRules:
     v = v if v.startswith("v") else f"v{v}"
     note = ""
     if parts < OLDEST:
-        note = f"{v} is older than any known rule set; checked with the v0.17.x rules (imex and newer keys unknown)"
+        note = (
+            f"{v} is older than any known rule set; checked with the v0.17.x rules, keys added later count as unknown"
+        )
     elif parts > parse_version(NEWEST):  # type: ignore[operator]
         note = f"{v} is newer than {NEWEST}; checked with the {NEWEST} rules"
     return PluginRules(v, source, note)
