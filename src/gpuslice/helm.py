@@ -141,7 +141,9 @@ def run_helm(
             stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
+            # helm writes UTF-8 whatever the locale; under LANG=C / PYTHONUTF8=0 text=True alone would decode ASCII.
+            encoding="utf-8",
+            errors="replace",
             env={**os.environ, **(env or {})},
         )
     except OSError as e:

@@ -97,7 +97,8 @@ def _facts_smi(index: int) -> dict[str, Any]:
         out = subprocess.run(
             [smi, f"--id={index}", f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
             capture_output=True,
-            text=True,
+            encoding="utf-8",
+            errors="replace",
             timeout=20,
             check=True,
         ).stdout.strip()
@@ -140,7 +141,14 @@ def timeslice_policy() -> str | None:
     if not smi:
         return None
     try:
-        p = subprocess.run([smi, "compute-policy", "-l"], capture_output=True, text=True, timeout=20, check=False)
+        p = subprocess.run(
+            [smi, "compute-policy", "-l"],
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=20,
+            check=False,
+        )
     except (subprocess.SubprocessError, OSError):
         return None
     text = (p.stdout or "").strip()

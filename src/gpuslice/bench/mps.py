@@ -92,7 +92,14 @@ class MpsDaemon:
         limit = timeout_s or self.timeout_s
         try:
             p = subprocess.run(
-                [self._bin()], input=command + "\n", env=env, capture_output=True, text=True, timeout=limit, check=False
+                [self._bin()],
+                input=command + "\n",
+                env=env,
+                capture_output=True,
+                encoding="utf-8",
+                errors="replace",
+                timeout=limit,
+                check=False,
             )
         except subprocess.TimeoutExpired as e:
             raise MpsUnavailable(f"MPS control did not answer {command!r} within {limit:.0f} s") from e
@@ -113,7 +120,7 @@ class MpsDaemon:
         # The daemon forks and may keep inherited descriptors: never give it pipes we would wait on.
         err_file = self._root / "start.err"
         try:
-            with open(err_file, "w") as err:
+            with open(err_file, "w", encoding="utf-8") as err:
                 p = subprocess.run(
                     [binary, "-d"],
                     env=env,
@@ -126,7 +133,7 @@ class MpsDaemon:
         except subprocess.TimeoutExpired as e:
             raise MpsUnavailable("nvidia-cuda-mps-control -d did not return") from e
         if p.returncode != 0:
-            msg = err_file.read_text(errors="replace").strip()[-300:]
+            msg = err_file.read_text(encoding="utf-8", errors="replace").strip()[-300:]
             raise MpsUnavailable(f"nvidia-cuda-mps-control -d failed (exit {p.returncode}): {msg}{self._log_tail()}")
         self.started = True
         # The daemon forks; wait until its control pipe answers.
@@ -160,7 +167,7 @@ class MpsDaemon:
             return ""
         f = self.log_dir / "control.log"
         if f.exists():
-            lines = f.read_text(errors="replace").strip().splitlines()[-3:]
+            lines = f.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
             return " | control.log: " + " / ".join(lines) if lines else ""
         return ""
 

@@ -138,13 +138,14 @@ class WorkerPool:
         params = {**self.cfg.params, "device": self.cfg.device}
         argv = [self.cfg.python, str(Path(worker_mod.__file__)), self.cfg.backend, json.dumps(params)]
         for i in range(self.size):
-            log = open(self.log_dir / f"{self.tag}-worker{i}.log", "w")  # noqa: SIM115 - lives with the process
+            log = open(self.log_dir / f"{self.tag}-worker{i}.log", "w", encoding="utf-8")  # noqa: SIM115 - lives with the process
             p = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
-                text=True,
+                encoding="utf-8",  # the worker's protocol is UTF-8 JSON lines, whatever the locale
+                errors="replace",
                 env=self.env,
                 bufsize=1,
                 start_new_session=True,
@@ -165,7 +166,7 @@ class WorkerPool:
     def _log_tail(self, i: int) -> str:
         f = self.log_dir / f"{self.tag}-worker{i}.log"
         try:
-            lines = f.read_text(errors="replace").strip().splitlines()[-4:]
+            lines = f.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-4:]
         except OSError:
             return ""
         return (" | " + " / ".join(lines)) if lines else ""

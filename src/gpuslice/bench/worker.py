@@ -227,7 +227,7 @@ def main() -> int:
     backend_name = sys.argv[1] if len(sys.argv) > 1 else "torch"
     params = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     # Keep the protocol stream clean: a private dup of stdout for JSON, fd 1 now points at stderr.
-    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)
 
     def send(msg: dict[str, Any]) -> None:
