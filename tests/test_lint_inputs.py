@@ -280,3 +280,23 @@ def test_deeply_nested_configmap_value_is_a_finding_not_a_recursion_error():
     r = lint(text, "deep.yaml")
     (f,) = [f for f in r.findings if f.severity is Severity.ERROR]
     assert f.id == "lint-yaml" and "nested more than" in f.message and f.line == 12
+
+
+def test_helmrelease_naming_a_configmap_picks_it_and_its_default_must_exist():
+    """A HelmRelease whose values name an existing ConfigMap (create unset) selects it among the manifest's
+    ConfigMaps, like a ClusterPolicy does; its default must be a key there."""
+    app_cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: gpu-operator-config}\ndata:\n  mig.strategy: mixed\n"
+    dp_cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: time-slicing-config}\ndata:\n  any: |-\n" + _indent(
+        CONFIG.replace("replicas: 1", "replicas: 4").replace("infinite", "60s"), 4
+    )
+    release = (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: gpu-operator}\n"
+        "spec:\n  chart: {spec: {chart: gpu-operator, version: v24.9.0}}\n"
+        "  values:\n    devicePlugin:\n      config: {name: time-slicing-config, default: any}\n"
+    )
+    r = lint(app_cm + "---\n" + dp_cm + "---\n" + release, "m.yaml")
+    assert r.ok and r.configmaps == ["time-slicing-config"]
+    assert any(f.id == "lint-not-configmap" and "gpu-operator-config" in f.message for f in r.findings)
+    r = lint(app_cm + "---\n" + dp_cm + "---\n" + release.replace("default: any", "default: all"), "m.yaml")
+    (f,) = [f for f in r.findings if f.severity is Severity.ERROR]
+    assert f.id == "lint-missing-config-key" and "HelmRelease" in f.message

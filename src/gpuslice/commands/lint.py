@@ -17,7 +17,11 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def lint_config(
     file: Path = typer.Argument(
-        ..., metavar="FILE", help="A device-plugin config (YAML/JSON) or a ConfigMap manifest.", show_default=False
+        ...,
+        metavar="FILE",
+        help="A device-plugin config (YAML/JSON), a ConfigMap manifest, gpu-operator / nvidia-device-plugin chart values, "
+        "or a Flux HelmRelease / RKE2 HelmChart / Argo CD Application holding them.",
+        show_default=False,
     ),
     default: str | None = typer.Option(
         None, "--default", help="ConfigMap key used by nodes without a label (devicePlugin.config.default); must exist."

@@ -133,10 +133,28 @@ def _lint_manifest(
     rules: PluginRules,
 ) -> LintResult:
     """ConfigMaps (``configmap``) plus the values inside Flux / RKE2 / Argo CD objects (``wrappers``)."""
-    result = lint_manifest(
-        docs, file, upstream=upstream, default=default, label_keys=label_keys, resolved=resolved, rules=rules
-    )
     wrapped = all_wrapped(docs)
+    named_by: tuple[str | None, str | None, str] = (None, None, "")
+    for w in wrapped:  # values that point the operator at an existing ConfigMap pick it among the manifest's
+        for v in w.values:
+            cfg = v.config or {}
+            if v.chart == "gpu-operator" and not cfg.get("data") and (cfg.get("name") or cfg.get("default")):
+                name, dflt = cfg.get("name"), cfg.get("default")
+                named_by = (
+                    name if isinstance(name, str) and name else None,
+                    dflt if isinstance(dflt, str) and dflt else None,
+                    w.what,
+                )
+    result = lint_manifest(
+        docs,
+        file,
+        upstream=upstream,
+        default=default,
+        label_keys=label_keys,
+        resolved=resolved,
+        rules=rules,
+        named_by=named_by,
+    )
     relevant = False
     for w in wrapped:
         if w.values:

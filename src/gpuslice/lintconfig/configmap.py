@@ -378,8 +378,12 @@ def lint_manifest(
     label_keys: list[str],
     resolved: ResolvedSpec | None,
     rules: PluginRules,
+    named_by: tuple[str | None, str | None, str] = (None, None, ""),
 ) -> LintResult:
     """Lint the device-plugin ConfigMaps of a Kubernetes manifest (one or several documents, ``kind: List``).
+
+    ``named_by``: (ConfigMap name, default key, who names them) from chart values elsewhere in the manifest (a
+    HelmRelease's ``devicePlugin.config``); a ClusterPolicy in the manifest takes precedence.
 
     ``result.configmaps`` lists those linted (empty: the manifest has none; the caller decides what that means).
     Flux/RKE2/Argo objects are left to ``wrappers``; other kinds get an info finding saying they were skipped."""
@@ -405,6 +409,9 @@ def lint_manifest(
     if resolved is not None:
         spec_default, by_key, namespace, spec_cm_name = spec_expectations(resolved)
     cp_name, cp_default = clusterpolicy_config(docs)
+    cp_from = "ClusterPolicy spec.devicePlugin.config.default in this manifest"
+    if cp_name is None and cp_default is None and (named_by[0] or named_by[1]):
+        cp_name, cp_default, cp_from = named_by[0], named_by[1], f"{named_by[2]} devicePlugin.config.default"
     chosen = device_plugin_configmaps(list(iter_configmaps(docs)), cp_name or spec_cm_name)
     for doc, base, cm, why_skipped in chosen:
         if why_skipped:
@@ -418,7 +425,7 @@ def lint_manifest(
         if default:
             required[default] = "--default"
         if cp_default and (not cp_name or cp_name == name):
-            required.setdefault(cp_default, "ClusterPolicy spec.devicePlugin.config.default in this manifest")
+            required.setdefault(cp_default, cp_from)
         for k in label_keys:
             required.setdefault(k, "a node label")
         if resolved is not None:
