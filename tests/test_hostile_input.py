@@ -136,3 +136,13 @@ def test_reused_anchor_is_a_warning_in_the_users_terms(capsys):
     err = capsys.readouterr().err
     assert "f.yaml:2: warning: anchor &x is defined again (first on line 1)" in err
     assert "ReusedAnchorWarning" not in err and "ruamel" not in err and ".py" not in err
+
+
+def test_a_chart_name_too_long_for_the_file_system_is_a_clear_error(cli, tmp_path):
+    spec = write_spec(tmp_path, MINIMAL + "operator:\n  chart: " + "x" * 5000 + "\n")
+    r = cli("plan", str(spec), "-d", str(tmp_path / "out"))
+    assert r.exit_code == 2 and "internal error" not in r.stderr
+    assert "operator.chart" in r.stderr and "File name too long" in r.stderr
+    r = cli("plan", str(spec), "--chart", "y" * 5000, "-d", str(tmp_path / "out"))
+    assert r.exit_code == 2 and "internal error" not in r.stderr and "File name too long" in r.stderr
+    assert not (tmp_path / "out").exists()

@@ -289,9 +289,14 @@ def load_chart(path: str | Path, origin: str | None = None) -> Chart:
     """Read a chart folder or ``.tgz``. Raises :class:`ChartError` with the path when it is not a chart."""
     p = Path(path).expanduser()
     origin = origin or str(path)
-    if p.is_dir():
+    try:
+        is_dir, is_file = p.is_dir(), p.is_file()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        shown = str(p) if len(str(p)) <= 200 else f"{str(p)[:100]}…({len(str(p))} characters)"
+        raise ChartError(f"{shown}: cannot be used as a chart ({e.strerror})") from None
+    if is_dir:
         return _load(_folder_files(p), p, origin)
-    if p.is_file():
+    if is_file:
         try:
             data = p.read_bytes()
         except OSError as e:
@@ -447,9 +452,16 @@ def _locate(
     field_path = resolved.spec.operator.chart
     if field_path:
         p = (spec_dir / field_path) if not Path(field_path).is_absolute() else Path(field_path)
-        if not p.exists():
+        shown = field_path if len(field_path) <= 200 else f"{field_path[:100]}…({len(field_path)} characters)"
+        try:
+            exists = p.exists()
+        except OSError as e:  # a name longer than the file system allows (ENAMETOOLONG), a loop, ...
             raise SpecError(
-                [Problem(f"chart {field_path!r} not found (looked at {p})", file=resolved.file, path="operator.chart")]
+                [Problem(f"chart {shown!r} cannot be used: {e.strerror}", file=resolved.file, path="operator.chart")]
+            ) from None
+        if not exists:
+            raise SpecError(
+                [Problem(f"chart {shown!r} not found (looked at {p})", file=resolved.file, path="operator.chart")]
             )
         return load_chart(p, origin=f"operator.chart {field_path}")
     folders = [spec_dir / "charts"] + [Path(d) for d in os.environ.get(CHARTS_DIR_ENV, "").split(os.pathsep) if d]

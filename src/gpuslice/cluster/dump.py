@@ -71,7 +71,11 @@ class DumpSource:
         return None
 
     def namespaces(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and not p.name.endswith(_EXTS)  # nodes.json/ is no namespace
+        )
 
     def path_of(self, resource: str, namespace: str | None = None) -> Path | None:
         folder = self.root / namespace if namespace else self.root
@@ -80,6 +84,13 @@ class DumpSource:
     def read(self, resource: str, namespace: str | None = None) -> Raw | None:
         p = self.path_of(resource, namespace)
         if p is None:
+            folder = self.root / namespace if namespace else self.root
+            for ext in _EXTS:  # something is there, but not a file: say so rather than "not captured"
+                q = folder / f"{resource}{ext}"
+                if q.is_symlink() and not q.exists():
+                    raise OSError(0, f"{q} is a broken or looping symbolic link, not a file", str(q))
+                if q.exists() and not q.is_file():
+                    raise OSError(0, f"{q} is a folder, not a file", str(q))
             return None
         if p.suffix == ".json":
             # Mapped, not read: the decoder reads the pages directly (no copy of a file that can be gigabytes).

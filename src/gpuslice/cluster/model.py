@@ -372,58 +372,122 @@ class _List(msgspec.Struct):
 
 
 def _list_type(item: type[T]) -> Any:
-    return msgspec.defstruct(f"{item.__name__}List", [("items", list[item] | None, None)])  # type: ignore[valid-type]
+    return msgspec.defstruct(
+        f"{item.__name__}List",
+        [("kind", str | None, None), ("items", list[item] | None, None)],  # type: ignore[valid-type]
+    )
+
+
+class _Kinds(msgspec.Struct):
+    kind: str | None = None
+
+
+class _ListKinds(msgspec.Struct):
+    kind: str | None = None
+    items: list[_Kinds] | None = None
 
 
 _LIST_TYPES: dict[type, Any] = {}
+NOT_A_LIST = "this file is not a Kubernetes list"
 
 
 class DecodeError(ValueError):
-    """The input is not a readable Kubernetes list (not JSON/YAML, or not a mapping)."""
+    """The input is not a readable Kubernetes list (not JSON/YAML, not a mapping, ``items`` not a list, nested
+    absurdly deep, or a list of another kind)."""
+
+
+def _check_kinds(list_kind: str | None, item_kinds: list[str | None], item: type[T]) -> None:
+    """A ``<Kind>List`` of the kind asked for; a generic ``List`` (``kubectl get -o json``) of items of that kind.
+
+    A PodList saved as nodes.json must not pass for an empty node list."""
+    want = item.__name__
+    if list_kind and list_kind not in (f"{want}List", "List"):
+        got = list_kind.removesuffix("List") or list_kind
+        raise DecodeError(f"{NOT_A_LIST} of {want} objects: it holds a {list_kind} ({got} objects)")
+    others = sorted({k for k in item_kinds if k and k != want})
+    if others:
+        raise DecodeError(f"{NOT_A_LIST} of {want} objects: its items are {', '.join(others)}")
 
 
 def decode_list(raw: bytes | memoryview | str | dict[str, Any] | None, item: type[T]) -> tuple[list[T], int]:
     """Typed items of a ``*List`` document and the number of items that could not be read.
 
     ``raw`` may be JSON bytes, YAML/JSON text or a parsed dict. A single object (no ``items``) is treated as a
-    list of one. Raises :class:`DecodeError` when the document itself is unreadable.
+    list of one. Raises :class:`DecodeError` when the document itself is unreadable or is not a list of ``item``.
     """
     if raw is None:
         return [], 0
     lt = _LIST_TYPES.get(item)
     if lt is None:
         lt = _LIST_TYPES[item] = _list_type(item)
-    if isinstance(raw, bytes | bytearray | memoryview):
-        try:
-            got = msgspec.json.decode(raw, type=lt)
-            return list(got.items or []), 0
-        except msgspec.ValidationError:
+    generic: Any
+    try:
+        if isinstance(raw, bytes | bytearray | memoryview):
             try:
-                generic = msgspec.json.decode(raw)
+                got = msgspec.json.decode(raw, type=lt)
+            except msgspec.ValidationError:
+                try:
+                    generic = msgspec.json.decode(raw)
+                except msgspec.DecodeError as e:
+                    raise DecodeError(str(e)) from None
             except msgspec.DecodeError as e:
                 raise DecodeError(str(e)) from None
-        except msgspec.DecodeError as e:
-            raise DecodeError(str(e)) from None
-    elif isinstance(raw, str):
-        import yaml
+            else:
+                kinds: list[str | None] = []
+                if got.kind in (None, "List") and got.items:
+                    shape = msgspec.json.decode(raw, type=_ListKinds)
+                    kinds = [k.kind for k in shape.items or ()]
+                _check_kinds(got.kind, kinds, item)
+                return list(got.items or []), 0
+        elif isinstance(raw, str):
+            import yaml
 
-        try:
-            generic = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except yaml.YAMLError as e:
-            raise DecodeError(str(e).splitlines()[0]) from None
-    else:
-        generic = raw
+            try:
+                generic = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            except yaml.YAMLError as e:
+                raise DecodeError(str(e).splitlines()[0]) from None
+        else:
+            generic = raw
+    except RecursionError:
+        raise DecodeError(f"{NOT_A_LIST}: it is nested too deeply to read") from None
     if not isinstance(generic, dict):
-        raise DecodeError(f"expected a Kubernetes object or list, got {type(generic).__name__}")
-    items = generic.get("items") if "items" in generic else [generic]
+        raise DecodeError(f"{NOT_A_LIST}: expected a Kubernetes object or list, got {_type_name(generic)}")
+    if "items" not in generic:
+        single_kind = generic.get("kind")
+        _check_kinds(None, [single_kind if isinstance(single_kind, str) else None], item)
+        items: Any = [generic]
+    else:
+        items = generic.get("items")
+    if items is not None and not isinstance(items, list):
+        raise DecodeError(f"{NOT_A_LIST}: `items` is {_type_name(items)}, not a list")
+    list_kind = generic.get("kind") if "items" in generic else None
+    _check_kinds(
+        list_kind if isinstance(list_kind, str) else None,
+        [it.get("kind") if isinstance(it, dict) and isinstance(it.get("kind"), str) else None for it in items or ()],
+        item,
+    )
     out: list[T] = []
     bad = 0
     for it in items or ():
         try:
             out.append(msgspec.convert(it, item, strict=False))
-        except msgspec.ValidationError:
+        except (msgspec.ValidationError, RecursionError):
             bad += 1
     return out, bad
+
+
+def _type_name(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int | float):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "a list"
+    return f"a {type(v).__name__}"
 
 
 def parse_quantity(q: str | None) -> int | None:

@@ -48,6 +48,11 @@ class ClusterView:
     problems: list[Finding] = field(default_factory=list)
     #: ``gpuslice top`` agent reports (a dump's gpuslice-top.json, or the live agents), for doctor's top rules
     top_reports: list[dict[str, Any]] = field(default_factory=list)
+    #: (namespace or "", resource) -> why it is not in the view ("absent", or what made it unreadable): the
+    #: evidence doctor could not judge (see ``gpuslice.cluster.doctor.evidence_gaps``).
+    missing: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: Namespaces the source holds (a dump's folders); None when the source lists none (the live API).
+    namespaces_seen: list[str] | None = None
     source: Source | None = None
     _logs: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict, repr=False)
     _by_node: dict[str, list[m.Pod]] | None = field(default=None, repr=False)
@@ -123,19 +128,30 @@ def _unreadable(what: str, why: str) -> Finding:
     )
 
 
+def _where(source: Source, resource: str, namespace: str | None) -> str:
+    """The file a resource comes from (a dump), else ``namespace/resource``."""
+    path_of = getattr(source, "path_of", None)
+    p = path_of(resource, namespace) if path_of is not None else None
+    return str(p) if p is not None else f"{namespace + '/' if namespace else ''}{resource}"
+
+
 def _load(view: ClusterView, source: Source, resource: str, namespace: str | None, item: type[T]) -> list[T] | None:
+    key = (namespace or "", resource)
     try:
         raw = source.read(resource, namespace)
     except OSError as e:
-        view.problems.append(_unreadable(f"{namespace + '/' if namespace else ''}{resource}", str(e)))
+        view.problems.append(_unreadable(_where(source, resource, namespace), e.strerror or str(e)))
+        view.missing[key] = e.strerror or str(e)
         return []
     if raw is None:
+        view.missing[key] = "absent"
         return None
-    where = f"{namespace + '/' if namespace else ''}{resource}"
+    where = _where(source, resource, namespace)
     try:
         items, bad = m.decode_list(raw, item)
     except m.DecodeError as e:
         view.problems.append(_unreadable(where, str(e)))
+        view.missing[key] = str(e)
         return []
     if bad:
         view.problems.append(_unreadable(where, f"{bad} object(s) did not have the expected shape and were skipped"))
@@ -145,6 +161,8 @@ def _load(view: ClusterView, source: Source, resource: str, namespace: str | Non
 def load_view(source: Source, namespaces: list[str] | None = None) -> ClusterView:
     """Read everything doctor and verify need from ``source`` (all of its namespaces unless told otherwise)."""
     view = ClusterView(label=source.label, source=source)
+    if getattr(source, "root", None) is not None:  # a dump: which namespace folders it has
+        view.namespaces_seen = source.namespaces()
     with gc_paused():
         view.nodes = _load(view, source, NODES, None, m.Node) or []
         cps = _load(view, source, CLUSTERPOLICIES, None, m.ClusterPolicy)

@@ -22,9 +22,21 @@ Rule = Callable[[DoctorContext], Iterable[Finding]]
 
 
 def _modules() -> list[ModuleType]:
-    from gpuslice.cluster.doctor import dns, driver, images, nodes, operands, operator, plugins, runtime, sharing, top
+    from gpuslice.cluster.doctor import (
+        dns,
+        driver,
+        evidence,
+        images,
+        nodes,
+        operands,
+        operator,
+        plugins,
+        runtime,
+        sharing,
+        top,
+    )
 
-    return [operator, images, runtime, driver, operands, sharing, plugins, nodes, dns, top]
+    return [operator, images, runtime, driver, operands, sharing, plugins, nodes, dns, top, evidence]
 
 
 def rules() -> dict[str, Rule]:
