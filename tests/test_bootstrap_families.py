@@ -50,10 +50,10 @@ def test_every_catalog_os_has_a_family_or_is_generic(os_id):
     assert files["user-data"] == bs.user_data(r, p)
     mappings = bs.block_device_mappings(r, p)
     assert mappings[0]["Ebs"]["VolumeSize"] == 60
-    # The data volume is the family's: Bottlerocket maps it on its own data device, others where the spec says.
-    device, size, _ = fam.data_volume(p)
-    assert mappings[-1]["DeviceName"] == device and mappings[-1]["Ebs"]["VolumeSize"] == size == 100
-    assert (device == fam.data.data_device) is fam.fixed_data_device
+    # The data volume is the resolved pool's: Bottlerocket maps it on its own data device, others where the spec says.
+    vol = p.data_volume
+    assert mappings[-1]["DeviceName"] == vol.device_name and mappings[-1]["Ebs"]["VolumeSize"] == vol.size_gib == 100
+    assert vol.device_name == (p.os.data_device if p.os.containerd_on_data_device else "/dev/sdf")
     ng = nodegroups.eksctl_nodegroup(r, p)
     assert ng["labels"] == dict(sorted(p.node_labels.items()))
     nc = nodegroups.karpenter_nodeclass(r, p)

@@ -52,6 +52,16 @@ class ResolvedSharing:
 
 
 @dataclass(frozen=True)
+class DataVolume:
+    """The extra EBS volume a pool's nodes get: the spec's ``disks.data``, or the OS's own data device."""
+
+    device_name: str
+    size_gib: int
+    volume_type: str
+    os_owned: bool  # the OS keeps container data on this device whatever the spec names (Bottlerocket)
+
+
+@dataclass(frozen=True)
 class ResolvedPool:
     spec: NodePool
     index: int
@@ -68,10 +78,21 @@ class ResolvedPool:
     # release, e.g. rhel9.4); empty when there is no image or the chart version or OS is unknown. ``os.driver_os_tag`` is
     # the one tag when there is exactly one.
     driver_image_tags: tuple[str, ...] = ()
+    # Derived once here, read by checks and every renderer:
+    arch: str = "x86_64"  # x86_64 | arm64
+    kubelet_resolv_conf: str | None = None  # the spec's kubeletResolvConf, else the OS's non-stub file
+    data_volume: DataVolume | None = None
+    ami_ssm_parameter: str | None = None  # EKS: the public SSM parameter naming the pool's AMI
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def join_method(self) -> str | None:
+        """How the node is prepared and joined: the OS's bootstrap family (``generic``: none gpuslice renders for
+        EKS), None for an OS the catalog does not know."""
+        return self.os.bootstrap if self.os is not None else None
 
 
 @dataclass(frozen=True)
@@ -174,6 +195,24 @@ def _gpu(pool: NodePool, catalog: Catalog) -> GpuInfo:
     return GpuInfo(model=model, count=count, memory_gib=mem, catalog_model=cat_model)
 
 
+def pool_arch(pool: NodePool, catalog: Catalog) -> str:
+    it = catalog.instance(pool.instance_type) if pool.instance_type else None
+    if it is not None:
+        return it.arch
+    # Graviton GPU families (g5g) carry a "g" after the generation digit.
+    family_part = (pool.instance_type or "").split(".", 1)[0]
+    return "arm64" if family_part[-1:] == "g" and any(c.isdigit() for c in family_part) else "x86_64"
+
+
+def data_volume(pool: NodePool, osf: OsFamily | None) -> DataVolume | None:
+    """The OS's own data device (sized from the spec's ``disks.data`` or the OS default), else the spec's volume."""
+    d = pool.disks.data
+    if osf is not None and osf.containerd_on_data_device and osf.data_device and osf.default_data_gib:
+        size = d.size_gib if d else osf.default_data_gib
+        return DataVolume(osf.data_device, size, d.volume_type if d else "gp3", os_owned=True)
+    return DataVolume(d.device_name, d.size_gib, d.volume_type, os_owned=False) if d is not None else None
+
+
 def mirror_rules(spec: Spec) -> tuple[tuple[MirrorRule, ...], str | None]:
     rules = [
         MirrorRule(r.source.rstrip("/"), r.mirror.rstrip("/"), f"registry.mirrors[{i}]")
@@ -231,6 +270,8 @@ def resolve(spec: Spec, catalog: Catalog | None = None, file: str | Path | None 
             if device_plugin_enabled and osf.device_plugin_builtin:
                 labels[DEPLOY_LABEL_PREFIX + "device-plugin"] = "false"
         labels.update(p.labels)
+        arch = pool_arch(p, cat)
+        ami = osf.eks_ami if osf is not None else None
         pools.append(
             ResolvedPool(
                 spec=p,
@@ -245,6 +286,10 @@ def resolve(spec: Spec, catalog: Catalog | None = None, file: str | Path | None 
                 node_labels=labels,
                 node_group_name=names.object_name(dep, p.name),
                 driver_image_tags=driver_tags,
+                arch=arch,
+                kubelet_resolv_conf=p.kubelet_resolv_conf or (osf.kubelet_resolv_conf if osf else None),
+                data_volume=data_volume(p, osf),
+                ami_ssm_parameter=ami.ssm_parameter_for(spec.cluster.kubernetes_version, arch) if ami else None,
             )
         )
     sharing_configs.setdefault(EXCLUSIVE_KEY, resolve_sharing(Sharing()))

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gpuslice.errors import CatalogError
 
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+#: ``os_families[].bootstrap`` of an OS gpuslice renders no EKS bootstrap for (provider generic: node-prep script)
+GENERIC_BOOTSTRAP = "generic"
 _MINOR = r"^1\.\d{1,3}$"
 
 
@@ -86,6 +86,41 @@ class InstanceType(_Entry):
         return self
 
 
+class EksAmi(_Entry):
+    """Where EKS tooling finds the OS's AMI and what it calls the OS."""
+
+    ssm_parameter: str  # placeholders {k8s}, {arch} (x86_64|arm64), {ubuntu_arch} (amd64|arm64)
+    eksctl_ami_family: str
+    mng_ami_type: dict[str, str]  # arch -> EKS AMI type; CUSTOM = the launch template carries the AMI
+    karpenter: dict[str, str]  # {alias: ...} or {ami_family: Custom}
+    source: str
+
+    def ssm_parameter_for(self, kubernetes: str, arch: str) -> str:
+        return self.ssm_parameter.format(k8s=kubernetes, arch=arch, ubuntu_arch="arm64" if arch == "arm64" else "amd64")
+
+    @model_validator(mode="after")
+    def _complete(self) -> EksAmi:
+        try:
+            self.ssm_parameter_for("1.33", "x86_64")
+        except (KeyError, IndexError) as e:
+            raise ValueError(f"eks_ami.ssm_parameter has an unknown placeholder {e}") from None
+        if set(self.karpenter) not in ({"alias"}, {"ami_family"}):
+            raise ValueError("eks_ami.karpenter is {alias: ...} or {ami_family: Custom}")
+        if "x86_64" not in self.mng_ami_type:
+            raise ValueError("eks_ami.mng_ami_type needs an x86_64 entry")
+        return self
+
+
+class BootstrapFamilyData(_Entry):
+    """How nodes of one bootstrap family are prepared (``bootstrapFamilies`` in os_families.yaml)."""
+
+    fs_type: str = "ext4"
+    services: tuple[str, ...] = ()
+    join_units: tuple[str, ...] = ()
+    ssm_agent: Literal["snap", "preinstalled", "builtin"] = "preinstalled"
+    source: str
+
+
 class OsFamily(_Entry):
     id: str  # the spec's `os` value
     display: str
@@ -103,6 +138,7 @@ class OsFamily(_Entry):
     default_root_gib: int = 20
     containerd_root: str = "/var/lib/containerd"
     containerd_on_data_device: bool = False  # images live on the OS's own second volume (Bottlerocket)
+    data_device: str | None = None  # that volume's device name
     default_data_gib: int | None = None  # that volume's default size
     containerd2_from_kubernetes: str | None = None  # first Kubernetes minor whose AMIs run containerd 2
     eks_max_kubernetes: str | None = Field(default=None, pattern=_MINOR)  # last minor with EKS AMIs
@@ -110,12 +146,15 @@ class OsFamily(_Entry):
     end_of_life: str | None = Field(default=None, pattern=_ISO_DATE)  # the OS vendor's end of support
     systemd_resolved_stub: bool = False  # /etc/resolv.conf -> 127.0.0.53 (systemd-resolved stub listener)
     kubelet_resolv_conf: str | None = None  # the resolv.conf the kubelet must read (non-stub)
+    eks_ami: EksAmi | None = None  # None: no EKS AMI (provider generic only)
     source: str
 
     @model_validator(mode="after")
     def _data_device(self) -> OsFamily:
-        if self.containerd_on_data_device and not self.default_data_gib:
-            raise ValueError(f"{self.id}: containerd_on_data_device needs default_data_gib")
+        if self.containerd_on_data_device and not (self.default_data_gib and self.data_device):
+            raise ValueError(f"{self.id}: containerd_on_data_device needs data_device and default_data_gib")
+        if self.systemd_resolved_stub and not self.kubelet_resolv_conf:
+            raise ValueError(f"{self.id}: systemd_resolved_stub needs kubelet_resolv_conf (the non-stub file)")
         return self
 
 
@@ -181,6 +220,7 @@ class Catalog(BaseModel):
     gpu_models: dict[str, GpuModel]
     instance_types: dict[str, InstanceType]
     os_families: dict[str, OsFamily]
+    bootstrap_families: dict[str, BootstrapFamilyData]
     chart_versions: dict[str, ChartVersion]
     default_chart_version: str
     disk_budget: DiskBudget
@@ -194,13 +234,17 @@ class Catalog(BaseModel):
     def os(self, os_id: str) -> OsFamily | None:
         return self.os_families.get(os_id)
 
+    def bootstrap_family(self, name: str) -> BootstrapFamilyData | None:
+        return self.bootstrap_families.get(name)
+
     def chart(self, version: str) -> ChartVersion | None:
         return self.chart_versions.get(version)
 
 
 def _read(name: str) -> Any:
-    text = resources.files("gpuslice.catalog").joinpath("data", name).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    from gpuslice.yamlio import load_packaged
+
+    return load_packaged("gpuslice.catalog", f"data/{name}")
 
 
 def _index(entries: list[dict[str, Any]], key: str, what: str) -> dict[str, dict[str, Any]]:
@@ -223,6 +267,11 @@ def _check_references(cat: Catalog) -> None:
         for os_id in (*ch.driver_os_families, *ch.eks_os_families, *ch.kubernetes_min_by_os):
             if os_id not in cat.os_families:
                 raise CatalogError(f"chart {ch.version} names unknown OS family {os_id}")
+    for o in cat.os_families.values():
+        if o.bootstrap != GENERIC_BOOTSTRAP and o.bootstrap not in cat.bootstrap_families:
+            raise CatalogError(f"OS {o.id} names unknown bootstrap family {o.bootstrap!r}")
+        if o.bootstrap != GENERIC_BOOTSTRAP and o.eks_ami is None:
+            raise CatalogError(f"OS {o.id} has an EKS bootstrap family ({o.bootstrap}) but no eks_ami")
     need = {"os", "operator-driver", "operator-operands", "workload-images"}
     missing = need - {c.id for c in cat.disk_budget.components}
     if missing:
@@ -237,7 +286,9 @@ def load_catalog() -> Catalog:
             k: InstanceType(**e)
             for k, e in _index(_read("instance_types.yaml")["instanceTypes"], "name", "instance type").items()
         }
-        oses = {k: OsFamily(**e) for k, e in _index(_read("os_families.yaml")["osFamilies"], "id", "OS").items()}
+        os_doc = _read("os_families.yaml")
+        oses = {k: OsFamily(**e) for k, e in _index(os_doc["osFamilies"], "id", "OS").items()}
+        families = {k: BootstrapFamilyData(**e) for k, e in os_doc["bootstrapFamilies"].items()}
         charts_doc = _read("operator_charts.yaml")
         charts = {
             k: ChartVersion(**e) for k, e in _index(charts_doc["chartVersions"], "version", "chart version").items()
@@ -247,20 +298,24 @@ def load_catalog() -> Catalog:
             gpu_models=gpus,
             instance_types=types,
             os_families=oses,
+            bootstrap_families=families,
             chart_versions=charts,
             default_chart_version=charts_doc["default"],
             disk_budget=disk,
         )
-    except (ValidationError, KeyError, TypeError, yaml.YAMLError) as e:
+    except (ValidationError, KeyError, TypeError) as e:
         raise CatalogError(f"gpuslice catalog data is broken: {e}") from e
     _check_references(cat)
     return cat
 
 
 __all__ = [
+    "GENERIC_BOOTSTRAP",
+    "BootstrapFamilyData",
     "Catalog",
     "ChartVersion",
     "DiskBudget",
+    "EksAmi",
     "GpuModel",
     "InstanceType",
     "OsFamily",

@@ -80,10 +80,11 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
                 data.size_gib,
                 pool_path(p, "disks", "data", "sizeGiB"),
             )
-        elif p.os is not None and p.os.containerd_on_data_device and p.os.default_data_gib:
+        elif p.data_volume is not None and p.data_volume.os_owned and p.os is not None:
+            # The same volume the launch template maps (resolve.data_volume): its default size when no disks.data.
             where, size, path = (
-                f"{p.os.display}'s data volume (default {p.os.default_data_gib} GiB)",
-                p.os.default_data_gib,
+                f"{p.os.display}'s data volume (default {p.data_volume.size_gib} GiB)",
+                p.data_volume.size_gib,
                 pool_path(p, "disks", "data"),
             )
         else:

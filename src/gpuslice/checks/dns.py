@@ -39,7 +39,7 @@ def check(r: ResolvedSpec) -> Iterator[Finding]:
         o = p.os
         if o is None or not o.systemd_resolved_stub:
             continue
-        effective = p.spec.kubelet_resolv_conf or o.kubelet_resolv_conf
+        effective = p.kubelet_resolv_conf  # the spec's, else the OS's (resolve)
         if effective and posixpath.normpath(effective) in _stub_files(p):
             why = (
                 " (the bootstrap turns the stub listener off for hostNetworkDns, so nothing answers there)"

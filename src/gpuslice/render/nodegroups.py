@@ -22,7 +22,6 @@ from typing import Any
 
 from gpuslice.render import RenderOptions, RenderResult
 from gpuslice.render import bootstrap as bs
-from gpuslice.render.bootstrap.common import os_image
 from gpuslice.render.bootstrap.family import spec_eksctl_volumes
 from gpuslice.resolve import ResolvedPool, ResolvedSpec
 from gpuslice.spec import Taint
@@ -99,7 +98,7 @@ def managed_nodegroup(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, A
 
 def eksctl_nodegroup(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, Any]:
     """One eksctl ``nodeGroups`` entry (self-managed): eksctl joins the node with these labels and taints."""
-    img = os_image(pool)
+    img = pool.os.eks_ami if pool.os is not None else None
     fam = bs.bootstrap_family(pool)
     ng: dict[str, Any] = {"name": pool.node_group_name, "instanceType": pool.spec.instance_type}
     if img is not None:
@@ -147,7 +146,7 @@ def _karpenter_bdm(resolved: ResolvedSpec, pool: ResolvedPool) -> list[dict[str,
 
 def karpenter_nodeclass(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, Any]:
     cluster = resolved.spec.cluster.name
-    img = os_image(pool)
+    img = pool.os.eks_ami if pool.os is not None else None
     spec: dict[str, Any] = {}
     alias = img.karpenter.get("alias") if img else None
     if alias:

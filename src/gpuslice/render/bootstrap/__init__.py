@@ -25,10 +25,8 @@ from gpuslice.render.bootstrap.common import (
     DiskPlan,
     disk_plan,
     family_name,
-    os_image,
 )
-from gpuslice.render.bootstrap.common import arch as pool_arch
-from gpuslice.render.bootstrap.family import BOOTSTRAP_REF, BootstrapFamily, spec_data_volume
+from gpuslice.render.bootstrap.family import BOOTSTRAP_REF, BootstrapFamily
 from gpuslice.resolve import ResolvedPool, ResolvedSpec
 from gpuslice.spec import Taint
 
@@ -114,33 +112,22 @@ def block_device_mappings(resolved: ResolvedSpec, pool: ResolvedPool | str) -> l
     p = _pool(resolved, pool)
     root_device = p.os.root_device if p.os is not None else DEFAULT_ROOT_DEVICE
     out = [{"DeviceName": root_device, "Ebs": _ebs(p.root_gib, "gp3")}]
-    fam = bootstrap_family(p)
-    vol = fam.data_volume(p) if fam is not None else spec_data_volume(p)
+    vol = p.data_volume  # resolve: the OS's own data device, else the spec's disks.data
     if vol is not None:
-        device, size, volume_type = vol
-        out.append({"DeviceName": device, "Ebs": _ebs(size, volume_type)})
+        out.append({"DeviceName": vol.device_name, "Ebs": _ebs(vol.size_gib, vol.volume_type)})
     return out
 
 
 def ami_ssm_parameter(resolved: ResolvedSpec, pool: ResolvedPool | str) -> str | None:
     """The public SSM parameter holding the pool's AMI id, or None when gpuslice knows none for its OS."""
-    p = _pool(resolved, pool)
-    img = os_image(p)
-    if img is None:
-        return None
-    a = pool_arch(resolved, p)
-    return img.ssm_parameter.format(
-        k8s=resolved.kubernetes_version, arch=a, ubuntu_arch="arm64" if a == "arm64" else "amd64"
-    )
+    return _pool(resolved, pool).ami_ssm_parameter
 
 
 def mng_ami_type(resolved: ResolvedSpec, pool: ResolvedPool | str) -> str | None:
     """EKS managed node group ``amiType``; None when the launch template must carry the AMI (Ubuntu)."""
     p = _pool(resolved, pool)
-    img = os_image(p)
-    if img is None:
-        return None
-    t = img.mng_ami_type.get(pool_arch(resolved, p))
+    ami = p.os.eks_ami if p.os is not None else None
+    t = ami.mng_ami_type.get(p.arch) if ami is not None else None
     return None if t in (None, "CUSTOM") else t
 
 

@@ -95,7 +95,6 @@ class Bottlerocket(BootstrapFamily):
     join_needs = ("endpoint", "certificate_authority")
     join_needs_source = "Bottlerocket settings.kubernetes.api-server and cluster-certificate"
     os_stripes_instance_store = True
-    fixed_data_device = True
 
     def user_data(
         self,
@@ -114,14 +113,6 @@ class Bottlerocket(BootstrapFamily):
     def disk_plan(self, resolved: ResolvedSpec, pool: ResolvedPool) -> DiskPlan | None:
         return None
 
-    def data_volume(self, pool: ResolvedPool) -> tuple[str, int, str] | None:
-        fam = self.data
-        if not fam.data_device:
-            return super().data_volume(pool)
-        data = pool.spec.disks.data
-        size = data.size_gib if data else (fam.default_data_gib or 20)
-        return (fam.data_device, size, data.volume_type if data else "gp3")
-
     def findings(self, resolved: ResolvedSpec, pool: ResolvedPool) -> list[Finding]:
         out: list[Finding] = []
         if pool.sharing.shared and pool.sharing.resource_name != "nvidia.com/gpu":
@@ -138,14 +129,14 @@ class Bottlerocket(BootstrapFamily):
                 )
             )
         d = pool.spec.disks
-        fam = self.data
-        if d.data is not None and d.data.device_name != fam.data_device:
+        vol = pool.data_volume
+        if d.data is not None and vol is not None and vol.os_owned and d.data.device_name != vol.device_name:
             out.append(
                 Finding(
                     "bootstrap-bottlerocket-data-device",
                     Severity.INFO,
-                    f"Bottlerocket keeps container data on {fam.data_device}; disks.data.deviceName "
-                    f"{d.data.device_name} is ignored and the volume is mapped at {fam.data_device}",
+                    f"Bottlerocket keeps container data on {vol.device_name}; disks.data.deviceName "
+                    f"{d.data.device_name} is ignored and the volume is mapped at {vol.device_name}",
                     pool=pool.name,
                     reference=BOOTSTRAP_REF,
                     path=f"nodePools[{pool.index}].disks.data.deviceName",
@@ -155,10 +146,10 @@ class Bottlerocket(BootstrapFamily):
 
     def eksctl_volumes(self, resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, Any]:
         # eksctl puts volumeSize on Bottlerocket's data volume (/dev/xvdb) and adds the OS volume itself.
-        vol = self.data_volume(pool)
-        if vol is None:
+        vol = pool.data_volume
+        if vol is None or not vol.os_owned:
             return super().eksctl_volumes(resolved, pool)
-        return {"volumeSize": vol[1], "volumeType": vol[2]}
+        return {"volumeSize": vol.size_gib, "volumeType": vol.volume_type}
 
     def eksctl_bootstrap(self, resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, Any]:
         s = settings(resolved, pool)["settings"]

@@ -1,4 +1,4 @@
-"""Shared bits of the node bootstrap renderers: image data, the disk plan, shell/env/systemd snippets, MIME.
+"""Shared bits of the node bootstrap renderers: family data, the disk plan, shell/env/systemd snippets, MIME.
 
 Everything here is a pure function of the resolved spec (no I/O except reading package data).
 """
@@ -12,14 +12,11 @@ import shlex
 from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from gpuslice.errors import CatalogError
+from gpuslice.catalog import BootstrapFamilyData, load_catalog
 from gpuslice.resolve import ResolvedPool, ResolvedSpec
 from gpuslice.spec import Taint
 
@@ -42,42 +39,8 @@ FS_LABEL = "gpuslice"
 XFS_LABEL_MAX = 12
 
 
-class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class OsImage(_Entry):
-    ssm_parameter: str
-    eksctl_ami_family: str
-    mng_ami_type: dict[str, str]  # arch -> EKS AMI type; CUSTOM = the launch template carries the AMI
-    karpenter: dict[str, str]  # {alias: ...} or {ami_family: Custom}
-    source: str
-
-
-class Family(_Entry):
-    fs_type: str = "ext4"
-    services: tuple[str, ...] = ()
-    join_units: tuple[str, ...] = ()
-    resolv_conf: str | None = None
-    ssm_agent: Literal["snap", "preinstalled", "builtin"] = "preinstalled"
-    data_device: str | None = None
-    default_data_gib: int | None = None
-    source: str
-
-
-class ImageData(_Entry):
-    os_images: dict[str, OsImage]
-    families: dict[str, Family]
-
-
-@lru_cache(maxsize=1)
-def image_data() -> ImageData:
-    text = resources.files("gpuslice.render.bootstrap").joinpath("data", "os_images.yaml").read_text("utf-8")
-    raw = yaml.safe_load(text)
-    try:
-        return ImageData(os_images=raw["osImages"], families=raw["families"])
-    except (ValidationError, KeyError, TypeError) as e:
-        raise CatalogError(f"gpuslice bootstrap data (render/bootstrap/data/os_images.yaml) is broken: {e}") from e
+#: A bootstrap family's data (filesystem, units, SSM agent): the catalog's ``bootstrapFamilies`` entry.
+Family = BootstrapFamilyData
 
 
 @cache
@@ -87,25 +50,13 @@ def script(name: str) -> str:
 
 
 def family_name(pool: ResolvedPool) -> str | None:
-    return pool.os.bootstrap if pool.os is not None else None
+    return pool.join_method
 
 
 def family(pool: ResolvedPool) -> Family | None:
+    """The catalog's data for the pool's bootstrap family (None: generic or unknown OS)."""
     name = family_name(pool)
-    return image_data().families.get(name) if name else None
-
-
-def os_image(pool: ResolvedPool) -> OsImage | None:
-    return image_data().os_images.get(pool.spec.os)
-
-
-def arch(resolved: ResolvedSpec, pool: ResolvedPool) -> str:
-    it = resolved.catalog.instance(pool.spec.instance_type)
-    if it is not None:
-        return it.arch
-    # Graviton GPU families (g5g) carry a "g" after the generation digit.
-    family_part = pool.spec.instance_type.split(".", 1)[0]
-    return "arm64" if family_part[-1:] == "g" and any(c.isdigit() for c in family_part) else "x86_64"
+    return load_catalog().bootstrap_family(name) if name else None
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -376,7 +327,7 @@ def node_env(
     tf = taints_flag((*extra_taints, *pool.spec.taints))
     if tf:
         args.append(tf)
-    resolv = pool.spec.kubelet_resolv_conf or fam.resolv_conf
+    resolv = pool.kubelet_resolv_conf
     if resolv:
         args.append(f"--resolv-conf={resolv}")
     extra: list[str] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from gpuslice.catalog import load_catalog
 from gpuslice.findings import Finding
 from gpuslice.render.bootstrap.common import (
     NODE_SETUP_BIN,
@@ -21,7 +22,6 @@ from gpuslice.render.bootstrap.common import (
     disk_plan,
     disk_unit,
     disks_env,
-    image_data,
     install_commands,
     node_env,
     script,
@@ -42,16 +42,15 @@ class BootstrapFamily:
     #: the OS stripes the instance store itself (nodeadm localStorage, Bottlerocket ephemeral-storage), so
     #: Karpenter's ``instanceStorePolicy: RAID0`` applies
     os_stripes_instance_store: ClassVar[bool] = False
-    #: the OS keeps container data on a volume of its own (``Family.data_device``), whatever the spec names
-    fixed_data_device: ClassVar[bool] = False
 
     @property
     def data(self) -> Family:
-        """The family's node-image data (filesystem, units, resolv.conf, SSM agent, data device)."""
-        return image_data().families[self.name]
+        """The family's data in the catalog (filesystem, units, SSM agent): ``bootstrapFamilies`` of
+        os_families.yaml."""
+        return load_catalog().bootstrap_families[self.name]
 
     def available(self) -> bool:
-        return self.name in image_data().families
+        return load_catalog().bootstrap_family(self.name) is not None
 
     # -- user-data and the readable files of bootstrap/<pool>/ ----------------------------------------------------
     def user_data(
@@ -74,9 +73,6 @@ class BootstrapFamily:
         return disk_plan(resolved, pool)
 
     # -- volumes ----------------------------------------------------------------------------------------------------
-    def data_volume(self, pool: ResolvedPool) -> tuple[str, int, str] | None:
-        """(device name, GiB, volume type) of the extra EBS volume the launch template maps, if any."""
-        return spec_data_volume(pool)
 
     def findings(self, resolved: ResolvedSpec, pool: ResolvedPool) -> list[Finding]:
         """Family-specific findings of rendering the pool's bootstrap."""
@@ -100,12 +96,6 @@ class BootstrapFamily:
         if alias:
             return self.user_data(resolved, pool, None, eks_joins=True)
         return self.user_data(resolved, pool, None, registration_taints=(unregistered_taint,))
-
-
-def spec_data_volume(pool: ResolvedPool) -> tuple[str, int, str] | None:
-    """The spec's ``disks.data`` volume as (device name, GiB, volume type)."""
-    d = pool.spec.disks.data
-    return (d.device_name, d.size_gib, d.volume_type) if d is not None else None
 
 
 def spec_eksctl_volumes(pool: ResolvedPool) -> dict[str, Any]:

@@ -107,9 +107,8 @@ class UbuntuEks(BootstrapFamily):
         out: dict[str, Any] = {}
         if plan(resolved, pool) is not None or pool.spec.ssm or pool.spec.host_network_dns:
             out["preBootstrapCommands"] = pre_bootstrap_commands(write_files(resolved, pool, fam, None, join=False))
-        resolv = pool.spec.kubelet_resolv_conf or fam.resolv_conf
-        if resolv:
-            out["kubeletExtraConfig"] = {"resolvConf": resolv}
+        if pool.kubelet_resolv_conf:
+            out["kubeletExtraConfig"] = {"resolvConf": pool.kubelet_resolv_conf}
         return out
 
 
