@@ -198,6 +198,13 @@ class NodePool(_Strict):
     kubelet_resolv_conf: str | None = Field(
         default=None, description="Override kubelet's resolvConf; default per OS (Ubuntu: non-stub file)."
     )
+    ami_id: str | None = Field(
+        default=None,
+        pattern=r"^ami-[0-9a-f]{8,17}$",
+        description="Pinned AMI for the managed node group's launch template (custom-AMI OSes such as Ubuntu); "
+        "without it, `plan --ami-id POOL=ami-...`, `--resolve-amis` or nodegroups/<pool>/create-nodegroup.sh resolve "
+        "the public SSM parameter.",
+    )
     min_size: int = Field(default=1, ge=0)
     max_size: int = Field(default=1, ge=0)
     desired_size: int | None = Field(default=None, ge=0)

@@ -32,6 +32,34 @@ OVERWRITE_OPTION = typer.Option(
 CHART_OPTION = typer.Option(None, "--chart", help="Local GPU Operator chart folder or .tgz (default: chart repo).")
 HELM_OPTION = typer.Option(None, "--helm", help="helm binary (default: $GPUSLICE_HELM, then PATH).")
 MIRROR_TOOL_OPTION = typer.Option("crane", "--mirror-tool", help="crane or skopeo, for mirror.sh.")
+AMI_ID_OPTION = typer.Option(
+    None,
+    "--ami-id",
+    help="POOL=ami-...: the AMI for that pool's managed node group launch template (custom-AMI OSes, e.g. Ubuntu). "
+    "Repeatable; wins over nodePools[].amiId.",
+)
+RESOLVE_AMIS_OPTION = typer.Option(
+    False,
+    "--resolve-amis",
+    help="Read the public AMI SSM parameters with your AWS credentials (boto3, the 'aws' extra); "
+    "otherwise nodegroups/<pool>/create-nodegroup.sh resolves them with the AWS CLI.",
+)
+
+
+def _ami_ids(values: list[str] | None) -> dict[str, str]:
+    import re
+
+    from gpuslice.errors import GpusliceError
+
+    out: dict[str, str] = {}
+    for v in values or []:
+        pool, sep, ami = v.partition("=")
+        if not sep or not pool or not re.fullmatch(r"ami-[0-9a-f]{8,17}", ami):
+            raise GpusliceError(
+                f"--ami-id {v!r}: expected POOL=ami-<8 to 17 hex digits>, e.g. a10g=ami-0abc12345def67890"
+            )
+        out[pool] = ami
+    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -67,6 +95,8 @@ def _plan(
     force: bool,
     status: str,
     overwrite: bool,
+    ami_ids: dict[str, str] | None = None,
+    resolve_amis: bool = False,
 ) -> Any:
     """What plan and render share: validate the options and OUT, then check + render with a status line."""
     from gpuslice import api
@@ -77,14 +107,18 @@ def _plan(
     if mirror_tool not in ("crane", "skopeo"):
         raise GpusliceError(f"--mirror-tool must be crane or skopeo, not {mirror_tool!r}")
     check_out_dir(out, inputs=(spec, chart), overwrite=overwrite)
+    if ami_ids:
+        pools = {p.name for p in api.load(spec).pools}
+        unknown = sorted(set(ami_ids) - pools)
+        if unknown:
+            raise GpusliceError(
+                f"--ami-id names no pool of {spec}: {', '.join(unknown)} (pools: {', '.join(sorted(pools))})"
+            )
+    options = RenderOptions(
+        chart=chart, helm=helm, mirror_tool=mirror_tool, ami_ids=ami_ids or {}, resolve_amis=resolve_amis
+    )
     with console(stderr=True).status(f"{status} {_esc(str(spec))}"):
-        return api.plan(
-            spec,
-            out,
-            force=force,
-            overwrite=overwrite,
-            options=RenderOptions(chart=chart, helm=helm, mirror_tool=mirror_tool),
-        )
+        return api.plan(spec, out, force=force, overwrite=overwrite, options=options)
 
 
 @handle_errors
@@ -97,9 +131,22 @@ def plan(
     mirror_tool: str = MIRROR_TOOL_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
+    ami_id: list[str] | None = AMI_ID_OPTION,
+    resolve_amis: bool = RESOLVE_AMIS_OPTION,
 ) -> None:
     """Check SPEC, then render every artifact into OUT (values, device-plugin config, bootstrap, images...)."""
-    res = _plan(spec, out, chart, helm, mirror_tool, force=force, status="checking and rendering", overwrite=overwrite)
+    res = _plan(
+        spec,
+        out,
+        chart,
+        helm,
+        mirror_tool,
+        force=force,
+        status="checking and rendering",
+        overwrite=overwrite,
+        ami_ids=_ami_ids(ami_id),
+        resolve_amis=resolve_amis,
+    )
     if output == OutputFormat.json:
         print(
             findings_json(
@@ -137,9 +184,22 @@ def render(
     mirror_tool: str = MIRROR_TOOL_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
+    ami_id: list[str] | None = AMI_ID_OPTION,
+    resolve_amis: bool = RESOLVE_AMIS_OPTION,
 ) -> None:
     """Render every artifact into OUT without refusing on check errors (plan = check + render)."""
-    res = _plan(spec, out, chart, helm, mirror_tool, force=True, status="rendering", overwrite=overwrite)
+    res = _plan(
+        spec,
+        out,
+        chart,
+        helm,
+        mirror_tool,
+        force=True,
+        status="rendering",
+        overwrite=overwrite,
+        ami_ids=_ami_ids(ami_id),
+        resolve_amis=resolve_amis,
+    )
     if output == OutputFormat.json:
         print(
             findings_json(

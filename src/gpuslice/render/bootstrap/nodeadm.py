@@ -41,7 +41,18 @@ def plan(resolved: ResolvedSpec, pool: ResolvedPool) -> DiskPlan | None:
     return None if p is None or p.mode == "instance-store" else p
 
 
-def node_config(resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None = None) -> dict[str, Any]:
+def node_config(
+    resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None = None, *, kubelet_taints: bool = True
+) -> dict[str, Any]:
+    """The NodeConfig part. Without a connection it names only the cluster: nodeadm also needs apiServerEndpoint,
+    certificateAuthority and cidr (amazon-eks-ami nodeadm ValidateNodeConfig), which an EKS managed node group or
+    Karpenter merge in from their own NodeConfig part; alone, on a self-managed node, it cannot join.
+
+    ``kubelet_taints=False`` leaves ``--register-with-taints`` out. Karpenter writes the NodePool's taints plus its
+    ``karpenter.sh/unregistered:NoExecute`` into its NodeConfig's ``kubelet.config.registerWithTaints``; a kubelet
+    flag overrides that config field, so the startup taint would be lost (registration refused before Karpenter
+    v1.3, an error event per node after; karpenter-provider-aws pkg/providers/amifamily/bootstrap/nodeadm.go).
+    """
     cluster: dict[str, Any] = {"name": resolved.spec.cluster.name}
     if conn is not None:
         if conn.endpoint:
@@ -51,7 +62,7 @@ def node_config(resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnect
         if conn.service_cidr:
             cluster["cidr"] = conn.service_cidr
     flags = [label_flag(pool.node_labels)]
-    taints = taints_flag(pool.spec.taints)
+    taints = taints_flag(pool.spec.taints) if kubelet_taints else None
     if taints:
         # A flag, not kubelet.config.registerWithTaints: the NodeConfig CRD types every kubelet.config value as
         # an object, and a flag means the same to kubelet.
@@ -63,8 +74,21 @@ def node_config(resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnect
     return {"apiVersion": API_VERSION, "kind": KIND, "spec": spec}
 
 
-def node_config_text(resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None = None) -> str:
-    return f"# gpuslice: pool {pool.name}\n" + dump_yaml(node_config(resolved, pool, conn))
+def node_config_text(
+    resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None = None, *, kubelet_taints: bool = True
+) -> str:
+    complete = conn is not None and bool(conn.endpoint and conn.certificate_authority and conn.service_cidr)
+    note = (
+        ""
+        if complete
+        else "# Only the cluster name: an EKS managed node group or Karpenter merges apiServerEndpoint,\n"
+        "# certificateAuthority and cidr in. A self-managed node needs them here (ClusterConnection).\n"
+    )
+    return (
+        f"# gpuslice: pool {pool.name}\n"
+        + note
+        + dump_yaml(node_config(resolved, pool, conn, kubelet_taints=kubelet_taints))
+    )
 
 
 def write_files(
@@ -75,8 +99,16 @@ def write_files(
     return node_files(p, fam, pool, node_env(resolved, pool, fam, p, conn, join=False))
 
 
-def user_data(resolved: ResolvedSpec, pool: ResolvedPool, fam: Family, conn: ClusterConnection | None) -> str:
-    parts = [(NODECONFIG_CONTENT_TYPE, "gpuslice-nodeconfig.yaml", node_config_text(resolved, pool, conn))]
+def user_data(
+    resolved: ResolvedSpec,
+    pool: ResolvedPool,
+    fam: Family,
+    conn: ClusterConnection | None,
+    *,
+    kubelet_taints: bool = True,
+) -> str:
+    text = node_config_text(resolved, pool, conn, kubelet_taints=kubelet_taints)
+    parts = [(NODECONFIG_CONTENT_TYPE, "gpuslice-nodeconfig.yaml", text)]
     if plan(resolved, pool) is not None:
         parts.append(
             (
@@ -111,6 +143,13 @@ class Nodeadm(BootstrapFamily):
         registration_taints: tuple[Taint, ...] = (),
     ) -> str:
         return user_data(resolved, pool, self.data, conn)
+
+    def karpenter_user_data(
+        self, resolved: ResolvedSpec, pool: ResolvedPool, *, alias: bool, unregistered_taint: Taint
+    ) -> str:
+        # Karpenter's own NodeConfig registers the NodePool's taints and karpenter.sh/unregistered in
+        # kubelet.config.registerWithTaints; a --register-with-taints flag from us would replace them.
+        return user_data(resolved, pool, self.data, None, kubelet_taints=False)
 
     def files(self, resolved: ResolvedSpec, pool: ResolvedPool, conn: ClusterConnection | None) -> dict[str, str]:
         files = {"user-data": self.user_data(resolved, pool, conn)}
