@@ -566,3 +566,106 @@ def test_snapshot_captures_agent_reports(cli, tmp_path):
     assert saved[0]["node"] == "gpu-1"
     d = cli("doctor", "--dump", tmp_path / "snap", "-o", "json")
     assert tf.OVER_SHARE in {f["id"] for f in json.loads(d.stdout)["findings"]}
+
+
+# -- the NVML sampler against a stand-in driver (the real GPU run is benchmarks/top_gpu_check.py) ------------------
+
+
+class _FakeNvml:
+    """pynvml's surface as NvmlSampler uses it, with the real binding's behaviours: processes as objects with
+    ``pid``/``usedGpuMemory`` (None when NVML cannot say), utilisation samples since a timestamp in microseconds,
+    and NVMLError (NOT_FOUND) when there are no samples."""
+
+    class NVMLError(Exception):
+        pass
+
+    class _Obj:
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+
+    def __init__(self, now_us: int):
+        self.now_us = now_us
+        self.asked_since: list[int] = []
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlDeviceGetCount(self):
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return ("h", i)
+
+    def nvmlDeviceGetMemoryInfo(self, h):
+        return self._Obj(total=80 * GIB, used=13 * GIB, free=67 * GIB)
+
+    def nvmlDeviceGetUtilizationRates(self, h):
+        return self._Obj(gpu=64, memory=10)
+
+    def nvmlDeviceGetComputeMode(self, h):
+        return 3  # EXCLUSIVE_PROCESS, as the device plugin sets it for MPS
+
+    def nvmlDeviceGetComputeRunningProcesses(self, h):
+        # the MPS server holds the context; NVML lists it with the memory of all its clients
+        return [self._Obj(pid=500, usedGpuMemory=12 * GIB)]
+
+    def nvmlDeviceGetMPSComputeRunningProcesses(self, h):
+        return [self._Obj(pid=101, usedGpuMemory=8 * GIB), self._Obj(pid=102, usedGpuMemory=None)]
+
+    def nvmlDeviceGetProcessUtilization(self, h, since):
+        self.asked_since.append(since)
+        samples = [
+            self._Obj(pid=101, timeStamp=self.now_us - 300, smUtil=60, memUtil=5),
+            self._Obj(pid=101, timeStamp=self.now_us - 200, smUtil=40, memUtil=7),
+            self._Obj(pid=102, timeStamp=self.now_us - 100, smUtil=10, memUtil=1),
+        ]
+        got = [s for s in samples if s.timeStamp > since]
+        if not got:
+            raise self.NVMLError("Not Found")
+        return got
+
+    def nvmlDeviceGetUUID(self, h):
+        return b"GPU-ffff"
+
+    def nvmlDeviceGetName(self, h):
+        return "NVIDIA H100 80GB HBM3"
+
+    def nvmlSystemGetDriverVersion(self):
+        return "580.159.04"
+
+
+def test_nvml_sampler_merges_mps_clients_and_averages_samples(tmp_path, monkeypatch):
+    import sys
+    import time as _time
+
+    from gpuslice.top.nvml import NvmlSampler
+
+    fake = _FakeNvml(now_us=int(_time.time() * 1e6))
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    for pid, comm in ((500, "nvidia-cuda-mps-server"), (101, "python"), (102, "python")):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "comm").write_text(comm + "\n")
+    s = NvmlSampler(interval=5.0, proc=tmp_path)
+    r = s.read()
+    g = r.gpus[0]
+    assert (g.uuid, g.name, g.compute_mode, g.utilization_gpu) == (
+        "GPU-ffff",
+        "NVIDIA H100 80GB HBM3",
+        "Exclusive_Process",
+        64,
+    )
+    by = {p.pid: p for p in g.processes}
+    assert by[500].command == "nvidia-cuda-mps-server" and not by[500].mps_client
+    assert by[101].mps_client and by[101].used_memory_bytes == 8 * GIB and by[101].sm_util == 50.0
+    assert by[102].used_memory_bytes is None and by[102].sm_util == 10.0
+    # the first read asks for the last `interval` seconds; the next one only for samples after the newest seen
+    assert fake.now_us - 5.5e6 < fake.asked_since[0] < fake.now_us - 4.5e6
+    r2 = s.read()
+    assert fake.asked_since[1] == fake.now_us - 100
+    assert all(p.sm_util is None for p in r2.gpus[0].processes)  # NOT_FOUND: no new samples, not an error
+    # the report counts the clients, not the MPS server, against the replicas
+    rep = build_report(r, node="n", sharing=Sharing("mps", 2), pods={}, allocations=[], proc=tmp_path)
+    assert [p["mpsServer"] for p in rep["gpus"][0]["processes"]] == [False, False, True]
+    assert tf.report_findings(rep) == []
+    rep3 = build_report(r, node="n", sharing=Sharing("mps", 1), pods={}, allocations=[], proc=tmp_path)
+    assert [f.id for f in tf.report_findings(rep3)] == [tf.OVERSUBSCRIBED]  # 2 clients on 1 replica
