@@ -61,6 +61,7 @@ class Fault:
     remaining: int = 1
     retry_after: float | None = None
     delay: float = 0.0
+    skip: int = 0  # matching requests to let through before the fault starts
 
 
 @dataclass
@@ -91,6 +92,18 @@ class FakeKube:
     #: (namespace, pod, port) -> body served at /api/v1/namespaces/NS/pods/POD:PORT/proxy/<path> (the pod proxy);
     #: a string is served as it is, a dict as JSON; absent: 503 as when kube-apiserver cannot reach the pod
     proxies: dict[tuple[str, str, int], Any] = field(default_factory=dict)
+    #: (namespace, name) of the device-plugin sharing ConfigMap: when set, the fake plays config-manager + GFD on
+    #: every node (NVIDIA/k8s-device-plugin cmd/config-manager: a changed nvidia.com/device-plugin.config label
+    #: makes the plugin reload with that key; a key the ConfigMap lacks makes config-manager exit)
+    plugin_config: tuple[str, str] | None = None
+    #: nodes whose GFD never reports a new config (a broken plugin there)
+    gfd_stuck: set[str] = field(default_factory=set)
+    #: node -> how many node reads still show the old GFD labels after a relabel (GFD takes its time)
+    gfd_lag: dict[str, int] = field(default_factory=dict)
+    #: (write index, node, key): moments a node selected a key the ConfigMap did not hold
+    missing_key: list[tuple[int, str, str]] = field(default_factory=list)
+    #: node names whose device plugin reloaded (config-manager SIGHUP), in order
+    plugin_restarts: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -113,6 +126,7 @@ class FakeKube:
             self._put("clusterpolicies", "", cp)
         for ns in {"default", "kube-system", c.namespace, *c.pods, *c.configmaps}:
             self._put("namespaces", "", {"metadata": {"name": ns}, "status": {"phase": "Active"}})
+        self.pending_gfd: dict[str, dict[str, str]] = {}
         self.logs: dict[tuple[str, str], dict[str, list[str]]] = copy.deepcopy(c.logs)
         self.log_reads: dict[tuple[str, str], int] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -151,9 +165,17 @@ class FakeKube:
         return p
 
     def inject(
-        self, method: str, path: str, kind: str, times: int = 1, *, retry_after: float | None = None, delay: float = 0.0
+        self,
+        method: str,
+        path: str,
+        kind: str,
+        times: int = 1,
+        *,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+        skip: int = 0,
     ) -> None:
-        self.faults.append(Fault(method.upper(), re.compile(path), kind, times, retry_after, delay))
+        self.faults.append(Fault(method.upper(), re.compile(path), kind, times, retry_after, delay, skip))
 
     # -- state ---------------------------------------------------------------------------------------------------
     rv: int = 48213377
@@ -181,6 +203,60 @@ class FakeKube:
     def applied(self, method: str, pattern: str) -> int:
         rx = re.compile(pattern)
         return sum(1 for m, p in self.writes if m == method and rx.search(p))
+
+    # -- config-manager + GFD stand-in ----------------------------------------------------------------------------
+    CONFIG_LABEL = "nvidia.com/device-plugin.config"
+
+    def _config_data(self) -> dict[str, str] | None:
+        if self.plugin_config is None:
+            return None
+        cm = self.get("configmaps", self.plugin_config[1], self.plugin_config[0])
+        return dict(cm.get("data") or {}) if cm is not None else None
+
+    def _check_selected(self) -> None:
+        """After every write: record each node that selects a key the ConfigMap does not hold."""
+        if self.plugin_config is None:
+            return
+        data = self._config_data() or {}
+        for n in self.items("nodes", ""):
+            key = (n["metadata"].get("labels") or {}).get(self.CONFIG_LABEL)
+            if key and key not in data:
+                self.missing_key.append((len(self.writes), n["metadata"]["name"], key))
+
+    def _relabelled(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """A node's config label changed: its plugin reloads, and GFD relabels replicas/sharing-strategy."""
+        import yaml
+
+        if self.plugin_config is None:
+            return
+        old = (before["metadata"].get("labels") or {}).get(self.CONFIG_LABEL)
+        new = (after["metadata"].get("labels") or {}).get(self.CONFIG_LABEL)
+        name = after["metadata"]["name"]
+        data = self._config_data() or {}
+        if old == new or not new or new not in data:
+            return
+        self.plugin_restarts.append(name)
+        if name in self.gfd_stuck:
+            return
+        cfg = yaml.safe_load(data[new]) or {}
+        sharing = cfg.get("sharing") or {}
+        strategy, replicas = "none", 1
+        for block, label in (("mps", "mps"), ("timeSlicing", "time-slicing")):
+            if block in sharing:
+                strategy, replicas = label, int(sharing[block]["resources"][0]["replicas"])
+                break
+        self.pending_gfd[name] = {"nvidia.com/gpu.replicas": str(replicas), "nvidia.com/gpu.sharing-strategy": strategy}
+
+    def _gfd_read(self, name: str) -> None:
+        """A node read: GFD's relabel lands once its lag is over."""
+        if name not in self.pending_gfd:
+            return
+        if self.gfd_lag.get(name, 0) > 0:
+            self.gfd_lag[name] -= 1
+            return
+        node = self.get("nodes", name)
+        if node is not None:
+            node["metadata"].setdefault("labels", {}).update(self.pending_gfd.pop(name))
 
     # -- the fake scheduler --------------------------------------------------------------------------------------
     def _schedule(self, pod: dict[str, Any]) -> None:
@@ -482,6 +558,9 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
             with api.lock:
                 for f in api.faults:
                     if f.remaining > 0 and f.method in (method, "*") and f.path.search(path):
+                        if f.skip > 0:
+                            f.skip -= 1
+                            continue
                         f.remaining -= 1
                         return f
             return None
@@ -610,6 +689,8 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                     lines = lines[-tail:]
                 return 200, "".join(line + "\n" for line in lines), {}
             if method == "GET":
+                if plural == "nodes":
+                    api._gfd_read(name)
                 obj = api.get(plural, name, scope)
                 if obj is None:
                     return (
@@ -647,6 +728,7 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                     api._schedule(body)
                 api._put(plural, scope, body)
                 api.writes.append((method, path))
+                api._check_selected()
                 return 201, body, {}
             if method == "PATCH":
                 ctype = (content_type or "").split(";")[0].strip()
@@ -685,6 +767,9 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                 merged["metadata"]["resourceVersion"] = api.next_rv()
                 api._put(plural, scope, merged)
                 api.writes.append((method, path))
+                if plural == "nodes":
+                    api._relabelled(obj, merged)
+                api._check_selected()
                 return 200, merged, {}
             if method == "PUT":
                 cur = api.get(plural, name, scope)
@@ -711,12 +796,14 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                 body["metadata"]["resourceVersion"] = api.next_rv()
                 api._put(plural, scope, body)
                 api.writes.append((method, path))
+                api._check_selected()
                 return 200, body, {}
             if method == "DELETE":
                 obj = api.store.get((plural, scope), {}).pop(name, None)
                 if obj is None:
                     return 404, _status(404, "NotFound", f'{plural} "{name}" not found'), {}
                 api.writes.append((method, path))
+                api._check_selected()
                 return 200, obj, {}
             return 405, _status(405, "MethodNotAllowed", method), {}
 

@@ -209,7 +209,7 @@ def test_dry_run_changes_nothing_and_renders_the_real_chart(env, prepared):
 
 def test_dry_run_reports_a_values_file_the_chart_refuses(env, prepared):
     values = json.loads(json.dumps(prepared.values))
-    values["devicePlugin"]["config"]["data"] = {}
+    values["devicePlugin"]["config"].update(create=True, data={})
     res = apply_release(
         prepared.resolved, values, prepared.chart, kube=env.kube, helm=env.helm, options=ApplyOptions(dry_run=True)
     )

@@ -222,6 +222,33 @@ def helm_release(t: dict[str, Any]) -> dict[str, Any]:
     return rel
 
 
+def sharing_configmap(t: dict[str, Any]) -> dict[str, Any]:
+    """The sharing ConfigMap gpuslice's construct applies (a KubernetesManifest), which the release depends on."""
+    for rid, res in t["Resources"].items():
+        if res["Type"] != "Custom::AWSCDK-EKS-KubernetesResource":
+            continue
+        manifest = res["Properties"]["Manifest"]
+        text = manifest if isinstance(manifest, str) else json.dumps(manifest)
+        try:
+            docs = json.loads(text)
+        except ValueError:
+            continue
+        for d in docs:
+            if (
+                d.get("kind") == "ConfigMap"
+                and d["metadata"]["labels"].get("app.kubernetes.io/managed-by") == "gpuslice"
+            ):
+                assert rid in helm_release_dependencies(t)
+                return d
+    raise AssertionError("no sharing ConfigMap manifest")
+
+
+def helm_release_dependencies(t: dict[str, Any]) -> list[str]:
+    rid = next(k for k, v in t["Resources"].items() if v["Type"] == "Custom::AWSCDK-EKS-HelmChart")
+    deps = t["Resources"][rid].get("DependsOn") or []
+    return [deps] if isinstance(deps, str) else list(deps)
+
+
 def ami_parameter_default(t: dict[str, Any], lt: dict[str, Any]) -> str:
     return t["Parameters"][lt["ImageId"]["Ref"]]["Default"]
 
@@ -253,7 +280,7 @@ def test_example_app_is_the_story(synth: Synth) -> None:
     values = json.loads(helm_release(t)["Values"])
     assert values["devicePlugin"]["repository"].startswith("artifactory.corp.example/docker-remote/nvcr.io/")
     assert values["devicePlugin"]["imagePullSecrets"] == ["corp-registry"]
-    replicas = yaml.safe_load(values["devicePlugin"]["config"]["data"]["time-slicing-4"])
+    replicas = yaml.safe_load(sharing_configmap(t)["data"]["time-slicing-4"])
     assert replicas["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}]
     # The release is installed after the node group exists.
     rel_id = helm_release(t)["_id"]
@@ -431,7 +458,8 @@ def test_node_labels_select_device_plugin_config_keys(synth: Synth) -> None:
         r = synth.resolved[name]
         keys = set(configmap_data(r))
         config = json.loads(helm_release(t)["Values"])["devicePlugin"]["config"]
-        assert set(config["data"]) == keys
+        cm = sharing_configmap(t)
+        assert config["create"] is False and set(cm["data"]) == keys and cm["metadata"]["name"] == config["name"]
         assert config["name"] == r.device_plugin_configmap
         assert config["default"] in keys
         groups = resources(t, "AWS::EKS::Nodegroup")

@@ -111,13 +111,12 @@ def test_clusterpolicy_carries_the_sharing_config_and_mig_strategy(rendered):
     cp = next(d for d in rendered.docs if d["kind"] == "ClusterPolicy")["spec"]
     assert cp["devicePlugin"]["config"] == {"name": rendered.r.device_plugin_configmap, "default": "exclusive"}
     assert cp["mig"]["strategy"] == "none"
-    cm = next(
+    # the chart does not create the sharing ConfigMap: gpuslice writes it (apply, device-plugin-config.yaml)
+    assert not [
         d
         for d in rendered.docs
         if d["kind"] == "ConfigMap" and d["metadata"]["name"] == rendered.r.device_plugin_configmap
-    )
-    assert cm["metadata"]["namespace"] == rendered.r.namespace
-    assert yaml.safe_load(cm["data"]["time-slicing-4"])["sharing"]["timeSlicing"]["resources"][0]["replicas"] == 4
+    ]
     names = [d["metadata"]["name"] for d in rendered.docs if d["kind"] != "CustomResourceDefinition"]
     assert max(len(n) for n in names) <= 63
 
@@ -413,7 +412,10 @@ def test_plan_on_the_example_writes_values_images_and_the_mirror_script(cli, tmp
     assert not [f for f in doc["findings"] if f["id"].startswith(("operator-", "registry-"))]
     values = yaml.safe_load((out / "values.yaml").read_text())
     assert values["operator"]["version"] == "v26.7.0"
-    assert values["devicePlugin"]["config"]["create"] is True
+    assert values["devicePlugin"]["config"]["create"] is False
+    cm = yaml.safe_load((out / "device-plugin-config.yaml").read_text())
+    assert cm["metadata"]["name"] == values["devicePlugin"]["config"]["name"]
+    assert yaml.safe_load(cm["data"]["time-slicing-4"])["sharing"]["timeSlicing"]["resources"][0]["replicas"] == 4
     mode = (out / "mirror.sh").stat().st_mode
     assert mode & stat.S_IXUSR and "skopeo inspect --raw" in (out / "mirror.sh").read_text()
     lines = (out / "images.txt").read_text().splitlines()

@@ -241,7 +241,8 @@ def test_helm_proof_on_other_releases_is_clean(version):
     text = values_yaml(r, chart, values)
     docs = render_chart(r, chart, text)
     kinds = sorted(d["kind"] for d in docs)
-    assert kinds == ["ClusterPolicy", "ConfigMap", "CustomResourceDefinition", "DaemonSet", "Deployment"], tag
+    # no ConfigMap: gpuslice writes the sharing ConfigMap itself (devicePlugin.config.create=false)
+    assert kinds == ["ClusterPolicy", "CustomResourceDefinition", "DaemonSet", "Deployment"], tag
     findings = prove(r, chart, text, image_inventory(r, chart), docs=docs)
     assert [f for f in findings if f.severity == Severity.ERROR] == [], tag
     policy = next(d for d in docs if d["kind"] == "ClusterPolicy")
@@ -337,14 +338,13 @@ NO_CONFIG_POLICY = CLUSTER_POLICY.replace(
 @pytest.mark.parametrize(
     ("templates", "says"),
     [
-        ({"operator.yaml": OPERATOR, "clusterpolicy.yaml": CLUSTER_POLICY}, "no ConfigMap"),
         (
             {"operator.yaml": OPERATOR, "clusterpolicy.yaml": NO_CONFIG_POLICY, "plugin_config.yaml": PLUGIN_CONFIG},
             "spec.devicePlugin.config.name is None",
         ),
         ({"operator.yaml": OPERATOR, "plugin_config.yaml": PLUGIN_CONFIG}, "creates no ClusterPolicy"),
     ],
-    ids=["no-configmap-template", "policy-without-config", "no-clusterpolicy"],
+    ids=["policy-without-config", "no-clusterpolicy"],
 )
 def test_proof_reports_values_the_chart_does_not_apply(tmp_path, templates, says):
     tag = "v23.9.2"
@@ -356,16 +356,27 @@ def test_proof_reports_values_the_chart_does_not_apply(tmp_path, templates, says
     assert says in " ".join([found[0].message, *found[0].evidence])
 
 
-def test_proof_reports_a_sharing_config_with_other_content(version):
-    tag, r, chart, values = version
-    other = yaml.safe_load(yaml.safe_dump(values))
-    key = next(k for k, v in other["devicePlugin"]["config"]["data"].items() if "replicas: 4" in v)
-    other["devicePlugin"]["config"]["data"][key] = other["devicePlugin"]["config"]["data"][key].replace(
-        "replicas: 4", "replicas: 8"
+def test_chart_without_a_configmap_template_is_fine(tmp_path):
+    """Charts before v22.9.1 have no plugin_config.yaml: gpuslice writes the ConfigMap anyway."""
+    tag = "v23.9.2"
+    r = resolved_for(spec_text(chart_version=tag))
+    chart = load_chart(
+        make_chart(tmp_path, tag, templates={"operator.yaml": OPERATOR, "clusterpolicy.yaml": CLUSTER_POLICY})
     )
+    text = values_yaml(r, chart, operator_values(r, chart))
+    assert [f for f in prove(r, chart, text, image_inventory(r, chart)) if f.id == "operator-values-not-applied"] == []
+
+
+def test_proof_reports_a_sharing_configmap_the_chart_would_create(version):
+    """Values that let the chart create the sharing ConfigMap: a helm upgrade would drop keys nodes select."""
+    tag, r, chart, values = version
+    if not (chart.path / "templates" / "plugin_config.yaml").exists():
+        pytest.skip("this chart has no plugin_config.yaml")
+    other = yaml.safe_load(yaml.safe_dump(values))
+    other["devicePlugin"]["config"].update(create=True, data={"exclusive": "version: v1\n"})
     text = values_yaml(r, chart, other)
     found = [f for f in prove(r, chart, text, image_inventory(r, chart)) if f.id == "operator-values-not-applied"]
-    assert found and f"keys that differ: {key}" in " ".join(found[0].evidence), tag
+    assert found and "the chart creates ConfigMap" in " ".join(found[0].evidence), tag
 
 
 def test_driver_tag_for_a_chart_version_the_catalog_does_not_know():

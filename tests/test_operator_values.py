@@ -23,20 +23,24 @@ def case(request):
     return r, chart, operator_values(r, chart)
 
 
-def test_sharing_config_is_created_by_the_chart_under_the_hashed_name(case):
+def test_sharing_config_is_named_once_per_deployment_and_written_by_gpuslice(case):
     r, _chart, v = case
     cfg = v["devicePlugin"]["config"]
-    assert cfg == {"create": True, "name": r.device_plugin_configmap, "default": "exclusive", "data": configmap_data(r)}
-    assert set(cfg["data"]) == {"exclusive", *(p.sharing.config_key for p in r.pools)}
-    # A changed sharing setting changes the name, so ClusterPolicy changes and the operator rolls the plugin.
+    # gpuslice writes the ConfigMap (device-plugin-config.yaml / apply), the chart only names it in ClusterPolicy
+    assert cfg == {"create": False, "name": r.device_plugin_configmap, "default": "exclusive"}
+    assert r.device_plugin_configmap == names.object_name(r.deployment_id, "dp-config")
+    assert set(configmap_data(r)) == {"exclusive", *(p.sharing.config_key for p in r.pools)}
+    # A changed sharing setting keeps the name (ClusterPolicy and the release unchanged); only keys/labels move.
     r2 = resolved_for(spec_text(chart_version=r.chart_version).replace("replicas: 4", "replicas: 8"))
-    assert r2.device_plugin_configmap != r.device_plugin_configmap
+    assert r2.device_plugin_configmap == r.device_plugin_configmap
+    assert operator_values(r2, _chart) == v
+    assert set(configmap_data(r2)) != set(configmap_data(r))
 
 
 def test_mig_strategy_matches_the_device_plugin_config(case):
     r, _chart, v = case
     assert v["mig"]["strategy"] == mig_strategy(r)
-    for text in v["devicePlugin"]["config"]["data"].values():
+    for text in configmap_data(r).values():
         assert yaml.safe_load(text)["flags"]["migStrategy"] == v["mig"]["strategy"]
 
 
@@ -110,7 +114,7 @@ def test_all_al2023_keeps_the_ami_driver_and_toolkit():
     r = resolved_for(spec_text(pools="  - {name: h100, instanceType: p5.48xlarge, os: al2023-nvidia}\n"))
     v = operator_values(r, CHARTS / "chart-v26.7.0")
     assert v["driver"]["enabled"] is False and v["toolkit"]["enabled"] is False
-    assert v["devicePlugin"]["enabled"] is True and v["devicePlugin"]["config"]["create"] is True
+    assert v["devicePlugin"]["enabled"] is True and v["devicePlugin"]["config"]["name"]
 
 
 def test_bottlerocket_only_leaves_the_device_plugin_to_the_os():

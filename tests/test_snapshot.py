@@ -54,7 +54,7 @@ def test_layout_is_kubectls(tmp_path):
     # the extras: ClusterPolicy, only the device-plugin ConfigMap, and what was captured
     assert json.loads((d / "clusterpolicies.json").read_text())["items"][0]["kind"] == "ClusterPolicy"
     cms = json.loads((d / "gpu-operator" / "configmaps.json").read_text())["items"]
-    assert [c["metadata"]["name"] for c in cms] == ["demo-1-dp-config-e7d8710c"]
+    assert [c["metadata"]["name"] for c in cms] == ["demo-1-dp-config"]
     assert not (d / "kube-system" / "configmaps.json").exists()
     man = read_manifest(d)
     assert man["operatorNamespace"] == "gpu-operator" and man["namespaces"] == NAMESPACES

@@ -295,7 +295,6 @@ def resolve(spec: Spec, catalog: Catalog | None = None, file: str | Path | None 
     sharing_configs.setdefault(EXCLUSIVE_KEY, resolve_sharing(Sharing()))
 
     rules, proxy = mirror_rules(spec)
-    content = "|".join(f"{k}:{v}" for k, v in sorted(sharing_configs.items()))
     return ResolvedSpec(
         spec=spec,
         catalog=cat,
@@ -304,9 +303,12 @@ def resolve(spec: Spec, catalog: Catalog | None = None, file: str | Path | None 
         chart=chart,
         namespace=spec.operator.namespace,
         release_name=names.helm_release_name(dep, spec.operator.release_name),
-        # Content-hashed: a changed sharing config gets a new name, ClusterPolicy changes with it and the
-        # operator (which watches ClusterPolicy, not the ConfigMap) rolls the device plugin and GFD.
-        device_plugin_configmap=names.dns_label(dep, "dp-config", names.short_hash(content)),
+        # One stable name per deployment: ClusterPolicy's devicePlugin.config names it, so a sharing change never
+        # touches ClusterPolicy (a new name would make the operator roll the device plugin, GFD and the MPS control
+        # daemon on every GPU node: isDaemonsetSpecChanged in NVIDIA/gpu-operator controllers/object_controls.go).
+        # The keys inside are named by content (``_config_key``); a node moves to another key by its label, which
+        # config-manager (NVIDIA/k8s-device-plugin cmd/config-manager/main.go) follows on that node alone.
+        device_plugin_configmap=names.object_name(dep, "dp-config"),
         pools=tuple(pools),
         mirror_rules=rules,
         proxy=proxy,

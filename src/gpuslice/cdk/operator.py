@@ -134,6 +134,23 @@ class GpuOperator(Construct):
             create_namespace=create_namespace,
             **source,
         )
+        # The sharing ConfigMap: the values name it (devicePlugin.config.create=false), gpuslice writes it. CDK
+        # applies it before the release (kubectl apply: a sharing change replaces its keys in one go; only
+        # `gpuslice apply` keeps keys nodes still select until they are relabelled).
+        self.sharing_config: eks.KubernetesManifest | None = None
+        cfg = (self.values.get("devicePlugin") or {}).get("config") or {}
+        if cfg.get("name") and not cfg.get("create"):
+            from gpuslice.sharing import configmap_manifest
+
+            cm = configmap_manifest(resolved)
+            cm["metadata"]["name"] = cfg["name"]
+            docs: list[dict[str, Any]] = [cm]
+            if create_namespace:
+                docs.insert(0, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}})
+            self.sharing_config = eks.KubernetesManifest(
+                self, "SharingConfig", cluster=cluster, manifest=docs, overwrite=True
+            )
+            self.chart.node.add_dependency(self.sharing_config)
         resource = self.chart.node.default_child
         assert isinstance(resource, cdk.CustomResource)
         cfn = resource.node.default_child

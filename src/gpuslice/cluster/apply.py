@@ -1,24 +1,43 @@
 """``gpuslice apply``: install or upgrade the operator from the spec, idempotently, surviving transient failures.
 
-Order of work, and why:
+The sharing ConfigMap has one stable name per deployment (ClusterPolicy's ``devicePlugin.config.name``); its keys
+are named by their content (``time-slicing-4``, ``mps-8-renamed``, ...), and each node selects one key with the
+label ``nvidia.com/device-plugin.config``. A sharing change is therefore a ConfigMap edit plus a relabel of the
+nodes whose key changed: ClusterPolicy and the Helm release stay as they are, so the operator rolls nothing
+cluster-wide. What that relies on, upstream:
 
-1. Read what is there: the release (helm), the nodes, the device-plugin ConfigMap when gpuslice manages it.
-2. Device-plugin ConfigMap, only when the values do not let the chart create it (the rendered values normally do,
-   under the content-hashed name ``resolved.device_plugin_configmap``).
-3. Node labels of each pool (``resolved.pools[i].node_labels``): merged, never removed. Labels first, so that when
-   the operator rolls the device plugin onto a new config every key the nodes ask for already exists.
-4. ``helm upgrade --install`` of the release with the rendered values, ``--wait``; skipped when helm's record of
-   the release already has this chart and exactly these values (a second apply changes nothing and says so).
-5. When the sharing config changed: the ConfigMap name is content-hashed and referenced from ClusterPolicy, so the
-   new release changes ClusterPolicy; the operator hashes each DaemonSet spec it renders and updates the
-   DaemonSet when the hash differs (``isDaemonsetSpecChanged`` in ``controllers/object_controls.go``), and the
-   DaemonSet rolls its pods. apply watches the device-plugin and GFD DaemonSets until their pod template mounts
-   the new ConfigMap and the rollout is complete, and reports it. (The operator does not watch the ConfigMap
-   itself; with an unchanged name an edited ConfigMap would need a manual rollout restart. The hashed name
-   avoids that.)
+- The config-manager sidecar of the device plugin, GFD and the MPS control daemon watches its own node's label
+  and, when it changes, links ``/config/config.yaml`` to the key's file in the kubelet-mounted ConfigMap and
+  SIGHUPs the process; a key missing from the mounted copy makes it exit ("specified config %v does not exist"),
+  and at pod start the init container fails the same way (NVIDIA/k8s-device-plugin cmd/config-manager/main.go:
+  ``continuouslySyncConfigChanges``, ``updateConfigName``).
+- The operator mounts the ConfigMap whole (``createConfigMapVolume`` in ``handleDevicePluginConfig``,
+  NVIDIA/gpu-operator controllers/object_controls.go) and rolls a DaemonSet only when the spec it renders hashes
+  differently (``isDaemonsetSpecChanged``); the ConfigMap's data is not in that spec.
+- The kubelet refreshes a mounted ConfigMap on its periodic pod sync (``syncFrequency``, 1 minute by default) plus
+  its cache's propagation delay, not at once (Kubernetes docs, "Mounted ConfigMaps are updated automatically").
 
-apply never deletes anything. Every API and helm call is retried on transient failures (see
-:mod:`gpuslice.cluster.retry`), each retry is reported, and writes are checked before they are repeated.
+Order of work (each step reads what is there first, so a re-run after any failure or interruption resumes):
+
+1. Read the release (helm), the nodes, the ConfigMap.
+2. ConfigMap: the spec's keys **plus every key a node selects now**. It records when its data was last written
+   (annotation ``gpuslice.dev/data-written-at``).
+3. Node labels that select no config (pool label, operand opt-outs); on a first install (no plugin runs yet) the
+   config label too.
+4. ``helm upgrade --install`` with the rendered values, ``--wait``; skipped when helm's record of the release
+   already has this chart and exactly these values. Then, if the release moved the device plugin onto another
+   ConfigMap name (an older gpuslice's hashed name), the rollout of the device plugin, GFD and (with MPS) the MPS
+   control daemon is watched.
+5. Relabel, pool by pool and node by node, only the nodes whose key changed: first wait until the kubelet can
+   have refreshed the mounted ConfigMap (``configmap_sync`` seconds after its last write), then after each node
+   wait until GFD reports the key's ``nvidia.com/gpu.replicas`` and ``nvidia.com/gpu.sharing-strategy`` on it
+   (and, for MPS, the MPS control daemon pod on it is ready) before the next node. A node that does not report in
+   time stops apply: later nodes keep their current key.
+6. Only then remove keys no node selects.
+
+So at every moment each node's label names a key that exists. apply deletes no object. Every API and helm call is
+retried on transient failures (see :mod:`gpuslice.cluster.retry`), each retry is reported, and writes are checked
+before they are repeated.
 """
 
 from __future__ import annotations
@@ -36,7 +55,7 @@ from gpuslice.cluster.retry import RetriesExhausted, RetryEvent
 from gpuslice.cluster.source import CONFIGMAPS, NODES
 from gpuslice.errors import ClusterError, GpusliceError, HelmError
 from gpuslice.findings import Finding, Severity
-from gpuslice.resolve import ResolvedSpec
+from gpuslice.resolve import DEVICE_PLUGIN_CONFIG_LABEL, ResolvedPool, ResolvedSpec
 
 
 @dataclass(frozen=True)
@@ -111,6 +130,11 @@ class ApplyOptions:
     recover: bool = True
     #: A pending revision older than this many seconds has no helm behind it (default: the operator timeout + 2 min).
     stale_after: float | None = None
+    #: seconds after a ConfigMap write before a node may select one of its new keys: the kubelet's syncFrequency
+    #: (1 minute by default) plus its ConfigMap cache propagation
+    configmap_sync: float = 90.0
+    #: seconds to wait for one relabelled node's GFD labels (and MPS daemon) to show the new config
+    node_timeout: float = 300.0
 
 
 class ApplyError(GpusliceError):
@@ -137,6 +161,7 @@ def apply_release(
     reporter: Reporter | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], float] = time.time,
 ) -> ApplyResult:
     """Bring the cluster to ``values`` + ``chart`` + the spec's node labels (see the module docstring)."""
     opts = options or ApplyOptions()
@@ -149,6 +174,7 @@ def apply_release(
         res.steps.append(step)
         rep.step(step)
 
+    run = _Run(resolved, kube, opts, add, res, rep, sleep, clock, now)
     try:
         rep.status(f"reading release {name} in {ns}")
         rel = helm.release(name, ns)
@@ -158,6 +184,9 @@ def apply_release(
         nodes, _ = m.decode_list(kube.list(NODES), m.Node)
         new_cm, chart_creates = _plugin_config(values)
         old_cm = _plugin_config(rel.values)[0] if rel else ""
+        # gpuslice writes the ConfigMap (the rendered values never let the chart create it); values that do are
+        # left to the chart, as before, without the key-by-key ordering.
+        managed = bool(new_cm) and not chart_creates
 
         if opts.dry_run:
             rep.status("rendering the chart client-side (helm template)")
@@ -175,9 +204,11 @@ def apply_release(
                 )
                 return res
 
-        if new_cm and not chart_creates:
-            _ensure_configmap(resolved, kube, new_cm, opts, add, rep)
-        _label_nodes(resolved, kube, nodes, opts, add, res, rep)
+        if managed:
+            run.write_configmap(new_cm, nodes, prune=False)
+        # No device plugin runs before the first install: every label can go on at once.
+        first_install = rel is None or not managed
+        _label_nodes(resolved, kube, nodes, opts, add, res, rep, config=first_install)
 
         if helm.matches(rel, chart, values):
             add(
@@ -204,15 +235,22 @@ def apply_release(
                 rev = after.revision if after else "?"
                 add(Step("release", "upgraded" if rel else "installed", f"{name} rev {rev}: {why}"))
         if old_cm and new_cm and old_cm != new_cm:
+            consumers = _config_consumers(resolved)
             detail = (
                 f"device-plugin config {old_cm} -> {new_cm}: ClusterPolicy changes, the operator updates "
-                f"{k.daemonset('device-plugin')} and {k.daemonset('gfd')}"
+                + ", ".join(consumers)
             )
             if opts.dry_run:
                 add(Step("rollout", "would-roll", detail))
             else:
                 add(Step("rollout", "started", detail))
-                _await_rollout(kube, ns, new_cm, opts, add, res, rep, sleep, clock)
+                _await_rollout(kube, ns, new_cm, consumers, opts, add, res, rep, sleep, clock)
+        if not first_install:
+            run.relabel(new_cm, nodes)
+        if managed and not opts.dry_run:
+            rep.status("reading nodes")
+            nodes, _ = m.decode_list(kube.list(NODES), m.Node)
+            run.write_configmap(new_cm, nodes, prune=True)
     except RetriesExhausted as e:
         hint = ""
         if "another helm operation" in e.reason:
@@ -225,6 +263,9 @@ def apply_release(
         res.retries = _events(kube, helm)
         raise ApplyError(f"{e}{hint}", res) from e
     except (ClusterError, HelmError) as e:
+        res.retries = _events(kube, helm)
+        raise ApplyError(str(e), res) from e
+    except _Stopped as e:
         res.retries = _events(kube, helm)
         raise ApplyError(str(e), res) from e
     res.retries = _events(kube, helm)
@@ -243,6 +284,198 @@ def _recover(
     if rec is not None:
         add(Step("release", rec.action, rec.detail))
     return helm.release(name, ns)
+class _Stopped(GpusliceError):
+    """A relabelled node did not come up with its new config in time."""
+
+
+WRITTEN_AT = "gpuslice.dev/data-written-at"
+
+
+def _config_consumers(resolved: ResolvedSpec) -> list[str]:
+    """The DaemonSets that mount the sharing ConfigMap and roll when its name changes (handleDevicePluginConfig
+    in NVIDIA/gpu-operator controllers/object_controls.go); the MPS control daemon only runs where a pool uses
+    MPS (its nodeSelector wants nvidia.com/mps.capable=true, assets/state-mps-control-daemon/0400_daemonset.yaml)."""
+    out = [k.daemonset("device-plugin"), k.daemonset("gfd")]
+    if any(p.sharing.strategy == "mps" for p in resolved.pools):
+        out.append(k.daemonset("mps-control-daemon"))
+    return out
+
+
+@dataclass
+class _Run:
+    resolved: ResolvedSpec
+    kube: KubeClient
+    opts: ApplyOptions
+    add: Callable[[Step], None]
+    res: ApplyResult
+    rep: Reporter
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    now: Callable[[], float]
+
+    def write_configmap(self, name: str, nodes: list[m.Node], *, prune: bool) -> None:
+        """Write the spec's keys, keeping every key a node selects now (``prune``: and nothing else)."""
+        from gpuslice.sharing import configmap_manifest
+
+        r, kube, opts = self.resolved, self.kube, self.opts
+        ns = r.namespace
+        body = configmap_manifest(r)
+        body["metadata"]["name"] = name
+        want: dict[str, str] = body["data"]
+        self.rep.status(f"checking ConfigMap {ns}/{name}")
+        found = kube.get(CONFIGMAPS, name, ns)
+        have: dict[str, str] = dict((found or {}).get("data") or {})
+        selected = {n.labels.get(DEVICE_PLUGIN_CONFIG_LABEL, "") for n in nodes} - {""}
+        kept = {key: have[key] for key in sorted(selected) if key in have and key not in want}
+        if not prune:
+            # Keys no node selects are left alone until the relabel is done (a node may select them meanwhile).
+            kept.update({key: v for key, v in have.items() if key not in want})
+        data = {**want, **kept}
+        missing = sorted(selected - set(data))
+        if missing and not prune:
+            self.res.findings.append(
+                Finding(
+                    "apply-config-key-missing",
+                    Severity.WARNING,
+                    f"node(s) select device-plugin config key(s) {', '.join(missing)} that ConfigMap {ns}/{name} "
+                    "does not hold; their plugin cannot start until they are relabelled",
+                    "apply relabels the spec's pool nodes; label any other node "
+                    f"{DEVICE_PLUGIN_CONFIG_LABEL}=<an existing key> or remove the label.",
+                )
+            )
+        step = "configmap-prune" if prune else "configmap"
+        if found is not None and have == data:
+            if not prune:
+                self.add(Step(step, "unchanged", f"{ns}/{name}"))
+            return
+        dropped = sorted(set(have) - set(data))
+        added = sorted(set(data) - set(have))
+        detail = f"{ns}/{name}" + (f": + {', '.join(added)}" if added and found else "")
+        detail += f"; keeps {', '.join(sorted(kept))} (selected by nodes)" if kept and not prune else ""
+        detail += f": - {', '.join(dropped)} (no node selects them)" if dropped else ""
+        body["data"] = data
+        body["metadata"].setdefault("annotations", {})[WRITTEN_AT] = _rfc3339(self.now())
+        if opts.dry_run:
+            self.add(Step(step, "would-update" if found else "would-create", detail))
+            return
+        if found is None:
+            try:
+                kube.create(CONFIGMAPS, ns, body)
+            except NotFound:  # the namespace is not there yet: create it (ours now), then the ConfigMap
+                kube.create_namespace(ns)
+                kube.create(CONFIGMAPS, ns, body)
+            self.add(Step(step, "created", detail))
+        else:
+            body["metadata"]["resourceVersion"] = found["metadata"].get("resourceVersion")
+            keep_ann = {a: v for a, v in (found["metadata"].get("annotations") or {}).items() if a != WRITTEN_AT}
+            body["metadata"]["annotations"] = {**keep_ann, WRITTEN_AT: body["metadata"]["annotations"][WRITTEN_AT]}
+            if not added:
+                # Nothing new to propagate: keep the old time so a resumed apply does not wait again.
+                prev = (found["metadata"].get("annotations") or {}).get(WRITTEN_AT)
+                if prev:
+                    body["metadata"]["annotations"][WRITTEN_AT] = prev
+            kube.replace_configmap(ns, name, body)
+            self.add(Step(step, "updated", detail))
+
+    def _await_propagation(self, cm: str) -> None:
+        """Until the kubelet can have refreshed the mounted ConfigMap with the keys written last."""
+        found = self.kube.get(CONFIGMAPS, cm, self.resolved.namespace) if cm else None
+        stamp = ((found or {}).get("metadata", {}).get("annotations") or {}).get(WRITTEN_AT)
+        written = _parse_rfc3339(stamp) if stamp else None
+        if written is None:
+            return
+        left = written + self.opts.configmap_sync - self.now()
+        if left <= 0:
+            return
+        self.rep.status(f"waiting {left:.0f}s for the kubelets to refresh the mounted ConfigMap {cm}")
+        self.add(Step("configmap", "waited", f"{left:.0f}s for the kubelet to refresh the mounted copy"))
+        self.sleep(left)
+
+    def relabel(self, cm: str, nodes: list[m.Node]) -> None:
+        """Move the nodes whose config key changed, one at a time, each confirmed before the next."""
+        r, kube, opts = self.resolved, self.kube, self.opts
+        members = k.pool_nodes(r, nodes)
+        waited = False
+        for pool in r.pools:
+            key = pool.node_labels.get(DEVICE_PLUGIN_CONFIG_LABEL)
+            if key is None:
+                continue
+            movers = [n for n in members.get(pool.name, []) if n.labels.get(DEVICE_PLUGIN_CONFIG_LABEL) != key]
+            if not movers:
+                continue
+            if opts.dry_run:
+                self.add(Step("relabel", "would-relabel", f"pool {pool.name}: {len(movers)} node(s) -> {key}"))
+                continue
+            if not waited:
+                self._await_propagation(cm)
+                waited = True
+            for n in movers:
+                old = n.labels.get(DEVICE_PLUGIN_CONFIG_LABEL) or "(default)"
+                self.rep.status(f"relabelling node {n.name}: {old} -> {key}")
+                kube.patch_node_labels(n.name, {DEVICE_PLUGIN_CONFIG_LABEL: key})
+                seen = self._await_node(n, pool) if opts.wait else "not waited for (--no-wait)"
+                self.add(Step("relabel", "relabelled", f"pool {pool.name}: node {n.name} {old} -> {key}; {seen}"))
+
+    def _await_node(self, node: m.Node, pool: ResolvedPool) -> str:
+        """Wait until GFD on ``node`` reports the pool's sharing (labels from NVIDIA/k8s-device-plugin
+        internal/lm: ``nvidia.com/gpu.replicas``, ``nvidia.com/gpu.sharing-strategy``, which are 1/none when not
+        shared), and for MPS until the MPS control daemon pod on it is ready. Returns what was seen."""
+        sh = pool.sharing
+        want = {k.label("gpu_replicas"): str(sh.replicas)}
+        if node.labels.get(k.label("sharing_strategy")) is not None:
+            want[k.label("sharing_strategy")] = sh.strategy if sh.shared else "none"
+        if node.labels.get(k.label("gpu_replicas")) is None:
+            return "GFD does not label this node, so its new config was not observed"
+        deadline = self.clock() + self.opts.node_timeout
+        mps = sh.strategy == "mps"
+        while True:
+            cur = self.kube.get(NODES, node.name) or {}
+            labels = (cur.get("metadata") or {}).get("labels") or {}
+            wrong = {key: labels.get(key) for key, v in want.items() if labels.get(key) != v}
+            daemon = self._mps_daemon_ready(node.name) if mps and not wrong else None
+            if not wrong and daemon in (None, True):
+                seen = ", ".join(f"{key}={v}" for key, v in want.items())
+                return f"GFD reports {seen}" + ("; MPS control daemon ready" if mps else "")
+            if self.clock() >= deadline:
+                why = (
+                    "; ".join(f"{key}={v or '(none)'} (want {want[key]})" for key, v in wrong.items())
+                    if wrong
+                    else f"the {k.daemonset('mps-control-daemon')} pod on it is not ready"
+                )
+                raise _Stopped(
+                    f"node {node.name} (pool {pool.name}) selects {sh.config_key} but after "
+                    f"{self.opts.node_timeout:.0f}s {why}. apply stopped before the next node: every node selects "
+                    f"a key that exists; see `gpuslice doctor` and the config-manager log on that node, then run "
+                    f"apply again to continue."
+                )
+            self.rep.status(f"waiting for node {node.name} to report {sh.config_key}")
+            self.sleep(self.opts.poll_interval)
+
+    def _mps_daemon_ready(self, node: str) -> bool | None:
+        """True/False for the MPS control daemon pod on ``node``; None when the DaemonSet does not exist."""
+        ns = self.resolved.namespace
+        ds_name = k.daemonset("mps-control-daemon")
+        if self.kube.get("daemonsets", ds_name, ns) is None:
+            return None
+        pods, _ = m.decode_list(self.kube.list("pods", ns, field_selector=f"spec.nodeName={node}"), m.Pod)
+        for p in pods:
+            if p.owner("DaemonSet") == ds_name or p.metadata.label("app") == ds_name:
+                cond = next((c for c in p.status.conditions or () if c.type == "Ready"), None)
+                return p.status.phase == "Running" and cond is not None and cond.status == "True"
+        return False
+
+
+def _rfc3339(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def _parse_rfc3339(text: str) -> float | None:
+    import calendar
+
+    try:
+        return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        return None
 
 
 def _events(kube: KubeClient, helm: Helm) -> list[RetryEvent]:
@@ -305,35 +538,6 @@ def _why(rel: Release | None, chart: ChartRef, values: dict[str, Any]) -> str:
     return "; ".join(parts) or "release differs"
 
 
-def _ensure_configmap(
-    resolved: ResolvedSpec, kube: KubeClient, name: str, opts: ApplyOptions, add: Callable[[Step], None], rep: Reporter
-) -> None:
-    from gpuslice.sharing import configmap_manifest
-
-    body = configmap_manifest(resolved)
-    body["metadata"]["name"] = name
-    ns = resolved.namespace
-    rep.status(f"checking ConfigMap {ns}/{name}")
-    found = kube.get(CONFIGMAPS, name, ns)
-    if found is not None and (found.get("data") or {}) == body["data"]:
-        add(Step("configmap", "unchanged", f"{ns}/{name}"))
-        return
-    if opts.dry_run:
-        add(Step("configmap", "would-update" if found else "would-create", f"{ns}/{name}"))
-        return
-    if found is None:
-        try:
-            kube.create(CONFIGMAPS, ns, body)
-        except NotFound:  # the namespace is not there yet: create it (ours now), then the ConfigMap
-            kube.create_namespace(ns)
-            kube.create(CONFIGMAPS, ns, body)
-        add(Step("configmap", "created", f"{ns}/{name}"))
-    else:
-        body["metadata"]["resourceVersion"] = found["metadata"].get("resourceVersion")
-        kube.replace_configmap(ns, name, body)
-        add(Step("configmap", "updated", f"{ns}/{name} (its data differed from the spec)"))
-
-
 def _label_nodes(
     resolved: ResolvedSpec,
     kube: KubeClient,
@@ -342,7 +546,11 @@ def _label_nodes(
     add: Callable[[Step], None],
     res: ApplyResult,
     rep: Reporter,
+    *,
+    config: bool,
 ) -> None:
+    """Set each pool's labels on its nodes; the config-selecting label only when ``config`` (no plugin runs yet),
+    else :meth:`_Run.relabel` moves it node by node."""
     members = k.pool_nodes(resolved, nodes)
     for pool in resolved.pools:
         pool_nodes = members.get(pool.name, [])
@@ -359,15 +567,16 @@ def _label_nodes(
             )
             continue
         changed = 0
+        labels = {key: v for key, v in pool.node_labels.items() if config or key != DEVICE_PLUGIN_CONFIG_LABEL}
         for n in pool_nodes:
-            want = {key: v for key, v in pool.node_labels.items() if n.labels.get(key) != v}
+            want = {key: v for key, v in labels.items() if n.labels.get(key) != v}
             if not want:
                 continue
             changed += 1
             if not opts.dry_run:
                 rep.status(f"labelling node {n.name}")
                 kube.patch_node_labels(n.name, want)
-        desc = ", ".join(f"{key}={v}" for key, v in pool.node_labels.items())
+        desc = ", ".join(f"{key}={v}" for key, v in labels.items())
         if not changed:
             add(Step("labels", "unchanged", f"pool {pool.name}: {len(pool_nodes)} node(s) carry {desc}"))
         else:
@@ -384,6 +593,7 @@ def _await_rollout(
     kube: KubeClient,
     ns: str,
     cm: str,
+    names: list[str],
     opts: ApplyOptions,
     add: Callable[[Step], None],
     res: ApplyResult,
@@ -391,7 +601,6 @@ def _await_rollout(
     sleep: Callable[[float], None],
     clock: Callable[[], float],
 ) -> None:
-    names = [k.daemonset("device-plugin"), k.daemonset("gfd")]
     deadline = clock() + opts.rollout_timeout
     while True:
         dss = {d.name: d for d in m.decode_list(kube.list("daemonsets", ns), m.DaemonSet)[0] if d.name in names}

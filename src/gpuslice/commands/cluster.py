@@ -264,6 +264,15 @@ def apply(
         min=0.0,
         help="Seconds after which a pending release has no helm behind it (default: operator timeout + 2 min).",
     ),
+    configmap_sync: float = typer.Option(
+        90.0,
+        "--configmap-sync",
+        min=0.0,
+        help="Seconds after the sharing ConfigMap gained keys before a node may select one (kubelet refresh).",
+    ),
+    node_timeout: float = typer.Option(
+        300.0, "--node-timeout", min=0.0, help="Seconds for a relabelled node to report its new sharing config."
+    ),
     kubeconfig: str | None = KUBECONFIG_OPTION,
     context: str | None = CONTEXT_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
@@ -272,7 +281,7 @@ def apply(
 ) -> None:
     """Install or upgrade the GPU Operator (helm upgrade --install), label the pools' nodes, roll the plugin; idempotent.
 
-    The device plugin is rolled onto a changed sharing config; a second run changes nothing.
+    A sharing change relabels only the nodes whose config key changed, one at a time; a second run changes nothing.
     """
     from gpuslice.cluster.apply import ApplyError, ApplyOptions, Step, apply_release, prepare
     from gpuslice.cluster.helmops import Helm
@@ -287,6 +296,8 @@ def apply(
         dry_run=dry_run,
         wait=wait,
         rollout_timeout=rollout_timeout,
+        configmap_sync=configmap_sync,
+        node_timeout=node_timeout,
         kube_version=f"{prep.resolved.kubernetes_version}.0",
         recover=recover,
         stale_after=stale_after,

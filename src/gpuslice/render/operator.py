@@ -7,8 +7,8 @@
   through the spec's mirror rules, and the tags the chart leaves to ``.Chart.AppVersion`` set explicitly;
 - the pull secrets on every component, the operator (whose Helm hook Jobs use them) and NFD;
 - ``driver``/``toolkit``/``devicePlugin.enabled`` from the pools' OS (per-pool opt-outs are node labels);
-- the device-plugin sharing config created by the chart itself under the content-hashed name
-  ``resolved.device_plugin_configmap``, default ``exclusive``; ``mig.strategy`` equal to the config's
+- the device-plugin sharing config named ``resolved.device_plugin_configmap`` (stable per deployment; gpuslice
+  writes the ConfigMap, not the chart), default ``exclusive``; ``mig.strategy`` equal to the config's
   ``flags.migStrategy`` (the operator passes it as env, which wins over the file);
 - DaemonSet and NFD worker tolerations for every pool taint; a short NFD ``fullnameOverride``.
 
@@ -39,7 +39,7 @@ from gpuslice.images import (
 )
 from gpuslice.render import RenderOptions, RenderResult
 from gpuslice.resolve import EXCLUSIVE_KEY, ResolvedSpec
-from gpuslice.sharing import configmap_data, device_plugin_config
+from gpuslice.sharing import device_plugin_config
 from gpuslice.yamlio import dump_yaml
 
 NFD_CHART = "node-feature-discovery"
@@ -95,11 +95,14 @@ def _settings(resolved: ResolvedSpec, chart: Chart, base: dict[str, Any]) -> dic
         "mig": {"strategy": mig_strategy(resolved)},
     }
     if resolved.device_plugin_enabled:
+        # gpuslice writes the ConfigMap itself (device-plugin-config.yaml; ``apply`` orders its writes around the
+        # node labels). Were the chart to create it from these values (templates/plugin_config.yaml), every helm
+        # upgrade would drop keys that nodes still select before they are relabelled, and every sharing change
+        # would be a release change. The name and default are all ClusterPolicy carries (clusterpolicy.yaml).
         v["devicePlugin"]["config"] = {
-            "create": True,
+            "create": False,
             "name": resolved.device_plugin_configmap,
             "default": EXCLUSIVE_KEY,
-            "data": configmap_data(resolved),
         }
     if isinstance(base.get("daemonsets"), dict):
         v["daemonsets"] = {"tolerations": pool_tolerations(resolved, base["daemonsets"].get("tolerations"))}

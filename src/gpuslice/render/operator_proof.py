@@ -306,23 +306,14 @@ def check_pull_secrets(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> li
 # Wiring: the settings gpuslice relies on reach the ClusterPolicy (older charts drop unknown values silently)
 
 
-def _yaml_text(text: Any) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text) if isinstance(text, str) else None
-    except yaml.YAMLError:
-        return None
-
-
 def check_wiring(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> list[Finding]:
     """The rendered release carries what the values ask for: a ClusterPolicy whose ``devicePlugin.config``
-    names the sharing ConfigMap (and its default key), that ConfigMap with the spec's sharing configs, and
+    names the sharing ConfigMap (and its default key), no ConfigMap of that name from the chart (gpuslice
+    writes it), and
     ``mig.strategy``/``driver``/``toolkit``/``devicePlugin`` as set. A chart that predates a value ignores it
     (helm drops unknown values), so this is where an unsupported chart version shows."""
     from gpuslice.render.operator import mig_strategy
     from gpuslice.resolve import EXCLUSIVE_KEY
-    from gpuslice.sharing import configmap_data
 
     policies = [
         d for d in docs if d.get("kind") == "ClusterPolicy" and str(d.get("apiVersion", "")).startswith("nvidia.com/")
@@ -369,21 +360,13 @@ def check_wiring(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> list[Fin
         if got != want:
             wrong.append(f"ClusterPolicy spec.{'.'.join(path)} is {got!r}, expected {want!r}")
     if resolved.device_plugin_enabled:
-        want_data = {k: _yaml_text(v) for k, v in configmap_data(resolved).items()}
         cms = [d for d in docs if d.get("kind") == "ConfigMap" and _name(d) == resolved.device_plugin_configmap]
-        if not cms:
+        if cms:
             wrong.append(
-                f"no ConfigMap {resolved.device_plugin_configmap} in the rendered chart: the device "
-                "plugin would wait for a config that nobody creates"
+                f"the chart creates ConfigMap {resolved.device_plugin_configmap} (devicePlugin.config.create): "
+                "gpuslice writes it so that keys nodes still select outlive a sharing change; a helm upgrade "
+                "would drop them"
             )
-        else:
-            got_data = {k: _yaml_text(v) for k, v in ((cms[0].get("data") or {}).items())}
-            differ = sorted(k for k in {*got_data, *want_data} if got_data.get(k) != want_data.get(k))
-            if differ:
-                wrong.append(
-                    f"ConfigMap {resolved.device_plugin_configmap} does not hold the spec's sharing "
-                    f"configs (keys that differ: {', '.join(differ)})"
-                )
     if not wrong:
         return []
     return [
