@@ -284,6 +284,8 @@ def _recover(
     if rec is not None:
         add(Step("release", rec.action, rec.detail))
     return helm.release(name, ns)
+
+
 class _Stopped(GpusliceError):
     """A relabelled node did not come up with its new config in time."""
 
