@@ -266,34 +266,57 @@ def _capacity_spec(ctx: DoctorContext, skip: set[str]) -> list[Finding]:
 _RUNNING_WITH = re.compile(r"Running with config:\s*(?P<json>\{.*\})\s*$")
 
 
-def plugin_log_replicas(ctx: DoctorContext, node: str) -> tuple[int, str] | None:
-    """(replicas, log line) from the last one-line `Running with config: {...}` of the operator's device plugin on
-    ``node``; None when the log has none (multi-line JSON is not reassembled)."""
+def plugin_log_replicas(ctx: DoctorContext, pod: m.Pod) -> tuple[int, str] | None:
+    """(replicas, log line) from the last one-line `Running with config: {...}` of a device-plugin pod; None when
+    its log has none (multi-line JSON is not reassembled)."""
     import json
 
-    for pod in ctx.operator_pods("device-plugin"):
-        if pod.spec.node_name != node:
+    lines = ctx.view.logs(pod).get(k.operator()["containers"]["device-plugin"], [])
+    for line in reversed(lines):
+        mt = _RUNNING_WITH.search(line)
+        if not mt:
             continue
-        lines = ctx.view.logs(pod).get(k.operator()["containers"]["device-plugin"], [])
-        for line in reversed(lines):
-            mt = _RUNNING_WITH.search(line)
-            if not mt:
-                continue
-            try:
-                cfg = json.loads(mt.group("json"))
-            except ValueError:
-                return None
-            sharing = cfg.get("sharing") if isinstance(cfg, dict) else None
-            reps = 1
-            if isinstance(sharing, dict):
-                for block in ("mps", "timeSlicing"):
-                    b = sharing.get(block)
-                    if isinstance(b, dict):
-                        for r in b.get("resources") or ():
-                            if isinstance(r, dict) and isinstance(r.get("replicas"), int):
-                                reps = max(reps, r["replicas"])
-            return reps, line
+        try:
+            cfg = json.loads(mt.group("json"))
+        except ValueError:
+            return None
+        sharing = cfg.get("sharing") if isinstance(cfg, dict) else None
+        reps = 1
+        if isinstance(sharing, dict):
+            for block in ("mps", "timeSlicing"):
+                b = sharing.get(block)
+                if isinstance(b, dict):
+                    for r in b.get("resources") or ():
+                        if isinstance(r, dict) and isinstance(r.get("replicas"), int):
+                            reps = max(reps, r["replicas"])
+        return reps, line
     return None
+
+
+def _logged_replicas(
+    ctx: DoctorContext, default: str, configs: dict[str, tuple[str, int]]
+) -> dict[str, tuple[int, str]]:
+    """node -> what its device plugin logged, for nodes whose plugin logged another replica count than its key asks.
+    One plugin pod per selected key is read (pods with the same config log the same; reading every healthy plugin's
+    log would cost a 5,000-node dump seconds); when that one disagrees, every pod of the group is read."""
+    groups: dict[str, list[m.Pod]] = {}
+    for pod in ctx.operator_pods("device-plugin"):
+        node = ctx.view.node(pod.spec.node_name) if pod.spec.node_name else None
+        if node is not None and pod.status.phase == "Running" and not k.is_bottlerocket(node):
+            groups.setdefault(node.labels.get(DEVICE_PLUGIN_CONFIG_LABEL) or default, []).append(pod)
+    out: dict[str, tuple[int, str]] = {}
+    for key, pods in groups.items():
+        if key not in configs:
+            continue
+        want = configs[key][1]
+        first = plugin_log_replicas(ctx, pods[0])
+        if first is None or first[0] == want:
+            continue
+        for pod in pods:
+            got = plugin_log_replicas(ctx, pod)
+            if got is not None and got[0] != want:
+                out[pod.spec.node_name] = got
+    return out
 
 
 def _no_spec(
@@ -305,6 +328,7 @@ def _no_spec(
     off = Evidence()
     cap = Evidence()
     stale = Evidence()
+    logged_by_node = _logged_replicas(ctx, default, configs) if configs else {}
     for n in ctx.gpu_nodes:
         if not k.is_bottlerocket(n) and configs:
             key = n.labels.get(DEVICE_PLUGIN_CONFIG_LABEL) or default
@@ -314,7 +338,7 @@ def _no_spec(
                 reps_now = m.parse_quantity(n.labels.get(rep_label))
                 if reps_now is not None and reps_now > 1 and reps_now != want:
                     why.append(f"label nvidia.com/gpu.replicas={reps_now}")
-                logged = plugin_log_replicas(ctx, n.name)
+                logged = logged_by_node.get(n.name)
                 if logged is not None and logged[0] != want and not (want > 1 and reps_now == 1):
                     why.append(f"device plugin log says replicas {logged[0]} ({k.excerpt(logged[1], width=160)})")
                 if why:
