@@ -427,3 +427,22 @@ def test_matrix_al2023_paths_carry_labels_and_taints_once(pool_name: str) -> Non
             files = decoded_write_files(cc[0])
             assert "GPUSLICE_JOIN=0" in files["/etc/gpuslice/node.env"]
             assert "/etc/systemd/system/nodeadm-run.service.d/10-gpuslice-disks.conf" in files
+
+
+def test_plan_md_tells_each_path_what_it_needs_and_what_autoscalers_believe() -> None:
+    from gpuslice.render.report import plan_markdown
+
+    r = matrix()
+    text = plan_markdown(r, [], [])
+    section = text.split("## Node paths", 1)[1].split("## Findings", 1)[0]
+    per_pool = {chunk.split(" ", 1)[0]: chunk for chunk in section.split("\n### ")[1:]}
+    assert set(per_pool) == {p.name for p in r.pools}
+    u22 = per_pool["u22-data"]
+    assert "NODE_ROLE_ARN" in u22 and "SUBNET_IDS" in u22
+    assert f"reads `{bs.ami_ssm_parameter(r, pool(r, 'u22-data'))}`" in u22
+    assert "--install-nvidia-plugin=false" in u22 and "Karpenter >= 1.4" in u22
+    assert "`nvidia.com/gpu` = 4, the pool's labels and taints" in u22  # g5.2xlarge: 1 A10G x 4 (cluster-autoscaler)
+    assert "launches up to 4x the nodes" in u22  # Karpenter: physical GPUs for an in-place multiplied resource
+    al = per_pool["al2023-data"]
+    assert "EKS AMI type `AL2023_x86_64_NVIDIA`" in al and "alias `al2023@latest`" in al
+    assert "`nvidia.com/gpu.shared` = 8 through `nodegroups/karpenter-nodeoverlays.yaml`" in al

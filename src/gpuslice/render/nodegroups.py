@@ -449,3 +449,97 @@ def render(resolved: ResolvedSpec, options: RenderOptions) -> RenderResult:
             + _yaml_stream(overlays)
         )
     return RenderResult(files=files, findings=findings, executable=executable)
+
+
+def node_paths_markdown(resolved: ResolvedSpec) -> list[str]:
+    """PLAN.md "Node paths": per pool, what each way of creating its nodes still needs from the user, and what
+    each autoscaler will believe a new node advertises."""
+    lines = [
+        "## Node paths",
+        "",
+        "Each pool can be created four ways; gpuslice renders everything except the values only you know.",
+        "",
+    ]
+    for p in resolved.pools:
+        base = f"nodegroups/{p.name}"
+        sh = p.sharing
+        gpus = p.gpu.count or 0
+        resource = sh.advertised_resource if sh.shared else "nvidia.com/gpu"
+        per_node = gpus * (sh.replicas if sh.shared else 1)
+        lines += [f"### {p.name} ({p.spec.os}, {p.spec.instance_type})", ""]
+        if not bs.supported(p):
+            lines += ["- No bootstrap for this OS: create the nodes yourself with the labels in node-labels.json.", ""]
+            continue
+        ami_type = bs.mng_ami_type(resolved, p)
+        param = bs.ami_ssm_parameter(resolved, p)
+        if ami_type:
+            ami = (
+                f"EKS AMI type `{ami_type}`: EKS picks the AMI and joins the node (the user-data prepares the node "
+                "and does not join a second time)"
+            )
+        elif p.spec.ami_id:
+            ami = f"Custom AMI `{p.spec.ami_id}` (nodePools[].amiId) in the launch template; the user-data joins"
+        else:
+            ami = (
+                f"Custom AMI: `create-nodegroup.sh` reads `{param}` with the AWS CLI and puts the id in the launch "
+                "template (managed node groups cannot resolve `resolve:ssm:`, aws/containers-roadmap#1951; or pin it "
+                "with `amiId` / `plan --ami-id`); the user-data joins"
+            )
+        lines += [
+            f"- **EKS managed node group**: `NODE_ROLE_ARN=... SUBNET_IDS='subnet-... subnet-...' "
+            f"{base}/create-nodegroup.sh` (or fill `REPLACE_WITH_NODE_ROLE_ARN` / `REPLACE_WITH_SUBNET_ID` in "
+            "`managed-nodegroup.json` yourself). "
+            f"{ami}. No `version`/`releaseVersion` (EKS refuses them next to a launch-template AMI). The script also "
+            "puts cluster-autoscaler's tags on the node group's Auto Scaling group (EKS does not copy node-group tags "
+            "there).",
+            f"- **eksctl**: `cd {base} && {EKSCTL_CREATE}` against a cluster eksctl can describe. "
+            "`--install-nvidia-plugin=false`: eksctl otherwise installs its own NVIDIA device plugin on GPU node "
+            "groups, which competes with the operator's for `nvidia.com/gpu`. Tags (cluster-autoscaler's included) go "
+            "on the ASG.",
+        ]
+        img = p.os.eks_ami if p.os is not None else None
+        nc_alias = img.karpenter.get("alias") if img else None
+        if nc_alias:
+            karp = f"`amiSelectorTerms` alias `{nc_alias}` (Karpenter joins the node and registers its taints)"
+        else:
+            karp = (
+                "`amiFamily: Custom` with `amiSelectorTerms.ssmParameter` (Karpenter >= 1.4); the user-data joins "
+                "with `bootstrap.sh`, so the node role needs `eks:DescribeCluster`"
+            )
+        lines += [
+            f"- **Karpenter** (v1 APIs): `kubectl apply -f nodegroups/karpenter.yaml`; {karp}. Adapt the node role "
+            f"`KarpenterNodeRole-{resolved.spec.cluster.name}` and the `karpenter.sh/discovery` subnet / security-group "
+            "tag.",
+            "- **CDK**: `GpuNodePool` (docs/cdk.md): `ami='ssm'` (default) launches the public AMI as a custom AMI, "
+            "so nodeadm / Bottlerocket nodes need the cluster's endpoint, CA and service CIDR; `ami='eks'` uses EKS's "
+            "AMI type where there is one. The construct does not tag the Auto Scaling group for cluster-autoscaler.",
+            "",
+            f"What the autoscalers will believe a new node of this pool advertises (a registered node: `{resource}` = "
+            f"{per_node}):",
+            "",
+        ]
+        ca_ok = f"`{resource}` = {per_node}, the pool's labels and taints"
+        if sh.shared and resource == "nvidia.com/gpu":
+            karp_belief = (
+                f"`nvidia.com/gpu` = {gpus} (physical: a NodeOverlay cannot replace a resource Karpenter knows). For "
+                f"pending pods it launches up to {sh.replicas}x the nodes they need, and consolidation removes the "
+                "extra ones later; NodePool limits count the advertised replicas. Use `renameByDefault: true` (or a "
+                "`resourceName`) to let a NodeOverlay describe the replicas."
+            )
+        elif sh.shared:
+            karp_belief = (
+                f"`{resource}` = {per_node} through `nodegroups/karpenter-nodeoverlays.yaml` (Karpenter >= 1.7 with "
+                "the NodeOverlay feature gate). Without it Karpenter does not know the resource at all and never "
+                f"launches a node for pods that request `{resource}`."
+            )
+        else:
+            karp_belief = f"`nvidia.com/gpu` = {gpus} (from the instance type; exclusive GPUs, which is right)"
+        lines += [
+            f"- cluster-autoscaler, from zero nodes: {ca_ok} when the ASG carries "
+            f"`{base}/autoscaler-tags.json` (eksctl and create-nodegroup.sh put them there); without the tags "
+            f"(CDK, a hand-made node group) physical `nvidia.com/gpu` = {gpus} and no `.shared` resource. With "
+            "nodes running it copies a real node.",
+            f"- Karpenter: {karp_belief}",
+            "",
+        ]
+    return lines

@@ -37,7 +37,10 @@ def plan_markdown(r: ResolvedSpec, findings: list[Finding], files: list[str]) ->
         sharing = f"{sh.strategy} x{sh.replicas}" if sh.shared else "exclusive"
         key = p.node_labels.get("nvidia.com/device-plugin.config", "(Bottlerocket settings)")
         lines.append(f"| {p.name} | {p.spec.instance_type} | {p.spec.os} | {gpus} | {mem} | {sharing} | `{key}` |")
-    lines += ["", "## Findings", ""]
+    from gpuslice.render.nodegroups import node_paths_markdown
+
+    lines += ["", *node_paths_markdown(r)]
+    lines += ["## Findings", ""]
     if not findings:
         lines.append("None.")
     for f in findings:
