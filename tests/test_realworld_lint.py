@@ -196,6 +196,12 @@ TABLE: dict[str, tuple[str, set[str], set[str], str]] = {
         "nvidia-device-plugin chart values: default 'timeslice' exists; 'no-sharing' is flags only",
     ),
     "nvdp-jerome3o-values.yaml": ("valid", set(), {"lint-unknown-key"}, "flags only in config.map"),
+    "rke2-helmchart-gpu-operator.yaml": (
+        "valid",
+        {"lint-no-config"},
+        {"lint-unknown-key"},
+        "RKE2 HelmChart of gpu-operator 24.6.1: valuesContent sets driver/toolkit/validator/dcgmExporter, no sharing",
+    ),
     "clusterpolicy-manifest-used-as-values.yaml": (
         "unreadable",
         set(),
@@ -219,6 +225,7 @@ PLUGIN = {
     "flux-fleet-gpu-operator-helmrelease.yaml": ("v0.14.2", "gpu-operator chart 23.9.0"),
     "argo-cgdevx-gpu-operator-application.yaml": ("v0.15.0", "gpu-operator chart v24.3.0"),
     "argo-sources-valuefiles.yaml": ("v0.14.3", "gpu-operator chart 23.9.1"),
+    "rke2-helmchart-gpu-operator.yaml": ("v0.16.2", "HelmChart kube-system/gpu-operator: gpu-operator chart 24.6.1"),
     "dp1548-operator-values-mps-one.yaml": ("v0.20.0", "default"),
     "nvdp-boettiger-values.yaml": ("v0.20.0", "default"),
 }
