@@ -146,3 +146,20 @@ def test_a_chart_name_too_long_for_the_file_system_is_a_clear_error(cli, tmp_pat
     r = cli("plan", str(spec), "--chart", "y" * 5000, "-d", str(tmp_path / "out"))
     assert r.exit_code == 2 and "internal error" not in r.stderr and "File name too long" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_file_read_twice_is_parsed_once_and_each_caller_gets_its_own_copy(tmp_path, monkeypatch):
+    from gpuslice import yamlio
+
+    p = tmp_path / "a.yaml"
+    p.write_text("a: {b: 1}\n", encoding="utf-8")
+    calls = []
+    real = yamlio.parse_yaml_text
+    monkeypatch.setattr(yamlio, "parse_yaml_text", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = yamlio.load_yaml_file(p)[0]
+    first.data["a"]["b"] = 99
+    second = yamlio.load_yaml_file(p)[0]
+    assert second.data == {"a": {"b": 1}} and len(calls) == 1
+    assert second.position(["a", "b"])[0] == 1
+    p.write_text("a: {b: 2}\n", encoding="utf-8")  # changed: parsed again
+    assert yamlio.load_yaml_file(p)[0].data == {"a": {"b": 2}} and len(calls) == 2

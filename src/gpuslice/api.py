@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def plan(
     options: RenderOptions | None = None,
     write: bool = True,
     overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> PlanResult:
     """Check, then render every artifact into ``out_dir`` (atomically). Refuses on errors unless ``force``.
 
@@ -53,16 +55,19 @@ def plan(
     never when it holds (or lies in) an input: the spec or a place its chart is read from (see
     :mod:`gpuslice.output`).
     """
+    say = progress or (lambda _text: None)
+    say("reading the spec")
     r = load(path)
     inputs: list[str | Path] = [path, *input_paths(r, options.chart if options else None)]
     if write:
         check_out_dir(out_dir, inputs=inputs, overwrite=overwrite)
+    say(f"checking {len(r.pools)} pools")
     findings = run_checks(r)
     result = PlanResult(resolved=r, findings=findings)
     if has_errors(findings) and not force:
         result.refused = True
         return result
-    rendered = render_all(r, options)
+    rendered = render_all(r, options, progress=progress)
     result.rendered = rendered
     result.findings = sort_findings([*findings, *rendered.findings])
     from gpuslice.render.report import plan_markdown
@@ -71,6 +76,7 @@ def plan(
     files["PLAN.md"] = plan_markdown(r, result.findings, sorted([*files, "PLAN.md"]))
     result.files = sorted(files)
     if write:
+        say(f"writing {len(files)} files")
         result.out_dir = write_tree(
             out_dir, files, executable=tuple(rendered.executable), inputs=inputs, overwrite=overwrite
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import io
+import os
 import re
 import sys
 import warnings
@@ -254,26 +256,67 @@ def read_text(path: str | Path) -> str:
         raise SpecError([Problem(f"cannot read: {e.strerror}", file=str(path))]) from None
 
 
+_PARSED: dict[tuple[str, bool], tuple[tuple[int, int, int], str, list[Located]]] = {}
+
+
 def load_yaml_file(path: str | Path, *, multi: bool = False) -> list[Located]:
-    return parse_yaml_text(read_text(path), str(path), multi=multi)
+    """Parse a YAML file; a file read again unchanged (same size, mtime and text) is not parsed again (a plan reads
+    its spec for validation and again for finding positions: with hundreds of pools that was a second of the run).
+    Callers get their own copy of the data."""
+    text = read_text(path)
+    key = (str(path), multi)
+    try:
+        st = os.stat(path)
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+    except OSError:
+        stamp = (-1, -1, -1)
+    hit = _PARSED.get(key)
+    if hit is not None and hit[0] == stamp and hit[1] == text:
+        return [Located(data=copy.deepcopy(loc.data), file=loc.file, _root=loc._root) for loc in hit[2]]
+    docs = parse_yaml_text(text, str(path), multi=multi)
+    _PARSED.clear()  # one file at a time is all a run re-reads
+    _PARSED[key] = (stamp, text, docs)
+    return [Located(data=copy.deepcopy(loc.data), file=loc.file, _root=loc._root) for loc in docs]
+
+
+_DUMPER: Any = None
+
+
+def _dumper() -> Any:
+    """The block-style dumper, built once (a class per call cost more than small documents take to emit)."""
+    global _DUMPER
+    if _DUMPER is None:
+        import yaml
+
+        # libyaml's emitter (CSafeDumper) is ~10x faster on large block strings (embedded user-data, scripts).
+        base: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+        class _Dumper(base):
+            pass
+
+        def _str(dumper: Any, value: str) -> yaml.ScalarNode:
+            style = "|" if "\n" in value else None
+            return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+        _Dumper.add_representer(str, _str)
+        _DUMPER = _Dumper
+    return _DUMPER
 
 
 def dump_yaml(data: Any) -> str:
     """Deterministic block-style YAML for generated files (PyYAML, keys in insertion order)."""
     import yaml
 
-    # libyaml's emitter (CSafeDumper) is ~10x faster on large block strings (embedded user-data, scripts).
-    base: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=_dumper(), sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True)
 
-    class _Dumper(base):
-        pass
 
-    def _str(dumper: Any, value: str) -> yaml.ScalarNode:
-        style = "|" if "\n" in value else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+def dump_yaml_all(docs: Sequence[Any]) -> str:
+    """Several documents as one ``---``-separated stream, emitted in one pass."""
+    import yaml
 
-    _Dumper.add_representer(str, _str)
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True)
+    return yaml.dump_all(
+        docs, Dumper=_dumper(), sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True
+    )
 
 
 def load_packaged(package: str, name: str) -> Any:

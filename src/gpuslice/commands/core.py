@@ -117,8 +117,15 @@ def _plan(
     options = RenderOptions(
         chart=chart, helm=helm, mirror_tool=mirror_tool, ami_ids=ami_ids or {}, resolve_amis=resolve_amis
     )
-    with console(stderr=True).status(f"{status} {_esc(str(spec))}"):
-        return api.plan(spec, out, force=force, overwrite=overwrite, options=options)
+    with console(stderr=True).status(f"{status} {_esc(str(spec))}") as st:
+        return api.plan(
+            spec,
+            out,
+            force=force,
+            overwrite=overwrite,
+            options=options,
+            progress=lambda text: st.update(f"{status} {_esc(str(spec))}: {_esc(text)}"),
+        )
 
 
 @handle_errors

@@ -63,11 +63,18 @@ def renderers() -> dict[str, Renderer]:
 
 
 def render_all(
-    resolved: ResolvedSpec, options: RenderOptions | None = None, only: set[str] | None = None
+    resolved: ResolvedSpec,
+    options: RenderOptions | None = None,
+    only: set[str] | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
 ) -> RenderResult:
+    """Every registered renderer's files; ``progress`` hears which one runs (a large spec takes seconds)."""
     opts = options or RenderOptions()
     result = RenderResult()
     for name, fn in renderers().items():
         if only is None or name in only:
+            if progress is not None:
+                progress(f"rendering {name} ({len(resolved.pools)} pools)")
             result.merge(fn(resolved, opts))
     return result

@@ -11,6 +11,7 @@ plugin-workload validation pod runs it the same way, ``validator/manifests/plugi
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from gpuslice import names
@@ -118,6 +119,32 @@ def smoke_pods(
     return out
 
 
+_PLAIN_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+_PLACEHOLDER = "gpuslice-smoke-name-placeholder"
+
+
+def _pod_texts(pods: list[dict[str, Any]]) -> list[str]:
+    """The YAML of each pod. A pool's pods differ only in their name, so the pod is emitted once and the names
+    put in (a 300-pool spec has thousands of smoke pods; emitting each took most of a plan's time). Names that
+    YAML would not write plain fall back to emitting that pod."""
+    from gpuslice.yamlio import dump_yaml
+
+    if not pods:
+        return []
+    template = copy.deepcopy(pods[0])
+    template["metadata"]["name"] = _PLACEHOLDER
+    text = dump_yaml(template)
+    out = []
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        same = {**pod, "metadata": {**pod["metadata"], "name": _PLACEHOLDER}} == template
+        if same and _PLAIN_NAME.match(name) and text.count(_PLACEHOLDER) == 1:
+            out.append(text.replace(_PLACEHOLDER, name))
+        else:
+            out.append(dump_yaml(pod))
+    return out
+
+
 def smoke_image(resolved: ResolvedSpec, options: RenderOptions) -> str:
     """The validator image the operator will run, with the mirror applied (from the rendered operator values)."""
     from gpuslice.render.operator import chart_and_values
@@ -130,16 +157,14 @@ def smoke_image(resolved: ResolvedSpec, options: RenderOptions) -> str:
 
 
 def render(resolved: ResolvedSpec, options: RenderOptions) -> RenderResult:
-    from gpuslice.yamlio import dump_yaml
-
     shared = [p for p in resolved.pools if p.sharing.shared and expected_pods(p)]
     if not shared:
         return RenderResult()
     image = smoke_image(resolved, options)
-    docs = []
+    texts: list[str] = []
     for pool in shared:
         n = expected_pods(pool) or 0
-        docs += smoke_pods(resolved, pool, image, count=n + 1)
+        texts += _pod_texts(smoke_pods(resolved, pool, image, count=n + 1))
     head = [
         "# GPU sharing smoke test (gpuslice). For each shared pool: GPUs x replicas + 1 pods on one node.",
         "# Expect GPUs x replicas Running (replicas per GPU UUID, see each pod's log) and exactly one Pending.",
@@ -155,5 +180,5 @@ def render(resolved: ResolvedSpec, options: RenderOptions) -> RenderResult:
             f"({pool.sharing.strategy}) -> {expected_pods(pool)} Running + 1 Pending, "
             f"resource {pool.sharing.advertised_resource}"
         )
-    body = "---\n".join(dump_yaml(d) for d in docs)
+    body = "---\n".join(texts)
     return RenderResult(files={SMOKE_FILE: "\n".join(head) + "\n" + body})
