@@ -11,6 +11,10 @@ Definitions (also in docs/bench.md):
 * **Jain's fairness index** over the normalised throughputs: (Σr)² / (N·Σr²), from 1/N to 1.
 * **latency** of a case (where a tenant runs the latency workload): median of the tenants' p50, worst of
   their p99 and p99.9; **inflation** = that over the solo latency.
+* **repeats**: a case measured several times reports the median of each metric over its repeats, and
+  ``spread`` (median, min, max, values) for efficiency, aggregate and p99; the solo baseline is the median
+  repeat of its case. Baselines imported from another run (``baselines``: results of a run whose GPU could
+  still time-slice, for a run through an external MPS daemon) stand in where this run has none.
 """
 
 from __future__ import annotations
@@ -44,22 +48,72 @@ def find_case(results: dict[str, Any], strategy: str, workload: str, n: int) -> 
     return None
 
 
+def _median_record(case: dict[str, Any]) -> dict[str, Any]:
+    """The solo process record of a case; with repeats, throughput and latency are the medians over them."""
+    rec = dict(case["processes"][0])
+    reps = [r[0] for r in case.get("repeats") or [] if r]
+    if len(reps) > 1:
+        rec["throughput"] = statistics.median(float(p["throughput"]) for p in reps)
+        lats = [p["latencyMs"] for p in reps if p.get("latencyMs")]
+        if rec.get("latencyMs") and len(lats) == len(reps):
+            rec["latencyMs"] = {
+                **rec["latencyMs"],
+                **{k: statistics.median(x[k] for x in lats) for k in ("p50", "p99", "p999")},
+            }
+        rec["repeats"] = len(reps)
+    return rec
+
+
 def solo_baselines(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per basic workload (compute, latency, memory): the solo process record used as the exclusive baseline."""
     base: dict[str, dict[str, Any]] = {}
+    imported = results.get("baselines") or {}
     for w in UNITS:
         c = find_case(results, "time-slicing", w, 1)
+        if c is None and w in imported:
+            base[w] = {**imported[w], "fromStrategy": imported[w].get("fromStrategy", "imported")}
+            continue
         if c is None:
             c = next((x for x in ok_cases(results) if x["workload"] == w and x["n"] == 1), None)
         if c is not None:
-            rec = dict(c["processes"][0])
+            rec = _median_record(c)
             rec["fromStrategy"] = c["strategy"]
             base[w] = rec
     return base
 
 
+def _spread(values: list[float]) -> dict[str, Any]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "values": values}
+
+
 def case_metrics(case: dict[str, Any], base: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    procs = case["processes"]
+    """Metrics of the case's median repeat, with efficiency/aggregate/p99 the medians over all repeats."""
+    m = _one_run_metrics(case, case["processes"], base)
+    reps = [r for r in case.get("repeats") or [] if r]
+    if len(reps) < 2:
+        return m
+    runs = [_one_run_metrics(case, r, base) for r in reps]
+    spread: dict[str, Any] = {}
+    for key in ("efficiency", "aggregate"):
+        vals = [x[key] for x in runs if x.get(key) is not None]
+        if len(vals) == len(runs):
+            spread[key] = _spread(vals)
+            m[key] = spread[key]["median"]
+    p99s = [x["latency"]["p99"] for x in runs if x.get("latency")]
+    if m.get("latency") and len(p99s) == len(runs):
+        spread["p99"] = _spread(p99s)
+        m["latency"]["p99"] = spread["p99"]["median"]
+        solo_lat = (base.get("latency") or {}).get("latencyMs")
+        if solo_lat and solo_lat.get("p99"):
+            m["latency"]["inflationP99"] = m["latency"]["p99"] / solo_lat["p99"]
+    if spread:
+        m["spread"] = spread
+    return m
+
+
+def _one_run_metrics(
+    case: dict[str, Any], procs: list[dict[str, Any]], base: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     w = case["workload"]
     main_role = "compute" if w == "mixed" else w
     normalised: list[float] = []

@@ -195,3 +195,59 @@ class MpsDaemon:
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+
+def read_daemon_limits(pipe_dir: str, device_index: int = 0, control_bin: str = CONTROL_BIN) -> dict[str, object]:
+    """The per-client defaults a running MPS control daemon (started by someone else) reports.
+
+    NVIDIA's ``mps-control-daemon`` sets them at start (``set_default_active_thread_percentage``,
+    ``set_default_device_pinned_mem_limit``); clients that connect get them. ``replicas`` is inferred from the
+    thread percentage (the plugin sets ``100 / replicas``).
+    """
+    d = MpsDaemon(control_bin=control_bin, timeout_s=10.0)
+    d._root = Path(pipe_dir).parent  # only env/pipe are used: no start, no stop
+    env_dir = str(Path(pipe_dir))
+
+    def ask(cmd: str) -> str:
+        import os
+
+        env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": env_dir}
+        try:
+            p = subprocess.run(
+                [d._bin()], input=cmd + "\n", env=env, capture_output=True, text=True, timeout=10, check=False
+            )
+        except subprocess.TimeoutExpired as e:
+            raise MpsUnavailable(f"the MPS daemon at {pipe_dir} did not answer {cmd!r}") from e
+        if p.returncode != 0:
+            raise MpsUnavailable(f"the MPS daemon at {pipe_dir} refused {cmd!r}: {(p.stderr or p.stdout).strip()}")
+        return p.stdout.strip()
+
+    atp_text = ask("get_default_active_thread_percentage")
+    mem_text = ask(f"get_default_device_pinned_mem_limit {device_index}")
+    try:
+        atp = round(float(atp_text.split()[-1]))
+    except (ValueError, IndexError) as e:
+        raise MpsUnavailable(f"unexpected thread percentage answer {atp_text!r}") from e
+    mem_mib = _parse_mib(mem_text)
+    return {
+        "replicas": max(1, 100 // atp) if atp else 1,
+        "activeThreadPercentage": atp,
+        "pinnedMemLimitMiB": mem_mib if mem_mib is not None else 0,
+        "deviceIndex": device_index,
+        "source": "external",
+        "pipeDir": env_dir,
+        "answers": {"activeThreadPercentage": atp_text, "pinnedMemLimit": mem_text},
+    }
+
+
+def _parse_mib(text: str) -> int | None:
+    """``35942M`` / ``35G`` / ``36028797018963968`` (bytes) -> MiB; None when no limit is set."""
+    import re
+
+    m = re.search(r"(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*$", text.strip(), re.IGNORECASE)
+    if not m:
+        return None
+    value = float(m.group(1))
+    unit = m.group(2).upper()
+    factor = {"": 1 / (1024 * 1024), "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}[unit]
+    return int(value * factor)

@@ -62,6 +62,15 @@ _METRICS = {
         "jain": _NUM_OR_NULL,
         "minShare": _NUM_OR_NULL,
         "startSkewMsMax": _NUM,
+        "spread": {
+            "type": "object",
+            "description": "per metric over the case's repeats: median, min, max and the values",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["median", "min", "max", "values"],
+                "properties": {"median": _NUM, "min": _NUM, "max": _NUM, "values": {"type": "array", "items": _NUM}},
+            },
+        },
         "latency": {
             "type": "object",
             "required": ["p50", "p99", "p999", "tenants"],
@@ -110,9 +119,14 @@ _CASE = {
                 "activeThreadPercentage": {"type": "integer", "minimum": 1, "maximum": 100},
                 "pinnedMemLimitMiB": {"type": "integer", "minimum": 0},
                 "deviceIndex": {"type": "integer", "minimum": 0},
+                "source": {"enum": ["gpuslice", "external"]},
+                "pipeDir": {"type": "string"},
+                "answers": {"type": "object"},
             },
         },
         "error": {"type": "string"},
+        "baseline": {"type": "boolean"},
+        "repeats": {"type": "array", "items": {"type": "array", "items": _PROCESS}},
     },
     "additionalProperties": False,
 }

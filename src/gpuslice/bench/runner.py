@@ -9,6 +9,15 @@ Strategies:
   ``replicas: N`` (``100/N`` % active threads, ``total/N`` pinned memory); see :mod:`gpuslice.bench.mps`.
 * ``mps-uncapped`` — the same daemon with no limits, for comparison (not what the cluster runs).
 
+With ``mps_pipe_dir`` the ``mps`` cases run as clients of an MPS control daemon someone else started (NVIDIA's
+``mps-control-daemon`` from the device plugin, which also switches the GPU to EXCLUSIVE_PROCESS); the limits
+recorded are the ones that daemon reports, not the ones gpuslice would set.
+
+Each case runs ``repeats`` times back to back (default 3); the analysis reports the median and the spread.
+The exclusive baselines a workload needs (``mixed`` = one latency tenant beside compute tenants, so it needs
+the solo latency and solo compute throughput) are added to the plan as ``time-slicing`` N=1 cases even when
+only some workloads or strategies were asked for, and marked ``baseline``.
+
 One pool of worker processes serves every case of a strategy (for capped MPS: every case of one N), so
 process start-up and CUDA initialisation are paid once. Workers that are not part of a case sit idle on a
 blocking read and launch nothing. For each case the orchestrator sends "run W from time T for S seconds" to
@@ -33,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from gpuslice.bench import worker as worker_mod
-from gpuslice.bench.mps import MpsDaemon, MpsLimits, MpsUnavailable
+from gpuslice.bench.mps import MpsDaemon, MpsLimits, MpsUnavailable, read_daemon_limits
 
 STRATEGIES = ("time-slicing", "mps", "mps-uncapped")
 WORKLOADS = ("compute", "latency", "memory", "mixed")
@@ -52,13 +61,16 @@ class BenchConfig:
     n_values: tuple[int, ...] = (1, 2, 4, 8)
     workloads: tuple[str, ...] = WORKLOADS
     strategies: tuple[str, ...] = STRATEGIES
-    window_s: float = 2.5
+    window_s: float = 1.0
+    repeats: int = 3
     backend: str = "torch"  # torch | fake
     device: int = 0
     params: dict[str, Any] = field(default_factory=dict)
     setup_timeout_s: float = 180.0
     start_lead_s: float = 0.3  # time between sending "run" and the common start
     python: str = sys.executable
+    mps_pipe_dir: str | None = None  # use this running MPS control daemon for the mps cases
+    baselines: dict[str, dict[str, Any]] | None = None  # solo records from another run (see analysis)
 
     def validate(self) -> None:
         bad = [s for s in self.strategies if s not in STRATEGIES]
@@ -71,6 +83,13 @@ class BenchConfig:
             raise BenchError("sharer counts must be between 1 and 48 (the MPS client limit)")
         if self.window_s <= 0:
             raise BenchError("the window must be positive")
+        if not 1 <= self.repeats <= 20:
+            raise BenchError("repeats must be between 1 and 20")
+        if self.mps_pipe_dir is not None and set(self.strategies) != {"mps"}:
+            raise BenchError(
+                "with an external MPS daemon only the mps strategy can run (the daemon's GPU is in "
+                "EXCLUSIVE_PROCESS mode, where time-slicing clients are refused): use --strategies mps"
+            )
         if self.backend not in ("torch", "fake"):
             raise BenchError(f"unknown backend {self.backend!r} (torch or fake)")
 
@@ -82,13 +101,30 @@ class BenchConfig:
             "workloads": list(self.workloads),
             "strategies": list(self.strategies),
             "windowS": self.window_s,
+            "repeats": self.repeats,
             "startLeadS": self.start_lead_s,
+            **({"mpsDaemon": "external"} if self.mps_pipe_dir else {}),
             "workerParams": dict(self.params),
         }
 
 
+def needed_baselines(workloads: tuple[str, ...] | list[str]) -> list[str]:
+    """The basic workloads whose solo throughput the requested ones are measured against."""
+    roles_needed = {r for w in workloads for r in (["latency", "compute"] if w == "mixed" else [w])}
+    return [w for w in ("compute", "latency", "memory") if w in roles_needed]
+
+
 def case_plan(cfg: BenchConfig) -> list[tuple[str, str, int]]:
-    """Every (strategy, workload, n) the run measures, in run order. ``mixed`` needs n >= 2."""
+    """Every (strategy, workload, n) the run measures, in run order. ``mixed`` needs n >= 2.
+
+    Exclusive baselines (``time-slicing`` N=1 of each basic workload the requested ones need) come first when
+    the requested matrix does not hold them; :func:`baseline_cases` says which those are. Not with an
+    external MPS daemon (its GPU refuses non-MPS clients): there the baselines come from ``cfg.baselines``.
+    """
+    return [*baseline_cases(cfg), *_requested(cfg)]
+
+
+def _requested(cfg: BenchConfig) -> list[tuple[str, str, int]]:
     out: list[tuple[str, str, int]] = []
     for s in cfg.strategies:
         for n in sorted(set(cfg.n_values)):
@@ -97,6 +133,25 @@ def case_plan(cfg: BenchConfig) -> list[tuple[str, str, int]]:
                     continue
                 out.append((s, w, n))
     return out
+
+
+def baseline_cases(cfg: BenchConfig) -> list[tuple[str, str, int]]:
+    """The exclusive N=1 cases the requested matrix needs but does not hold."""
+    if cfg.mps_pipe_dir is not None:
+        return []
+    have = set(_requested(cfg))
+    return [("time-slicing", w, 1) for w in needed_baselines(cfg.workloads) if ("time-slicing", w, 1) not in have]
+
+
+def median_run(workload: str, runs: list[list[dict[str, Any]]]) -> int:
+    """Index of the repeat whose total throughput (of the compute tenants, for mixed) is the median."""
+    main = "compute" if workload == "mixed" else workload
+
+    def total(procs: list[dict[str, Any]]) -> float:
+        return sum(float(p.get("throughput") or 0.0) for p in procs if p.get("role", main) == main)
+
+    order = sorted(range(len(runs)), key=lambda i: total(runs[i]))
+    return order[(len(order) - 1) // 2]
 
 
 def roles(workload: str, n: int) -> list[str]:
@@ -328,17 +383,27 @@ def run_bench(
     t_start = time.monotonic()
     work_dir = Path(tempfile.mkdtemp(prefix="gpuslice-bench-"))
     try:
-        for strategy in cfg.strategies:
+        baselines = set(baseline_cases(cfg))
+        if baselines:
+            notes.append(
+                "exclusive baselines measured for the requested workloads: "
+                + ", ".join(f"{s}/{w}/n{n}" for s, w, n in sorted(baselines))
+            )
+        for strategy in dict.fromkeys(s for s, _, _ in plan):
             todo = [(w, n) for (s, w, n) in plan if s == strategy]
-            status = _run_strategy(cfg, strategy, todo, gpu, results, work_dir, telemetry, emit)
+            status = _run_strategy(cfg, strategy, todo, gpu, results, work_dir, telemetry, emit, baselines)
+            if strategy not in cfg.strategies:
+                status = {**status, "note": "exclusive baselines only (strategy not requested)"}
             results["strategies"][strategy] = status
+        if cfg.baselines:
+            results["baselines"] = cfg.baselines
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     results["durationS"] = round(time.monotonic() - t_start, 2)
     if results["cases"] and results["cases"][0].get("processes") and results["cases"][0]["processes"][0].get("info"):
         results["host"]["worker"] = results["cases"][0]["processes"][0]["info"]
     for c in results["cases"]:
-        for p in c.get("processes", []):
+        for p in [*c.get("processes", []), *(q for r in c.get("repeats", []) for q in r)]:
             p.pop("info", None)
     return analyze(results)
 
@@ -348,16 +413,18 @@ def _write_checkpoint(path: Path, results: dict[str, Any]) -> None:
 
     doc = json.loads(json.dumps(results, default=str))
     for c in doc["cases"]:
-        for p in c.get("processes", []):
+        for p in [*c.get("processes", []), *(q for r in c.get("repeats", []) for q in r)]:
             p.pop("info", None)
     write_file_atomic(path, json.dumps(doc, indent=1) + "\n")
 
 
-def _pools_for(strategy: str, todo: list[tuple[str, int]]) -> list[tuple[int | None, int, list[tuple[str, int]]]]:
+def _pools_for(
+    strategy: str, todo: list[tuple[str, int]], external: bool = False
+) -> list[tuple[int | None, int, list[tuple[str, int]]]]:
     """(cap replicas or None, pool size, cases) per daemon/pool the strategy needs."""
     if not todo:
         return []
-    if strategy == "mps":
+    if strategy == "mps" and not external:
         ns = sorted({n for _, n in todo})
         return [(n, n, [(w, m) for (w, m) in todo if m == n]) for n in ns]
     return [(None, max(n for _, n in todo), todo)]
@@ -372,18 +439,27 @@ def _run_strategy(
     work_dir: Path,
     telemetry: Any,
     emit: Progress,
+    baselines: set[tuple[str, str, int]] | None = None,
 ) -> dict[str, Any]:
     status: dict[str, Any] = {"status": "ok", "note": None}
     failures: list[str] = []
     done = 0
-    for cap, size, cases in _pools_for(strategy, todo):
+    external = strategy == "mps" and cfg.mps_pipe_dir is not None
+    for cap, size, cases in _pools_for(strategy, todo, external):
         tag = strategy if cap is None else f"{strategy}-{cap}"
         env = _base_env(cfg)
         daemon: MpsDaemon | None = None
         limits: MpsLimits | None = None
+        mps_info: dict[str, Any] | None = None
         pool_done = 0
         try:
-            if strategy == "time-slicing":
+            if external:
+                assert cfg.mps_pipe_dir is not None
+                mps_info = read_daemon_limits(cfg.mps_pipe_dir, cfg.device)
+                env["CUDA_MPS_PIPE_DIRECTORY"] = cfg.mps_pipe_dir
+                env.pop("CUDA_MPS_LOG_DIRECTORY", None)
+                emit("mps-start", {"tag": f"{tag} (external daemon)", "limits": mps_info})
+            elif strategy == "time-slicing":
                 empty = work_dir / "no-mps"
                 empty.mkdir(exist_ok=True)
                 env["CUDA_MPS_PIPE_DIRECTORY"] = str(empty)
@@ -404,23 +480,32 @@ def _run_strategy(
                 for w, n in cases:
                     case_id = f"{strategy}/{w}/n{n}"
                     emit("case-start", {"case": case_id})
-                    if telemetry is not None:
-                        telemetry.start()
-                    procs = pool.run_case(case_id, roles(w, n), cfg.window_s)
-                    tel = telemetry.stop() if telemetry is not None else None
-                    for p in procs:
-                        p.pop("event", None)
-                        p.pop("case", None)
-                        p["info"] = info
+                    runs: list[tuple[list[dict[str, Any]], Any]] = []
+                    for r in range(cfg.repeats):
+                        if telemetry is not None:
+                            telemetry.start()
+                        rid = case_id if cfg.repeats == 1 else f"{case_id}#{r + 1}"
+                        procs = pool.run_case(rid, roles(w, n), cfg.window_s)
+                        tel = telemetry.stop() if telemetry is not None else None
+                        for p in procs:
+                            p.pop("event", None)
+                            p.pop("case", None)
+                            p["info"] = info
+                        runs.append((procs, tel))
+                    mid = median_run(w, [r for r, _ in runs])
                     case: dict[str, Any] = {
                         "strategy": strategy,
                         "workload": w,
                         "n": n,
                         "status": "ok",
-                        "processes": procs,
-                        "telemetry": tel,
-                        "mps": limits.to_dict() if limits else None,
+                        "processes": runs[mid][0],
+                        "telemetry": runs[mid][1],
+                        "mps": mps_info if external else (limits.to_dict() if limits else None),
                     }
+                    if cfg.repeats > 1:
+                        case["repeats"] = [r for r, _ in runs]
+                    if baselines and (strategy, w, n) in baselines:
+                        case["baseline"] = True
                     results["cases"].append(case)
                     done += 1
                     pool_done += 1

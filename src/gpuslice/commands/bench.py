@@ -125,7 +125,17 @@ def bench(
     strategies: str = typer.Option(
         "time-slicing,mps,mps-uncapped", "--strategies", help="time-slicing, mps (device-plugin caps), mps-uncapped."
     ),
-    window: float = typer.Option(2.5, "--window", help="Seconds each case runs (all tenants start together)."),
+    window: float = typer.Option(1.0, "--window", help="Seconds each case runs (all tenants start together)."),
+    repeats: int = typer.Option(3, "--repeats", help="Runs per case; results give the median and spread."),
+    mps_pipe_dir: Path | None = typer.Option(
+        None,
+        "--mps-pipe-dir",
+        help="Run the mps cases through this running MPS control daemon (e.g. NVIDIA's mps-control-daemon: "
+        "/mps/nvidia.com/gpu/pipe) instead of starting one; needs --strategies mps and --baseline-from.",
+    ),
+    baseline_from: Path | None = typer.Option(
+        None, "--baseline-from", help="Results file whose exclusive (N=1) baselines this run is measured against."
+    ),
     backend: str = typer.Option("torch", "--backend", help="torch (the GPU) or fake (CPU stand-in, no GPU)."),
     device: int = typer.Option(0, "--device", help="GPU index."),
     param: list[str] = typer.Option([], "--param", help="Worker parameter KEY=VALUE (e.g. gemmSize=8192)."),
@@ -172,14 +182,30 @@ def bench(
         return
     from gpuslice.bench.runner import BenchConfig, BenchError, run_bench
 
+    imported = None
+    if baseline_from is not None:
+        from gpuslice.bench.analysis import solo_baselines
+        from gpuslice.bench.results import load_results
+
+        imported = solo_baselines(load_results(baseline_from))
+        if not imported:
+            raise GpusliceError(f"{baseline_from}: no N=1 case to take a baseline from")
+    elif mps_pipe_dir is not None:
+        raise GpusliceError(
+            "--mps-pipe-dir needs --baseline-from: the external daemon's GPU (EXCLUSIVE_PROCESS) cannot run "
+            "the exclusive baselines"
+        )
     cfg = BenchConfig(
         n_values=_csv_ints(n, "--n"),
         workloads=_csv(workloads),
         strategies=_csv(strategies),
         window_s=window,
+        repeats=repeats,
         backend=backend,
         device=device,
         params=_params(param),
+        mps_pipe_dir=str(mps_pipe_dir) if mps_pipe_dir is not None else None,
+        baselines=imported,
     )
     try:
         cfg.validate()  # bad options fail before --out-dir is created, not after
@@ -278,7 +304,7 @@ def _render_job(
         args += ["--workloads", workloads]
     if strategies != "time-slicing,mps,mps-uncapped":
         args += ["--strategies", strategies]
-    if window != 2.5:
+    if window != 1.0:
         args += ["--window", str(window)]
     job = render_job(api.load(spec), pool, image=image, install=install, bench_args=args)
     text = job.yaml()
