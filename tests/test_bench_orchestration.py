@@ -52,6 +52,8 @@ elif parts[0] == "set_default_active_thread_percentage":
     d["atp"] = float(parts[1]); save(d)
 elif parts[0] == "set_default_device_pinned_mem_limit":
     d["mem"] = parts[1:]; save(d)
+elif parts[0] == "get_default_device_pinned_mem_limit":
+    print(d["mem"][1] if d["mem"] else "none")
 elif parts[0] == "quit":
     os.remove(state)
 else:
@@ -216,3 +218,54 @@ def test_cli_bad_input_exits_2(cli, tmp_path: Path) -> None:
         r = cli("bench", "--out-dir", str(tmp_path / "gpu"))
         assert r.exit_code == 2 and "no NVIDIA GPU found" in r.stderr
         assert not (tmp_path / "gpu" / "results.json").exists()
+
+
+def test_partial_run_measures_the_baselines_it_needs(no_mps: None) -> None:
+    """--workloads latency,mixed: mixed tenants are judged against solo latency AND solo compute."""
+    cfg = _cfg(strategies=("time-slicing",), n_values=(2,), workloads=("latency", "mixed"), repeats=1)
+    assert case_plan(cfg)[:2] == [("time-slicing", "compute", 1), ("time-slicing", "latency", 1)]
+    res = run_bench(cfg)
+    validate_results(res)
+    base = {(c["workload"], c["n"]) for c in res["cases"] if c.get("baseline")}
+    assert base == {("compute", 1), ("latency", 1)}
+    mixed = next(c for c in res["cases"] if c["workload"] == "mixed")
+    assert mixed["metrics"]["efficiency"] is not None  # was None ("–") before the compute baseline was measured
+    assert any("baselines measured" in n for n in res["notes"])
+
+
+def test_repeats_report_median_and_spread(no_mps: None) -> None:
+    res = run_bench(_cfg(strategies=("time-slicing",), n_values=(2,), workloads=("compute",), repeats=3))
+    validate_results(res)
+    case = next(c for c in res["cases"] if c["n"] == 2)
+    assert len(case["repeats"]) == 3 and all(len(r) == 2 for r in case["repeats"])
+    sp = case["metrics"]["spread"]["efficiency"]
+    assert len(sp["values"]) == 3
+    assert sp["min"] <= sp["median"] <= sp["max"]
+    assert case["metrics"]["efficiency"] == sp["median"]
+    assert case["processes"] in case["repeats"]  # the median repeat's records
+
+
+def test_external_daemon_is_used_not_started(fake_mps: Path) -> None:
+    """--mps-pipe-dir: clients join a daemon someone else started; its reported caps are recorded."""
+    with MpsDaemon(MpsLimits(replicas=4, total_memory_mib=16384)) as d:
+        started = fake_mps.read_text().count("-d ")
+        base = {"compute": {"throughput": 1.0, "unit": "TFLOP/s", "fromStrategy": "time-slicing"}}
+        cfg = _cfg(
+            strategies=("mps",),
+            n_values=(4,),
+            workloads=("compute",),
+            repeats=1,
+            mps_pipe_dir=str(d.pipe_dir),
+            baselines=base,
+        )
+        res = run_bench(cfg)
+        assert fake_mps.read_text().count("-d ") == started  # no second daemon
+    validate_results(res)
+    (case,) = res["cases"]
+    assert case["mps"]["source"] == "external"
+    assert case["mps"]["activeThreadPercentage"] == 25 and case["mps"]["replicas"] == 4
+    assert case["mps"]["pinnedMemLimitMiB"] == 4096
+    assert res["config"]["mpsDaemon"] == "external"
+    assert case["metrics"]["efficiency"] is not None  # against the imported baseline
+    with pytest.raises(BenchError, match="only the mps strategy"):
+        _cfg(strategies=("time-slicing", "mps"), mps_pipe_dir="/mps/nvidia.com/gpu/pipe").validate()

@@ -204,17 +204,18 @@ def read_daemon_limits(pipe_dir: str, device_index: int = 0, control_bin: str = 
     ``set_default_device_pinned_mem_limit``); clients that connect get them. ``replicas`` is inferred from the
     thread percentage (the plugin sets ``100 / replicas``).
     """
-    d = MpsDaemon(control_bin=control_bin, timeout_s=10.0)
-    d._root = Path(pipe_dir).parent  # only env/pipe are used: no start, no stop
+    import os
+
+    binary = shutil.which(control_bin)
+    if not binary:
+        raise MpsUnavailable(f"{control_bin} is not on PATH (the NVIDIA driver's MPS tools are missing)")
     env_dir = str(Path(pipe_dir))
+    env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": env_dir}
 
     def ask(cmd: str) -> str:
-        import os
-
-        env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": env_dir}
         try:
             p = subprocess.run(
-                [d._bin()], input=cmd + "\n", env=env, capture_output=True, text=True, timeout=10, check=False
+                [binary], input=cmd + "\n", env=env, capture_output=True, text=True, timeout=10, check=False
             )
         except subprocess.TimeoutExpired as e:
             raise MpsUnavailable(f"the MPS daemon at {pipe_dir} did not answer {cmd!r}") from e
