@@ -41,6 +41,8 @@ OsId = Literal[
     "rocky-9",
 ]
 Strategy = Literal["time-slicing", "mps", "none"]
+#: ``cluster.provider``: the keys of ``gpuslice.providers.providers()`` (a test keeps them equal)
+ProviderId = Literal["eks", "generic"]
 
 DnsLabel = Annotated[
     str,
@@ -79,7 +81,11 @@ class Cluster(_Strict):
     deployment_id: DnsLabel = Field(
         description="Stable key every generated name derives from. Keep it unchanged across re-deploys."
     )
-    provider: Literal["eks", "generic"] = "eks"
+    provider: ProviderId = Field(
+        default="eks",
+        description="eks: EKS node groups, bootstrap and EKS checks; generic: any Kubernetes whose GPU nodes exist "
+        "already (operator, sharing config, labels, smoke test and a node-prep script).",
+    )
     kubernetes_version: KubeVersion = Field(description='Kubernetes minor version, e.g. "1.33".')
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
 
@@ -182,7 +188,12 @@ class Sharing(_Strict):
 
 class NodePool(_Strict):
     name: DnsLabel
-    instance_type: str = Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
+    instance_type: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$",
+        description="EC2 instance type; required for provider eks. Optional for generic, where gpu: {model, count, "
+        "memoryGiB} describes the GPUs.",
+    )
     os: OsId
     gpu: GpuOverride | None = None
     disks: Disks = Disks()
@@ -273,6 +284,27 @@ class Spec(_Strict):
             seen.add(p.name)
         return self
 
+    @model_validator(mode="after")
+    def _instance_types(self) -> Spec:
+        from gpuslice.providers import providers
+
+        if providers()[self.cluster.provider].needs_instance_type:
+            for i, p in enumerate(self.node_pools):
+                if p.instance_type is None:
+                    raise FieldError(
+                        ("nodePools", i, "instanceType"),
+                        f"required for provider {self.cluster.provider} (the EC2 instance type of the pool's nodes)",
+                    )
+        return self
+
+
+class FieldError(ValueError):
+    """A cross-field rule broken at ``path`` (the error then points at that field, not at the document)."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
 
 # ----------------------------------------------------------------------------------------------------------
 # Parsing with positions
@@ -340,6 +372,9 @@ def problems_from_validation(e: ValidationError, located: Located) -> list[Probl
         loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and "[" in x and x.endswith("]")))
         # Drop pydantic union/function tags like 'function-after[...]'.
         loc = tuple(x for x in loc if not (isinstance(x, str) and x.startswith(("function-", "tagged-union"))))
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            loc = (*loc, *cause.path)
         if err["type"] == "extra_forbidden":
             key = str(loc[-1])
             owner = _model_at(loc[:-1])

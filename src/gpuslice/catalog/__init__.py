@@ -225,8 +225,8 @@ class Catalog(BaseModel):
     default_chart_version: str
     disk_budget: DiskBudget
 
-    def instance(self, name: str) -> InstanceType | None:
-        return self.instance_types.get(name)
+    def instance(self, name: str | None) -> InstanceType | None:
+        return self.instance_types.get(name) if name else None
 
     def gpu(self, model: str) -> GpuModel | None:
         return self.gpu_models.get(model)

@@ -150,6 +150,9 @@ class GpuNodePool(Construct):
             )
         if rp.spec.max_size < 1:
             raise fail(resolved, (*where, "maxSize"), "an EKS managed node group needs maxSize >= 1")
+        if rp.spec.instance_type is None:
+            raise fail(resolved, (*where, "instanceType"), "an EKS managed node group needs the pool's instanceType")
+        instance_type: str = rp.spec.instance_type
         try:
             cluster.vpc  # noqa: B018 - an imported cluster without a VPC raises here
         except RuntimeError as e:
@@ -239,7 +242,7 @@ class GpuNodePool(Construct):
                 version=self.launch_template.latest_version_number,
             ),
             ami_type=eks.NodegroupAmiType[self.ami_type.upper()] if self.ami_type else None,
-            instance_types=[ec2.InstanceType(rp.spec.instance_type)],
+            instance_types=[ec2.InstanceType(instance_type)],
             min_size=rp.spec.min_size,
             max_size=rp.spec.max_size,
             desired_size=rp.spec.desired_size if rp.spec.desired_size is not None else rp.spec.min_size,

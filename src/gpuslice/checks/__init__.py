@@ -61,13 +61,17 @@ def run_checks(resolved: ResolvedSpec, *, today: date | None = None) -> list[Fin
     """Run every rule. ``today`` is the date date-based rules (end of support) compare with; default:
     $GPUSLICE_TODAY, else the clock. Findings that name a spec path get the line it is on."""
     from gpuslice.checks._common import reset_today, set_today, today_from_env
+    from gpuslice.providers import provider_check_modules, provider_of
 
     disabled = set(resolved.spec.checks.disabled)
+    # Provider-specific rule modules (EKS: SSM policy, EBS volumes) run only on their provider.
+    skip = provider_check_modules() - set(provider_of(resolved).check_modules)
     findings: list[Finding] = []
     token = set_today(today or today_from_env())
     try:
-        for rule in rules().values():
-            findings.extend(f for f in rule(resolved) if f.id not in disabled)
+        for name, rule in rules().items():
+            if name not in skip:
+                findings.extend(f for f in rule(resolved) if f.id not in disabled)
     finally:
         reset_today(token)
     findings.extend(_unknown_disabled(resolved.spec.checks.disabled))

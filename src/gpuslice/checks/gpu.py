@@ -22,16 +22,15 @@ def _pool(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
             if not v
         ]
         if missing:
-            close = difflib.get_close_matches(p.spec.instance_type, list(r.catalog.instance_types), n=3, cutoff=0.75)
+            name = p.spec.instance_type
+            close = difflib.get_close_matches(name, list(r.catalog.instance_types), n=3, cutoff=0.75) if name else []
             hint = f" Did you mean {', '.join(close)}?" if close else ""
+            what = f"Instance type {name!r} is not in gpuslice's catalog" if name else "The pool names no instanceType"
             yield Finding(
                 id="gpu-unknown-instance-type",
                 severity=Severity.ERROR,
                 pool=p.name,
-                message=(
-                    f"Instance type {p.spec.instance_type!r} is not in gpuslice's catalog and the pool's gpu: "
-                    f"override lacks {', '.join(missing)}.{hint}"
-                ),
+                message=f"{what} and the pool's gpu: override lacks {', '.join(missing)}.{hint}",
                 fix=(
                     "Describe the GPU: gpu: {model: <e.g. L4>, count: <GPUs per node>, memoryGiB: <per GPU>} "
                     "(aws ec2 describe-instance-types --instance-types <type> --query "

@@ -65,7 +65,9 @@ def report_lines(findings: list[Finding], resolved: ResolvedSpec | None = None, 
         title = "cluster-wide" if group == CLUSTER else f"pool {group}"
         pool = resolved.pool(group) if resolved and group != CLUSTER else None
         if pool is not None:
-            title += f" ({pool.spec.instance_type}, {pool.spec.os})"
+            title += (
+                f" ({pool.spec.instance_type}, {pool.spec.os})" if pool.spec.instance_type else f" ({pool.spec.os})"
+            )
         if lines:
             lines.append("")
         lines += [f"[bold]{escape(t)}[/]" for t in _wrap(title, width, "", "  ")]

@@ -50,16 +50,27 @@ Renderer = Callable[[ResolvedSpec, RenderOptions], RenderResult]
 
 
 def renderers() -> dict[str, Renderer]:
-    from gpuslice.render import bootstrap, nodegroups, operator, sharing, smoke, top_agent
+    """Every renderer. The node-side ones belong to a provider (``gpuslice.providers``: EKS bootstrap and node
+    groups, generic node-prep); the rest run for every provider."""
+    from gpuslice.render import bootstrap, node_prep, nodegroups, operator, sharing, smoke, top_agent
 
     return {
         "sharing": sharing.render,
         "operator": operator.render,
         "bootstrap": bootstrap.render,
         "nodegroups": nodegroups.render,
+        "node-prep": node_prep.render,
         "smoke": smoke.render,
         "top": top_agent.render,
     }
+
+
+def renderers_for(resolved: ResolvedSpec) -> dict[str, Renderer]:
+    """The renderers of the spec's provider: the common ones plus its own node-side ones."""
+    from gpuslice.providers import provider_of, provider_renderers
+
+    skip = provider_renderers() - set(provider_of(resolved).node_renderers)
+    return {name: fn for name, fn in renderers().items() if name not in skip}
 
 
 def render_all(
@@ -72,7 +83,7 @@ def render_all(
     """Every registered renderer's files; ``progress`` hears which one runs (a large spec takes seconds)."""
     opts = options or RenderOptions()
     result = RenderResult()
-    for name, fn in renderers().items():
+    for name, fn in renderers_for(resolved).items():
         if only is None or name in only:
             if progress is not None:
                 progress(f"rendering {name} ({len(resolved.pools)} pools)")

@@ -36,10 +36,12 @@ def plan_markdown(r: ResolvedSpec, findings: list[Finding], files: list[str]) ->
         sh = p.sharing
         sharing = f"{sh.strategy} x{sh.replicas}" if sh.shared else "exclusive"
         key = p.node_labels.get("nvidia.com/device-plugin.config", "(Bottlerocket settings)")
-        lines.append(f"| {p.name} | {p.spec.instance_type} | {p.spec.os} | {gpus} | {mem} | {sharing} | `{key}` |")
-    from gpuslice.render.nodegroups import node_paths_markdown
+        lines.append(
+            f"| {p.name} | {p.spec.instance_type or '-'} | {p.spec.os} | {gpus} | {mem} | {sharing} | `{key}` |"
+        )
+    from gpuslice.providers import provider_of
 
-    lines += ["", *node_paths_markdown(r)]
+    lines += ["", *provider_of(r).plan_notes(r)]
     lines += ["## Findings", ""]
     if not findings:
         lines.append("None.")
