@@ -256,3 +256,31 @@ def test_corpus_dump_through_the_cli_as_json(tmp_path, cli):
     items = data["findings"] if isinstance(data, dict) else data
     got = [f for f in items if f["id"] == "driver-image-unpublished"]
     assert got and got[0]["evidence"] and "amzn" in got[0]["message"]
+
+
+def test_live_doctor_reads_chart_plugins_in_other_namespaces_and_lints_their_config(tmp_path):
+    """Live, doctor finds a device-plugin Helm release in its own namespace (beside the operator), reads that
+    namespace and lints the ConfigMap the chart's DaemonSet mounts: the duplicate and the broken key are reported."""
+    import random
+
+    from gpuslice.cluster.kube import KubeClient, LiveSource
+    from gpuslice.cluster.retry import Retrier, RetryPolicy
+    from tests.fakeapi import FakeKube
+
+    c = kf.healthy()
+    ns = "nvidia-device-plugin"
+    ds = _plugin_ds(ns, "nvdp-nvidia-device-plugin", 1)
+    ds["spec"]["template"]["spec"]["volumes"] = [kf.configmap_volume("nvdp-config")]
+    c.daemonsets[ns] = [ds]
+    p = _plugin_pod(ns, "nvdp-nvidia-device-plugin", GPU1)
+    p["spec"]["volumes"].append(kf.configmap_volume("nvdp-config"))
+    c.add_pod(p)
+    bad = "version: v1\nsharing:\n  timeSlicing:\n    resources:\n    - name: nvidia.com/gpu\n      replicas: -2\n"
+    c.configmaps[ns] = [kf.configmap("nvdp-config", ns, {"any": bad})]
+    with FakeKube(c) as api:
+        r = Retrier(policy=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02), rng=random.Random(0))
+        src = LiveSource(KubeClient(str(api.kubeconfig(tmp_path)), retrier=r), [NS, "kube-system", "default"])
+        assert ns in src.namespaces()
+        got = run_doctor(load_view(src))
+    assert "device-plugin-duplicate" in _ids(got)
+    assert f"{ns}/nvdp-config" in _text(got, "sharing-config-invalid")

@@ -47,3 +47,10 @@ def test_doctor_names_the_root_cause(name, tmp_path):
     for f in findings:
         if f.id in case["expect"]:
             assert f.evidence, (name, f.id)
+
+
+def test_docs_list_every_case():
+    doc = (rw.kf.ROOT.parent / "docs" / "cluster-ops.md").read_text()
+    for name in CASES:
+        case = rw.load_case(name)
+        assert f"`{name}`" in doc and case["source"] in doc, name

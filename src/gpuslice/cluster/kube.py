@@ -463,6 +463,7 @@ class LiveSource:
         self.limit_bytes = limit_bytes
         self.configmap_names = configmap_names
         self._cm_cache: dict[str, list[dict[str, Any]]] | None = None
+        self._plugin_ds: list[dict[str, Any]] | None = None
         #: optional lists RBAC did not allow (doctor reports them as not captured)
         self.denied: list[str] = []
 
@@ -480,11 +481,31 @@ class LiveSource:
             return []
 
     def namespaces(self) -> list[str]:
-        return list(dict.fromkeys([*self._namespaces, *sorted(self._configmaps_by_ns())]))
+        plugin_ns = sorted({d["metadata"]["namespace"] for d in self._plugin_daemonsets()})
+        return list(dict.fromkeys([*self._namespaces, *plugin_ns, *sorted(self._configmaps_by_ns())]))
+
+    def _plugin_daemonsets(self) -> list[dict[str, Any]]:
+        """NVIDIA device-plugin / GFD / MPS-daemon DaemonSets in any namespace (the device plugin's Helm chart,
+        eksctl's in kube-system): doctor reads their namespaces and lints the ConfigMaps they mount."""
+        if self._plugin_ds is None:
+            doc = self._optional("daemonsets") or {}
+            out = []
+            for d in doc.get("items") or ():
+                name = str((d.get("metadata") or {}).get("name") or "").lower()
+                tpl = ((d.get("spec") or {}).get("template") or {}).get("spec") or {}
+                images = [str(c.get("image") or "") for c in tpl.get("containers") or () if isinstance(c, dict)]
+                if (
+                    any(h in name for h in ("device-plugin", "feature-discovery", "mps-control-daemon"))
+                    or any("k8s-device-plugin" in i for i in images)
+                ) and (d.get("metadata") or {}).get("namespace"):
+                    out.append(d)
+            self._plugin_ds = out
+        return self._plugin_ds
 
     def _configmaps_by_ns(self) -> dict[str, list[dict[str, Any]]]:
         """Only device-plugin ConfigMaps: the one ClusterPolicy names (in any namespace, so one created in the
-        wrong namespace shows up) and gpuslice's own. Never other ConfigMaps, never Secrets."""
+        wrong namespace shows up), those a device-plugin/GFD DaemonSet mounts, and gpuslice's own. Never other
+        ConfigMaps, never Secrets."""
         if self._cm_cache is None:
             try:
                 self._cm_cache = self._find_configmaps()
@@ -507,6 +528,16 @@ class LiveSource:
             doc = self.kube.list(CONFIGMAPS, None, field_selector=f"metadata.name={name}") or {}
             for cm in doc.get("items") or ():
                 found[cm["metadata"].get("uid") or f"{cm['metadata']['namespace']}/{name}"] = cm
+        for d in self._plugin_daemonsets():
+            ns = d["metadata"]["namespace"]
+            tpl = ((d.get("spec") or {}).get("template") or {}).get("spec") or {}
+            for v in tpl.get("volumes") or ():
+                cm_name = ((v or {}).get("configMap") or {}).get("name") if isinstance(v, dict) else None
+                if not cm_name or cm_name == "kube-root-ca.crt":
+                    continue
+                doc = self.kube.list(CONFIGMAPS, ns, field_selector=f"metadata.name={cm_name}") or {}
+                for cm in doc.get("items") or ():
+                    found[cm["metadata"].get("uid") or f"{ns}/{cm_name}"] = cm
         for ns in self._namespaces:
             doc = self.kube.list(CONFIGMAPS, ns, label_selector="app.kubernetes.io/managed-by=gpuslice") or {}
             for cm in doc.get("items") or ():
