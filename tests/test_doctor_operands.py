@@ -278,7 +278,7 @@ def test_live_doctor_reads_chart_plugins_in_other_namespaces_and_lints_their_con
     bad = "version: v1\nsharing:\n  timeSlicing:\n    resources:\n    - name: nvidia.com/gpu\n      replicas: -2\n"
     c.configmaps[ns] = [kf.configmap("nvdp-config", ns, {"any": bad})]
     with FakeKube(c) as api:
-        r = Retrier(policy=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02), rng=random.Random(0))
+        r = Retrier(policy=RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.02), rng=random.Random(0))
         src = LiveSource(KubeClient(str(api.kubeconfig(tmp_path)), retrier=r), [NS, "kube-system", "default"])
         assert ns in src.namespaces()
         got = run_doctor(load_view(src))
