@@ -28,6 +28,7 @@ OTHER = "tok-PLANTED-second-41d2"
         f"-----BEGIN RSA PRIVATE KEY-----\n{TOKEN}\n-----END RSA PRIVATE KEY-----",
         f'found duplicate key "anything" with value "{TOKEN}" (original value: "{OTHER}")',
         f"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ{TOKEN}.c2ln",
+        f"Error: failed to fetch https://admin:{TOKEN}@charts.corp.example/index.yaml",
     ],
 )
 def test_redact_masks_credentials(text):

@@ -39,6 +39,8 @@ _BEARER = re.compile(r"(?P<k>\b(?:Bearer|Basic)\s+)(?P<v>[A-Za-z0-9._~+/=-]{8,})
 _DUPLICATE = re.compile(
     r'(duplicate key "(?:[^"\\]|\\.)*") with value .*?(?: \(original value: .*\))?(?=$|\n)', re.MULTILINE
 )
+#: ``scheme://user:password@host``: the password part of URL credentials.
+_URL_USERINFO = re.compile(r"(?P<k>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)(?P<v>[^\s@/]+)(?=@)")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 
@@ -57,6 +59,7 @@ def redact(text: str) -> str:
         return text
     out = _PEM.sub(MASK, text)
     out = _DUPLICATE.sub(r"\1", out)
+    out = _URL_USERINFO.sub(lambda m: m.group("k") + MASK, out)
     out = _BEARER.sub(lambda m: m.group("k") + MASK, out)
     out = _KEY_QUOTED.sub(_mask_value, out)
     out = _KEY_PLAIN.sub(_mask_value, out)

@@ -139,7 +139,9 @@ class Retrier:
 
 
 def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
+    from gpuslice.redact import redact
+
+    text = redact(str(e)).strip().splitlines()  # it is printed and kept in apply's JSON: no credentials
     return (text[-1] if text else type(e).__name__)[:300]
 
 

@@ -54,7 +54,11 @@ def _retrier(max_attempts: int, retry_timeout: float, err: Any) -> Any:
     from gpuslice.cluster.retry import Retrier, RetryEvent, RetryPolicy
 
     def show(ev: RetryEvent) -> None:
-        err.print(f"[yellow]retry[/] {_esc(ev.describe())}: {_esc(str(ev.error))}", markup=True, highlight=False)
+        err.print(
+            f"[yellow]retry[/] {_esc(redact(ev.describe()))}: {_esc(redact(str(ev.error)))}",
+            markup=True,
+            highlight=False,
+        )
 
     return Retrier(policy=RetryPolicy(max_attempts=max_attempts, total_timeout=retry_timeout), on_retry=show)
 
