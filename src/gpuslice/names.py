@@ -17,8 +17,26 @@ DNS_LABEL_MAX = 63
 HELM_RELEASE_MAX = 53
 HASH_LEN = 8
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+# Kubernetes name rules (k8s.io/apimachinery pkg/util/validation), the one place they are written out. Patterns
+# without anchors; use ``re.fullmatch`` (or ``^...$`` in JSON-Schema patterns).
+#: RFC 1123 label: object names, label values of names, ConfigMap-as-volume names (<= 63)
+DNS_LABEL_PATTERN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+#: RFC 1123 subdomain: dotted labels (<= 253), e.g. Helm release names, label-key prefixes
+DNS_SUBDOMAIN_PATTERN = rf"{DNS_LABEL_PATTERN}(\.{DNS_LABEL_PATTERN})*"
+#: label value (<= 63, may be empty)
+LABEL_VALUE_PATTERN = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
+#: qualified name: optional DNS-subdomain prefix and "/", then a name part of <= 63 characters (label keys)
+LABEL_KEY_PATTERN = rf"({DNS_SUBDOMAIN_PATTERN}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{{0,61}}[A-Za-z0-9])?"
+#: ConfigMap data key (<= 253)
+CONFIGMAP_KEY_PATTERN = r"[-._a-zA-Z0-9]+"
+
+DNS_LABEL_RE = re.compile(DNS_LABEL_PATTERN)
+DNS_SUBDOMAIN_RE = re.compile(DNS_SUBDOMAIN_PATTERN)
+LABEL_VALUE_RE = re.compile(LABEL_VALUE_PATTERN)
+LABEL_KEY_RE = re.compile(LABEL_KEY_PATTERN)
+CONFIGMAP_KEY_RE = re.compile(CONFIGMAP_KEY_PATTERN)
+_DNS_LABEL = re.compile(f"^{DNS_LABEL_PATTERN}$")
+_LABEL_VALUE = re.compile(f"^{LABEL_VALUE_PATTERN}$")
 _INVALID = re.compile(r"[^a-z0-9-]+")
 _DASHES = re.compile(r"-{2,}")
 

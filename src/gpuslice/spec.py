@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from gpuslice.errors import Problem, SpecError
+from gpuslice.names import DNS_LABEL_PATTERN, LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN
 from gpuslice.yamlio import Located, load_yaml_file, parse_yaml_text
 
 API_VERSION = "gpuslice.dev/v1alpha1"
@@ -46,7 +47,7 @@ ProviderId = Literal["eks", "generic"]
 
 DnsLabel = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+    StringConstraints(min_length=1, max_length=63, pattern=f"^{DNS_LABEL_PATTERN}$"),
 ]
 KubeVersion = Annotated[str, StringConstraints(pattern=r"^1\.\d{1,3}$")]
 # Image reference prefix: host[:port][/path...], no scheme, no tag.
@@ -58,10 +59,8 @@ ImagePrefix = Annotated[
         pattern=r"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*/?$",
     ),
 ]
-_LABEL_KEY = re.compile(
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
-)
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_KEY = re.compile(f"^{LABEL_KEY_PATTERN}$")
+_LABEL_VALUE = re.compile(f"^{LABEL_VALUE_PATTERN}$")
 
 
 class _Strict(BaseModel):
@@ -98,7 +97,7 @@ class Operator(_Strict):
     release_name: str | None = Field(
         default=None,
         max_length=53,
-        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        pattern=f"^{DNS_LABEL_PATTERN}$",
         description="Helm release name; default derived from deploymentId.",
     )
     chart_repository: str = "https://helm.ngc.nvidia.com/nvidia"

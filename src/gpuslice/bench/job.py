@@ -16,7 +16,6 @@ import difflib
 import shlex
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from gpuslice.bench.results import LOG_BEGIN, LOG_END
@@ -26,10 +25,9 @@ from gpuslice.resolve import DEVICE_PLUGIN_CONFIG_LABEL, EXCLUSIVE_KEY, POOL_LAB
 
 @lru_cache(maxsize=1)
 def job_defaults() -> dict[str, Any]:
-    import yaml
+    from gpuslice.yamlio import load_packaged
 
-    text = resources.files("gpuslice.bench").joinpath("job_defaults.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_packaged("gpuslice.bench", "job_defaults.yaml")
     return data
 
 

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from gpuslice.errors import GpusliceError
+
 CONTROL_BIN = "nvidia-cuda-mps-control"
 
 
-class MpsUnavailable(Exception):
+class MpsUnavailable(GpusliceError):
     """MPS cannot be used here (no control binary, the daemon does not start, a sandbox forbids it...)."""
 
 

@@ -43,6 +43,7 @@ from typing import Any
 
 from gpuslice.bench import worker as worker_mod
 from gpuslice.bench.mps import MpsDaemon, MpsLimits, MpsUnavailable, read_daemon_limits
+from gpuslice.errors import GpusliceError
 
 STRATEGIES = ("time-slicing", "mps", "mps-uncapped")
 WORKLOADS = ("compute", "latency", "memory", "mixed")
@@ -52,7 +53,7 @@ SCHEMA_VERSION = 1
 Progress = Callable[[str, dict[str, Any]], None]
 
 
-class BenchError(Exception):
+class BenchError(GpusliceError):
     """The benchmark itself could not run (not a per-strategy skip)."""
 
 

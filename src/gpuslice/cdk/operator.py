@@ -20,13 +20,13 @@ from constructs import Construct
 from gpuslice.cdk import _render
 from gpuslice.cdk._util import fail
 from gpuslice.errors import GpusliceError
-from gpuslice.names import HELM_RELEASE_MAX
+from gpuslice.names import DNS_SUBDOMAIN_PATTERN, HELM_RELEASE_MAX
 from gpuslice.resolve import ResolvedSpec
 
 CHART_NAME = "gpu-operator"
 #: CDK's Helm handler runs in AWS Lambda: aws-cdk-lib ``HelmChart`` rejects timeouts over 15 minutes.
 CDK_HELM_TIMEOUT_MAX_MINUTES = 15
-_RELEASE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_RELEASE_RE = re.compile(f"^{DNS_SUBDOMAIN_PATTERN}$")
 _MARKER_PREFIX = "GpusliceHelmRelease"
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from gpuslice.cluster import model as m
@@ -19,10 +18,9 @@ NODEGROUP_LABELS = ("eks.amazonaws.com/nodegroup", "alpha.eksctl.io/nodegroup-na
 
 
 def _load(name: str) -> dict[str, Any]:
-    import yaml
+    from gpuslice.yamlio import load_packaged
 
-    text = resources.files("gpuslice.cluster").joinpath(f"data/{name}").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_packaged("gpuslice.cluster", f"data/{name}")
     return data
 
 

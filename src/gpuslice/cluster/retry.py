@@ -17,7 +17,6 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, TypeVar
 
 from gpuslice.errors import ClusterError, GpusliceError, HelmError
@@ -157,10 +156,9 @@ class _Signature:
 
 @functools.cache
 def _data() -> dict[str, Any]:
-    import yaml
+    from gpuslice.yamlio import load_packaged
 
-    text = resources.files("gpuslice.cluster").joinpath("data/transient.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_packaged("gpuslice.cluster", "data/transient.yaml")
     return data
 
 

@@ -40,15 +40,11 @@ class ImageRules:
 
 @lru_cache(maxsize=1)
 def load_image_rules() -> ImageRules:
-    from importlib import resources
-
-    import yaml
-
     from gpuslice.errors import CatalogError
+    from gpuslice.yamlio import load_packaged
 
+    d = load_packaged("gpuslice.catalog", "data/operator_images.yaml")
     try:
-        text = resources.files("gpuslice.catalog").joinpath("data", "operator_images.yaml").read_text("utf-8")
-        d = yaml.safe_load(text)
         style = d["pullSecretStyle"]
         rules = ImageRules(
             os_suffixed=tuple(d["osSuffixed"]["components"]),
@@ -61,7 +57,7 @@ def load_image_rules() -> ImageRules:
             needs_mig=tuple(d["runsOnlyWhen"]["migCapableGpu"]),
             needs_flag=tuple((str(k), str(v)) for k, v in d["runsOnlyWhen"]["valuesFlag"].items()),
         )
-    except (KeyError, TypeError, re.error, yaml.YAMLError, OSError) as e:
+    except (KeyError, TypeError, re.error) as e:
         raise CatalogError(f"gpuslice data file operator_images.yaml is broken: {e}") from e
     bad = {rules.pull_secret_style_default, *rules.pull_secret_style.values()} - {"names", "objects"}
     if bad:

@@ -19,6 +19,7 @@ from gpuslice.lintconfig.result import ConfigSummary, LintResult, emit, summariz
 from gpuslice.lintconfig.schema import DNS1123_LABEL, schema
 from gpuslice.lintconfig.speccheck import compare_with_spec, spec_expectations
 from gpuslice.lintconfig.versions import PluginRules
+from gpuslice.names import CONFIGMAP_KEY_RE, LABEL_VALUE_RE
 
 if TYPE_CHECKING:
     from gpuslice.resolve import ResolvedSpec
@@ -350,7 +351,7 @@ def value_text(
     return value, kline, None
 
 
-LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+LABEL_VALUE = LABEL_VALUE_RE
 
 
 def configmap_key_problems(key: str) -> str:
@@ -358,7 +359,7 @@ def configmap_key_problems(key: str) -> str:
     errs = []
     if len(key) > 253:
         errs.append("must be no more than 253 characters")
-    if not re.fullmatch(r"[-._a-zA-Z0-9]+", key):
+    if not CONFIGMAP_KEY_RE.fullmatch(key):
         errs.append("a valid config key must consist of alphanumeric characters, '-', '_' or '.'")
     if key == ".":
         errs.append("must not be '.'")

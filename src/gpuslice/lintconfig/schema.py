@@ -6,24 +6,22 @@ from __future__ import annotations
 import functools
 import math
 import re
-from importlib import resources
 from typing import Any
 
 from gpuslice.lintconfig.goyaml import go_format_float
+from gpuslice.names import DNS_LABEL_RE, DNS_SUBDOMAIN_RE
 
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-DNS1123_SUBDOMAIN = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
-DNS1123_LABEL = re.compile(_DNS_LABEL)
+DNS1123_SUBDOMAIN = DNS_SUBDOMAIN_RE
+DNS1123_LABEL = DNS_LABEL_RE
 _HEX = "0123456789abcdefABCDEF"
 _GO_DURATION = re.compile(r"[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+")
 
 
 @functools.cache
 def schema() -> dict[str, Any]:
-    import yaml
+    from gpuslice.yamlio import load_packaged
 
-    text = resources.files("gpuslice.lintconfig").joinpath("device_plugin_v1.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_packaged("gpuslice.lintconfig", "device_plugin_v1.yaml")
     return data
 
 
