@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpuslice.bench.analysis import analyze
-from gpuslice.bench.recommend import mig_option, recommend, recommend_one
+from gpuslice.bench.recommend import PoolTarget, mig_option, recommend, recommend_one
 from gpuslice.bench.results import load_results, validate_results
 from gpuslice.bench.writeback import apply_recommendations
 from gpuslice.resolve import resolve
@@ -39,7 +39,7 @@ def _floor_explained(rec: Any, floor: float = 0.9) -> None:
 
 
 def test_h200_latency_tenants_get_mps(h200: dict) -> None:
-    rec = recommend_one(h200, workloads=("latency",))
+    rec = recommend_one(h200, PoolTarget(workloads=("latency",)))
     assert (rec.strategy, rec.replicas) == ("mps", 8)
     text = " ".join(rec.reasons)
     assert "6.22x" in text and "time-slicing with 8 sharers instead: latency 0.65x" in text
@@ -50,30 +50,30 @@ def test_h200_latency_tenants_get_mps(h200: dict) -> None:
 
 def test_h200_compute_and_memory_tenants_are_not_shared(h200: dict) -> None:
     for w in ("compute", "memory"):
-        rec = recommend_one(h200, workloads=(w,))
+        rec = recommend_one(h200, PoolTarget(workloads=(w,)))
         assert rec.strategy == "none" and rec.replicas == 1
         assert any("Sharing adds no throughput" in r for r in rec.reasons)
         _floor_explained(rec)
 
 
 def test_h200_latency_budget_rules_out_time_slicing(h200: dict) -> None:
-    rec = recommend_one(h200, workloads=("mixed",), latency_budget_ms=1.0)
+    rec = recommend_one(h200, PoolTarget(workloads=("mixed",), latency_budget_ms=1.0))
     assert rec.strategy == "mps"
     ts = next(c for c in rec.candidates if (c.strategy, c.n) == ("time-slicing", 2))
     assert any("exceeds the 1 ms budget" in h for h in ts.hard)
     # A budget nothing meets: no sharing, and a warning that even alone it misses.
-    tight = recommend_one(h200, workloads=("latency",), latency_budget_ms=0.1)
+    tight = recommend_one(h200, PoolTarget(workloads=("latency",), latency_budget_ms=0.1))
     assert tight.strategy == "none"
     assert any("Even alone" in w for w in tight.warnings)
 
 
 def test_memory_per_tenant_limits_replicas_and_says_why(h200: dict) -> None:
-    rec = recommend_one(h200, workloads=("latency",), tenant_memory_gib=20.0)
+    rec = recommend_one(h200, PoolTarget(workloads=("latency",), tenant_memory_gib=20.0))
     assert (rec.strategy, rec.replicas) == ("mps", 4)  # 8 x 20 GiB do not fit in 140 GiB
     text = " ".join(rec.reasons)
     assert "MPS with 8 sharers) ruled out: 8 tenants x 20 GiB do not fit" in text
     _floor_explained(rec)
-    huge = recommend_one(h200, workloads=("latency",), tenant_memory_gib=100.0)
+    huge = recommend_one(h200, PoolTarget(workloads=("latency",), tenant_memory_gib=100.0))
     assert huge.strategy == "none"
     _floor_explained(huge)
     assert any("do not fit" in r for r in huge.reasons)
@@ -86,9 +86,9 @@ def test_mig_is_named_when_the_gpu_has_profiles(h200: dict) -> None:
     assert mig_option(h200_profiles, 141, 50) == "2 x 3g.71gb"
     assert mig_option(h200_profiles, 141, 80) is None  # only one instance would fit: no sharing
     assert mig_option((), 24, 4) is None
-    rec = recommend_one(h200, workloads=("latency",), mig_profiles=h200_profiles, gpu_memory_gib=141)
+    rec = recommend_one(h200, PoolTarget(workloads=("latency",), mig_profiles=h200_profiles, gpu_memory_gib=141))
     assert rec.mig is not None and "7 x 1g.18gb" in rec.mig and "not measured" in rec.mig
-    assert recommend_one(h200, workloads=("latency",)).mig is None
+    assert recommend_one(h200, PoolTarget(workloads=("latency",))).mig is None
 
 
 def test_spec_pools(h200: dict) -> None:
@@ -111,7 +111,7 @@ def test_spec_pools(h200: dict) -> None:
 def test_results_without_mps_recommend_among_what_was_measured() -> None:
     fake = load_results(FAKE)
     for w in ("compute", "latency", "memory", "mixed"):
-        rec = recommend_one(fake, workloads=(w,))
+        rec = recommend_one(fake, PoolTarget(workloads=(w,)))
         assert rec.strategy in ("none", "time-slicing")
         _floor_explained(rec)
 
@@ -290,7 +290,8 @@ def test_floor_rule_holds_for_generated_results(
 ) -> None:
     results, prof, tenant, budget = data
     rec = recommend_one(
-        results, workloads=prof, tenant_memory_gib=tenant, latency_budget_ms=budget, gpu_memory_gib=140.0
+        results,
+        PoolTarget(workloads=prof, tenant_memory_gib=tenant, latency_budget_ms=budget, gpu_memory_gib=140.0),
     )
     assert rec.strategy in ("none", "time-slicing", "mps")
     chosen = next(c for c in rec.candidates if (c.strategy, c.n) == (rec.strategy, rec.replicas))
@@ -299,3 +300,73 @@ def test_floor_rule_holds_for_generated_results(
         assert rec.replicas * tenant <= 140.0
         assert chosen.max_eff() >= 1.1
     _floor_explained(rec)
+
+
+# -- repeats: no pick on a difference within noise ----------------------------------------------------------
+
+
+def synth_repeats(runs: list[dict[tuple[str, str, int], float]]) -> dict[str, Any]:
+    """Like synth, with each case measured once per table in ``runs`` (the first run's records kept in front)."""
+    docs = [synth(t, {}) for t in runs]
+    doc = json.loads(json.dumps(docs[0]))
+    for i, case in enumerate(doc["cases"]):
+        case.pop("metrics", None)
+        case["repeats"] = [d["cases"][i]["processes"] for d in docs]
+    doc.pop("summary", None)
+    validate_results(doc)
+    return analyze(doc)
+
+
+def test_alternatives_within_noise_are_not_picked_by_a_hair() -> None:
+    base = {("time-slicing", "compute", 1): 1.0}
+    # MPS x4 is ahead on the median (1.52 vs 1.50), but the repeats overlap: that difference is noise.
+    runs = [
+        {**base, ("time-slicing", "compute", 4): ts, ("mps", "compute", 4): mps}
+        for ts, mps in ((1.50, 1.60), (1.58, 1.52), (1.42, 1.45))
+    ]
+    rec = recommend_one(synth_repeats(runs), PoolTarget(workloads=("compute",)))
+    assert (rec.strategy, rec.replicas) == ("time-slicing", 4)
+    assert any("within measurement noise" in r for r in rec.reasons)
+    chosen = next(c for c in rec.candidates if c.key == "time-slicing x4")
+    assert chosen.eff_range["compute"] == (1.42, 1.58)
+
+
+def test_a_difference_beyond_the_spread_decides() -> None:
+    base = {("time-slicing", "compute", 1): 1.0}
+    runs = [
+        {**base, ("time-slicing", "compute", 4): ts, ("mps", "compute", 4): mps}
+        for ts, mps in ((1.20, 1.60), (1.22, 1.62), (1.18, 1.58))
+    ]
+    rec = recommend_one(synth_repeats(runs), PoolTarget(workloads=("compute",)))
+    assert (rec.strategy, rec.replicas) == ("mps", 4)
+    assert not any("within measurement noise" in r for r in rec.reasons)
+
+
+def test_floor_is_judged_on_the_best_repeat() -> None:
+    """A configuration whose repeats reach the floor is not called 'below the floor' on its median."""
+    base = {("time-slicing", "compute", 1): 1.0, ("time-slicing", "latency", 1): 1.0}
+    runs = [
+        {**base, ("mps", "compute", 2): 2.0, ("mps", "latency", 2): lat, ("time-slicing", "latency", 2): 2.0}
+        for lat in (1.70, 1.85, 1.95)
+    ]
+    rec = recommend_one(synth_repeats(runs), PoolTarget(workloads=("latency",)))
+    mps = next(c for c in rec.candidates if c.key == "mps x2")
+    assert "latency" not in mps.below_floor  # 1.95 >= 0.9 x 2.0 although the median 1.85 is not
+
+
+# -- partial runs ---------------------------------------------------------------------------------------------
+
+
+def test_partial_results_say_what_is_missing_not_that_nothing_was_measured(h200: dict) -> None:
+    """Results of `bench --workloads latency,mixed` from before the bench measured baselines: no solo compute."""
+    doc = json.loads(json.dumps(h200))
+    doc["cases"] = [c for c in doc["cases"] if c["workload"] in ("latency", "mixed")]
+    for c in doc["cases"]:
+        c.pop("metrics", None)
+    doc.pop("summary", None)
+    rec = recommend_one(analyze(doc), PoolTarget(workloads=("mixed",)))
+    text = " ".join(rec.reasons + rec.warnings)
+    assert "No sharing configuration was measured" not in text
+    assert "no solo (N=1) compute case" in text
+    assert "mps x4 p99" in text  # what was measured is shown
+    assert rec.strategy == "none"

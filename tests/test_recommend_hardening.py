@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from gpuslice.bench.job import render_job
-from gpuslice.bench.recommend import recommend, recommend_one
+from gpuslice.bench.recommend import PoolTarget, recommend, recommend_one
 from gpuslice.bench.results import load_results, validate_results
 from gpuslice.bench.writeback import apply_recommendations, write_recommendations
 from gpuslice.errors import GpusliceError, SpecError
@@ -58,14 +58,14 @@ def _without(results: dict[str, Any], strategies: tuple[str, ...], status: str |
 
 def test_smaller_gpu_caps_replicas_by_memory_and_says_so(h200: dict[str, Any]) -> None:
     a10g = _as_gpu(h200, "NVIDIA A10G", 23028)  # 22.5 GiB
-    rec = recommend_one(a10g, workloads=("latency",))
+    rec = recommend_one(a10g, PoolTarget(workloads=("latency",)))
     # 8 x 4 GiB tenants do not fit in 22 GiB: the largest MPS setting that fits wins, with the reason.
     assert (rec.strategy, rec.replicas) == ("mps", 4)
     text = " ".join(rec.reasons)
     assert "8 tenants x 4 GiB do not fit in 22 GiB" in text
     assert "about 5.6 GiB each" in text
     # Tenants that need 12 GiB: two do not fit either, so no sharing, and the reason names the limit.
-    big = recommend_one(a10g, workloads=("latency",), tenant_memory_gib=12.0)
+    big = recommend_one(a10g, PoolTarget(workloads=("latency",), tenant_memory_gib=12.0))
     assert big.strategy == "none"
     assert any("do not fit in 22 GiB" in r for r in big.reasons)
 
@@ -82,7 +82,7 @@ def test_pools_of_the_benchmarked_gpu_are_not_called_indicative(h200: dict[str, 
 
 def test_no_sharing_is_named_as_such_when_alone_is_best(h200: dict[str, Any]) -> None:
     doc = _without(h200, ("mps", "mps-uncapped"), "skipped", "MPS unavailable: nvidia-cuda-mps-control not found")
-    rec = recommend_one(doc, workloads=("compute",))
+    rec = recommend_one(doc, PoolTarget(workloads=("compute",)))
     assert rec.strategy == "none"
     assert "(it is the best measured)" in rec.reasons[0]
     assert "time-slicing x1" not in " ".join(rec.reasons)
@@ -93,7 +93,7 @@ def test_no_sharing_is_named_as_such_when_alone_is_best(h200: dict[str, Any]) ->
 
 def test_skipped_mps_is_explained(h200: dict[str, Any], cli, tmp_path: Path) -> None:
     doc = _without(h200, ("mps", "mps-uncapped"), "skipped", "MPS unavailable: nvidia-cuda-mps-control not found")
-    rec = recommend_one(doc, workloads=("latency",))
+    rec = recommend_one(doc, PoolTarget(workloads=("latency",)))
     # Without MPS the latency tenants gain nothing from sharing; the user must learn that MPS was never tried.
     assert rec.strategy == "none"
     (w,) = [w for w in rec.warnings if w.startswith("MPS was not measured")]
@@ -108,13 +108,13 @@ def test_skipped_mps_is_explained(h200: dict[str, Any], cli, tmp_path: Path) -> 
 
 def test_mps_not_asked_for_or_failed(h200: dict[str, Any]) -> None:
     never = _without(h200, ("mps", "mps-uncapped"), None, "")
-    rec = recommend_one(never, workloads=("latency",))
+    rec = recommend_one(never, PoolTarget(workloads=("latency",)))
     assert any("MPS was not measured (not requested with --strategies)" in w for w in rec.warnings)
     failed = _without(h200, ("mps",), "failed", "mps-2: daemon did not start")
-    rec = recommend_one(failed, workloads=("mixed",))
+    rec = recommend_one(failed, PoolTarget(workloads=("mixed",)))
     assert any("MPS was not measured (failed: mps-2: daemon did not start)" in w for w in rec.warnings)
     # Fully measured: no such warning.
-    assert not any("not measured" in w for w in recommend_one(h200, workloads=("latency",)).warnings)
+    assert not any("not measured" in w for w in recommend_one(h200, PoolTarget(workloads=("latency",))).warnings)
 
 
 def test_partly_measured_mps_is_said(h200: dict[str, Any]) -> None:
@@ -122,7 +122,7 @@ def test_partly_measured_mps_is_said(h200: dict[str, Any]) -> None:
     doc["cases"] = [c for c in doc["cases"] if not (c["strategy"] == "mps" and c["n"] == 8)]
     doc["strategies"]["mps"] = {"status": "partial", "note": "mps-8: daemon did not start"}
     validate_results(doc)
-    rec = recommend_one(doc, workloads=("latency",))
+    rec = recommend_one(doc, PoolTarget(workloads=("latency",)))
     assert (rec.strategy, rec.replicas) == ("mps", 4)
     assert any("MPS was only partly measured (mps-8: daemon did not start)" in w for w in rec.warnings)
 

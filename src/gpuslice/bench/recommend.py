@@ -26,7 +26,7 @@ lists MIG profiles for the GPU and a profile holds a tenant with 20 % headroom.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gpuslice.bench.analysis import UNITS, best_per_workload, find_case, ok_cases, solo_baselines
@@ -50,6 +50,9 @@ class Candidate:
     min_share: dict[str, float | None]
     hard: list[str] = field(default_factory=list)  # hard-limit failures
     below_floor: list[str] = field(default_factory=list)  # workloads under floor x best
+    measured: set[str] = field(default_factory=set)  # workloads with a case for this configuration
+    unjudged: list[str] = field(default_factory=list)  # measured, but no efficiency (solo baseline missing)
+    eff_range: dict[str, tuple[float, float] | None] = field(default_factory=dict)  # min/max over repeats
 
     @property
     def key(self) -> str:
@@ -70,6 +73,8 @@ class Candidate:
             "minShare": self.min_share,
             "hardLimits": self.hard,
             "belowFloor": self.below_floor,
+            "efficiencyRange": {w: list(r) for w, r in self.eff_range.items() if r is not None},
+            "unjudged": self.unjudged,
         }
 
 
@@ -203,37 +208,91 @@ def _unmeasured(results: dict[str, Any], profile: tuple[str, ...]) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class PoolTarget:
+    """What recommend knows about the pool it recommends for (all optional: a bare GPU when nothing is known)."""
+
+    pool: str | None = None
+    gpu: str | None = None
+    gpu_memory_gib: float | None = None
+    tenant_memory_gib: float = 4.0
+    latency_budget_ms: float | None = None
+    workloads: tuple[str, ...] | None = None
+    mps_max_clients: int = 48
+    mig_profiles: tuple[str, ...] = ()
+    current: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    floor: float = DEFAULT_FLOOR
+    min_gain: float = DEFAULT_MIN_GAIN
+
+
 def recommend_one(
-    results: dict[str, Any],
-    *,
-    pool: str | None = None,
-    gpu: str | None = None,
-    gpu_memory_gib: float | None = None,
-    tenant_memory_gib: float = 4.0,
-    latency_budget_ms: float | None = None,
-    workloads: tuple[str, ...] | None = None,
-    mps_max_clients: int = 48,
-    mig_profiles: tuple[str, ...] = (),
-    floor: float = DEFAULT_FLOOR,
-    min_gain: float = DEFAULT_MIN_GAIN,
-    current: tuple[str, int] | None = None,
+    results: dict[str, Any], target: PoolTarget | None = None, thresholds: Thresholds | None = None
 ) -> Recommendation:
-    """The recommendation for one pool (or for the benchmarked GPU when ``pool`` is None)."""
-    bench_gpu = str(results.get("gpu", {}).get("name", "unknown GPU"))
+    """The recommendation for one pool (or for the benchmarked GPU when ``target.pool`` is None)."""
+    t = target or PoolTarget()
+    th = thresholds or Thresholds()
+    profile = _checked_profile(results, t)
+    if t.gpu_memory_gib is None:
+        mib = results.get("gpu", {}).get("memoryMiB")
+        t = replace(t, gpu_memory_gib=mib / 1024 if mib else None)
+    base = solo_baselines(results)
+    solo_p99 = ((base.get("latency") or {}).get("latencyMs") or {}).get("p99")
+    best = _best_measured(results, profile)
+    cands = _candidates(results, profile, solo_p99)
+    for c in cands:
+        _apply_limits(c, profile, t, best, th)
+    choice = _choose(cands, profile, best, th)
+    reasons = _workload_reasons(choice.chosen, profile, base, best, solo_p99)
+    warnings: list[str] = []
+    if choice.chosen.strategy == "none":
+        reasons.extend(_why_none(choice, profile, best, th))
+    else:
+        reasons.extend(_why_sharing(choice, profile, t, th))
+        warnings.append(_risk_warning(choice.chosen.strategy))
+    reasons.extend(_why_below_floor(choice, cands, best, th))
+    warnings.extend(_unmeasured(results, profile))
+    warnings.extend(_unjudged(cands, profile, base))
+    if t.latency_budget_ms is not None and solo_p99 is not None and solo_p99 > t.latency_budget_ms:
+        warnings.append(
+            f"Even alone, the latency tenant's p99 ({solo_p99:.3f} ms) exceeds the {t.latency_budget_ms:g} ms budget."
+        )
+    return Recommendation(
+        pool=t.pool,
+        gpu=t.gpu,
+        bench_gpu=str(results.get("gpu", {}).get("name", "unknown GPU")),
+        profile=profile,
+        strategy=choice.chosen.strategy,
+        replicas=choice.chosen.n,
+        reasons=reasons,
+        warnings=warnings,
+        mig=_mig_note(t),
+        current_strategy=t.current[0] if t.current else None,
+        current_replicas=t.current[1] if t.current else None,
+        candidates=cands,
+        best=best,
+    )
+
+
+def _checked_profile(results: dict[str, Any], t: PoolTarget) -> tuple[str, ...]:
     available = {c["workload"] for c in ok_cases(results)}
-    profile = _profile(workloads, latency_budget_ms, available)
-    missing = [w for w in (workloads or ()) if w not in available]
+    missing = [w for w in (t.workloads or ()) if w not in available]
     if missing:
         raise GpusliceError(
             f"the results have no measurements for workload(s) {', '.join(missing)}; "
             f"measured: {', '.join(sorted(available)) or 'none'}"
         )
+    profile = _profile(t.workloads, t.latency_budget_ms, available)
     if not profile:
         raise GpusliceError("the results hold no successful measurements to recommend from")
-    if gpu_memory_gib is None:
-        mib = results.get("gpu", {}).get("memoryMiB")
-        gpu_memory_gib = mib / 1024 if mib else None
-    base = solo_baselines(results)
+    return profile
+
+
+def _best_measured(results: dict[str, Any], profile: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Per workload: the most efficient measured configuration; one process alone counts as "none"."""
     best_cases = best_per_workload(results)
     best: dict[str, dict[str, Any]] = {}
     for w in profile:
@@ -243,7 +302,6 @@ def recommend_one(
             or bcase["metrics"]["efficiency"] < 1.0
             or (bcase["n"], bcase["strategy"]) == (1, "time-slicing")
         ):
-            # One process alone (time-slicing x1 is that) is what "no sharing" means.
             best[w] = {
                 "strategy": "none",
                 "n": 1,
@@ -251,9 +309,12 @@ def recommend_one(
             }
         else:
             best[w] = {"strategy": bcase["strategy"], "n": bcase["n"], "efficiency": bcase["metrics"]["efficiency"]}
+    return best
 
-    solo_p99 = ((base.get("latency") or {}).get("latencyMs") or {}).get("p99")
-    cands: list[Candidate] = [
+
+def _candidates(results: dict[str, Any], profile: tuple[str, ...], solo_p99: float | None) -> list[Candidate]:
+    """``none`` first, then every measured time-slicing / capped-MPS configuration with N >= 2."""
+    cands = [
         Candidate(
             "none",
             1,
@@ -265,76 +326,136 @@ def recommend_one(
     ns = sorted({k["n"] for k in ok_cases(results) if k["n"] >= 2 and k["workload"] in profile})
     for s in RECOMMENDABLE:
         for n in ns:
-            eff: dict[str, float | None] = {}
-            p99: dict[str, float | None] = {}
-            share: dict[str, float | None] = {}
+            c = Candidate(s, n, {}, {}, {})
             for w in profile:
                 case = find_case(results, s, w, n)
                 m = (case or {}).get("metrics") or {}
-                eff[w] = m.get("efficiency")
-                share[w] = m.get("minShare")
+                if case is not None:
+                    c.measured.add(w)
+                c.eff[w] = m.get("efficiency")
+                c.min_share[w] = m.get("minShare")
+                sp = (m.get("spread") or {}).get("efficiency")
+                c.eff_range[w] = (sp["min"], sp["max"]) if sp else None
                 if w in LATENCY_WORKLOADS:
-                    p99[w] = (m.get("latency") or {}).get("p99")
-            if all(v is None for v in eff.values()):
+                    c.p99[w] = (m.get("latency") or {}).get("p99")
+            if c.measured:
+                cands.append(c)
+    return cands
+
+
+def _apply_limits(c: Candidate, profile: tuple[str, ...], t: PoolTarget, best: dict[str, Any], th: Thresholds) -> None:
+    """Hard limits (not measured, memory, MPS clients, latency budget) and the throughput floor."""
+    for w in profile:
+        if c.strategy != "none" and w not in c.measured:
+            c.hard.append(f"not measured for the {w} workload")
+        elif c.eff.get(w) is None:
+            c.unjudged.append(w)
+    if c.unjudged and len(c.unjudged) == len(profile):
+        c.hard.append("no efficiency for any workload of the profile (solo baselines missing)")
+    if c.strategy != "none":
+        if t.gpu_memory_gib is not None and c.n * t.tenant_memory_gib > t.gpu_memory_gib:
+            c.hard.append(
+                f"{c.n} tenants x {t.tenant_memory_gib:g} GiB do not fit in {t.gpu_memory_gib:.0f} GiB of GPU memory"
+            )
+        if c.strategy == "mps" and c.n > t.mps_max_clients:
+            c.hard.append(f"MPS serves at most {t.mps_max_clients} clients per GPU")
+    if t.latency_budget_ms is not None:
+        for w, v in c.p99.items():
+            if v is not None and v > t.latency_budget_ms:
+                c.hard.append(f"p99 step latency {v:.2f} ms ({w}) exceeds the {t.latency_budget_ms:g} ms budget")
+    for w in profile:
+        e = c.eff.get(w)
+        if e is None:
+            continue
+        # With repeats, only below the floor when even the best repeat is: no verdict on noise.
+        rng = c.eff_range.get(w)
+        top = rng[1] if rng is not None else e
+        if top < th.floor * best[w]["efficiency"]:
+            c.below_floor.append(w)
+
+
+@dataclass
+class Choice:
+    chosen: Candidate
+    sharing: list[Candidate]
+    hard_ok: list[Candidate]
+    gains: list[Candidate]
+    none: Candidate
+    tie: Candidate | None = None  # the runner-up the chosen one is within noise of
+
+
+def _within_noise(a: Candidate, b: Candidate, profile: tuple[str, ...]) -> bool:
+    """Every workload's efficiency range (over repeats) of ``a`` overlaps ``b``'s; False without repeats."""
+    for w in profile:
+        ra, rb = a.eff_range.get(w), b.eff_range.get(w)
+        if ra is None or rb is None:
+            if a.eff.get(w) is None and b.eff.get(w) is None:
                 continue
-            cands.append(Candidate(s, n, eff, p99, share))
+            return False
+        if ra[1] < rb[0] or rb[1] < ra[0]:
+            return False
+    return True
 
-    for c in cands:
-        for w in profile:
-            if c.eff.get(w) is None:
-                c.hard.append(f"not measured for the {w} workload")
-        if c.strategy != "none":
-            if gpu_memory_gib is not None and c.n * tenant_memory_gib > gpu_memory_gib:
-                c.hard.append(
-                    f"{c.n} tenants x {tenant_memory_gib:g} GiB do not fit in {gpu_memory_gib:.0f} GiB of GPU memory"
-                )
-            if c.strategy == "mps" and c.n > mps_max_clients:
-                c.hard.append(f"MPS serves at most {mps_max_clients} clients per GPU")
-        if latency_budget_ms is not None:
-            for w, v in c.p99.items():
-                if v is not None and v > latency_budget_ms:
-                    c.hard.append(f"p99 step latency {v:.2f} ms ({w}) exceeds the {latency_budget_ms:g} ms budget")
-        for w in profile:
-            e = c.eff.get(w)
-            if e is not None and e < floor * best[w]["efficiency"]:
-                c.below_floor.append(w)
 
+def _choose(cands: list[Candidate], profile: tuple[str, ...], best: dict[str, Any], th: Thresholds) -> Choice:
     sharing = [c for c in cands if c.strategy != "none"]
     hard_ok = [c for c in sharing if not c.hard]
-    gains = [c for c in hard_ok if c.max_eff() >= min_gain]
+    gains = [c for c in hard_ok if c.max_eff() >= th.min_gain]
     clean = [c for c in gains if not c.below_floor]
     none = cands[0]
-
-    def rank(c: Candidate) -> tuple[float, float]:
-        rel = min((c.eff[w] or 0.0) / best[w]["efficiency"] for w in profile)
-        return (rel, c.n)
-
-    reasons: list[str] = []
-    warnings: list[str] = []
+    choice = Choice(none, sharing, hard_ok, gains, none)
     if clean:
-        chosen = max(clean, key=lambda c: (c.n, sum(c.eff[w] or 0.0 for w in profile)))
+        top_n = max(c.n for c in clean)
+        at_n = sorted(
+            (c for c in clean if c.n == top_n), key=lambda c: sum(c.eff[w] or 0.0 for w in profile), reverse=True
+        )
+        choice.chosen = at_n[0]
+        if len(at_n) > 1 and _within_noise(at_n[0], at_n[1], profile):
+            # No pick on a difference within noise: prefer time-slicing (no daemon, not experimental).
+            ts = (
+                next(c for c in at_n[:2] if c.strategy == "time-slicing")
+                if any(c.strategy == "time-slicing" for c in at_n[:2])
+                else at_n[0]
+            )
+            choice.chosen = ts
+            choice.tie = at_n[1] if ts is at_n[0] else at_n[0]
     elif gains and not none.below_floor:
         # Sharing pays somewhere but loses > (1 - floor) elsewhere, while one tenant per GPU does not.
-        chosen = none
+        choice.chosen = none
     elif gains:
-        chosen = max(gains, key=rank)
-    else:
-        chosen = none
 
-    # -- explain -------------------------------------------------------------------------------------------
+        def rank(c: Candidate) -> tuple[float, float]:
+            return (min((c.eff[w] or 0.0) / best[w]["efficiency"] for w in profile), c.n)
+
+        choice.chosen = max(gains, key=rank)
+    return choice
+
+
+def _workload_reasons(
+    chosen: Candidate,
+    profile: tuple[str, ...],
+    base: dict[str, Any],
+    best: dict[str, Any],
+    solo_p99: float | None,
+) -> list[str]:
+    reasons = []
     for w in profile:
         sb = base.get("compute" if w == "mixed" else w)
         unit = UNITS["compute" if w == "mixed" else w]
         e = chosen.eff.get(w)
         b = best[w]
         line = f"{w}: {chosen.label()} gives {_fmt(e)}x the exclusive throughput"
+        rng = chosen.eff_range.get(w)
+        if rng is not None:
+            line += f" ({rng[0]:.2f}-{rng[1]:.2f} over repeats)"
         if chosen.strategy != "none" and chosen.min_share.get(w) is not None:
             line += f" (slowest tenant {chosen.min_share[w]:.0%} of a whole GPU)"
         if sb and w != "mixed":
             line += f"; exclusive = {sb['throughput']:.4g} {unit}"
-        if w in chosen.p99 and chosen.p99[w] is not None:
-            infl = f", {chosen.p99[w] / solo_p99:.1f}x solo" if solo_p99 else ""
-            line += f"; p99 step latency {chosen.p99[w]:.3f} ms{infl}"
+        p99 = chosen.p99.get(w)
+        if p99 is not None:
+            infl = f", {p99 / solo_p99:.1f}x solo" if solo_p99 else ""
+            line += f"; p99 step latency {p99:.3f} ms{infl}"
         best_txt = (
             "it is the best measured"
             if (b["strategy"], b["n"]) == (chosen.strategy, chosen.n)
@@ -345,62 +466,93 @@ def recommend_one(
             )
         )
         reasons.append(f"{line} ({best_txt}).")
-    if chosen.strategy == "none":
-        if not sharing:
-            reasons.append("No sharing configuration was measured for this profile.")
-        elif not gains and hard_ok:
-            top = max(hard_ok, key=lambda c: c.max_eff())
-            reasons.append(
-                f"Sharing adds no throughput here: the best allowed option ({top.label()}) reaches only "
-                f"{top.max_eff():.2f}x exclusive (below the {min_gain:g}x gain that makes sharing pay), "
-                f"so each of N tenants would just get about 1/N of the GPU."
+    return reasons
+
+
+def _why_none(choice: Choice, profile: tuple[str, ...], best: dict[str, Any], th: Thresholds) -> list[str]:
+    if not choice.sharing:
+        return ["No sharing configuration was measured for this profile."]
+    if not choice.hard_ok and all(c.unjudged for c in choice.sharing):
+        return [
+            "No sharing configuration could be judged: "
+            + "; ".join(sorted({h for c in choice.sharing for h in c.hard if "baselines" in h or "not measured" in h}))
+            + "."
+        ]
+    if not choice.gains and choice.hard_ok:
+        top = max(choice.hard_ok, key=lambda c: c.max_eff())
+        return [
+            f"Sharing adds no throughput here: the best allowed option ({top.label()}) reaches only "
+            f"{top.max_eff():.2f}x exclusive (below the {th.min_gain:g}x gain that makes sharing pay), "
+            f"so each of N tenants would just get about 1/N of the GPU."
+        ]
+    if choice.gains and not choice.none.below_floor:
+        losers = sorted(choice.gains, key=lambda c: c.max_eff(), reverse=True)[0]
+        lost = ", ".join(f"{w} {_fmt(losers.eff[w])}x vs best {best[w]['efficiency']:.2f}x" for w in losers.below_floor)
+        return [
+            f"{losers.label()} pays for some tenants ({losers.max_eff():.2f}x) but costs more than "
+            f"{1 - th.floor:.0%} of the best measured throughput for others ({lost}); with tenants of "
+            "unknown kind, one per GPU is the safe choice. Name the tenants with --workload to decide."
+        ]
+    return []
+
+
+def _why_sharing(choice: Choice, profile: tuple[str, ...], t: PoolTarget, th: Thresholds) -> list[str]:
+    chosen = choice.chosen
+    reasons = []
+    if choice.tie is not None:
+        o = choice.tie
+        reasons.append(
+            f"{o.label()} is within measurement noise of it ("
+            + ", ".join(
+                f"{w} {ro[0]:.2f}-{ro[1]:.2f}x vs {rc[0]:.2f}-{rc[1]:.2f}x"
+                for w in profile
+                if (ro := o.eff_range.get(w)) is not None and (rc := chosen.eff_range.get(w)) is not None
             )
-        elif gains and not none.below_floor:
-            losers = sorted(gains, key=lambda c: c.max_eff(), reverse=True)[0]
-            lost = ", ".join(
-                f"{w} {_fmt(losers.eff[w])}x vs best {best[w]['efficiency']:.2f}x" for w in losers.below_floor
+            + f"): the difference decides nothing, and {chosen.label()} needs "
+            + ("no MPS control daemon." if chosen.strategy == "time-slicing" else "no more than the other.")
+        )
+    for o in (c for c in choice.sharing if c is not chosen and c.n == chosen.n and c is not choice.tie):
+        why = (
+            "; ".join(o.hard)
+            if o.hard
+            else (f"below {th.floor:g}x the best for {', '.join(o.below_floor)}" if o.below_floor else "")
+        )
+        effs = ", ".join(f"{w} {_fmt(o.eff[w])}x" for w in profile)
+        p = [f"{w} p99 {v:.3f} ms" for w, v in o.p99.items() if v is not None]
+        reasons.append(
+            f"{o.label()} instead: {effs}" + (f"; {', '.join(p)}" if p else "") + (f" ({why})" if why else "") + "."
+        )
+    bigger = [k for k in choice.sharing if k.n > chosen.n and k.hard]
+    if bigger:
+        top_n = max(bigger, key=lambda k: (k.n, k.strategy == chosen.strategy))
+        reasons.append(f"More replicas ({top_n.label()}) ruled out: {'; '.join(top_n.hard)}.")
+    if t.gpu_memory_gib is not None:
+        per = t.gpu_memory_gib / chosen.n
+        reasons.append(
+            f"Memory: {chosen.n} replicas share {t.gpu_memory_gib:.0f} GiB, about {per:.1f} GiB each "
+            f"(tenants assumed to need {t.tenant_memory_gib:g} GiB)"
+            + (
+                "; the device plugin caps each MPS client at that."
+                if chosen.strategy == "mps"
+                else "; time-slicing does not enforce it: cap memory in the application."
             )
-            reasons.append(
-                f"{losers.label()} pays for some tenants ({losers.max_eff():.2f}x) but costs more than "
-                f"{1 - floor:.0%} of the best measured throughput for others ({lost}); with tenants of "
-                "unknown kind, one per GPU is the safe choice. Name the tenants with --workload to decide."
-            )
-    else:
-        others = [c for c in sharing if c is not chosen and c.n == chosen.n]
-        for o in others:
-            why = (
-                "; ".join(o.hard)
-                if o.hard
-                else (f"below {floor:g}x the best for {', '.join(o.below_floor)}" if o.below_floor else "")
-            )
-            effs = ", ".join(f"{w} {_fmt(o.eff[w])}x" for w in profile)
-            p = [f"{w} p99 {v:.3f} ms" for w, v in o.p99.items() if v is not None]
-            reasons.append(
-                f"{o.label()} instead: {effs}" + (f"; {', '.join(p)}" if p else "") + (f" ({why})" if why else "") + "."
-            )
-        bigger = [k for k in sharing if k.n > chosen.n and k.hard]
-        if bigger:
-            top_n = max(bigger, key=lambda k: (k.n, k.strategy == chosen.strategy))
-            reasons.append(f"More replicas ({top_n.label()}) ruled out: {'; '.join(top_n.hard)}.")
-        if gpu_memory_gib is not None:
-            per = gpu_memory_gib / chosen.n
-            reasons.append(
-                f"Memory: {chosen.n} replicas share {gpu_memory_gib:.0f} GiB, about {per:.1f} GiB each "
-                f"(tenants assumed to need {tenant_memory_gib:g} GiB)"
-                + (
-                    "; the device plugin caps each MPS client at that."
-                    if chosen.strategy == "mps"
-                    else "; time-slicing does not enforce it: cap memory in the application."
-                )
-            )
-        if chosen.strategy == "mps":
-            warnings.append(
-                "MPS in the device plugin is marked experimental, and a fatal fault in one client ends "
-                "every client on that GPU: share only between cooperating workloads."
-            )
-        else:
-            warnings.append("Time-slicing isolates neither memory nor faults; keep failRequestsGreaterThanOne on.")
-    # Anything under the floor must say why.
+        )
+    return reasons
+
+
+def _risk_warning(strategy: str) -> str:
+    if strategy == "mps":
+        return (
+            "MPS in the device plugin is marked experimental, and a fatal fault in one client ends "
+            "every client on that GPU: share only between cooperating workloads."
+        )
+    return "Time-slicing isolates neither memory nor faults; keep failRequestsGreaterThanOne on."
+
+
+def _why_below_floor(choice: Choice, cands: list[Candidate], best: dict[str, Any], th: Thresholds) -> list[str]:
+    """Anything under the floor must say why."""
+    chosen = choice.chosen
+    out = []
     for w in chosen.below_floor:
         b = best[w]
         bc = next((c for c in cands if (c.strategy, c.n) == (b["strategy"], b["n"])), None)
@@ -414,49 +566,51 @@ def recommend_one(
                 why += f"; capped MPS x{b['n']}: {'; '.join(capped.hard)}"
         elif bc is not None and bc.hard:
             why = f"{bc.label()} is ruled out: {'; '.join(bc.hard)}"
-        elif bc is not None and bc.max_eff() < min_gain:
+        elif bc is not None and bc.max_eff() < th.min_gain:
             why = f"{bc.label()} does not pay elsewhere in the profile"
         else:
             why = "it loses more for other workloads of the profile"
-        within = [k for k in sharing if not k.hard and w not in k.below_floor]
+        within = [k for k in choice.sharing if not k.hard and w not in k.below_floor]
         if within:
             why += (
-                f"; the allowed options within {floor:g}x for {w} ("
+                f"; the allowed options within {th.floor:g}x for {w} ("
                 + ", ".join(k.key for k in within)
                 + ") fall further behind for "
                 + ", ".join(sorted({x for k in within for x in k.below_floor}))
             )
-        reasons.append(
-            f"Below {floor:g}x the best measured for {w} ({_fmt(chosen.eff.get(w))}x vs "
+        out.append(
+            f"Below {th.floor:g}x the best measured for {w} ({_fmt(chosen.eff.get(w))}x vs "
             f"{b['efficiency']:.2f}x) because {why}."
         )
-    warnings.extend(_unmeasured(results, profile))
-    if latency_budget_ms is not None and solo_p99 is not None and solo_p99 > latency_budget_ms:
-        warnings.append(
-            f"Even alone, the latency tenant's p99 ({solo_p99:.3f} ms) exceeds the {latency_budget_ms:g} ms budget."
+    return out
+
+
+def _unjudged(cands: list[Candidate], profile: tuple[str, ...], base: dict[str, Any]) -> list[str]:
+    """Workloads measured with sharers whose efficiency is unknown (no solo baseline): say what is missing."""
+    out = []
+    for w in profile:
+        hit = [c for c in cands if w in c.unjudged and c.strategy != "none"]
+        if not hit:
+            continue
+        need = [r for r in (("latency", "compute") if w == "mixed" else (w,)) if r not in base]
+        p99 = ", ".join(f"{c.key} p99 {c.p99[w]:.3f} ms" for c in hit if c.p99.get(w) is not None)
+        out.append(
+            f"{w}: efficiency unknown — the results hold no solo (N=1) {' and '.join(need) or 'baseline'} case"
+            + (f"; measured only {p99}" if p99 else "")
+            + ". Re-run gpuslice bench (it measures the baselines the requested workloads need)."
         )
-    mig = None
-    if mig_profiles and gpu_memory_gib:
-        opt = mig_option(mig_profiles, gpu_memory_gib, tenant_memory_gib)
-        if opt:
-            mig = (
-                f"MIG: {opt} gives hardware-isolated memory, cache and bandwidth for tenants up to "
-                f"{tenant_memory_gib:g} GiB; not measured here (gpuslice leaves MIG settings alone)."
-            )
-    return Recommendation(
-        pool=pool,
-        gpu=gpu,
-        bench_gpu=bench_gpu,
-        profile=profile,
-        strategy=chosen.strategy,
-        replicas=chosen.n,
-        reasons=reasons,
-        warnings=warnings,
-        mig=mig,
-        current_strategy=current[0] if current else None,
-        current_replicas=current[1] if current else None,
-        candidates=cands,
-        best=best,
+    return out
+
+
+def _mig_note(t: PoolTarget) -> str | None:
+    if not (t.mig_profiles and t.gpu_memory_gib):
+        return None
+    opt = mig_option(t.mig_profiles, t.gpu_memory_gib, t.tenant_memory_gib)
+    if not opt:
+        return None
+    return (
+        f"MIG: {opt} gives hardware-isolated memory, cache and bandwidth for tenants up to "
+        f"{t.tenant_memory_gib:g} GiB; not measured here (gpuslice leaves MIG settings alone)."
     )
 
 
@@ -472,6 +626,7 @@ def recommend(
 ) -> list[Recommendation]:
     """Per pool of ``resolved`` (a ResolvedSpec), or per measured workload when there is no spec."""
     bench_name = str(results.get("gpu", {}).get("name", ""))
+    th = Thresholds(floor=floor, min_gain=min_gain)
     out: list[Recommendation] = []
     if resolved is None:
         model = catalog_gpu_for(bench_name)
@@ -485,25 +640,20 @@ def recommend(
             ]
         )
         for prof in profiles:
-            out.append(
-                recommend_one(
-                    results,
-                    gpu=model.id if model else None,
-                    tenant_memory_gib=tenant_memory_gib or 4.0,
-                    latency_budget_ms=latency_budget_ms,
-                    workloads=prof,
-                    mps_max_clients=model.mps_max_clients if model else 48,
-                    mig_profiles=tuple(model.mig_profiles) if model else (),
-                    floor=floor,
-                    min_gain=min_gain,
-                )
+            target = PoolTarget(
+                gpu=model.id if model else None,
+                tenant_memory_gib=tenant_memory_gib or 4.0,
+                latency_budget_ms=latency_budget_ms,
+                workloads=prof,
+                mps_max_clients=model.mps_max_clients if model else 48,
+                mig_profiles=tuple(model.mig_profiles) if model else (),
             )
+            out.append(recommend_one(results, target, th))
         return out
     tenant = tenant_memory_gib if tenant_memory_gib is not None else resolved.spec.checks.memory_per_replica_floor_gib
     for p in resolved.pools:
         model = p.gpu.catalog_model
-        rec = recommend_one(
-            results,
+        target = PoolTarget(
             pool=p.name,
             gpu=p.gpu.model,
             gpu_memory_gib=p.gpu.memory_gib,
@@ -512,10 +662,9 @@ def recommend(
             workloads=workloads,
             mps_max_clients=model.mps_max_clients if model else 48,
             mig_profiles=tuple(model.mig_profiles) if model else (),
-            floor=floor,
-            min_gain=min_gain,
             current=(p.sharing.strategy, p.sharing.replicas),
         )
+        rec = recommend_one(results, target, th)
         match = same_gpu(p.gpu.model, bench_name)
         if match is False:
             rec.warnings.insert(
