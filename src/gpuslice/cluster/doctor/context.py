@@ -49,6 +49,19 @@ class DoctorContext:
             self._unhealthy = [p for p in self.view.all_pods() if pod_unhealthy(p)]
         return self._unhealthy
 
+    @property
+    def operator_present(self) -> bool:
+        """The GPU Operator is installed: a ClusterPolicy, its Deployment or one of its operand DaemonSets."""
+        if self.view.clusterpolicies:
+            return True
+        if any(d.metadata.name == k.operator()["deployment"] for d in self.view.deployments.get(self.namespace, ())):
+            return True
+        names = set(k.operator()["daemonsets"].values()) - {k.daemonset("device-plugin")}
+        return any(d.name in names for d in self.view.daemonsets.get(self.namespace, ())) or any(
+            p.metadata.label("app.kubernetes.io/component") == "gpu-operator" or p.name.startswith("gpu-operator-")
+            for p in self.view.pods.get(self.namespace, ())
+        )
+
     def pool(self, node: m.Node | str | None) -> ResolvedPool | None:
         if self.resolved is None or node is None:
             return None

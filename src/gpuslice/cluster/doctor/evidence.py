@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from gpuslice.cluster import model as m
 from gpuslice.cluster.doctor.context import DoctorContext, finding
 from gpuslice.findings import Finding, Severity
 
@@ -87,6 +88,23 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
     return out
 
 
+def _said_why(ctx: DoctorContext, pod: m.Pod, s: m.ContainerStatus) -> bool:
+    w = s.state.waiting if s.state else None
+    if w is not None and w.message and "back-off" not in w.message.lower():
+        return True
+    for ev, t in ctx.event_texts():
+        o = ev.obj
+        if (
+            o.kind == "Pod"
+            and o.name == pod.name
+            and (o.namespace or ev.metadata.namespace) == pod.namespace
+            and ev.type == "Warning"
+            and "back-off" not in t.text.lower()
+        ):
+            return True
+    return False
+
+
 def _crashloops_without_logs(ctx: DoctorContext) -> Iterable[Finding]:
     for pod in ctx.unhealthy_pods:
         looping = [
@@ -105,6 +123,8 @@ def _crashloops_without_logs(ctx: DoctorContext) -> Iterable[Finding]:
                 st is not None and st.terminated is not None and st.terminated.message for st in (s.state, s.last_state)
             ):
                 continue  # the runtime said why it ended (the rules read that message)
+            if _said_why(ctx, pod, s):
+                continue  # a waiting message or a pod event (e.g. the hook's GLIBC error) says why
             reason = s.state.waiting.reason if s.state and s.state.waiting and s.state.waiting.reason else "restarting"
             last = s.last_state.terminated if s.last_state and s.last_state.terminated else None
             exit_ = f", last exit code {last.exit_code}" if last is not None and last.exit_code is not None else ""

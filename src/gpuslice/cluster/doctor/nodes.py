@@ -63,6 +63,8 @@ def _disk(ctx: DoctorContext) -> list[Finding]:
 
 def _nfd(ctx: DoctorContext) -> list[Finding]:
     id_key, ver_key = k.label("os_id"), k.label("os_version")
+    if not ctx.operator_present:  # only the GPU Operator needs them (a plain device plugin does not)
+        return []
     missing = [n for n in ctx.gpu_nodes if not n.labels.get(id_key) or not n.labels.get(ver_key)]
     if not missing:
         return []

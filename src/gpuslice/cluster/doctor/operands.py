@@ -163,7 +163,7 @@ def describe(ctx: DoctorContext, f: _Failing) -> list[str]:
         if cs is None:
             continue
         for msg in (cs.waiting.message if cs.waiting else None, cs.terminated.message if cs.terminated else None):
-            if msg and "Back-off restarting failed container" not in msg:
+            if msg and "back-off" not in msg.lower():
                 msgs.append(msg)
     for msg in msgs[:1]:
         out.append(f"  message: {k.excerpt(msg, width=300)}")
@@ -171,7 +171,7 @@ def describe(ctx: DoctorContext, f: _Failing) -> list[str]:
     if tail:
         out.append("  last log lines: " + " | ".join(k.excerpt(x, width=200) for x in tail))
     elif not msgs:
-        evs = [t for t in f.texts if t.ref.startswith("event") and "Back-off restarting" not in t.text]
+        evs = [t for t in f.texts if t.ref.startswith("event") and "back-off" not in t.text.lower()]
         if evs:
             out.append(f"  {evs[-1].ref}: {k.excerpt(evs[-1].text, width=300)}")
         else:

@@ -23,8 +23,24 @@ def _ds_lines(ctx: DoctorContext) -> list[str]:
 
 
 def _not_found(ctx: DoctorContext) -> Finding:
+    from gpuslice.cluster.doctor.plugins import is_device_plugin_ds
     from gpuslice.cluster.dump import DumpSource
 
+    plugins = sorted(
+        f"{d.metadata.namespace}/{d.name}"
+        for d in ctx.view.all_daemonsets()
+        if d.metadata.namespace != ctx.namespace and is_device_plugin_ds(d)
+    )
+    if plugins and not ctx.view.clusterpolicies:
+        # A device plugin without the operator (its Helm chart, eksctl's, a static manifest): nothing missing.
+        return finding(
+            "operator-not-found",
+            Severity.INFO,
+            f"no GPU Operator in namespace {ctx.namespace}; the NVIDIA device plugin runs without it "
+            f"({', '.join(plugins[:3])}), so only the plugin rules apply",
+            "Nothing to do if the driver and toolkit are on the nodes; pass --namespace if an operator runs elsewhere.",
+            evidence=tuple(f"daemonset {p}" for p in plugins[:5]),
+        )
     src = ctx.view.source
     if isinstance(src, DumpSource):
         have = src.namespaces()

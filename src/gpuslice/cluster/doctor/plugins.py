@@ -76,6 +76,7 @@ def _duplicates(ctx: DoctorContext) -> list[Finding]:
         return []
     nodes = ev.node_names("dup")
     where = nodes_phrase(nodes) if nodes else "the cluster"
+    host = any("Bottlerocket host plugin" in x for x in ev.groups["dup"])
     eksctl = any("kube-system/nvidia-device-plugin-daemonset" in x for x in ev.groups["dup"])
     fix = (
         "Keep exactly one device plugin per node. With the GPU Operator, remove the others: eksctl's "
@@ -89,7 +90,12 @@ def _duplicates(ctx: DoctorContext) -> list[Finding]:
             "device-plugin-duplicate",
             Severity.ERROR,
             f"more than one NVIDIA device plugin serves {where}"
-            + (" (eksctl installed one in kube-system)" if eksctl else "")
+            + (" (Bottlerocket's own host plugin and a DaemonSet)" if host else "")
+            + (
+                " (kube-system/nvidia-device-plugin-daemonset is the one eksctl installs)"
+                if eksctl and not host
+                else ""
+            )
             + ": they register the same GPU resource and the node loses its GPUs when one restarts",
             fix,
             evidence=ev.lines("dup"),
