@@ -242,3 +242,17 @@ def write(name: str, root: Path) -> Path:
     if not case.get("clusterpolicy"):
         (out / "clusterpolicies.json").unlink(missing_ok=True)
     return out
+
+
+def docs_table() -> str:
+    """The corpus table of docs/cluster-ops.md (case, thread, root cause, finding ids)."""
+    rows = ["| case | thread | root cause | finding |", "|---|---|---|---|"]
+    for name in cases():
+        c = load_case(name)
+        src = c["source"].replace("https://github.com/", "")
+        rc = " ".join(str(c["root_cause"]).split())
+        if len(rc) > 150:
+            rc = rc[:147].rsplit(" ", 1)[0] + " …"
+        ids = "`, `".join(c["expect"])
+        rows.append(f"| `{name}` | [{src}]({c['source']}) | {rc.replace('|', '/')} | `{ids}` |")
+    return "\n".join(rows)
