@@ -150,3 +150,44 @@ def test_real_chart_values_lint_with_their_own_plugin_version():
         pinned = yaml.safe_load((d / "values.yaml").read_text())["devicePlugin"]["version"]
         assert r.ok and r.plugin.version == pinned and r.plugin.source == "devicePlugin.version in the values"
         assert not _ids(r, Severity.ERROR) and not _ids(r, Severity.WARNING)
+
+
+UPSTREAM = FIXTURES / "lint" / "upstream"
+
+
+def _version_rows(version: str):
+    """(config, outcome) of every row the real loader at `version` judged (differential-<version>.yaml)."""
+    doc = yaml.safe_load((UPSTREAM / f"differential-{version}.yaml").read_text(encoding="utf-8"))
+    rows = []
+    for name, outcomes in doc["outcomes"].items():
+        cases = yaml.safe_load((UPSTREAM / name).read_text(encoding="utf-8"))["cases"]
+        assert len(cases) == len(outcomes), name
+        rows += [(c["config"], o) for c, o in zip(cases, outcomes, strict=True)]
+    rows += [(r["config"], r["upstream"]) for r in doc["extra"]]
+    return doc, rows
+
+
+@pytest.mark.parametrize("version", ["v0.17.4", "v0.19.3"])
+def test_rules_agree_with_the_real_loader_at_that_tag(version):
+    """The loader of each tag, compiled from its source (oracle/README.md), judged 481 + extra configs: with that
+    version's rules --upstream agrees on every row, and the default mode rejects everything the loader rejects."""
+    doc, rows = _version_rows(version)
+    assert doc["source"]["tag"] == version and len(rows) >= 490
+    wrong = []
+    for text, outcome in rows:
+        up = lint_config(text, plugin_version=version, upstream=True)
+        if up.ok != (outcome == "ok"):
+            wrong.append((text[:80], outcome, [f.id for f in up.findings]))
+        if outcome == "error":
+            assert not lint_config(text, plugin_version=version).ok, text
+    assert not wrong, wrong
+
+
+def test_the_recorded_loaders_differ_where_the_release_notes_say():
+    """Rows the v0.20.0 loader and the v0.17.4 loader judge differently: exactly the version features."""
+    doc, _ = _version_rows("v0.17.4")
+    changed = []
+    for name, outcomes in doc["outcomes"].items():
+        cases = yaml.safe_load((UPSTREAM / name).read_text(encoding="utf-8"))["cases"]
+        changed += [c["config"] for c, o in zip(cases, outcomes, strict=True) if c["upstream"] != o]
+    assert changed and all("infinite" in t or "sharedDevicesAllocationPolicy" in t for t in changed)
