@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from gpuslice.cluster import knowledge as k
 from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding, nodes_phrase, pod_unhealthy
+from gpuslice.cluster.doctor.operands import crash_summary
 from gpuslice.findings import Finding, Severity
 
 
@@ -25,6 +26,9 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
                     else ""
                 )
                 ev.add("k", f"{t.ref}{kern}: {k.excerpt(t.text, mt)}", pod.spec.node_name)
+                summary = crash_summary(ctx, pod)
+                if summary:
+                    ev.add("k", summary, pod.spec.node_name)
                 break
     if not ev.groups:
         return []

@@ -137,6 +137,19 @@ def pod_failing(pod: m.Pod) -> bool:
     return any(_failing(s) for _i, s in pod.statuses())
 
 
+def crash_summary(ctx: DoctorContext, pod: m.Pod | None) -> str | None:
+    """'pod ns/name [container c] on node: CrashLoopBackOff, N restarts' (+ the last log lines) for the first failing
+    container of ``pod``: other rule families add it so every crash-looping operand is quoted the same way."""
+    if pod is None:
+        return None
+    for init, s in pod.statuses():
+        if _failing(s):
+            lines = describe(ctx, _Failing(pod, s, init, []))
+            tail = [x.strip() for x in lines[1:] if "last log lines" in x]
+            return lines[0] + (f"; {tail[0]}" if tail else "")
+    return None
+
+
 def log_tail(ctx: DoctorContext, pod: m.Pod, container: str, n: int = TAIL) -> list[str]:
     """The last ``n`` error-looking lines of a container's log (else its last ``n`` lines)."""
     lines = [x for x in ctx.view.logs(pod).get(container, []) if x.strip()]

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from gpuslice.cluster import knowledge as k
 from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding, nodes_phrase
+from gpuslice.cluster.doctor.operands import crash_summary
 from gpuslice.findings import Finding, Severity
 
 
@@ -18,10 +19,19 @@ def _scan(ctx: DoctorContext, sig: k.Signature, log_keys: tuple[str, ...]) -> Ev
             mt = sig.search(t.text)
             if mt:
                 ev.add(sig.id, f"{t.ref}: {k.excerpt(t.text, mt)}", t.node)
+                summary = crash_summary(ctx, pod)
+                if summary:
+                    ev.add(sig.id, summary, t.node)
                 break
-    for _e, t, mt in ctx.search_events(sig):
+    for e, t, mt in ctx.search_events(sig):
         node = t.node
         ev.add(sig.id, f"{t.ref}: {k.excerpt(t.text, mt)}", node)
+        o = e.obj
+        summary = (
+            crash_summary(ctx, ctx.view.pod(o.namespace or e.metadata.namespace, o.name)) if o.kind == "Pod" else None
+        )
+        if summary:
+            ev.add(sig.id, summary, node)
     return ev
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from gpuslice.cluster import knowledge as k
 from gpuslice.cluster import model as m
 from gpuslice.cluster.doctor.context import DoctorContext, Evidence, finding, nodes_phrase, pod_unhealthy
+from gpuslice.cluster.doctor.operands import crash_summary
 from gpuslice.findings import Finding, Severity
 from gpuslice.resolve import DEVICE_PLUGIN_CONFIG_LABEL
 
@@ -124,6 +125,9 @@ def _missing_keys(ctx: DoctorContext, keys: set[str] | None, default: str, cm_na
                         f"{t.ref} on {pod.spec.node_name}: {k.excerpt(t.text, mt)}",
                         pod.spec.node_name,
                     )
+                    summary = crash_summary(ctx, pod)
+                    if summary:
+                        ev.add(mt.group("key") or default or "?", summary, pod.spec.node_name)
                     found = True
                     break
             if bad and not found:
