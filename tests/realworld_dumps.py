@@ -256,3 +256,15 @@ def docs_table() -> str:
         ids = "`, `".join(c["expect"])
         rows.append(f"| `{name}` | [{src}]({c['source']}) | {rc.replace('|', '/')} | `{ids}` |")
     return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) < 2:
+        sys.exit(
+            "usage: python -m tests.realworld_dumps DIR [CASE ...]  (writes DIR/<case> for each case, default all)"
+        )
+    target = Path(sys.argv[1])
+    for case_name in sys.argv[2:] or cases():
+        print(write(case_name, target))

@@ -126,7 +126,7 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
                 Severity.WARNING,
                 line.split(":", 1)[0] + " is not fully ready",
                 "See the findings about its pods; `kubectl -n "
-                f"{ctx.namespace} describe {line.split(':', 1)[0]}` shows why.",
+                f"{ctx.namespace} describe daemonset {line.split(':', 1)[0].rsplit('/', 1)[-1]}` shows why.",
                 evidence=(line,),
             )
         )
