@@ -305,9 +305,32 @@ def test_chart_version_mismatch_is_reported(packaged, tmp_path):
     spec.write_text(spec_text(chart_version="v25.3.4"))
     res = render_operator(api.load(spec), RenderOptions(chart=packaged / "gpu-operator-v26.7.0.tgz", prove=False))
     mismatch = [f for f in res.findings if f.id == "operator-chart-version-mismatch"]
-    assert len(mismatch) == 1 and "v26.7.0" in mismatch[0].message
-    # Images follow the chart actually rendered.
+    # FAILED: a v26.7.0 chart for a spec that says v25.3.4 is an error (its images are v26.7.0's)
+    assert len(mismatch) == 1 and "v26.7.0" in mismatch[0].message and mismatch[0].severity.value == "error"
+    assert mismatch[0].path == "operator.chartVersion"
     assert yaml.safe_load(str(res.files["values.yaml"]))["operator"]["version"] == "v26.7.0"
+
+
+def test_chart_version_match_passes(packaged, tmp_path):
+    """PASSED: the packaged v26.7.0 chart for a spec that says v26.7.0."""
+    spec = tmp_path / "gpuslice.yaml"
+    spec.write_text(spec_text(chart_version="v26.7.0"))
+    res = render_operator(api.load(spec), RenderOptions(chart=packaged / "gpu-operator-v26.7.0.tgz", prove=False))
+    assert not [f for f in res.findings if f.id == "operator-chart-version-mismatch"]
+
+
+def test_chart_version_mismatch_stops_plan(packaged, tmp_path, cli):
+    """The reported case: a v25.10.1 chart rendered for a spec on v26.7.0 exited 0 with v26.7.0 image tags."""
+    chart_dir = tmp_path / "src"
+    shutil.copytree(CHARTS / "chart-v26.7.0", chart_dir / "gpu-operator")
+    run_helm(["package", str(chart_dir / "gpu-operator"), "--version", "v25.10.1", "-d", str(tmp_path)])
+    spec = tmp_path / "gpuslice.yaml"
+    spec.write_text(spec_text(chart_version="v26.7.0"))
+    tgz = tmp_path / "gpu-operator-v25.10.1.tgz"
+    r = cli("plan", spec, "--chart", tgz, "-d", tmp_path / "out", "-o", "json", "--force")
+    assert r.exit_code != 0
+    found = [f for f in json.loads(r.stdout)["findings"] if f["id"] == "operator-chart-version-mismatch"]
+    assert found and found[0]["severity"] == "error" and "v25.10.1" in found[0]["message"]
 
 
 class _Repo(http.server.SimpleHTTPRequestHandler):

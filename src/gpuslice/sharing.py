@@ -27,6 +27,12 @@ def device_plugin_config(rs: ResolvedSharing, mig_strategy: str = "none") -> dic
     return cfg
 
 
+def mig_strategy(resolved: ResolvedSpec) -> str:
+    """The MIG strategy the sharing config declares (ClusterPolicy ``mig.strategy`` must say the same)."""
+    found = sorted({str(device_plugin_config(rs)["flags"]["migStrategy"]) for rs in resolved.sharing_configs.values()})
+    return found[0] if found else "none"
+
+
 def configmap_data(resolved: ResolvedSpec) -> dict[str, str]:
     """ConfigMap ``data``: key -> YAML text of the device plugin config."""
     return {key: dump_yaml(device_plugin_config(rs)) for key, rs in resolved.sharing_configs.items()}

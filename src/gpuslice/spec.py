@@ -108,6 +108,13 @@ class Operator(_Strict):
         "pulling chartVersion from chartRepository (offline installs, vendored charts).",
     )
     timeout_minutes: int = Field(default=15, ge=1, le=120)
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="GPU Operator Helm values merged last over gpuslice's (e.g. driver.nvidiaDriverCRD, "
+        "driver.repoConfig, driver.usePrecompiled, dcgmExporter, resources, tolerations). Images, pull secrets, "
+        "ClusterPolicy and the sharing wiring are proven on the merged result; a value that breaks them is an error "
+        "naming its key.",
+    )
 
 
 class MirrorRule(_Strict):

@@ -27,6 +27,7 @@ def _modules() -> list[ModuleType]:
     from gpuslice.checks import gpu as gpu_rules
     from gpuslice.checks import kubernetes as kubernetes_rules
     from gpuslice.checks import names as names_rules
+    from gpuslice.checks import operator as operator_rules
     from gpuslice.checks import os_support as os_rules
     from gpuslice.checks import registry as registry_rules
     from gpuslice.checks import sharing as sharing_rules
@@ -40,6 +41,7 @@ def _modules() -> list[ModuleType]:
         dns_rules,
         eks_rules,
         names_rules,
+        operator_rules,
         registry_rules,
         lintconfig_rules,
     ]

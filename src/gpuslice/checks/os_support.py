@@ -86,9 +86,22 @@ def _driver_image(r: ResolvedSpec, p: ResolvedPool) -> Iterator[Finding]:
     )
 
 
+def driver_crd_enabled(r: ResolvedSpec) -> bool:
+    """``operator.values`` turn on the NVIDIADriver CRD (``driver.nvidiaDriverCRD.enabled``)."""
+    drv = r.spec.operator.values.get("driver")
+    crd = drv.get("nvidiaDriverCRD") if isinstance(drv, dict) else None
+    return isinstance(crd, dict) and crd.get("enabled") is True
+
+
 def _mixed_os(r: ResolvedSpec) -> Iterator[Finding]:
     driver_pools = [p for p in r.pools if operand_runs_on(r, p, "driver")]
     if not driver_pools:
+        return
+    if driver_crd_enabled(r):
+        # The NVIDIADriver controller partitions the GPU nodes it selects by OS (one driver DaemonSet per
+        # os_release ID + VERSION_ID, NVIDIA/gpu-operator internal/state/nodepool.go getNodePools), and each DaemonSet
+        # keeps the nodeSelector nvidia.com/gpu.deploy.driver=true (assets/state-driver/0500_daemonset.yaml), so
+        # pools that opt out get no driver pod. The chart's default NVIDIADriver (deployDefaultCR) selects them all.
         return
     by_os: dict[str, list[str]] = {}
     for p in r.pools:
@@ -114,10 +127,10 @@ def _mixed_os(r: ResolvedSpec) -> Iterator[Finding]:
             f"(or one that does not exist)."
         ),
         fix=(
-            "Put every GPU pool on one OS while the operator manages the driver; or manage the driver with "
-            "NVIDIADriver resources (Helm values driver.nvidiaDriverCRD.enabled=true, deployDefaultCR=false, one "
-            "NVIDIADriver per OS with a nodeSelector on feature.node.kubernetes.io/system-os_release.VERSION_ID); "
-            "or use al2023-nvidia on every pool so no pool needs the operator's driver."
+            "Let the NVIDIADriver CRD manage the driver: in the spec set operator.values: {driver: "
+            "{nvidiaDriverCRD: {enabled: true}}} (the chart's default NVIDIADriver then gets one driver DaemonSet "
+            "per node OS); or put every GPU pool on one OS while ClusterPolicy manages the driver; or use "
+            "al2023-nvidia on every pool so no pool needs the operator's driver."
         ),
         reference=NVIDIADRIVER_REF,
         evidence=(groups,),

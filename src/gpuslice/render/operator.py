@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from gpuslice import names
 from gpuslice.chart import Chart, load_chart, locate_chart
+from gpuslice.errors import HelmError
 from gpuslice.findings import Finding, Severity
 from gpuslice.images import (
     Inventory,
@@ -39,7 +41,7 @@ from gpuslice.images import (
 )
 from gpuslice.render import RenderOptions, RenderResult
 from gpuslice.resolve import EXCLUSIVE_KEY, ResolvedSpec
-from gpuslice.sharing import device_plugin_config
+from gpuslice.sharing import mig_strategy
 from gpuslice.yamlio import dump_yaml
 
 NFD_CHART = "node-feature-discovery"
@@ -51,12 +53,6 @@ MIRROR_SCRIPT = "mirror.sh"
 
 def _chart(chart: Chart | str | Path) -> Chart:
     return chart if isinstance(chart, Chart) else load_chart(chart)
-
-
-def mig_strategy(resolved: ResolvedSpec) -> str:
-    """The MIG strategy the sharing config declares (ClusterPolicy ``mig.strategy`` must say the same)."""
-    found = sorted({str(device_plugin_config(rs)["flags"]["migStrategy"]) for rs in resolved.sharing_configs.values()})
-    return found[0] if found else "none"
 
 
 def _tolerates(tol: dict[str, Any], key: str, value: str, effect: str) -> bool:
@@ -129,8 +125,8 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def operator_values(resolved: ResolvedSpec, chart: Chart | str | Path) -> dict[str, Any]:
-    """The Helm values (an override of the chart's defaults) for the GPU Operator release of ``resolved``."""
+def gpuslice_values(resolved: ResolvedSpec, chart: Chart | str | Path) -> dict[str, Any]:
+    """What gpuslice itself sets (before the spec's ``operator.values``)."""
     ch = _chart(chart)
     base = ch.effective_values()
     rewritten = copy.deepcopy(base)
@@ -138,6 +134,50 @@ def operator_values(resolved: ResolvedSpec, chart: Chart | str | Path) -> dict[s
     rewrite_values(rewritten, slots, resolved)
     set_pull_secrets(rewritten, ch, resolved.pull_secrets)
     return _merge(diff_values(base, rewritten), _settings(resolved, ch, base))
+
+
+def operator_values(resolved: ResolvedSpec, chart: Chart | str | Path) -> dict[str, Any]:
+    """The Helm values (an override of the chart's defaults) for the GPU Operator release of ``resolved``: gpuslice's
+    values with the spec's ``operator.values`` merged last (maps merge key by key; lists and scalars replace, as
+    Helm merges values files; ``null`` deletes a chart default, as in Helm)."""
+    own = gpuslice_values(resolved, chart)
+    user = resolved.spec.operator.values
+    return _merge(own, copy.deepcopy(user)) if user else own
+
+
+def blame_user_values(resolved: ResolvedSpec, findings: list[Finding], baseline: set[tuple[str, str]]) -> list[Finding]:
+    """Errors that gpuslice's own values do not have (``baseline``: (id, message) pairs proven without
+    ``operator.values``) are the user's values' doing: name the keys (those whose value the finding quotes, else
+    every key of the kind it is about)."""
+    import dataclasses
+
+    from gpuslice.checks.operator import leaf_paths
+
+    user = resolved.spec.operator.values
+    if not user:
+        return findings
+    leaves = leaf_paths(user)
+    out = []
+    for f in findings:
+        if f.severity != Severity.ERROR or (f.id, f.message) in baseline:
+            out.append(f)
+            continue
+        text = " ".join([f.message, *f.evidence])
+        keys = [p for p, v in leaves if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v) in text]
+        if not keys and f.id == "operator-pull-secret-missing":
+            keys = [p for p, _v in leaves if "imagePullSecrets" in p or "pullSecrets" in p]
+        if not keys:
+            keys = [p for p, _v in leaves]
+        named = ", ".join(f"operator.values.{'.'.join(p)}" for p in keys[:6]) + (", …" if len(keys) > 6 else "")
+        out.append(
+            dataclasses.replace(
+                f,
+                message=f"{f.message} (from {named}; gpuslice's own values pass this check)",
+                fix=f"Change or remove {named}. {f.fix}".strip(),
+                path=f"operator.values.{'.'.join(keys[0])}",
+            )
+        )
+    return out
 
 
 def image_inventory(resolved: ResolvedSpec, chart: Chart | str | Path) -> Inventory:
@@ -161,24 +201,84 @@ def values_yaml(resolved: ResolvedSpec, chart: Chart, values: dict[str, Any]) ->
 
 
 def _version_findings(resolved: ResolvedSpec, chart: Chart) -> list[Finding]:
+    """The chart given (--chart, operator.chart) must be the release the spec names: images, the device-plugin
+    version and every version rule follow the chart actually rendered, while checks and names follow
+    ``operator.chartVersion``. Chart.yaml's ``version`` decides when it is a release (a packaged chart); a chart
+    folder from the repository says ``v1.0.0-devel`` there, so its ``appVersion`` decides, unless that is a
+    placeholder (``main-latest``, ``devel-ubi8``)."""
     from gpuslice.images import load_image_rules
 
     rules = load_image_rules()
-    declared = (
+    release = chart.version if re.fullmatch(r"v?\d+\.\d+\.\d+", chart.version or "") else None
+    app = (
         chart.app_version if chart.app_version and not rules.placeholder_app_version.match(chart.app_version) else None
     )
+    declared, what = (release, "version") if release else (app, "appVersion")
     if declared and declared.lstrip("v") != resolved.chart_version.lstrip("v"):
         return [
             Finding(
                 id="operator-chart-version-mismatch",
-                severity=Severity.WARNING,
-                message=f"The chart from {chart.origin} is {chart.name} {declared}, but the spec says "
-                f"operator.chartVersion {resolved.chart_version}; images and checks follow the chart.",
-                fix="Point --chart/operator.chart at the chart of operator.chartVersion, or change chartVersion.",
+                severity=Severity.ERROR,
+                message=f"The chart from {chart.origin or chart.path} is {chart.name} {declared} (Chart.yaml {what}), "
+                f"but the spec says operator.chartVersion {resolved.chart_version}: its values and images would be "
+                f"{declared}'s while checks, driver tags and version rules assume {resolved.chart_version}.",
+                fix=f"Set operator.chartVersion: {declared if declared.startswith('v') else 'v' + declared}, or "
+                f"point --chart/operator.chart at the {resolved.chart_version} chart.",
                 path="operator.chartVersion",
             )
         ]
     return []
+
+
+def _plugin_version_findings(resolved: ResolvedSpec, chart: Chart, values: dict[str, Any]) -> list[Finding]:
+    """The device-plugin version rules (:mod:`gpuslice.checks.operator`) on the release's own devicePlugin.version,
+    where it says more than the catalog did at check time (a chart the catalog does not know, a vendored one)."""
+    from gpuslice.checks.operator import version_findings
+
+    release = _merge(chart.effective_values(), values)
+    seen = {(f.id, f.pool) for f in version_findings(resolved)}
+    return [f for f in version_findings(resolved, release) if (f.id, f.pool) not in seen]
+
+
+def _render_failed(resolved: ResolvedSpec, e: HelmError) -> Finding:
+    """helm template refuses the merged values: name the user keys its message mentions (else all of them)."""
+    from gpuslice.checks.operator import leaf_paths
+
+    text = str(e)
+    leaves = [p for p, _v in leaf_paths(resolved.spec.operator.values)]
+    keys = [p for p in leaves if ".".join(p) in text] or leaves
+    named = ", ".join(f"operator.values.{'.'.join(p)}" for p in keys[:6])
+    return Finding(
+        id="operator-values-conflict",
+        severity=Severity.ERROR,
+        message=f"The chart does not render with operator.values ({named}): {text}",
+        fix=f"Change or remove {named}.",
+        path=f"operator.values.{'.'.join(keys[0])}",
+    )
+
+
+def _image_findings(inv: Inventory) -> list[Finding]:
+    out = [
+        Finding(
+            id="operator-driver-os-unknown",
+            severity=Severity.WARNING,
+            message=w,
+            fix="Use a pool OS from the catalog with a driver image tag, or a pre-installed driver.",
+        )
+        for w in inv.warnings
+    ]
+    for img in inv.unmapped:
+        out.append(
+            Finding(
+                id="operator-image-not-mirrored",
+                severity=Severity.ERROR,
+                message=f"No registry mirror rule covers {img.source} (used by {', '.join(img.used_by)}).",
+                fix="Add a registry.mirrors rule for its registry, or set registry.proxy.",
+                path="registry.mirrors",
+                evidence=img.used_by,
+            )
+        )
+    return out
 
 
 def chart_and_values(resolved: ResolvedSpec, options: RenderOptions) -> tuple[Chart, dict[str, Any]]:
@@ -195,31 +295,28 @@ def render(resolved: ResolvedSpec, options: RenderOptions) -> RenderResult:
     chart, values = chart_and_values(resolved, options)
     inv = build_inventory(resolved, chart, values, app_version=release_version(chart, resolved.chart_version))
     text = values_yaml(resolved, chart, values)
-    findings = _version_findings(resolved, chart)
-    for w in inv.warnings:
-        findings.append(
-            Finding(
-                id="operator-driver-os-unknown",
-                severity=Severity.WARNING,
-                message=w,
-                fix="Use a pool OS from the catalog with a driver image tag, or a pre-installed driver.",
-            )
-        )
-    for img in inv.unmapped:
-        findings.append(
-            Finding(
-                id="operator-image-not-mirrored",
-                severity=Severity.ERROR,
-                message=f"No registry mirror rule covers {img.source} (used by {', '.join(img.used_by)}).",
-                fix="Add a registry.mirrors rule for its registry, or set registry.proxy.",
-                path="registry.mirrors",
-                evidence=img.used_by,
-            )
-        )
+    findings = _version_findings(resolved, chart) + _plugin_version_findings(resolved, chart, values)
+    findings.extend(_image_findings(inv))
     if options.prove:
         from gpuslice.render.operator_proof import prove
 
-        findings.extend(prove(resolved, chart, text, inv, helm=options.helm))
+        try:
+            findings.extend(prove(resolved, chart, text, inv, helm=options.helm))
+        except HelmError as e:
+            if not resolved.spec.operator.values:
+                raise
+            findings.append(_render_failed(resolved, e))
+    if resolved.spec.operator.values and any(f.severity == Severity.ERROR for f in findings):
+        # Prove gpuslice's own values too: an error they do not have comes from operator.values.
+        own = gpuslice_values(resolved, chart)
+        own_inv = build_inventory(resolved, chart, own, app_version=release_version(chart, resolved.chart_version))
+        baseline = {(f.id, f.message) for f in _image_findings(own_inv)}
+        if options.prove:
+            from gpuslice.render.operator_proof import prove
+
+            own_text = values_yaml(resolved, chart, own)
+            baseline |= {(f.id, f.message) for f in prove(resolved, chart, own_text, own_inv, helm=options.helm)}
+        findings = blame_user_values(resolved, findings, baseline)
     return RenderResult(
         files={
             VALUES_FILE: text,
@@ -232,4 +329,11 @@ def render(resolved: ResolvedSpec, options: RenderOptions) -> RenderResult:
     )
 
 
-__all__ = ["image_inventory", "mig_strategy", "operator_values", "pool_tolerations", "render"]
+__all__ = [
+    "gpuslice_values",
+    "image_inventory",
+    "mig_strategy",
+    "operator_values",
+    "pool_tolerations",
+    "render",
+]

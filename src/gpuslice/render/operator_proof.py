@@ -163,6 +163,10 @@ def collect_images(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> list[I
                 # Enabled, but the operator deploys it only under a condition this release does not meet.
                 enabled = not_run_reason(str(slot.path[1]), cr.get("spec") or {}, resolved) is None
             last = str(slot.path[-1]) if slot.shape != "ref" else str(slot.path[-2])
+            if cr.get("kind") == "NVIDIADriver" and slot.path == ("spec",):
+                # NVIDIADriver's own image is the driver's; its controller appends each node pool's OS tag
+                # (NVIDIA/gpu-operator internal/state/nodepool.go getNodePools/getOSTag, driver.go).
+                last = "driver"
             where = f"{label} {slot.where}"
             if last in rules.os_suffixed and slot.shape == "triple" and "sha256:" not in slot.source:
                 # The operator appends the node's OS tag (resolveDriverTag) for each OS that runs the driver.
@@ -312,8 +316,8 @@ def check_wiring(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> list[Fin
     writes it), and
     ``mig.strategy``/``driver``/``toolkit``/``devicePlugin`` as set. A chart that predates a value ignores it
     (helm drops unknown values), so this is where an unsupported chart version shows."""
-    from gpuslice.render.operator import mig_strategy
     from gpuslice.resolve import EXCLUSIVE_KEY
+    from gpuslice.sharing import mig_strategy
 
     policies = [
         d for d in docs if d.get("kind") == "ClusterPolicy" and str(d.get("apiVersion", "")).startswith("nvidia.com/")
