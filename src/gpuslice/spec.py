@@ -248,7 +248,9 @@ class NodePool(_Strict):
 
 class ChecksOptions(_Strict):
     memory_per_replica_floor_gib: float = Field(default=4.0, alias="memoryPerReplicaFloorGiB", ge=0)
-    disabled: tuple[str, ...] = Field(default=(), description="Check ids to skip.")
+    disabled: tuple[str, ...] = Field(
+        default=(), description="Finding ids to skip in check and doctor (any id of docs/findings.md)."
+    )
 
 
 class Top(_Strict):
