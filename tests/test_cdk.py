@@ -273,6 +273,11 @@ def test_example_app_is_the_story(synth: Synth) -> None:
         "/aws/service/canonical/ubuntu/eks/22.04/1.33/stable/current/amd64/hvm/ebs-gp2/ami-id"
     )
     assert t["Parameters"][lt["ImageId"]["Ref"]]["Type"] == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
+    # CloudFormation resolves the parameter at deploy time, so the launch template holds the AMI id itself: never
+    # resolve:ssm:, which a managed node group cannot use (aws/containers-roadmap#1951); and no Kubernetes
+    # version next to that AMI (EKS refuses it).
+    assert "resolve:ssm" not in json.dumps(t)
+    assert "Version" not in ng and "ReleaseVersion" not in ng
     assert lt["MetadataOptions"]["HttpTokens"] == "required"
     instance_tags = next(ts["Tags"] for ts in lt["TagSpecifications"] if ts["ResourceType"] == "instance")
     assert {"Key": "Name", "Value": r.pools[0].node_group_name} in instance_tags

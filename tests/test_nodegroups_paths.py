@@ -370,6 +370,20 @@ def _paths(r: ResolvedSpec, p: ResolvedPool) -> dict[str, tuple[str, bool]]:
     return out
 
 
+def _install_pre_bootstrap(m: Machine, commands: list[str]) -> None:
+    """What eksctl's preBootstrapCommands do, into the fake root (the last command runs the node setup)."""
+    import base64
+    import gzip
+    import re
+
+    for c in commands[:-1]:
+        found = re.fullmatch(r"mkdir -p \S+ && echo (\S+) \| base64 -d \| gunzip > (\S+) && chmod (\d+) \S+", c)
+        assert found, c
+        m.install({found.group(2): gzip.decompress(base64.b64decode(found.group(1))).decode()}, int(found.group(3), 8))
+    if commands:
+        assert commands[-1] == "/usr/local/sbin/gpuslice-node-setup"
+
+
 MATRIX_POOLS = [p.name for p in matrix().pools if family_name(p) in ("ubuntu-eks", "al2-eks")]
 
 
@@ -377,10 +391,21 @@ MATRIX_POOLS = [p.name for p in matrix().pools if family_name(p) in ("ubuntu-eks
 def test_matrix_the_node_joins_once_after_its_disks_with_its_labels_and_taints(tmp_path: Path, pool_name: str) -> None:
     r = matrix()
     p = pool(r, pool_name)
-    for path, (ud, tool_joins) in _paths(r, p).items():
+    paths: dict[str, tuple[str | None, bool]] = {**_paths(r, p), "eksctl": (None, True)}
+    for path, (ud, tool_joins) in paths.items():
         (tmp_path / path).mkdir()
         m = Machine(tmp_path / path, _disks_for(r, p))
-        m.install_write_files(ud)
+        if ud is None:  # eksctl: preBootstrapCommands install the files, eksctl's bootstrap joins
+            entry = ng.eksctl_nodegroup(r, p)
+            assert entry["labels"] == p.node_labels
+            assert [(t["key"], t.get("value", ""), t["effect"]) for t in entry.get("taints", [])] == [
+                (t.key, t.value, t.effect) for t in p.spec.taints
+            ]
+            if not entry.get("preBootstrapCommands"):
+                continue  # nothing to prepare: eksctl's bootstrap alone joins
+            _install_pre_bootstrap(m, entry["preBootstrapCommands"])
+        else:
+            m.install_write_files(ud)
         m.update(snap={"installed": ["amazon-ssm-agent"]})
         run = m.run("/usr/local/sbin/gpuslice-node-setup")
         assert run.rc == 0, (path, run.stderr)
