@@ -471,3 +471,16 @@ def test_plan_offline_without_chart_fails_clearly(cli, tmp_path, monkeypatch):
     assert r.exit_code == 2 and not (tmp_path / "out").exists()
     assert "Provide the GPU Operator chart v26.7.0" in r.stderr and "--chart PATH" in r.stderr
     assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_proof_and_generic_validation_import_without_the_values_renderer():
+    """render.operator imports operator_proof; operator_proof and kubeschema must not import render.operator."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gpuslice.render.operator_proof, gpuslice.kubeschema; "
+        "print('gpuslice.render.operator' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
