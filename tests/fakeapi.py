@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import re
 import socket
 import struct
@@ -105,6 +106,10 @@ class FakeKube:
     #: node names whose device plugin reloaded (config-manager SIGHUP), in order
     plugin_restarts: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Fraction of API requests (beyond the planned faults) that get a random fault: 503, 500, 429, a reset
+    #: before or after the write took effect (for the fault-injection figures, benchmarks/robustness_figures.py).
+    chaos: float = 0.0
+    chaos_seed: int = 0
 
     def __post_init__(self) -> None:
         self.store: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
@@ -563,6 +568,11 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
                             continue
                         f.remaining -= 1
                         return f
+                if api.chaos > 0 and _PATH.match(path):  # resources only: discovery and /version stay clean
+                    rng = api.__dict__.setdefault("_chaos_rng", random.Random(api.chaos_seed))
+                    if rng.random() < api.chaos:
+                        kind = rng.choice(["503", "500", "429", "reset", "reset-after"])
+                        return Fault(method, re.compile(""), kind, 0, retry_after=0 if kind == "429" else None)
             return None
 
         def _handle(self, method: str) -> None:

@@ -2,7 +2,9 @@
 
 It keeps helm's record of releases in a state folder and answers the commands gpuslice uses with helm's real
 output formats: ``list --deployed --failed ... --filter ^NAME$ -o json`` (``--all`` is refused, as helm 4
-does), ``get values NAME -o json``, ``upgrade --install``.
+does), ``get values NAME -o json``, ``history NAME -o json`` (the latest revision), ``upgrade --install``.
+Stale-release recovery (rollback, uninstall, ``get metadata``) is tested with the real helm instead
+(tests/test_helm_recovery.py).
 ``template`` and ``version`` are passed to the real helm, so dry-run renders the real chart. Each ``upgrade``
 first consumes the next planned failure (helm's real stderr text and exit code; optionally "the upgrade went
 through but the answer was lost"). Every argv is logged for the tests to assert.
@@ -166,6 +168,21 @@ def main(argv: list[str]) -> int:
             if r["namespace"] == ns and (not pattern or r["name"] == pattern)
         ]
         print(json.dumps(rows))
+        return 0
+    if cmd == "history":  # the fake keeps the latest revision only
+        rel = releases.get(f"{ns}/{argv[1]}")
+        if rel is None:
+            sys.stderr.write("Error: release: not found\n")
+            return 1
+        row = {
+            "revision": rel["revision"],
+            "updated": "2026-11-20T11:00:00.000000000Z",
+            "status": rel["status"],
+            "chart": rel["chart"],
+            "app_version": "v26.7.0",
+            "description": "Install complete" if rel["status"] == "deployed" else "",
+        }
+        print(json.dumps([row]))
         return 0
     if cmd == "get" and argv[1:2] == ["values"]:
         rel = releases.get(f"{ns}/{argv[2]}")

@@ -259,3 +259,15 @@ def test_ctrl_c_lets_helm_clean_up(world, tmp_path):
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 130 and "stopped" in out
         assert world.status(name) == ["failed"], name
+
+
+def test_a_helm_that_exits_leaving_its_own_revision_pending_is_recovered_in_the_same_apply(world):
+    """helm's writes of the outcome fail (the API server errors on every update of the release record): helm
+    exits and its revision stays pending-install. No helm runs any more — it was ours — so the retry does not
+    wait for "another operation" until the budget is spent: the release is unlocked at once and installed."""
+    world.api.inject("PUT", r"/secrets/sh\.helm\.release", "500", times=3)
+    after = world.helm.upgrade_install("rel", NS, world.chart, {"replicas": 2}, wait=False)
+    assert after is not None and after.status == "deployed" and after.values == {"replicas": 2}
+    assert world.helm.recoveries and {r.action for r in world.helm.recoveries} == {"uninstalled"}
+    assert world.status("rel") == ["deployed"]
+    assert not any("another helm operation" in e.reason for e in world.retrier.events)

@@ -90,6 +90,14 @@ class Recovery:
     detail: str
 
 
+class HelmLeftPending(HelmError):
+    """helm exited but its release is still pending; recovered, and worth another attempt."""
+
+    def __init__(self, message: str, *, transient_reason: str) -> None:
+        super().__init__(message)
+        self.transient_reason = transient_reason
+
+
 class StaleLock(HelmError):
     """The release is pending and gpuslice will not (or may not yet) recover it; the message says why and how."""
 
@@ -321,6 +329,14 @@ class Helm:
         self.recoveries.append(rec)
         return rec
 
+    def _unlock_own(self, name: str, namespace: str, before: int, timeout_minutes: int) -> None:
+        """Recover a pending revision newer than ``before``: one our own helm made and is no longer running."""
+        if not self.recover:
+            return
+        rel = self.release(name, namespace)
+        if rel is not None and rel.status in PENDING and rel.revision > before:
+            self.recover_stale(name, namespace, stale_after=0, timeout_minutes=timeout_minutes)
+
     def matches(self, rel: Release | None, chart: ChartRef, values: Any) -> bool:
         return (
             rel is not None
@@ -364,17 +380,26 @@ class Helm:
                 return self.matches(rel, chart, values), rel
 
             def once() -> Release | None:
+                hist = self.history(name, namespace)
+                before = hist[-1].revision if hist else 0
                 try:
                     run_helm([*args, *self.kube_args], helm=self.binary, timeout=timeout_minutes * 60 + 60)
-                except HelmError as e:
-                    if e.returncode is None and "timed out" in str(e) and self.recover:
-                        # We stopped that helm ourselves: no operation is running any more, whatever its
-                        # cleanup managed to record. A release it left pending is recovered before the retry.
-                        rel = self.release(name, namespace)
-                        if rel is not None and rel.status in PENDING:
-                            self.recover_stale(name, namespace, stale_after=0, timeout_minutes=timeout_minutes)
+                except HelmError:
+                    # That helm has exited (or we stopped it): if it left its own revision pending (killed, or
+                    # an API error while it recorded the outcome), nothing can finish it. Unlock it now, so the
+                    # retry does not meet "another operation is in progress" until the budget is spent.
+                    self._unlock_own(name, namespace, before, timeout_minutes)
                     raise
-                return self.release(name, namespace)
+                rel = self.release(name, namespace)
+                if rel is not None and rel.status in PENDING and rel.revision > before:
+                    # helm said it succeeded, yet its last write (the final status) did not land.
+                    self._unlock_own(name, namespace, before, timeout_minutes)
+                    raise HelmLeftPending(
+                        f"helm exited successfully but left release {namespace}/{name} revision {rel.revision} "
+                        f"{rel.status}",
+                        transient_reason="helm exited and left its revision pending (its final write was lost)",
+                    )
+                return rel
 
             return self.retrier.call(once, f"helm upgrade --install {name}", classify_helm, settled)
 

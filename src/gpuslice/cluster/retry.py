@@ -183,6 +183,9 @@ def classify_helm_text(stderr: str) -> Transient | None:
 
 
 def classify_helm(e: BaseException) -> Transient | None:
+    reason = getattr(e, "transient_reason", None)
+    if isinstance(reason, str):  # the caller knows (e.g. helm exited and left its revision pending; recovered)
+        return Transient(reason)
     if isinstance(e, HelmError):
         if e.returncode is None and "timed out" in str(e):  # our own subprocess timeout
             return Transient("helm did not finish in time")
