@@ -35,9 +35,10 @@ if [ "$(node_major "$venv/bin/node")" -lt 22 ] && [ "$(node_major node)" -lt 22 
 fi
 # Real filesystem and systemd tools for the node-bootstrap tests (tests/test_bootstrap_realtools.py): mkfs.xfs
 # (xfsprogs), mkfs.ext4 (e2fsprogs), mdadm and systemd-analyze (systemd). Only the missing ones, only where apt-get
-# can install them (CI runs as root on Debian); elsewhere the tests say which package to install.
+# can install them (CI runs as root on Debian); elsewhere the tests say which package to install. openssl makes the
+# certificates of the client-certificate TLS test (tests/test_client_key.py).
 missing=()
-for pair in mkfs.xfs:xfsprogs mkfs.ext4:e2fsprogs mdadm:mdadm systemd-analyze:systemd; do
+for pair in mkfs.xfs:xfsprogs mkfs.ext4:e2fsprogs mdadm:mdadm systemd-analyze:systemd openssl:openssl; do
   tool=${pair%%:*}
   if ! PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1; then missing+=("${pair#*:}"); fi
 done

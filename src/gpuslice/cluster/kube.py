@@ -86,6 +86,38 @@ def _use_in_cluster(kubeconfig: str | None, context: str | None) -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 
+def _seal_client_key(cfg: Any, api: Any) -> None:
+    """Keep a kubeconfig's decoded client key off the disk.
+
+    The ``kubernetes`` client writes ``client-key-data`` (decoded) to a temporary file, hands its path to
+    urllib3, which reads it at every new TLS connection, and deletes it only at interpreter exit: a gpuslice
+    killed meanwhile leaves the private key in /tmp. Here the key and certificate are loaded once into the SSL
+    context the connection pools use, and the temporary files are deleted at once. A key file the kubeconfig
+    names itself (``client-key``) is the user's and is left alone; through a proxy the client's own path is kept
+    (the temporary file is then removed at exit).
+    """
+    key = getattr(cfg, "key_file", None)
+    if not key or getattr(cfg, "proxy", None):
+        return
+    from kubernetes.config import kube_config
+
+    temp: dict[str, str] = getattr(kube_config, "_temp_files", {})
+    ours = {k: v for k, v in temp.items() if v in (key, cfg.cert_file)}
+    if key not in ours.values():
+        return
+    import ssl
+
+    from urllib3.util.ssl_ import create_urllib3_context
+
+    ctx = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED if cfg.verify_ssl else ssl.CERT_NONE)
+    ctx.load_cert_chain(cfg.cert_file, key)
+    api.rest_client.pool_manager.connection_pool_kw.update(ssl_context=ctx, cert_file=None, key_file=None)
+    for k, path in ours.items():
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        temp.pop(k, None)
+
+
 class KubeClient:
     """A small facade over the official client. All methods raise :class:`ClusterError` on failure."""
 
@@ -123,6 +155,7 @@ class KubeClient:
         self.host = cfg.host
         self.context = context
         api = client.ApiClient(cfg)
+        _seal_client_key(cfg, api)
         self._apis = {
             "core": client.CoreV1Api(api),
             "apps": client.AppsV1Api(api),
