@@ -278,6 +278,8 @@ def test_example_app_is_the_story(synth: Synth) -> None:
     # version next to that AMI (EKS refuses it).
     assert "resolve:ssm" not in json.dumps(t)
     assert "Version" not in ng and "ReleaseVersion" not in ng
+    # cluster-autoscaler reads GPUs x replicas from the node group's own tags (DescribeNodegroup): 1 A10G x 4
+    assert ng["Tags"]["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"] == "4"
     assert lt["MetadataOptions"]["HttpTokens"] == "required"
     instance_tags = next(ts["Tags"] for ts in lt["TagSpecifications"] if ts["ResourceType"] == "instance")
     assert {"Key": "Name", "Value": r.pools[0].node_group_name} in instance_tags

@@ -312,6 +312,9 @@ def test_autoscaler_tags_count_gpus_times_replicas() -> None:
             assert tags[f"{prefix}/label/{k}"] == v
         for t in p.spec.taints:
             assert tags[f"{prefix}/taint/{t.key}"] == f"{t.value}:{t.effect}"
+        mng_tags = ng.managed_nodegroup(r, p)["tags"]
+        assert {k: v for k, v in mng_tags.items() if k.startswith(prefix)} == ng.autoscaler_resource_tags(r, p)
+        assert ng.autoscaler_resource_tags(r, p)  # GPUs (x replicas) on every GPU pool
         request = ng.autoscaler_tags_request(r, p)
         assert api_errors(request, "autoscaling", "CreateOrUpdateTags") == ""
     al = ng.autoscaler_tags(r, pool(r, "al2023-data"))

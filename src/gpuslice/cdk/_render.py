@@ -62,6 +62,13 @@ def user_data(
     return bootstrap.user_data(resolved, pool, conn, eks_joins=eks_joins)
 
 
+def autoscaler_resource_tags(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, str]:
+    """cluster-autoscaler's node-template resource tags (GPUs x replicas) for the node group."""
+    from gpuslice.render.nodegroups import autoscaler_resource_tags as tags
+
+    return tags(resolved, pool)
+
+
 def block_device_mappings(resolved: ResolvedSpec, pool: ResolvedPool) -> list[dict[str, Any]]:
     from gpuslice.render import bootstrap
 

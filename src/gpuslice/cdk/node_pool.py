@@ -256,6 +256,8 @@ class GpuNodePool(Construct):
                 "gpuslice.dev/deployment": resolved.deployment_id,
                 "gpuslice.dev/pool": rp.name,
                 "gpuslice.dev/sharing": f"{sharing.strategy}-{sharing.replicas}",
+                # cluster-autoscaler reads GPUs x replicas from the node group's tags (DescribeNodegroup)
+                **_render.autoscaler_resource_tags(resolved, rp),
                 **(tags or {}),
             },
         )

@@ -134,7 +134,8 @@ def managed_nodegroup(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, A
         "instanceTypes": [pool.spec.instance_type],
         "labels": dict(sorted(pool.node_labels.items())),
         "launchTemplate": {"name": launch_template_name(pool)},
-        "tags": _tags(resolved, pool),
+        # cluster-autoscaler reads GPUs x replicas from these (DescribeNodegroup), labels/taints from the fields above
+        "tags": {**_tags(resolved, pool), **autoscaler_resource_tags(resolved, pool)},
     }
     ami_type = bs.mng_ami_type(resolved, pool)
     if ami_type:
@@ -167,6 +168,14 @@ def eksctl_nodegroup(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, An
     ng["tags"] = {**_tags(resolved, pool), **autoscaler_tags(resolved, pool)}
     ng["propagateASGTags"] = True
     return ng
+
+
+def autoscaler_resource_tags(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, str]:
+    """Only the ``node-template/resources/...`` tags. On an EKS managed node group's own tags cluster-autoscaler
+    reads them through DescribeNodegroup (and they win over the ASG's), as it reads the node group's labels and
+    taints there (kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws/aws_manager.go buildNodeFromTemplate,
+    managedNodegroupCache)."""
+    return {k: v for k, v in autoscaler_tags(resolved, pool).items() if k.startswith(f"{CA_TEMPLATE}/resources/")}
 
 
 def autoscaler_tags(resolved: ResolvedSpec, pool: ResolvedPool) -> dict[str, str]:
@@ -491,7 +500,7 @@ def node_paths_markdown(resolved: ResolvedSpec) -> list[str]:
             "`managed-nodegroup.json` yourself). "
             f"{ami}. No `version`/`releaseVersion` (EKS refuses them next to a launch-template AMI). The script also "
             "puts cluster-autoscaler's tags on the node group's Auto Scaling group (EKS does not copy node-group tags "
-            "there).",
+            "there; cluster-autoscaler versions that read the node group's own tags do not need it).",
             f"- **eksctl**: `cd {base} && {EKSCTL_CREATE}` against a cluster eksctl can describe. "
             "`--install-nvidia-plugin=false`: eksctl otherwise installs its own NVIDIA device plugin on GPU node "
             "groups, which competes with the operator's for `nvidia.com/gpu`. Tags (cluster-autoscaler's included) go "
@@ -512,7 +521,8 @@ def node_paths_markdown(resolved: ResolvedSpec) -> list[str]:
             "tag.",
             "- **CDK**: `GpuNodePool` (docs/cdk.md): `ami='ssm'` (default) launches the public AMI as a custom AMI, "
             "so nodeadm / Bottlerocket nodes need the cluster's endpoint, CA and service CIDR; `ami='eks'` uses EKS's "
-            "AMI type where there is one. The construct does not tag the Auto Scaling group for cluster-autoscaler.",
+            "AMI type where there is one. The node group carries cluster-autoscaler's resource tags (GPUs x "
+            "replicas).",
             "",
             f"What the autoscalers will believe a new node of this pool advertises (a registered node: `{resource}` = "
             f"{per_node}):",
@@ -535,10 +545,11 @@ def node_paths_markdown(resolved: ResolvedSpec) -> list[str]:
         else:
             karp_belief = f"`nvidia.com/gpu` = {gpus} (from the instance type; exclusive GPUs, which is right)"
         lines += [
-            f"- cluster-autoscaler, from zero nodes: {ca_ok} when the ASG carries "
-            f"`{base}/autoscaler-tags.json` (eksctl and create-nodegroup.sh put them there); without the tags "
-            f"(CDK, a hand-made node group) physical `nvidia.com/gpu` = {gpus} and no `.shared` resource. With "
-            "nodes running it copies a real node.",
+            f"- cluster-autoscaler, from zero nodes: {ca_ok}. For a managed node group (create-nodegroup.sh, "
+            "`managed-nodegroup.json`, CDK) it reads the resource from the node group's own tags and its labels and "
+            "taints from the EKS API (DescribeNodegroup); eksctl's self-managed group carries all of them as ASG tags "
+            f"(`{base}/autoscaler-tags.json` is the same set for any other ASG). Without the tags it believes the "
+            f"physical `nvidia.com/gpu` = {gpus} and no renamed resource. With nodes running it copies a real node.",
             f"- Karpenter: {karp_belief}",
             "",
         ]
