@@ -284,3 +284,31 @@ def test_live_doctor_reads_chart_plugins_in_other_namespaces_and_lints_their_con
         got = run_doctor(load_view(src))
     assert "device-plugin-duplicate" in _ids(got)
     assert f"{ns}/nvdp-config" in _text(got, "sharing-config-invalid")
+
+
+@pytest.mark.parametrize(
+    ("image", "fid"),
+    [
+        ("registry.example.com:5000/nvidia/driver:550.90.07-amzn2", "driver-image-unpublished"),
+        ("registry.example.com:5000/nvidia/driver:550.90.07-ubuntu22.04", "image-pull-mirror"),
+    ],
+    ids=["amzn2-never-published", "ubuntu-not-copied"],
+)
+def test_driver_tag_missing_in_a_mirror(image, fid, tmp_path):
+    """A mirror that lacks driver:<v>-amzn2 cannot be fixed by copying (nvcr.io has none either); one that lacks an
+    Ubuntu tag can."""
+    c = kf.healthy()
+    msg = f"Error response from daemon: manifest for {image} not found: manifest unknown: manifest unknown"
+    kf._set_pod(
+        c,
+        NS,
+        "nvidia-driver-daemonset",
+        node_name=GPU1,
+        statuses=[kf.waiting("nvidia-driver-ctr", image, "ErrImagePull", msg)],
+    )
+    got = [
+        f.id
+        for f in _doctor(c, tmp_path)
+        if f.id in ("image-not-found", "image-pull-upstream", "image-pull-mirror", "driver-image-unpublished")
+    ]
+    assert got == [fid]

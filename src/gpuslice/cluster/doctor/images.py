@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -24,6 +25,30 @@ def driver_tag(image: str) -> tuple[str, str] | None:
         return None
     mt = _DRIVER_TAG.match(ref.tag)
     return (mt.group("ver"), mt.group("os")) if mt else None
+
+
+#: OS families NVIDIA has published driver images for at some version (beyond the catalog's chart rows, which list
+#: the EKS-relevant ones): CentOS 7 and RHCOS images exist on nvcr.io (gpu-operator #170, #199).
+_PUBLISHED_FAMILIES = {"ubuntu", "rhel", "rhcos", "centos", "rocky", "sles"}
+
+
+@functools.cache
+def _families() -> frozenset[str]:
+    from gpuslice.catalog import load_catalog
+
+    out = set(_PUBLISHED_FAMILIES)
+    for chart in load_catalog().chart_versions.values():
+        for tag in chart.driver_os_tags:
+            mt = re.match(r"[a-z]+", tag)
+            if mt:
+                out.add(mt.group(0))
+    return frozenset(out)
+
+
+def os_family_published(suffix: str) -> bool:
+    """Whether NVIDIA publishes driver images for the OS family of a tag suffix (``amzn2`` -> amzn: no)."""
+    mt = re.match(r"[a-z]+", suffix)
+    return mt is not None and mt.group(0) in _families()
 
 
 def pull_shape(lines: list[str]) -> str:
@@ -141,8 +166,10 @@ def check(ctx: DoctorContext) -> Iterable[Finding]:
     for image, lines in list(failing.items()):
         reg = _registry(image)
         shape = pull_shape(lines)
-        if shape == "not-found" and reg in upstream:
-            dt = driver_tag(image)
+        dt = driver_tag(image)
+        if shape == "not-found" and (reg in upstream or (dt is not None and not os_family_published(dt[1]))):
+            # upstream answered "no such tag"; or a mirror misses a driver tag NVIDIA never published for any
+            # version (copying it from nvcr.io cannot work either)
             out.append(_not_found(ctx, image, lines, sorted(nodes.get(image, ())), dt))
             continue
         if r is not None:
