@@ -346,9 +346,16 @@ def _no_spec(
                 if logged is not None and logged[0] != want and not (want > 1 and reps_now == 1):
                     why.append(f"device plugin log says replicas {logged[0]} ({k.excerpt(logged[1], width=160)})")
                 if why:
+                    caps = ", ".join(
+                        f"{r}={q}"
+                        for r, q in sorted((n.status.capacity or {}).items())
+                        if r.startswith("nvidia.com/gpu")
+                    )
                     stale.add(
                         "s",
-                        f"node {n.name}: selects key {key!r} asking for {want} replica(s); " + "; ".join(why),
+                        f"node {n.name}: selects key {key!r} asking for {want} replica(s); "
+                        + "; ".join(why)
+                        + (f"; capacity {caps}" if caps else ""),
                         n.name,
                     )
                     continue
