@@ -93,6 +93,9 @@ class FakeKube:
     #: (namespace, pod, port) -> body served at /api/v1/namespaces/NS/pods/POD:PORT/proxy/<path> (the pod proxy);
     #: a string is served as it is, a dict as JSON; absent: 503 as when kube-apiserver cannot reach the pod
     proxies: dict[tuple[str, str, int], Any] = field(default_factory=dict)
+    #: smoke pods on an MPS share: what their MPS pipe probe reports ("writable", "denied", "absent"); None: the
+    #: device plugin gave them no CUDA_MPS_PIPE_DIRECTORY (time-slicing), so they print nothing
+    mps_control: str | None = None
     #: (namespace, name) of the device-plugin sharing ConfigMap: when set, the fake plays config-manager + GFD on
     #: every node (NVIDIA/k8s-device-plugin cmd/config-manager: a changed nvidia.com/device-plugin.config label
     #: makes the plugin reload with that key; a key the ConfigMap lacks makes config-manager exit)
@@ -355,6 +358,7 @@ class FakeKube:
         self.logs[(pod["metadata"]["namespace"], pod["metadata"]["name"])] = {
             cname: [
                 f"GPUSLICE_GPU_UUID={gpu}",
+                *([f"GPUSLICE_MPS=uid=1000 control={self.mps_control}"] if self.mps_control else []),
                 "[Vector addition of 50000 elements]",
                 "Copy input data from the host memory to the CUDA device",
                 "CUDA kernel launch with 196 blocks of 256 threads",

@@ -266,3 +266,25 @@ def test_configmap_write_records_when_and_dry_run_writes_nothing(env, both_chang
     r = both_changed.resolved
     cm = env.api.get("configmaps", r.device_plugin_configmap, r.namespace)
     assert WRITTEN_AT in cm["metadata"]["annotations"]
+
+
+def test_same_meaning_renders_byte_identical(tmp_path):
+    """Explicit defaults (failRequestsGreaterThanOne: true, renameByDefault: false) dropped or added and keys in
+    another order: every rendered file is byte-identical (the ConfigMap name and keys follow the meaning)."""
+    from gpuslice import api
+    from gpuslice.render import RenderOptions
+
+    doc = yaml.safe_load(kf.SPEC.read_text(encoding="utf-8"))
+    for p in doc["nodePools"]:
+        p["sharing"].pop("failRequestsGreaterThanOne")
+        p["sharing"] = dict(reversed(list(p["sharing"].items())))
+        p["sharing"]["renameByDefault"] = False
+    other = tmp_path / "reordered.yaml"
+    other.write_text(yaml.safe_dump(dict(reversed(list(doc.items()))), sort_keys=False), encoding="utf-8")
+    opts = RenderOptions(chart=str(CHART))
+    a = api.plan(str(kf.SPEC), write=False, options=opts).rendered
+    b = api.plan(str(other), write=False, options=RenderOptions(chart=str(CHART))).rendered
+    assert a is not None and b is not None
+    assert sorted(a.files) == sorted(b.files)
+    assert [k for k in a.files if a.files[k] != b.files[k]] == []
+    assert "device-plugin-config.yaml" in a.files

@@ -271,3 +271,66 @@ def test_smoke_manifest_in_the_plan_is_valid_and_goes_through_the_mirror(tmp_pat
         assert image.startswith(f"mirror.corp.example/proxy/{want}:"), image
         assert docs[0]["spec"]["imagePullSecrets"] == [{"name": "corp-mirror"}]
         assert len({d["metadata"]["name"] for d in docs}) == len(docs)
+
+
+# -- MPS ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mps_resolved(tmp_path_factory):
+    """The fixture spec with pool a10g-shared on MPS x4 (its node keeps 4 shares of one GPU)."""
+    import yaml
+
+    doc = yaml.safe_load(kf.SPEC.read_text(encoding="utf-8"))
+    doc["nodePools"][0]["sharing"] = {"strategy": "mps", "replicas": 4}
+    p = tmp_path_factory.mktemp("mps") / "gpuslice.yaml"
+    p.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return api.load(p)
+
+
+def test_smoke_on_mps_proves_the_pipe_as_the_validator_user(tmp_path, mps_resolved):
+    with FakeKube(kf.healthy(), mps_control="writable") as fk:
+        res = smoke(fk, tmp_path, mps_resolved, pool_name="a10g-shared")
+    assert [f.id for f in res.findings] == ["smoke-passed"]
+    assert res.mps and set(res.mps.values()) == {"uid=1000 control=writable"}
+    msg = res.findings[0].message
+    assert "MPS control pipe writable as uid=1000" in msg and "Not proven" in msg
+
+
+@pytest.mark.parametrize(
+    ("control", "fid"), [("denied", "smoke-mps-pipe"), ("absent", "smoke-mps-pipe"), (None, "smoke-mps-not-injected")]
+)
+def test_smoke_on_mps_reports_a_pipe_the_pods_cannot_use(tmp_path, mps_resolved, control, fid):
+    with FakeKube(kf.healthy(), mps_control=control) as fk:
+        res = smoke(fk, tmp_path, mps_resolved, pool_name="a10g-shared")
+    assert fid in ids(res.findings) and "smoke-passed" not in [f.id for f in res.findings]
+
+
+def test_smoke_script_probes_the_mps_pipe_before_cuda():
+    from gpuslice.render.smoke import MPS_PREFIX, SCRIPT
+
+    assert SCRIPT.index(MPS_PREFIX) < SCRIPT.index("vectorAdd")
+    assert "CUDA_MPS_PIPE_DIRECTORY" in SCRIPT and "id -u" in SCRIPT
+
+
+def test_verify_wants_a_ready_mps_control_daemon_on_mps_nodes(tmp_path, mps_resolved):
+    c = kf.healthy()
+    gpu1 = c.node(kf.GPU1)["metadata"]["labels"]
+    gpu1.update({"nvidia.com/gpu.sharing-strategy": "mps", "nvidia.com/mps.capable": "true"})
+    without = verify_view(mps_resolved, load_view(DumpSource(c.write_dump(tmp_path / "a"))))
+    bad = [f for f in without.findings if f.id == "verify-mps-daemon"]
+    assert bad and kf.GPU1 in bad[0].evidence[0]
+    ds = "nvidia-device-plugin-mps-control-daemon"
+    c.add_pod(
+        kf.pod(
+            f"{ds}-x1",
+            c.namespace,
+            kf.GPU1,
+            containers=[kf.container("mps-control-daemon-ctr", kf.DP_IMAGE)],
+            statuses=[kf.running("mps-control-daemon-ctr", kf.DP_IMAGE)],
+            owner=("DaemonSet", ds),
+            labels={"app": ds},
+        )
+    )
+    with_daemon = verify_view(mps_resolved, load_view(DumpSource(c.write_dump(tmp_path / "b"))))
+    assert not [f for f in with_daemon.findings if f.id == "verify-mps-daemon"]

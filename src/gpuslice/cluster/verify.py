@@ -184,6 +184,17 @@ def verify_view(resolved: ResolvedSpec, view: ClusterView) -> VerifyResult:
                             + (f"a name ending in {suffix}" if want_suffix else f"no {suffix} suffix"),
                         )
                     )
+                if sh.strategy == "mps" and not _mps_daemon_ready(view, ns, n.name):
+                    # The MPS control daemon runs where GFD labels nvidia.com/mps.capable=true
+                    # (NVIDIA/gpu-operator assets/state-mps-control-daemon/0400_daemonset.yaml nodeSelector); the
+                    # plugin waits for it before it advertises an MPS share (internal/plugin/mps.go waitForDaemon).
+                    bad.append(
+                        (
+                            "verify-mps-daemon",
+                            f"no ready {k.daemonset('mps-control-daemon')} pod "
+                            f"(nvidia.com/mps.capable={labels.get('nvidia.com/mps.capable', '<missing>')})",
+                        )
+                    )
                 want_key = pool.node_labels.get(DEVICE_PLUGIN_CONFIG_LABEL)
                 if want_key and labels.get(DEVICE_PLUGIN_CONFIG_LABEL) != want_key:
                     bad.append(
@@ -227,6 +238,17 @@ def verify_view(resolved: ResolvedSpec, view: ClusterView) -> VerifyResult:
     return res
 
 
+def _mps_daemon_ready(view: ClusterView, ns: str, node: str) -> bool:
+    ds = k.daemonset("mps-control-daemon")
+    for p in view.pods.get(ns, ()):
+        if p.spec.node_name != node or not (p.owner("DaemonSet") == ds or p.metadata.label("app") == ds):
+            continue
+        cond = next((c for c in p.status.conditions or () if c.type == "Ready"), None)
+        if p.status.phase == "Running" and cond is not None and cond.status == "True":
+            return True
+    return False
+
+
 _TITLES = {
     "verify-gpu-count": "physical GPU count unknown, capacity not checked",
     "verify-capacity": "node capacity is not GPUs x replicas",
@@ -235,6 +257,7 @@ _TITLES = {
     "verify-label-strategy": "nvidia.com/gpu.sharing-strategy differs from the spec",
     "verify-label-product": "nvidia.com/gpu.product does not say whether the GPU is shared as the spec does",
     "verify-label-config": "the device-plugin config label differs from the spec",
+    "verify-mps-daemon": "no ready MPS control daemon on the node (MPS shares cannot be served)",
 }
 _FIXES = {
     "verify-gpu-count": "Set nodePools[].gpu.count in the spec for this instance type.",
@@ -245,6 +268,8 @@ _FIXES = {
     "verify-label-strategy": "Run `gpuslice apply SPEC`; needs device plugin >= v0.15 for this label.",
     "verify-label-product": "Run `gpuslice apply SPEC`; if the label stays, restart the GFD pod on the node.",
     "verify-label-config": "Run `gpuslice apply SPEC` (labels pool {pool} with {key}).",
+    "verify-mps-daemon": "`gpuslice doctor --spec SPEC` explains the nvidia-device-plugin-mps-control-daemon pod "
+    "(GFD must label the node nvidia.com/mps.capable=true first).",
 }
 
 
@@ -261,6 +286,7 @@ class SmokeResult:
     running: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     uuids: dict[str, list[str]] = field(default_factory=dict)  # pod -> GPU UUIDs it saw
+    mps: dict[str, str] = field(default_factory=dict)  # pod -> its MPS pipe report ("uid=1000 control=writable")
     deleted: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
@@ -272,6 +298,7 @@ class SmokeResult:
 #: and ready as soon as it starts, long before its CUDA program is done: only this line proves a pod ran CUDA.
 READY_MARK = "GPUSLICE_READY"
 _UUID = re.compile(r"GPUSLICE_GPU_UUID=(GPU-[0-9a-fA-F-]+|MIG-[0-9a-zA-Z/-]+)")
+_MPS = re.compile(r"GPUSLICE_MPS=(uid=\d+ control=\w+)")
 
 
 def _requested(pod: m.Pod, resource: str) -> int:
@@ -412,6 +439,9 @@ def run_smoke(
         res.pending = sorted(p.name for p in mine if p.status.phase == "Pending")
         for p in ready:
             res.uuids[p.name] = sorted(set(_UUID.findall(done[p.name])))
+            mps = _MPS.search(done[p.name])
+            if mps:
+                res.mps[p.name] = mps.group(1)
         res.findings += _judge(res, pool, free, failed, unschedulable, kube, ns)
     except ClusterError as e:
         res.findings.append(
@@ -537,6 +567,42 @@ def _judge(
                 evidence=tuple(unknown[:5]),
             )
         )
+    mps_note = ""
+    if pool.sharing.strategy == "mps" and res.running:
+        missing = [n for n in res.running if n not in res.mps]
+        blocked = {n: v for n, v in res.mps.items() if not v.endswith("control=writable")}
+        if missing:
+            out.append(
+                Finding(
+                    "smoke-mps-not-injected",
+                    Severity.ERROR,
+                    f"{len(missing)} smoke pod(s) on the MPS pool got no CUDA_MPS_PIPE_DIRECTORY: the device plugin "
+                    "did not hand out an MPS share (the node's plugin runs another config, or MPS is off)",
+                    "`gpuslice doctor --spec SPEC` shows the node's config key and the MPS control daemon.",
+                    pool=pool.name,
+                    evidence=tuple(missing[:5]),
+                )
+            )
+        if blocked:
+            out.append(
+                Finding(
+                    "smoke-mps-pipe",
+                    Severity.ERROR,
+                    f"{len(blocked)} smoke pod(s) cannot use the MPS control pipe as their user: a non-root CUDA "
+                    "client there cannot reach the MPS server",
+                    "Check the MPS pipe directory on the node (/run/nvidia/mps/<resource>/pipe) and the "
+                    "nvidia-device-plugin-mps-control-daemon pod; run the workloads as a user that can reach it.",
+                    pool=pool.name,
+                    evidence=tuple(f"{n}: {v}" for n, v in list(blocked.items())[:5]),
+                )
+            )
+        if not missing and not blocked:
+            uids = sorted({v.split()[0] for v in res.mps.values()})
+            mps_note = (
+                f"; every pod had the MPS control pipe writable as {', '.join(uids)} (the validator image's user) "
+                "and ran vectorAdd with CUDA_MPS_PIPE_DIRECTORY set. Not proven: that the MPS server (not a "
+                "fallback) executed the kernels, and the per-client memory/thread limits"
+            )
     if not any(f.severity is Severity.ERROR for f in out):
         shared = ", ".join(f"{u} x{len(v)}" for u, v in sorted(by_uuid.items()))
         out.append(
@@ -544,7 +610,7 @@ def _judge(
                 "smoke-passed",
                 Severity.INFO,
                 f"{len(res.running)} pods ran CUDA at once on {res.node} ({shared or 'UUIDs not reported'}) "
-                f"and the extra pod stayed Pending: {pool.sharing.strategy} x{r} works",
+                f"and the extra pod stayed Pending: {pool.sharing.strategy} x{r} works{mps_note}",
                 "",
                 pool=pool.name,
             )

@@ -22,11 +22,26 @@ SMOKE_FILE = "smoke-test.yaml"
 RUN_LABEL = "gpuslice.dev/smoke-run"
 POOL_SMOKE_LABEL = "gpuslice.dev/smoke-pool"
 UUID_PREFIX = "GPUSLICE_GPU_UUID="
-#: Prints the GPU UUID(s) the container sees, runs vectorAdd, then keeps the GPU share until deleted.
+MPS_PREFIX = "GPUSLICE_MPS="
+#: On an MPS share the device plugin gives the container CUDA_MPS_PIPE_DIRECTORY and mounts the pipe directory
+#: of the MPS control daemon (NVIDIA/k8s-device-plugin internal/plugin/mps.go ``updateReponse``); the daemon runs
+#: as root (privileged), the validator image as uid 1000 (NVIDIA/gpu-operator docker/Dockerfile ``USER 1000:1000``).
+#: A CUDA client talks to the daemon through the ``control`` socket in that directory: the pod reports its uid and
+#: whether that socket is there and writable for it, before vectorAdd runs as that client.
+MPS_PROBE = (
+    'if [ -n "$CUDA_MPS_PIPE_DIRECTORY" ]; then c="$CUDA_MPS_PIPE_DIRECTORY/control"; '
+    'if [ ! -e "$c" ]; then s=absent; elif [ -w "$c" ]; then s=writable; else s=denied; fi; '
+    'echo "' + MPS_PREFIX + 'uid=$(id -u) control=$s"; fi; '
+)
+#: Prints the GPU UUID(s) the container sees (and, on MPS, the pipe check), runs vectorAdd, then keeps the GPU
+#: share until deleted.
 SCRIPT = (
     "nvidia-smi --query-gpu=uuid --format=csv,noheader 2>/dev/null | sed 's/^/" + UUID_PREFIX + "/'; "
-    'case "$NVIDIA_VISIBLE_DEVICES" in GPU-*) echo "' + UUID_PREFIX + '$NVIDIA_VISIBLE_DEVICES";; esac; '
-    "vectorAdd || exit 1; echo GPUSLICE_READY; sleep 3600"
+    'case "$NVIDIA_VISIBLE_DEVICES" in GPU-*) echo "'
+    + UUID_PREFIX
+    + '$NVIDIA_VISIBLE_DEVICES";; esac; '
+    + MPS_PROBE
+    + "vectorAdd || exit 1; echo GPUSLICE_READY; sleep 3600"
 )
 
 
