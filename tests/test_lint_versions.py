@@ -132,22 +132,28 @@ def test_cli_says_which_rules_were_used(cli, tmp_path):
 
 def test_operator_chart_to_plugin_matches_the_real_charts():
     """The chart -> plugin table agrees with devicePlugin.version in the published values files stored here."""
-    charts = sorted(p for p in (FIXTURES / "charts").iterdir() if p.is_dir())
+    charts = {p.name: p for p in (FIXTURES / "charts").iterdir() if p.is_dir()}
+    charts |= {p.name.removeprefix("chart-"): p for p in (FIXTURES / "gpu-operator").glob("chart-v*")}
     checked = 0
-    for d in charts:
+    for version, d in sorted(charts.items()):
         pinned = yaml.safe_load((d / "values.yaml").read_text())["devicePlugin"]["version"]
-        if d.name in OPERATOR_PLUGIN:
-            assert parse_version(OPERATOR_PLUGIN[d.name]) == parse_version(pinned), d.name
-            checked += 1
-    assert checked >= 3
+        assert version in OPERATOR_PLUGIN, version
+        assert parse_version(OPERATOR_PLUGIN[version]) == parse_version(pinned), version
+        checked += 1
+    assert checked >= 7
     assert operator_chart_plugin("v25.3.4") == "v0.17.4" and operator_chart_plugin("26.7.0") == "v0.20.0"
     assert operator_chart_plugin("v26.3.9") == "v0.19.3"  # an unlisted patch release: its minor's rules
 
 
 def test_real_chart_values_lint_with_their_own_plugin_version():
-    for d in sorted(p for p in (FIXTURES / "charts").iterdir() if p.is_dir()):
-        r = lint((d / "values.yaml").read_text(), str(d / "values.yaml"))
-        pinned = yaml.safe_load((d / "values.yaml").read_text())["devicePlugin"]["version"]
+    """Every published gpu-operator values.yaml stored here (v22.9.2 ... v26.7.0): valid, no warning, and checked
+    with the device plugin that chart pins."""
+    files = [d / "values.yaml" for d in sorted((FIXTURES / "charts").iterdir()) if d.is_dir()]
+    files += sorted((FIXTURES / "gpu-operator").glob("chart-v*/values.yaml"))
+    assert len(files) >= 7
+    for f in files:
+        r = lint(f.read_text(), str(f))
+        pinned = yaml.safe_load(f.read_text())["devicePlugin"]["version"]
         assert r.ok and r.plugin.version == pinned and r.plugin.source == "devicePlugin.version in the values"
         assert not _ids(r, Severity.ERROR) and not _ids(r, Severity.WARNING)
 
