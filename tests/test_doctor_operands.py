@@ -312,3 +312,26 @@ def test_driver_tag_missing_in_a_mirror(image, fid, tmp_path):
         if f.id in ("image-not-found", "image-pull-upstream", "image-pull-mirror", "driver-image-unpublished")
     ]
     assert got == [fid]
+
+
+def test_snapshot_captures_chart_plugin_namespaces_then_doctor_reads_the_dump(tmp_path, cli):
+    """`gpuslice snapshot` writes the namespace of a device-plugin Helm release and the ConfigMap its DaemonSet
+    mounts, so doctor on the dump sees the same duplicate plugin and broken config as live."""
+    from tests.fakeapi import FakeKube
+
+    c = kf.healthy()
+    ns = "nvidia-device-plugin"
+    ds = _plugin_ds(ns, "nvdp-nvidia-device-plugin", 1)
+    ds["spec"]["template"]["spec"]["volumes"] = [kf.configmap_volume("nvdp-config")]
+    c.daemonsets[ns] = [ds]
+    c.add_pod(_plugin_pod(ns, "nvdp-nvidia-device-plugin", GPU1))
+    bad = "version: v1\nsharing:\n  timeSlicing:\n    resources:\n    - name: nvidia.com/gpu\n      replicas: -2\n"
+    c.configmaps[ns] = [kf.configmap("nvdp-config", ns, {"any": bad})]
+    out = tmp_path / "snap"
+    with FakeKube(c) as api:
+        res = cli("snapshot", "-d", str(out), "--kubeconfig", str(api.kubeconfig(tmp_path)))
+    assert res.exit_code == 0, res.stdout
+    assert (out / ns / "daemonsets.json").is_file() and (out / ns / "configmaps.json").is_file()
+    got = run_doctor(load_view(DumpSource(out)))
+    assert "device-plugin-duplicate" in _ids(got)
+    assert f"{ns}/nvdp-config" in _text(got, "sharing-config-invalid")

@@ -175,7 +175,9 @@ def snapshot(
         res = take_snapshot(
             source,
             out,
-            namespaces=[ns, "kube-system", "default", *extra_namespace],
+            # plus the namespaces of device-plugin Helm releases / DaemonSets and of device-plugin ConfigMaps, which
+            # doctor checks (a second plugin, the configs it mounts)
+            namespaces=source.namespaces(),
             operator_namespace=ns,
             max_log_pods=max_log_pods,
             progress=lambda msg: st.update(f"capturing {_esc(msg)}"),
