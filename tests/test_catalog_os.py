@@ -60,6 +60,11 @@ def test_every_spec_os_has_what_renderers_and_checks_need(os_id):
         assert bs.user_data(r, p)
 
 
+def test_every_catalog_os_is_reachable_from_the_spec():
+    """An OS in the catalog but not in spec.OsId could never be chosen (and nothing would test it)."""
+    assert set(load_catalog().os_families) == set(typing.get_args(OsId))
+
+
 def test_the_os_data_volume_size_is_one_fact_for_the_check_and_the_launch_template():
     """Bottlerocket's default data volume: the disk check and the block device mappings read the same number."""
     cat = load_catalog()

@@ -74,7 +74,7 @@ class FindingInfo:
 
     id: str
     owner: str
-    severity: Severity  # the severity it is reported at; the most severe one when it depends on the case
+    severity: Severity  # reported at; the most severe one when it depends on the case (lint: the default)
     explanation: str
     reference: str | None = None
     kind: str | None = None  # lint-config's device-plugin config rules only: upstream | strict | advice
@@ -150,7 +150,8 @@ def findings_markdown() -> str:
         "Every finding gpuslice reports carries one of these ids. `gpuslice explain ID` prints the explanation;",
         "`checks: {disabled: [ID, ...]}` in the spec turns an id off in the preflight checks (check, and the check",
         "step of plan, render and apply) and in doctor; any id below is accepted there.",
-        "Severity is the one the id is reported at (the most severe one where it depends on the case).",
+        "Severity is the one the id is reported at: the most severe one where it depends on the case, except for",
+        "lint-config, where it is the rule's default (some rules report louder in a given context).",
         "",
     ]
     for owner in OWNERS:
