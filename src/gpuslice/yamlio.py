@@ -242,7 +242,30 @@ def _report_warnings(caught: list[warnings.WarningMessage], file: str) -> None:
         sys.stderr.write(msg + "\n")
 
 
+#: The file name ``-`` means standard input (as in kubectl -f - and helm -f -); it is read once, then reused.
+STDIN = "-"
+_stdin_text: str | None = None
+
+
+def display_name(path: str | Path) -> str:
+    return "<stdin>" if str(path) == STDIN else str(path)
+
+
+def _read_stdin() -> str:
+    global _stdin_text
+    if _stdin_text is None:
+        data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8")
+        try:
+            _stdin_text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise SpecError([Problem(f"not UTF-8 text ({e.reason} at byte {e.start})", file="<stdin>")]) from None
+    return _stdin_text
+
+
 def read_text(path: str | Path) -> str:
+    """The UTF-8 text of ``path`` (``-``: standard input); unreadable files become a SpecError naming the file."""
+    if str(path) == STDIN:
+        return _read_stdin()
     p = Path(path)
     try:
         return p.read_text(encoding="utf-8")
@@ -266,6 +289,8 @@ def load_yaml_file(path: str | Path, *, multi: bool = False) -> list[Located]:
     text = read_text(path)
     key = (str(path), multi)
     try:
+        if str(path) == STDIN:
+            raise OSError
         st = os.stat(path)
         stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
     except OSError:
@@ -273,7 +298,7 @@ def load_yaml_file(path: str | Path, *, multi: bool = False) -> list[Located]:
     hit = _PARSED.get(key)
     if hit is not None and hit[0] == stamp and hit[1] == text:
         return [Located(data=copy.deepcopy(loc.data), file=loc.file, _root=loc._root) for loc in hit[2]]
-    docs = parse_yaml_text(text, str(path), multi=multi)
+    docs = parse_yaml_text(text, display_name(path), multi=multi)
     _PARSED.clear()  # one file at a time is all a run re-reads
     _PARSED[key] = (stamp, text, docs)
     return [Located(data=copy.deepcopy(loc.data), file=loc.file, _root=loc._root) for loc in docs]

@@ -30,9 +30,87 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 class OutputFormat(StrEnum):
     text = "text"
     json = "json"
+    yaml = "yaml"
 
 
-OUTPUT_OPTION = typer.Option(OutputFormat.text, "--output", "-o", help="text for people, json for scripts.")
+OUTPUT_OPTION = typer.Option(
+    OutputFormat.text, "--output", "-o", help="text for people; json or yaml (the same document) for scripts."
+)
+
+
+def _print_as_yaml(text: str) -> None:
+    """Print what a verb wrote in ``--output json`` as YAML (one document per JSON value; anything else as is)."""
+    import yaml
+
+    decoder = json.JSONDecoder()
+    pos, docs = 0, []
+    body = text.strip()
+    try:
+        while pos < len(body):
+            doc, end = decoder.raw_decode(body, pos)
+            docs.append(doc)
+            pos = end
+            while pos < len(body) and body[pos].isspace():
+                pos += 1
+    except ValueError:
+        sys.stdout.write(text)
+        return
+    sys.stdout.write(
+        yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1_000_000)
+        if docs
+        else ""
+    )
+
+
+def _as_yaml(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run a verb in its ``--output json`` mode and print the same document(s) as YAML: one data model, two
+    spellings, so yaml can never drift from json."""
+    import contextlib
+    import io
+
+    if kwargs.get("watch"):
+        raise GpusliceError("--output yaml cannot stream --watch refreshes; use --output json (one document per line)")
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            return fn(*args, **{**kwargs, "output": OutputFormat.json})
+    finally:
+        _print_as_yaml(buf.getvalue())
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration written as helm and kubectl take it (``90s``, ``10m``, ``1h30m``, ``500ms``) or a
+    plain number of seconds (``90``, ``2.5``). Raises typer.BadParameter in the user's terms."""
+    import re
+
+    raw = str(text).strip().lower()
+    try:
+        value = float(raw)
+    except ValueError:
+        parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", raw)
+        if not parts or "".join(n + u for n, u in parts) != raw:
+            raise typer.BadParameter(
+                f"{text!r} is not a duration: write seconds (90) or a Go-style duration (90s, 10m, 1h30m, 500ms)"
+            ) from None
+        value = sum(float(n) * _UNITS[u] for n, u in parts)
+    if value < 0:
+        raise typer.BadParameter(f"{text!r}: a duration cannot be negative")
+    return value
+
+
+def duration_option(default: str | None, *decls: str, help: str, min_s: float = 0.0) -> Any:
+    """An option taking a duration (see :func:`parse_duration`) that reaches the verb as float seconds."""
+
+    def parse(text: str) -> float:
+        value = parse_duration(text)
+        if value < min_s:
+            raise typer.BadParameter(f"{text!r} is shorter than the minimum, {min_s:g}s")
+        return value
+
+    return typer.Option(default, *decls, help=help, parser=parse, metavar="DURATION")
 
 
 def console(stderr: bool = False) -> Any:
@@ -57,6 +135,8 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("output") == OutputFormat.yaml:
+            return _as_yaml(wrapper, args, kwargs)
         json_out = kwargs.get("output") == OutputFormat.json
         try:
             return fn(*args, **kwargs)

@@ -16,6 +16,7 @@ from gpuslice.commands._common import (
     OUTPUT_OPTION,
     OutputFormat,
     console,
+    duration_option,
     exit_code,
     findings_json,
     handle_errors,
@@ -125,7 +126,9 @@ def bench(
     strategies: str = typer.Option(
         "time-slicing,mps,mps-uncapped", "--strategies", help="time-slicing, mps (device-plugin caps), mps-uncapped."
     ),
-    window: float = typer.Option(1.0, "--window", help="Seconds each case runs (all tenants start together)."),
+    window: float = duration_option(
+        "1s", "--window", help="How long each case runs, e.g. 1s, 2.5s, 1m (all tenants start together)."
+    ),
     repeats: int = typer.Option(3, "--repeats", help="Runs per case; results give the median and spread."),
     mps_pipe_dir: Path | None = typer.Option(
         None,

@@ -15,6 +15,7 @@ from gpuslice.commands._common import (
     OutputFormat,
     _esc,
     console,
+    duration_option,
     exit_code,
     findings_json,
     handle_errors,
@@ -38,8 +39,8 @@ NAMESPACE_OPTION = typer.Option(
     help="The GPU Operator's namespace (default: the spec's, else found in the dump, else gpu-operator).",
 )
 ATTEMPTS_OPTION = typer.Option(6, "--max-attempts", min=1, help="Attempts per API/helm call on transient failures.")
-RETRY_TIME_OPTION = typer.Option(
-    300.0, "--retry-timeout", min=1.0, help="Seconds one call may spend retrying transient failures."
+RETRY_TIME_OPTION = duration_option(
+    "5m", "--retry-timeout", min_s=1.0, help="How long one call may spend retrying transient failures (90s, 5m)."
 )
 
 
@@ -255,8 +256,8 @@ def apply(
     helm: str | None = typer.Option(None, "--helm", help="helm binary (default: $GPUSLICE_HELM, then PATH)."),
     force: bool = typer.Option(False, "--force", help="Apply even when checks report errors."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="helm --wait for the release to be ready."),
-    rollout_timeout: float = typer.Option(
-        600.0, "--rollout-timeout", min=0.0, help="Seconds to watch the device plugin roll onto a changed config."
+    rollout_timeout: float = duration_option(
+        "10m", "--rollout-timeout", help="How long to watch the device plugin roll onto a changed config (10m)."
     ),
     recover: bool = typer.Option(
         True,
@@ -264,11 +265,10 @@ def apply(
         help="Unlock a release that a killed helm left pending-install/-upgrade (only one gpuslice created): roll "
         "back to the last deployed revision, or uninstall a first install that never completed, then apply.",
     ),
-    stale_after: float | None = typer.Option(
+    stale_after: float | None = duration_option(
         None,
         "--stale-after",
-        min=0.0,
-        help="Seconds after which a pending release has no helm behind it (default: operator timeout + 2 min).",
+        help="Age after which a pending release has no helm behind it, e.g. 15m (default: operator timeout + 2m).",
     ),
     configmap_sync: float = typer.Option(
         90.0,
@@ -381,7 +381,9 @@ def verify(
     smoke_image: str | None = typer.Option(
         None, "--smoke-image", help="Image with vectorAdd (default: the operator's validator image from ClusterPolicy)."
     ),
-    smoke_timeout: float = typer.Option(300.0, "--smoke-timeout", min=1.0, help="Seconds to wait for the pods."),
+    smoke_timeout: float = duration_option(
+        "5m", "--smoke-timeout", min_s=1.0, help="How long to wait for the smoke-test pods (90s, 5m)."
+    ),
     kubeconfig: str | None = KUBECONFIG_OPTION,
     context: str | None = CONTEXT_OPTION,
     output: OutputFormat = OUTPUT_OPTION,

@@ -16,6 +16,7 @@ from gpuslice.commands._common import (
     OutputFormat,
     _esc,
     console,
+    duration_option,
     exit_code,
     handle_errors,
     print_findings,
@@ -31,7 +32,9 @@ def top(
     node: bool = typer.Option(False, "--node", help="Run the node agent on this GPU node (what the DaemonSet runs)."),
     once: bool = typer.Option(False, "--once", help="Agent: take one sample, print it and exit (no HTTP server)."),
     listen: str = typer.Option("0.0.0.0:9400", "--listen", help="Agent: HOST:PORT for /metrics, /json, /healthz."),
-    interval: float = typer.Option(5.0, "--interval", min=0.2, help="Seconds between samples (and --watch refreshes)."),
+    interval: float = duration_option(
+        "5s", "--interval", min_s=0.2, help="Time between samples and --watch refreshes (5s, 500ms)."
+    ),
     node_name: str | None = typer.Option(None, "--node-name", help="Agent: this node's name (default $NODE_NAME)."),
     strategy: str | None = typer.Option(
         None, "--strategy", help="Agent: time-slicing|mps|none (default: the node's GFD labels)."

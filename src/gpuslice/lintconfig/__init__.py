@@ -38,7 +38,7 @@ from gpuslice.lintconfig.schema import key_index
 from gpuslice.lintconfig.speccheck import check
 from gpuslice.lintconfig.versions import PluginRules, choose_rules
 from gpuslice.lintconfig.wrappers import all_wrapped, manifest_bases, version_in_file
-from gpuslice.yamlio import read_text
+from gpuslice.yamlio import display_name, read_text
 
 if TYPE_CHECKING:
     from gpuslice.resolve import ResolvedSpec
@@ -301,4 +301,4 @@ def lint_config(
 
 def lint_file(path: str | Path, **kwargs: Any) -> LintResult:
     """Read and lint a file (``SpecError`` if unreadable or not YAML). Keyword options as for :func:`lint`."""
-    return lint(read_text(path), str(path), **kwargs)
+    return lint(read_text(path), display_name(path), **kwargs)
