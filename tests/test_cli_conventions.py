@@ -75,9 +75,7 @@ def test_bash_completion_in_a_real_bash(tmp_path):
     (bindir / "gpuslice").write_text(f'#!/usr/bin/env bash\nexec {sys.executable} -m gpuslice "$@"\n')
     (bindir / "gpuslice").chmod(0o755)
     script = _run("completion", "bash").stdout
-    probe = (
-        f'{script}\nCOMP_WORDS=(gpuslice ver); COMP_CWORD=1; _gpuslice_completion gpuslice ver gpuslice; printf "%s\\n" "${{COMPREPLY[@]}}"\n'
-    )
+    probe = f'{script}\nCOMP_WORDS=(gpuslice ver); COMP_CWORD=1; _gpuslice_completion gpuslice ver gpuslice; printf "%s\\n" "${{COMPREPLY[@]}}"\n'
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PATH": f"{bindir}:{os.environ['PATH']}"}
     p = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, env=env, check=False)
     assert "verify" in p.stdout.split() and "version" in p.stdout.split(), p.stdout + p.stderr
