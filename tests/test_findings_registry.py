@@ -90,3 +90,16 @@ def test_explain_prints_owner_severity_and_reference(cli):
     r = cli("explain", "lint-unknown-key")
     assert "reported by: lint · severity: error · strict" in r.stdout
     assert registry()["lint-unknown-key"].severity is Severity.ERROR
+
+
+def test_explain_json_is_the_registry_entry(cli):
+    r = cli("explain", "os-glibc-too-old", "-o", "json")
+    info = registry()["os-glibc-too-old"]
+    assert json.loads(r.stdout) == {
+        "id": "os-glibc-too-old",
+        "owner": "check",
+        "severity": info.severity.value,
+        "explanation": info.explanation,
+        "reference": info.reference,
+        "kind": None,
+    }

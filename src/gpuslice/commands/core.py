@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -234,7 +235,10 @@ def schema(
 
 
 @handle_errors
-def explain(finding_id: str = typer.Argument(..., help="A finding id, e.g. names-collision", metavar="ID")) -> None:
+def explain(
+    finding_id: str = typer.Argument(..., help="A finding id, e.g. names-collision", metavar="ID"),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
     """Explain a finding id: what it means, who reports it and where the rule comes from."""
     import difflib
 
@@ -248,6 +252,10 @@ def explain(finding_id: str = typer.Argument(..., help="A finding id, e.g. names
         raise GpusliceError(
             f"unknown finding id {finding_id!r}" + (f"; did you mean {', '.join(hint)}?" if hint else "")
         )
+    if output is OutputFormat.json:
+        d = dataclasses.asdict(info)
+        print(json.dumps({**d, "severity": info.severity.value}, indent=2))
+        return
     print(f"{finding_id}: {info.explanation}")
     print(f"  reported by: {info.owner} · severity: {info.severity.value}" + (f" · {info.kind}" if info.kind else ""))
     if info.reference:
