@@ -263,11 +263,17 @@ def stage(out: Path) -> Path:
     return tmp
 
 
-def commit(tmp: Path, out: Path, *, command: str) -> None:
-    """Write the marker (every file under ``tmp`` with its hash), then swap ``tmp`` into ``out``."""
+def commit(tmp: Path, out: Path, *, command: str, hashes: Mapping[str, str] | None = None) -> None:
+    """Write the marker (every file under ``tmp`` with its hash), then swap ``tmp`` into ``out``.
+
+    ``hashes``: the hashes of what the caller just wrote, when it has them (reading thousands of files back only
+    to hash them cost a large plan a good part of its time)."""
     from gpuslice import __version__
 
-    files = {rel: _sha256(tmp / rel) for rel in sorted(_walk_files(tmp)) if rel not in (MARKER, STAGING)}
+    if hashes is not None:
+        files = dict(sorted(hashes.items()))
+    else:
+        files = {rel: _sha256(tmp / rel) for rel in sorted(_walk_files(tmp)) if rel not in (MARKER, STAGING)}
     marker = {"tool": "gpuslice", "version": __version__, "command": command, "files": files}
     (tmp / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
     old: Path | None = None
@@ -304,16 +310,19 @@ def write_tree(
     except OSError as e:
         raise _os_error("create the output folder", out_dir, e) from None
     try:
+        hashes: dict[str, str] = {}
+        made: set[Path] = {tmp}
         for rel, content in sorted(files.items()):
             target = tmp / rels[rel]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                target.write_bytes(content)
-            else:
-                target.write_text(content, encoding="utf-8")
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            data = content if isinstance(content, bytes) else content.encode("utf-8")
+            target.write_bytes(data)
+            hashes[target.relative_to(tmp).as_posix()] = hashlib.sha256(data).hexdigest()
             if rel in executable:
                 target.chmod(0o777 & ~_umask())
-        commit(tmp, out, command=command)
+        commit(tmp, out, command=command, hashes=hashes)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise _os_error("write the output folder", out_dir, e) from None

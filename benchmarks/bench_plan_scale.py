@@ -1,0 +1,82 @@
+"""Whole-process time of `gpuslice plan --force` on a large spec (default 300 pools), as a user runs it.
+
+    .venv/bin/python benchmarks/bench_plan_scale.py [--pools 300] [--repeat 3] [--json out.json]
+
+Runs the CLI in a fresh Python process each time (imports, spec parsing, checks, every renderer, `helm template`,
+writing the folder) and prints wall time and CPU time (user + system of gpuslice and its helm child). On a
+shared machine wall time follows the load; CPU time is the figure that compares. Goal: <= 2 s wall on an idle
+machine. The spec is benchmarks/bench_render.py's generator (pools cycle through instance types, OSes and
+sharing settings; mixed OSes are a check error, hence --force).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_render import DEFAULT_CHART, spec_text  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pools", type=int, default=300)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--chart", type=Path, default=DEFAULT_CHART)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    exe = [sys.executable, "-c", "import sys; from gpuslice.cli import main; sys.argv[0]='gpuslice'; main()"]
+    walls, cpus, files = [], [], 0
+    with tempfile.TemporaryDirectory(prefix="gpuslice-scale-") as tmp:
+        spec = Path(tmp) / "gpuslice.yaml"
+        spec.write_text(spec_text(args.pools), encoding="utf-8")
+        for i in range(args.repeat):
+            out = Path(tmp) / f"out-{i}"
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t = time.perf_counter()
+            r = subprocess.run(
+                [*exe, "plan", str(spec), "-d", str(out), "--force", "--chart", str(args.chart)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            walls.append(time.perf_counter() - t)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+            if r.returncode not in (0, 1):
+                sys.exit(f"plan failed (exit {r.returncode}): {r.stderr[-2000:]}")
+            files = sum(1 for p in out.rglob("*") if p.is_file())
+    load = os.getloadavg()[0]
+    fig = {
+        "pools": args.pools,
+        "files": files,
+        "wallMedian": round(statistics.median(walls), 2),
+        "wallBest": round(min(walls), 2),
+        "cpuMedian": round(statistics.median(cpus), 2),
+        "cpuBest": round(min(cpus), 2),
+        "loadAverage": round(load, 1),
+        "cores": os.cpu_count(),
+    }
+    print(
+        f"plan --force, {args.pools} pools ({files} files): wall median {fig['wallMedian']} s (best "
+        f"{fig['wallBest']} s), CPU median {fig['cpuMedian']} s (best {fig['cpuBest']} s); load average "
+        f"{fig['loadAverage']} on {fig['cores']} cores"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(fig, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
