@@ -271,3 +271,23 @@ def test_a_helm_that_exits_leaving_its_own_revision_pending_is_recovered_in_the_
     assert world.helm.recoveries and {r.action for r in world.helm.recoveries} == {"uninstalled"}
     assert world.status("rel") == ["deployed"]
     assert not any("another helm operation" in e.reason for e in world.retrier.events)
+
+
+def test_an_uninstall_cut_short_is_finished_then_installed(world):
+    """A recovery's uninstall that stopped half-way leaves the release `uninstalling`; helm then refuses the
+    upgrade ("has no deployed releases"). The next apply finishes the uninstall and installs."""
+    world.killed_install("rel")
+    world.age("rel", 3600)
+    # the uninstall fails on the API when it deletes the release record: the record stays `uninstalling`
+    world.api.inject("DELETE", r"/secrets/sh\.helm\.release", "500", times=50)
+    world.helm.retrier = Retrier(policy=RetryPolicy(max_attempts=2, base_delay=0.01), sleep=lambda _s: None)
+    with pytest.raises(Exception):
+        world.helm.recover_stale("rel", NS, stale_after=60)
+    assert world.status("rel") == ["uninstalling"]
+    r = world.helm_cli("upgrade", "--install", "rel", str(world.chart.path), check=False)
+    assert "has no deployed releases" in r.stderr
+    world.api.faults.clear()
+    rec = world.helm.recover_stale("rel", NS, stale_after=60)
+    assert rec is not None and rec.action == "uninstalled"
+    after = world.helm.upgrade_install("rel", NS, world.chart, {"replicas": 2}, wait=False)
+    assert after is not None and after.status == "deployed"

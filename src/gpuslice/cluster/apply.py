@@ -49,7 +49,7 @@ from typing import Any, Protocol
 
 from gpuslice.cluster import knowledge as k
 from gpuslice.cluster import model as m
-from gpuslice.cluster.helmops import PENDING, ChartRef, Helm, Release, canonical, fingerprint
+from gpuslice.cluster.helmops import UNFINISHED, ChartRef, Helm, Release, canonical, fingerprint
 from gpuslice.cluster.kube import KubeClient, NotFound
 from gpuslice.cluster.retry import RetriesExhausted, RetryEvent
 from gpuslice.cluster.source import CONFIGMAPS, NODES
@@ -178,7 +178,7 @@ def apply_release(
     try:
         rep.status(f"reading release {name} in {ns}")
         rel = helm.release(name, ns)
-        if rel is not None and rel.status in PENDING and not opts.dry_run:
+        if rel is not None and rel.status in UNFINISHED and not opts.dry_run:
             rel = _recover(resolved, helm, opts, add, rep)
         rep.status("reading nodes")
         nodes, _ = m.decode_list(kube.list(NODES), m.Node)

@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gpuslice.cluster.retry import Retrier, classify_helm
+from gpuslice.cluster.retry import Retrier, Transient, classify_helm
 from gpuslice.errors import HelmError
 from gpuslice.helm import find_helm, run_helm
 
@@ -69,6 +69,9 @@ class Release:
 MANAGED_LABEL = "gpuslice.dev/managed-by"
 MANAGED_VALUE = "gpuslice"
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+#: States an operation leaves behind when it stopped half-way: helm refuses upgrades from them ("another operation
+#: is in progress"; "has no deployed releases" after an uninstall cut short).
+UNFINISHED = (*PENDING, "uninstalling")
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,18 @@ class HelmLeftPending(HelmError):
 
 class StaleLock(HelmError):
     """The release is pending and gpuslice will not (or may not yet) recover it; the message says why and how."""
+
+
+def _classify_recovery(e: BaseException) -> Transient | None:
+    """Recovery commands: helm's transient failures, and its bare "failed to delete release" / "rollback failed"
+    (helm collapses the API error behind them; on a release gpuslice owns, trying again is the way on)."""
+    t = classify_helm(e)
+    if t is not None:
+        return t
+    text = (getattr(e, "stderr", "") or str(e)).lower()
+    if "failed to delete release" in text or "uninstallation completed with" in text or "rollback" in text:
+        return Transient("helm could not finish the recovery step")
+    return None
 
 
 def parse_helm_time(text: str) -> float | None:
@@ -171,13 +186,21 @@ class Helm:
         #: What recover_stale did, in order (for the apply report).
         self.recoveries: list[Recovery] = []
 
-    def _run(self, args: list[str], *, timeout: float = 120, op: str | None = None, retry: bool = True) -> str:
+    def _run(
+        self,
+        args: list[str],
+        *,
+        timeout: float = 120,
+        op: str | None = None,
+        retry: bool = True,
+        classify: Callable[[BaseException], Transient | None] = classify_helm,
+    ) -> str:
         def once() -> str:
             return run_helm([*args, *self.kube_args], helm=self.binary, timeout=timeout).stdout
 
         if not retry:
             return once()
-        return self.retrier.call(once, op or f"helm {args[0]}", classify_helm)
+        return self.retrier.call(once, op or f"helm {args[0]}", classify)
 
     def release(self, name: str, namespace: str) -> Release | None:
         """The release as helm records it, or None when there is none."""
@@ -269,13 +292,15 @@ class Helm:
         still be at work), when gpuslice did not create the release, or when recovery is switched off.
         """
         hist = self.history(name, namespace)
-        if not hist or hist[-1].status not in PENDING:
+        if not hist or hist[-1].status not in UNFINISHED:
             return None
         last = hist[-1]
         age = (now() - last.updated) if last.updated is not None else None
         since = f"{age / 60:.0f} min" if age is not None and age >= 60 else f"{age or 0:.0f} s"
         where = f"release {namespace}/{name} revision {last.revision} is {last.status} (since {since} ago)"
         earlier = [r for r in hist[:-1] if r.status in ("deployed", "superseded")]
+        if last.status == "uninstalling":  # an uninstall cut short: finishing it is the only way on
+            earlier = []
         manual = (
             f"`helm -n {namespace} rollback {name} {earlier[-1].revision}`"
             if earlier
@@ -309,6 +334,7 @@ class Helm:
                 ["rollback", name, str(target.revision), "--namespace", namespace, "--timeout", f"{timeout_minutes}m"],
                 op=f"helm rollback {name}",
                 timeout=timeout_minutes * 60 + 60,
+                classify=_classify_recovery,
             )
             rec = Recovery(
                 "rolled-back",
@@ -320,6 +346,7 @@ class Helm:
                 ["uninstall", name, "--namespace", namespace, "--timeout", f"{timeout_minutes}m"],
                 op=f"helm uninstall {name}",
                 timeout=timeout_minutes * 60 + 60,
+                classify=_classify_recovery,
             )
             rec = Recovery(
                 "uninstalled",
