@@ -23,7 +23,7 @@ import pytest
 from gpuslice.cluster.apply import ApplyError, ApplyOptions, apply_release, prepare
 from gpuslice.cluster.helmops import MANAGED_LABEL, ChartRef, Helm, StaleLock
 from gpuslice.cluster.kube import KubeClient
-from gpuslice.cluster.retry import Retrier, RetryPolicy
+from gpuslice.cluster.retry import Retrier, RetriesExhausted, RetryPolicy
 from gpuslice.helm import find_helm, run_helm
 from tests import k8sfixtures as kf
 from tests.fakeapi import FakeKube
@@ -281,7 +281,7 @@ def test_an_uninstall_cut_short_is_finished_then_installed(world):
     # the uninstall fails on the API when it deletes the release record: the record stays `uninstalling`
     world.api.inject("DELETE", r"/secrets/sh\.helm\.release", "500", times=50)
     world.helm.retrier = Retrier(policy=RetryPolicy(max_attempts=2, base_delay=0.01), sleep=lambda _s: None)
-    with pytest.raises(Exception):
+    with pytest.raises(RetriesExhausted):
         world.helm.recover_stale("rel", NS, stale_after=60)
     assert world.status("rel") == ["uninstalling"]
     r = world.helm_cli("upgrade", "--install", "rel", str(world.chart.path), check=False)
