@@ -547,6 +547,16 @@ def test_cluster_name_mismatch_points_at_the_spec_line(stack: cdk.Stack, story: 
     assert "'other'" in p.message
 
 
+def test_generic_provider_spec_is_refused_pointing_at_the_provider(stack: cdk.Stack) -> None:
+    r = load(EXAMPLES / "generic-onprem.yaml")
+    with pytest.raises(SpecError) as e:
+        gcdk.GpuNodePool(stack, "P", resolved=r, pool=0, cluster=_cluster(stack, "onprem-dc1"))
+    (p,) = e.value.problems
+    assert p.path == "cluster.provider" and "'generic'" in p.message
+    lines = (EXAMPLES / "generic-onprem.yaml").read_text().splitlines()
+    assert lines[p.line - 1].strip() == "provider: generic"
+
+
 def test_imported_cluster_without_vpc(stack: cdk.Stack, story: ResolvedSpec) -> None:
     cluster = eks.Cluster.from_cluster_attributes(stack, "C", cluster_name="ml-platform")
     with pytest.raises(GpusliceError, match="vpc="):

@@ -141,6 +141,13 @@ class GpuNodePool(Construct):
         self.resolved = resolved
         self.pool = rp
         where = ("nodePools", rp.index)
+        if resolved.spec.cluster.provider != "eks":  # gpuslice.cdk builds EKS managed node groups only
+            raise fail(
+                resolved,
+                ("cluster", "provider"),
+                f"GpuNodePool builds an EKS managed node group, but the spec's provider is "
+                f"{resolved.spec.cluster.provider!r} (use provider: eks, or the plan's node-prep scripts)",
+            )
         if not _render.supported(rp):
             raise fail(
                 resolved,
