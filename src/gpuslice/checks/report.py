@@ -50,19 +50,34 @@ def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
     ) or [first.rstrip()]
 
 
-def report_lines(findings: list[Finding], resolved: ResolvedSpec | None = None, width: int = 100) -> list[str]:
-    """The text report as rich-markup lines, each at most ``width`` columns unless one word is longer.
+CHECK_VERDICT = "plan refuses to render until they are fixed (or --force)"
+
+
+def report_lines(
+    findings: list[Finding],
+    resolved: ResolvedSpec | None = None,
+    width: int = 100,
+    *,
+    heading: str | None = None,
+    verdict: str | None = CHECK_VERDICT,
+    none: str = "No findings: nothing in the spec hits a known trap.",
+) -> list[str]:
+    """The findings report as rich-markup lines, each at most ``width`` columns unless one word is longer. This is
+    the one way every verb prints findings (check, plan, render, doctor, verify, apply, lint-config, top):
+    severity, id, where (file:line and field, or the object), message, evidence, fix, reference.
 
     One block per finding, not a table: a table's narrow column would chop ids, spec paths and URLs mid-word at 80
-    columns. Wrapping happens here, at spaces, so the caller prints the lines as they are (``soft_wrap``)."""
+    columns. Wrapping happens here, at spaces, so the caller prints the lines as they are (``soft_wrap``).
+    ``heading`` titles the findings that belong to no pool (default "cluster-wide"); ``verdict`` is what errors
+    mean for this verb (None: say nothing)."""
     from rich.markup import escape
 
     if not findings:
-        return ["[green]No findings: nothing in the spec hits a known trap.[/]"]
+        return [f"[green]{escape(none)}[/]"]
     indent = " " * 4
     lines: list[str] = []
     for group, fs in group_findings(findings, resolved).items():
-        title = "cluster-wide" if group == CLUSTER else f"pool {group}"
+        title = (heading or "cluster-wide") if group == CLUSTER else f"pool {group}"
         pool = resolved.pool(group) if resolved and group != CLUSTER else None
         if pool is not None:
             title += (
@@ -76,7 +91,8 @@ def report_lines(findings: list[Finding], resolved: ResolvedSpec | None = None, 
             lines.append(f"  [{_STYLE[f.severity]}]{sev}[/] [bold]{escape(f.id)}[/]")
             paras: list[tuple[str, str]] = [(f.message, "")]
             paras += [(f"> {e}", "dim") for e in f.evidence[:3]]
-            paras.append((f"fix: {f.fix}", ""))
+            if f.fix:
+                paras.append((f"fix: {f.fix}", ""))
             where = _where(f)
             if where:
                 paras.append((f"at {where}", "dim"))
@@ -89,18 +105,22 @@ def report_lines(findings: list[Finding], resolved: ResolvedSpec | None = None, 
                         body = body.replace("fix:", "[bold]fix:[/]", 1)
                     lines.append(f"[{style}]{body}[/]" if style else body)
     n = summary(findings)
-    verdict = (
-        "[bold red]errors: plan refuses to render until they are fixed (or --force)[/]"
-        if n["error"]
-        else "[green]no errors[/]"
-    )
-    lines += ["", f"{n['error']} error(s), {n['warning']} warning(s), {n['info']} info - {verdict}"]
+    said = f"[bold red]errors: {escape(verdict)}[/]" if n["error"] and verdict else ""
+    if not n["error"]:
+        said = "[green]no errors[/]"
+    tail = f"{n['error']} error(s), {n['warning']} warning(s), {n['info']} info"
+    lines.append("")
+    if said and len(tail) + 3 + len(said) - said.count("[") * 6 > width:
+        lines += [tail, said]  # two lines at 80 columns rather than one cut by the terminal
+    else:
+        lines.append(f"{tail} - {said}" if said else tail)
     return lines
 
 
-def print_report(findings: list[Finding], resolved: ResolvedSpec | None = None, console: Any = None) -> None:
+def print_report(findings: list[Finding], resolved: ResolvedSpec | None = None, console: Any = None, **kw: Any) -> None:
+    """Print :func:`report_lines` (same keywords) on ``console`` (default: stdout)."""
     from rich.console import Console
 
     out = console or Console(highlight=False)
-    for line in report_lines(findings, resolved, width=out.width):
+    for line in report_lines(findings, resolved, width=out.width, **kw):
         out.print(line, soft_wrap=True, highlight=False)

@@ -16,7 +16,7 @@ import typer
 from typer.exceptions import TyperException
 
 from gpuslice.errors import GpusliceError, Problem, SpecError
-from gpuslice.findings import Finding, Severity, has_errors, sort_findings
+from gpuslice.findings import Finding, has_errors, sort_findings
 from gpuslice.redact import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -221,62 +221,27 @@ def _where(e: BaseException) -> str:
     return f" (at {Path(f.filename).name}:{f.lineno})"
 
 
-_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+def print_findings(
+    findings: Iterable[Finding],
+    title: str = "Findings",
+    *,
+    resolved: Any = None,
+    verdict: str | None = None,
+    stderr: bool = False,
+) -> None:
+    """Every verb prints findings this one way (:func:`gpuslice.checks.report.report_lines`): grouped by pool,
+    one block per finding (severity, id, where, message, evidence, fix, reference), wrapped at spaces so ids and
+    paths are never cut, readable at 80 columns. ``title`` heads the findings of no pool."""
+    from gpuslice.checks.report import print_report
 
-
-#: Below this many columns the findings table squeezes its text columns to nothing; a list reads better.
-NARROW = 100
-
-
-def print_findings(findings: Iterable[Finding], title: str = "Findings") -> None:
-    """Findings grouped by pool: a table on wide terminals, an indented list on narrow ones (or when piped)."""
-    items = sort_findings(findings)
-    out = console()
-    if not items:
-        out.print("[green]No findings.[/]")
-        return
-    groups: dict[str, list[Finding]] = {}
-    for f in items:
-        groups.setdefault(f.pool or "(cluster)", []).append(f)
-    for group, fs in groups.items():
-        if out.width < NARROW:
-            _findings_list(out, f"{title}: {group}", fs)
-        else:
-            _findings_table(out, f"{title}: {group}", fs)
-    counts = {s: sum(1 for f in items if f.severity is s) for s in Severity}
-    out.print(f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), {counts[Severity.INFO]} info")
-
-
-def _findings_table(out: Any, title: str, fs: list[Finding]) -> None:
-    from rich.table import Table
-
-    t = Table(title=_esc(title), title_justify="left", show_lines=True, expand=False)
-    t.add_column("severity", no_wrap=True)
-    t.add_column("id", overflow="fold")
-    t.add_column("message", overflow="fold")
-    t.add_column("fix", overflow="fold")
-    for f in fs:
-        msg = f.message
-        if f.evidence:
-            msg += "\n" + "\n".join(f"  > {e}" for e in f.evidence[:3])
-        ref = f"\n[dim]{_esc(f.reference)}[/]" if f.reference else ""
-        t.add_row(f"[{_STYLE[f.severity]}]{f.severity.value}[/]", _esc(f.id), _esc(msg), _esc(f.fix) + ref)
-    out.print(t)
-
-
-def _findings_list(out: Any, title: str, fs: list[Finding]) -> None:
-    """One finding per block; lines are printed whole (soft wrap), so paths and ids are never cut."""
-    out.print(f"[bold]{_esc(title)}[/]")
-    for f in fs:
-        out.print(f"  [{_STYLE[f.severity]}]{f.severity.value}[/] {_esc(f.id)}")
-        for line in f.message.splitlines() or [""]:
-            out.print(f"    {line}", markup=False)
-        for e in f.evidence[:3]:
-            out.print(f"      > {e}", markup=False)
-        if f.fix:
-            out.print(f"    fix: {f.fix}", markup=False)
-        if f.reference:
-            out.print(f"    [dim]{_esc(f.reference)}[/]")
+    print_report(
+        list(findings),
+        resolved,
+        console(stderr=stderr),
+        heading=title,
+        verdict=verdict,
+        none="No findings.",
+    )
 
 
 def _esc(text: str) -> str:

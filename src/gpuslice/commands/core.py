@@ -215,7 +215,17 @@ def render(
             )
         )
     else:
+        found = res.rendered.findings if res.rendered else []
+        if found:
+            print_findings(found, title="render", verdict="rendered anyway (plan would refuse)")
         console().print(f"[green]Wrote {len(res.files)} files to {_esc(str(res.out_dir))}[/]")
+    errors = sorted({f.id for f in (res.rendered.findings if res.rendered else []) if f.severity.value == "error"})
+    if errors:
+        # render renders whatever the checks say (plan is check + render); a script still learns it on stderr.
+        console(stderr=True).print(
+            f"[bold red]render: {len(errors)} kind(s) of error in the rendered output[/] ({_esc(', '.join(errors))}); "
+            "the files were written anyway. gpuslice explain <id> says more."
+        )
     raise typer.Exit(exit_code(res.rendered.findings if res.rendered else []))
 
 

@@ -7,7 +7,15 @@ from typing import Any
 
 import typer
 
-from gpuslice.commands._common import OUTPUT_OPTION, OutputFormat, console, exit_code, findings_json, handle_errors
+from gpuslice.commands._common import (
+    OUTPUT_OPTION,
+    OutputFormat,
+    console,
+    exit_code,
+    findings_json,
+    handle_errors,
+    print_findings,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -75,38 +83,32 @@ def lint_config(
 
 def _print(result: Any) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
     from gpuslice.findings import Severity
 
     out = console()
-    style = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
     if result.configs:
-        t = Table(title=f"{result.file}: {result.kind}", title_justify="left", expand=False)
-        for col in ("config", "strategy", "resources", "renameByDefault", "failRequests>1", "errors", "warnings"):
-            t.add_column(col, overflow="fold")
+        # One line per config (not a table: at 80 columns a table column would cut file and config names).
+        out.print(f"{escape(result.file)}: {escape(result.kind)}", soft_wrap=True)
         for c in result.configs:
             res = ", ".join(f"{n} x{r}" for n, r in c.resources) or "-"
-            t.add_row(
-                escape(c.name or Path(result.file).name),
-                c.strategy,
-                escape(res),
-                str(c.rename_by_default).lower() if c.strategy != "none" else "-",
-                str(c.fail_requests_greater_than_one).lower() if c.strategy != "none" else "-",
-                str(c.errors),
-                str(c.warnings),
-            )
-        out.print(t)
+            shared = c.strategy != "none"
+            parts = [
+                f"strategy {c.strategy}",
+                f"resources {res}",
+                *(
+                    [
+                        f"renameByDefault {str(c.rename_by_default).lower()}",
+                        f"failRequestsGreaterThanOne {str(c.fail_requests_greater_than_one).lower()}",
+                    ]
+                    if shared
+                    else []
+                ),
+                f"{c.errors} error(s), {c.warnings} warning(s)",
+            ]
+            out.print(f"  {c.name or Path(result.file).name}: " + "; ".join(parts), markup=False, soft_wrap=True)
     if result.findings:
-        t = Table(show_lines=True, expand=False)
-        t.add_column("severity", no_wrap=True)
-        t.add_column("line", justify="right", no_wrap=True)
-        t.add_column("finding (key path: problem) and fix", overflow="fold")
-        t.add_column("id", no_wrap=True)
-        for f in sorted(result.findings, key=lambda f: (f.line or 0, f.severity.rank, f.id)):
-            fix = f"\n[dim]fix: {escape(f.fix)}[/]" if f.fix else ""
-            t.add_row(f"[{style[f.severity]}]{f.severity.value}[/]", str(f.line or ""), escape(f.message) + fix, f.id)
-        out.print(t)
+        print_findings(result.findings, title=result.file)
     note = f" [dim]({escape(result.plugin.note)})[/]" if result.plugin.note else ""
     out.print(f"rules: {escape(result.plugin.describe())}{note}")
     n_err = sum(1 for f in result.findings if f.severity is Severity.ERROR)
