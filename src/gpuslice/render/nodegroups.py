@@ -487,12 +487,16 @@ def node_paths_markdown(resolved: ResolvedSpec) -> list[str]:
                 "and does not join a second time)"
             )
         elif p.spec.ami_id:
-            ami = f"Custom AMI `{p.spec.ami_id}` (nodePools[].amiId) in the launch template; the user-data joins"
+            ami = (
+                f"Custom AMI `{p.spec.ami_id}` (nodePools[].amiId) in the launch template; the user-data joins with "
+                "`bootstrap.sh`, so the node role needs `eks:DescribeCluster`"
+            )
         else:
             ami = (
                 f"Custom AMI: `create-nodegroup.sh` reads `{param}` with the AWS CLI and puts the id in the launch "
                 "template (managed node groups cannot resolve `resolve:ssm:`, aws/containers-roadmap#1951; or pin it "
-                "with `amiId` / `plan --ami-id`); the user-data joins"
+                "with `amiId` / `plan --ami-id`); the user-data joins with `bootstrap.sh`, so the node role needs "
+                "`eks:DescribeCluster`"
             )
         lines += [
             f"- **EKS managed node group**: `NODE_ROLE_ARN=... SUBNET_IDS='subnet-... subnet-...' "
