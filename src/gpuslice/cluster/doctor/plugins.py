@@ -136,11 +136,13 @@ def _lint_all(ctx: DoctorContext) -> list[Finding]:
         if key:
             selectors.setdefault(key, []).append(n.name)
     out = []
+    # the plugin version reading each ConfigMap, from the image of a DaemonSet that mounts it (DaemonSets are few;
+    # their pods are many)
     versions: dict[tuple[str, str], str | None] = {}
-    for pod in ctx.view.all_pods():
-        for v in pod.spec.volumes or ():
-            if v.config_map is not None:
-                versions.setdefault((pod.namespace, v.config_map.name), plugin_version_of(pod))
+    for d in ctx.view.all_daemonsets():
+        tpl = m.Pod(spec=d.spec.template.spec)
+        for name in d.configmap_volumes():
+            versions.setdefault((d.metadata.namespace, name), plugin_version_of(tpl))
     for cm, why in sharing_configmaps(ctx):
         version = versions.get((cm.metadata.namespace, cm.metadata.name))
         for key in sorted(cm.data or {}):
