@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gpuslice.errors import GpusliceError, HelmError, Problem, SpecError
+from gpuslice.errors import GpusliceError, HelmError, SpecError
 from gpuslice.resolve import ResolvedSpec
+from gpuslice.yamlio import problem_in_file
 
 CHART_NAME = "gpu-operator"
 CACHE_ENV = "XDG_CACHE_HOME"
@@ -457,11 +458,11 @@ def _locate(
             exists = p.exists()
         except OSError as e:  # a name longer than the file system allows (ENAMETOOLONG), a loop, ...
             raise SpecError(
-                [Problem(f"chart {shown!r} cannot be used: {e.strerror}", file=resolved.file, path="operator.chart")]
+                [problem_in_file(resolved.file, ("operator", "chart"), f"chart {shown!r} cannot be used: {e.strerror}")]
             ) from None
         if not exists:
             raise SpecError(
-                [Problem(f"chart {shown!r} not found (looked at {p})", file=resolved.file, path="operator.chart")]
+                [problem_in_file(resolved.file, ("operator", "chart"), f"chart {shown!r} not found (looked at {p})")]
             )
         return load_chart(p, origin=f"operator.chart {field_path}")
     folders = [spec_dir / "charts"] + [Path(d) for d in os.environ.get(CHARTS_DIR_ENV, "").split(os.pathsep) if d]

@@ -51,12 +51,13 @@ DnsLabel = Annotated[
 ]
 KubeVersion = Annotated[str, StringConstraints(pattern=r"^1\.\d{1,3}$")]
 # Image reference prefix: host[:port][/path...], no scheme, no tag.
+IMAGE_PREFIX_PATTERN = r"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*/?$"
 ImagePrefix = Annotated[
     str,
     StringConstraints(
         min_length=1,
         max_length=255,
-        pattern=r"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*/?$",
+        pattern=IMAGE_PREFIX_PATTERN,
     ),
 ]
 _LABEL_KEY = re.compile(f"^{LABEL_KEY_PATTERN}$")
@@ -285,11 +286,15 @@ class Spec(_Strict):
 
     @model_validator(mode="after")
     def _unique_pools(self) -> Spec:
-        seen: set[str] = set()
-        for p in self.node_pools:
+        seen: dict[str, int] = {}
+        for i, p in enumerate(self.node_pools):
             if p.name in seen:
-                raise ValueError(f"two node pools are named {p.name!r}; pool names must be unique")
-            seen.add(p.name)
+                # Point at the second pool (the one to rename), not at the document.
+                raise FieldError(
+                    ("nodePools", i, "name"),
+                    f"pool name {p.name!r} is already used by nodePools[{seen[p.name]}]; pool names must be unique",
+                )
+            seen[p.name] = i
         return self
 
     @model_validator(mode="after")
@@ -347,21 +352,90 @@ def _first_model(tp: Any) -> type[BaseModel] | None:
     return None
 
 
-def _friendly(err: Any) -> str:
+#: Regular expressions of the spec's string types -> what they mean, for messages (a user should not read a regex).
+_PATTERN_WORDS = {
+    IMAGE_PREFIX_PATTERN: "an image prefix: registry host[:port] and an optional lowercase path, no scheme and no tag "
+    "(e.g. registry.corp.example/nvidia)",
+}
+
+
+def _what(value: Any) -> str:
+    """A YAML value in the user's words."""
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a true/false value)"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, dict):
+        return "a mapping (key: value)"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return type(value).__name__
+
+
+def _friendly(err: Any, owner: type[BaseModel] | None = None) -> str:
+    """pydantic's error in the user's terms: what the field must be, and what it got (never "Input should be a
+    valid tuple" or "instance of Sharing")."""
     t = err["type"]
     msg = str(err["msg"])
+    ctx = err.get("ctx") or {}
+    got = err.get("input")
     if t == "missing":
         return "required field is missing"
     if t == "literal_error":
-        expected = err.get("ctx", {}).get("expected", "")
-        return f"must be one of {expected} (got {err.get('input')!r})"
-    if t == "string_type" and isinstance(err.get("input"), int | float) and not isinstance(err.get("input"), bool):
+        expected = ctx.get("expected", "")
+        return f"must be one of {expected} (got {got!r})"
+    if t == "string_type" and isinstance(got, int | float) and not isinstance(got, bool):
         return (
-            f'must be a string; quote it (e.g. "{err["input"]}"): YAML reads an unquoted number, and 1.30 '
-            f"would become 1.3 (got the number {err['input']!r})"
+            f'must be a string; quote it (e.g. "{got}"): YAML reads an unquoted number, and 1.30 '
+            f"would become 1.3 (got the number {got!r})"
         )
+    if t == "string_type":
+        return f"must be a string, not {_what(got)}"
     if t == "string_pattern_mismatch":
-        return f"{err.get('input')!r} does not have the expected form ({err['ctx']['pattern']})"
+        pattern = ctx.get("pattern", "")
+        if isinstance(got, str) and "://" in got:
+            bare = got.split("://", 1)[1]
+            return f"drop the scheme: write {bare!r}, not {got!r} (a registry or image prefix has no http(s)://)"
+        words = _PATTERN_WORDS.get(pattern)
+        return f"{got!r} is not {words}" if words else f"{got!r} does not have the expected form ({pattern})"
+    if t in ("model_type", "model_attributes_type", "dict_type"):
+        fields = _allowed_keys(owner) if owner else []
+        like = f" with fields {', '.join(fields)}" if fields else ""
+        return f"must be a mapping (key: value lines){like}, not {_what(got)}"
+    if t in ("tuple_type", "list_type", "set_type"):
+        return f"must be a list (lines starting with '- '), not {_what(got)}"
+    if t in ("int_type", "int_parsing", "int_from_float"):
+        return f"must be a whole number, not {_what(got)}"
+    if t in ("float_type", "float_parsing"):
+        return f"must be a number, not {_what(got)}"
+    if t in ("bool_type", "bool_parsing"):
+        return f"must be true or false, not {_what(got)}"
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "greater_than": ("more than", "gt"),
+        "less_than_equal": ("at most", "le"),
+        "less_than": ("less than", "lt"),
+    }
+    if t in bounds:
+        words, key = bounds[t]
+        return f"must be {words} {ctx.get(key)} (got {got!r})"
+    if t in ("too_short", "too_long"):
+        if "min_length" in ctx and t == "too_short":
+            return f"needs at least {ctx['min_length']} item(s)"
+        if "max_length" in ctx:
+            return f"takes at most {ctx['max_length']} item(s)"
+    if t == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters (got {len(str(got))})"
+    if t == "string_too_short":
+        return (
+            "must not be empty"
+            if ctx.get("min_length") == 1
+            else f"must be at least {ctx.get('min_length')} characters"
+        )
     if msg.startswith("Value error, "):
         return msg[len("Value error, ") :]
     return msg
@@ -395,7 +469,7 @@ def problems_from_validation(e: ValidationError, located: Located) -> list[Probl
                 msg += f"; allowed here: {', '.join(allowed)}"
             problems.append(located.problem(loc, msg))
         else:
-            problems.append(located.problem(loc, _friendly(err)))
+            problems.append(located.problem(loc, _friendly(err, _model_at(loc))))
     return problems
 
 

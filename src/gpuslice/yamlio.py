@@ -66,6 +66,17 @@ class Located:
         return Problem(message=message, file=self.file, line=line, column=col, path=format_path(path))
 
 
+def problem_in_file(file: str | None, path: PathT, message: str) -> Problem:
+    """A Problem at ``path`` of the YAML ``file``, with the line and column when the file still reads (so an error
+    about a file the spec names, such as operator.chart, points at the line that names it)."""
+    if file and file != STDIN and Path(file).is_file():
+        try:
+            return load_yaml_file(file)[0].problem(path, message)
+        except SpecError:
+            pass
+    return Problem(message, file=file, path=format_path(path))
+
+
 def format_path(path: PathT) -> str:
     out = ""
     for step in path:
