@@ -503,4 +503,6 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://gpuslice.dev/schema/v1alpha1/gpuslice.json"
     schema["title"] = "gpuslice spec (gpuslice.yaml)"
-    return schema
+    from gpuslice.spec_docs import annotate
+
+    return annotate(schema)
