@@ -2,7 +2,8 @@
 
 client-go writes built-in kinds as ``application/vnd.kubernetes.protobuf``: the bytes ``k8s\\0`` then a
 ``runtime.Unknown`` message (1: TypeMeta{1 apiVersion, 2 kind}, 2: raw object bytes). helm's release records are
-Secrets (``k8s.io/api/core/v1/generated.proto``: Secret{1 metadata, 2 data map<string,bytes>, 3 type,
+Secrets, or ConfigMaps with ``HELM_DRIVER=configmap`` (``k8s.io/api/core/v1/generated.proto``: ConfigMap{1
+metadata, 2 data map<string,string>}; Secret{1 metadata, 2 data map<string,bytes>, 3 type,
 4 stringData, 5 immutable}; ObjectMeta{1 name, 2 generateName, 3 namespace, 5 uid, 6 resourceVersion,
 11 labels, 12 annotations}). Decoded into the JSON shape the API would serve. Anything else decodes to its
 TypeMeta only.
@@ -82,7 +83,16 @@ def decode(raw: bytes) -> dict[str, Any]:
     kind = tm.get(2, b"").decode()  # type: ignore[union-attr]
     obj: dict[str, Any] = {"apiVersion": api_version, "kind": kind}
     body = top.get(2, b"")
-    if kind != "Secret" or not isinstance(body, bytes):
+    if kind not in ("Secret", "ConfigMap") or not isinstance(body, bytes):
+        return obj
+    if kind == "ConfigMap":  # ConfigMap{1 metadata, 2 data map<string,string>, 3 binaryData, 4 immutable}
+        for num, v in fields(body):
+            if num == 1 and isinstance(v, bytes):
+                obj["metadata"] = _meta(v)
+            elif num == 2 and isinstance(v, bytes):
+                k, val = _map_entry(v)
+                obj.setdefault("data", {})[k] = val.decode()
+        obj.setdefault("metadata", {})
         return obj
     for num, v in fields(body):
         if num == 1 and isinstance(v, bytes):

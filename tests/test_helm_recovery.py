@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 import random
 import signal
 import subprocess
@@ -67,12 +68,15 @@ class World:
         )
 
     def records(self, name: str) -> list[dict]:
-        """helm's own records of the release: the Secrets its storage driver wrote, decoded."""
+        """helm's own records of the release: the Secrets (or, with HELM_DRIVER=configmap, the ConfigMaps) its
+        storage driver wrote, decoded."""
         out = []
-        for s in self.api.items("secrets", NS):
+        cm = os.environ.get("HELM_DRIVER") == "configmap"
+        for s in self.api.items("configmaps" if cm else "secrets", NS):
             labels = s["metadata"].get("labels") or {}
             if labels.get("owner") == "helm" and labels.get("name") == name:
-                data = base64.b64decode(base64.b64decode(s["data"]["release"]))
+                raw = s["data"]["release"]
+                data = base64.b64decode(raw if cm else base64.b64decode(raw))
                 out.append({"labels": labels, "release": json.loads(gzip.decompress(data))})
         return sorted(out, key=lambda r: r["release"]["version"])
 
@@ -291,3 +295,17 @@ def test_an_uninstall_cut_short_is_finished_then_installed(world):
     assert rec is not None and rec.action == "uninstalled"
     after = world.helm.upgrade_install("rel", NS, world.chart, {"replicas": 2}, wait=False)
     assert after is not None and after.status == "deployed"
+
+
+def test_the_configmap_storage_driver_is_recovered_the_same_way(world, monkeypatch):
+    """HELM_DRIVER=configmap keeps the records in ConfigMaps; gpuslice reads them through helm, so recovery is
+    the same."""
+    monkeypatch.setenv("HELM_DRIVER", "configmap")
+    world.helm.upgrade_install("rel", NS, world.chart, {"replicas": 1}, wait=False)
+    world.killed_install("rel", "--set", "replicas=2")
+    assert world.status("rel") == ["deployed", "pending-upgrade"]
+    assert not world.api.items("secrets", NS)
+    rec = world.helm.recover_stale("rel", NS, stale_after=0)
+    assert rec is not None and rec.action == "rolled-back"
+    after = world.helm.upgrade_install("rel", NS, world.chart, {"replicas": 3}, wait=False)
+    assert after is not None and after.status == "deployed" and after.values == {"replicas": 3}
