@@ -33,6 +33,6 @@ for tag in "${tags[@]}"; do
   cp "$here/nvidia-oracle/gfd_oracle_test.go" "$tree/cmd/gpu-feature-discovery/"
   cp "$here/nvidia-oracle/rm_oracle_test.go" "$tree/internal/rm/"
   (cd "$tree" && GPUSLICE_CONFIGS=$configs GPUSLICE_OUT=$out/$tag \
-    go test -count=1 -run 'TestGpusliceOracle' ./cmd/gpu-feature-discovery ./internal/rm)
+    go test -trimpath -count=1 -run 'TestGpusliceOracle' ./cmd/gpu-feature-discovery ./internal/rm)
   git --git-dir "$gitdir" rev-parse "$tag^{commit}" >"$out/$tag/COMMIT"
 done
