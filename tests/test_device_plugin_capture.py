@@ -116,6 +116,20 @@ def _cluster_with_capture(tmp_path: Path, spec_key: str, tag: str, captured_key:
             del q[r]
         for r, d in rm(tag, captured_key)["resources"].items():
             q[r] = str(d["count"])
+    if MANIFEST["keys"][captured_key]["strategy"] == "mps":
+        # The operator runs NVIDIA's MPS control daemon on MPS nodes; verify looks for it.
+        ds = "nvidia-device-plugin-mps-control-daemon"
+        c.add_pod(
+            kf.pod(
+                f"{ds}-x1",
+                ns,
+                NODE,
+                containers=[kf.container("mps-control-daemon-ctr", kf.DP_IMAGE)],
+                statuses=[kf.running("mps-control-daemon-ctr", kf.DP_IMAGE)],
+                owner=("DaemonSet", ds),
+                labels={"app": ds},
+            )
+        )
     dump = c.write_dump(tmp_path / "dump")
     return resolved, dump
 
