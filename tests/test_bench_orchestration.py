@@ -243,6 +243,9 @@ def test_repeats_report_median_and_spread(no_mps: None) -> None:
     assert sp["min"] <= sp["median"] <= sp["max"]
     assert case["metrics"]["efficiency"] == sp["median"]
     assert case["processes"] in case["repeats"]  # the median repeat's records
+    from gpuslice.bench.report import _f, report_markdown
+
+    assert f"({_f(sp['min'])}–{_f(sp['max'])})" in report_markdown(res)  # the spread is in the report
 
 
 def test_external_daemon_is_used_not_started(fake_mps: Path) -> None:

@@ -218,6 +218,11 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "unit": m.get("unit"),
                 "aggregate": m.get("aggregate"),
                 "efficiency": m.get("efficiency"),
+                "effRange": (
+                    [m["spread"]["efficiency"]["min"], m["spread"]["efficiency"]["max"]]
+                    if "efficiency" in (m.get("spread") or {})
+                    else None
+                ),
                 "jain": m.get("jain"),
                 "minShare": m.get("minShare"),
                 "p50": lat.get("p50"),

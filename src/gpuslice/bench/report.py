@@ -31,6 +31,11 @@ def _f(x: Any, digits: int = 2) -> str:
     return str(x)
 
 
+def _range(r: Any) -> str:
+    """`` (min–max)`` over repeats, when the case was repeated."""
+    return f" ({_f(r[0])}–{_f(r[1])})" if r else ""
+
+
 def headline_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Per workload and N: time-slicing vs MPS (capped) side by side — the table the README shows."""
     rows = table_rows(results)
@@ -140,7 +145,8 @@ def report_markdown(results: dict[str, Any], plots: list[str] | None = None) -> 
     for r in table_rows(results):
         out.append(
             f"| {r['workload']} | {r['strategy']} | {r['n']} | {_f(r['aggregate'])} | {r['unit'] or '–'} "
-            f"| {_f(r['efficiency'])} | {_f(r['jain'])} | {_f(r['minShare'])} | {_f(r['p50'], 3)} "
+            f"| {_f(r['efficiency'])}{_range(r.get('effRange'))} | {_f(r['jain'])} | {_f(r['minShare'])} "
+            f"| {_f(r['p50'], 3)} "
             f"| {_f(r['p99'], 3)} | {_f(r['inflationP99'], 1)} |"
         )
     out.append("")
