@@ -122,5 +122,7 @@ def print_report(findings: list[Finding], resolved: ResolvedSpec | None = None, 
     from rich.console import Console
 
     out = console or Console(highlight=False)
-    for line in report_lines(findings, resolved, width=out.width, **kw):
-        out.print(line, soft_wrap=True, highlight=False)
+    # One buffered write: a 300-pool report has thousands of lines, and rich flushes after each print.
+    with out:
+        for line in report_lines(findings, resolved, width=out.width, **kw):
+            out.print(line, soft_wrap=True, highlight=False)

@@ -144,7 +144,9 @@ def bootstrap_files(
 USER_DATA_MAX_BYTES = 16384
 
 
-def _findings(resolved: ResolvedSpec, p: ResolvedPool) -> list[Finding]:
+def _findings(resolved: ResolvedSpec, p: ResolvedPool, rendered: str | None = None) -> list[Finding]:
+    """``rendered``: the pool's user-data when the caller already has it (rendering it again for the size check
+    doubled the bootstrap renderer's time on large specs)."""
     out: list[Finding] = []
     ref = BOOTSTRAP_REF
     fam = bootstrap_family(p)
@@ -162,7 +164,7 @@ def _findings(resolved: ResolvedSpec, p: ResolvedPool) -> list[Finding]:
             )
         )
         return out
-    size = len(user_data(resolved, p).encode("utf-8"))
+    size = len((rendered if rendered is not None else user_data(resolved, p)).encode("utf-8"))
     if size > USER_DATA_MAX_BYTES:
         out.append(
             Finding(
@@ -200,8 +202,9 @@ def render(resolved: ResolvedSpec, options: Any = None) -> Any:
 
     result = RenderResult()
     for p in resolved.pools:
-        result.findings.extend(_findings(resolved, p))
-        for fname, content in bootstrap_files(resolved, p).items():
+        files = bootstrap_files(resolved, p)
+        result.findings.extend(_findings(resolved, p, files.get("user-data")))
+        for fname, content in files.items():
             rel = f"bootstrap/{p.name}/{fname}"
             result.files[rel] = content
             if fname.endswith(".sh"):
