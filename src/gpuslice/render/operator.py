@@ -285,7 +285,7 @@ def chart_and_values(resolved: ResolvedSpec, options: RenderOptions) -> tuple[Ch
     """The located chart and the operator values, computed once per render run (memoized in ``options``)."""
     key = "operator.chart_and_values"
     if key not in options.memo:
-        chart = locate_chart(resolved, options.chart, helm=options.helm)
+        chart = locate_chart(resolved, options.chart, helm=options.helm, progress=options.memo.get("progress"))
         options.memo[key] = (chart, operator_values(resolved, chart))
     chart, values = options.memo[key]
     return chart, values
