@@ -40,3 +40,26 @@ def test_outside_a_pod_without_kubeconfig_is_a_clear_error(pod_env, monkeypatch)
     with pytest.raises(ClusterError) as ei:
         KubeClient()
     assert "kubeconfig" in str(ei.value)
+
+
+@pytest.mark.parametrize("verb", [["doctor", "--max-attempts", "1"], ["top", "-o", "json"]])
+def test_cli_verbs_in_a_pod_use_the_service_account(pod_env, monkeypatch, cli, verb):
+    """The CLI's kubeconfig pre-check must not refuse a pod without a kubeconfig: the client goes to the API
+    server named by KUBERNETES_SERVICE_HOST (here a closed local port, so the call fails on the connection)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(port))
+    r = cli(*verb)
+    assert "cannot load kubeconfig" not in r.stderr
+    assert f"port={port}" in r.stderr
+
+
+def test_cli_top_names_the_missing_kubeconfig(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    r = cli("top")
+    assert r.exit_code == 2
+    assert "no-such-kubeconfig: file not found" in r.stderr

@@ -64,12 +64,18 @@ def _retrier(max_attempts: int, retry_timeout: float, err: Any) -> Any:
     return Retrier(policy=RetryPolicy(max_attempts=max_attempts, total_timeout=retry_timeout), on_retry=show)
 
 
-def _check_kubeconfig(kubeconfig: str | None) -> None:
-    """Name the kubeconfig file that is missing or unreadable before the client says something vaguer."""
+def _check_kubeconfig(kubeconfig: str | None, context: str | None = None) -> None:
+    """Name the kubeconfig file that is missing or unreadable before the client says something vaguer.
+
+    In a pod with no kubeconfig named or found the client uses the service account (in-cluster config): nothing to
+    check then."""
     import os
 
+    from gpuslice.cluster.kube import _use_in_cluster
     from gpuslice.errors import GpusliceError
 
+    if _use_in_cluster(kubeconfig, context):
+        return
     if kubeconfig:
         where, paths = "--kubeconfig", [kubeconfig]
     elif os.environ.get("KUBECONFIG"):
@@ -125,7 +131,7 @@ def _check_kubeconfig_text(path: str) -> None:
 def _kube(kubeconfig: str | None, context: str | None, retrier: Any) -> Any:
     from gpuslice.cluster.kube import KubeClient
 
-    _check_kubeconfig(kubeconfig)
+    _check_kubeconfig(kubeconfig, context)
     return KubeClient(kubeconfig, context, retrier=retrier)
 
 

@@ -90,8 +90,10 @@ def _cluster(
 ) -> None:
     from gpuslice.cluster.kube import KubeClient
     from gpuslice.cluster.retry import RetryPolicy
+    from gpuslice.commands.cluster import _check_kubeconfig
     from gpuslice.top.view import collect, render_tables
 
+    _check_kubeconfig(kubeconfig, context)
     # An agent that does not answer is reported, not waited for: a short retry budget per call.
     client = KubeClient(kubeconfig, context, policy=RetryPolicy(max_attempts=2, total_timeout=10.0))
     if watch and output != OutputFormat.json:
