@@ -104,7 +104,8 @@ def test_what_was_not_captured_is_said(cli, tmp_path, remove, file, severity, co
 def test_text_output_of_a_dump_without_nodes_is_not_no_findings(cli, tmp_path):
     dump = _healthy_without(tmp_path, "nodes.json")
     r = cli("doctor", "--dump", str(dump))
-    assert r.exit_code == 1 and "No findings" not in r.stdout and "nodes.json was not captured" in r.stdout
+    text = " ".join(r.stdout.split())  # the findings printer wraps long paths at spaces
+    assert r.exit_code == 1 and "No findings" not in text and "nodes.json was not captured" in text
 
 
 def test_a_folder_or_a_link_loop_in_place_of_nodes_json(cli, tmp_path):
