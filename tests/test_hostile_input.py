@@ -42,6 +42,8 @@ def test_redact_keeps_ordinary_text():
         "registry.pullSecrets: [corp-registry]",
         "f.yaml:3:5: users[0].user.token: unknown field",
         "nodePools[0].sharing.replicas: must be >= 2",
+        "/etc/passwd: not a chart archive (not gzip-compressed)",
+        "charts/secret: no such chart folder or .tgz",
     ):
         assert redact(text) == text
 

@@ -28,7 +28,8 @@ _KEY_QUOTED = re.compile(
     re.IGNORECASE,
 )
 _KEY_PLAIN = re.compile(
-    r"""(?P<k>(?<![\w.\-\[\]])(?:"""
+    # Not after a '/': ``/etc/passwd: not a chart archive`` names a file, its message is no credential.
+    r"""(?P<k>(?<![\w.\-\[\]/])(?:"""
     + SENSITIVE_KEY
     + r""")\s*(?::\s+|=)\s*)(?P<v>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,}\]]+)""",
     re.IGNORECASE,
