@@ -21,7 +21,7 @@ import pytest
 from tests.helpers import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-SHELL_TOOLS = {"grep", "sed", "head", "tail", "cat", "ls", "wc", "sort", "jq", "cut"}
+SHELL_TOOLS = {"grep", "sed", "head", "tail", "cat", "ls", "wc", "sort", "jq", "cut", "echo"}
 #: Verbs that need a live cluster, a GPU or the network.
 LIVE = {"apply", "snapshot", "top", "bench"}
 LINKED = ("examples", "tests", "benchmarks", "schema")
@@ -38,6 +38,8 @@ class Block:
     doc: str
     line: int
     steps: list[Step]
+    #: A YAML/JSON block the prose introduces with "saved as `NAME`:" is written to NAME before later blocks run.
+    saves: tuple[str, str] | None = None
 
 
 def _blocks() -> list[Block]:
@@ -52,8 +54,12 @@ def _blocks() -> list[Block]:
                 i += 1
                 continue
             lang, start, steps = fence[3:].strip(), i + 1, []
+            before = next((ln for ln in reversed(lines[:i]) if ln.strip()), "")
+            saved = re.search(r"saved as `([^`/]+)`:\s*$", before)
+            body: list[str] = []
             i += 1
             while i < len(lines) and not lines[i].strip().startswith("```"):
+                body.append(lines[i])
                 if lang in ("console", "", "text", "shell"):
                     if lines[i].startswith("$ "):
                         steps.append(Step(lines[i][2:]))
@@ -63,6 +69,9 @@ def _blocks() -> list[Block]:
             i += 1  # the closing fence
             if steps:
                 out.append(Block(doc.relative_to(ROOT).as_posix(), start, steps))
+            elif saved and lang in ("yaml", "json"):
+                text = "\n".join(body) + "\n"
+                out.append(Block(doc.relative_to(ROOT).as_posix(), start, [], saves=(saved[1], text)))
     return out
 
 
@@ -73,6 +82,9 @@ def _command(step: Step) -> str:
 
 def _runnable(block: Block, made: set[str]) -> str | None:
     """None when the block can run here, else why not. ``made``: top-level names earlier blocks wrote (updated)."""
+    if block.saves is not None:
+        made.add(block.saves[0])
+        return None
     made_here: set[str] = set()
     for step in block.steps:
         cmd = _command(step)
@@ -118,6 +130,9 @@ def _matches(expected: list[str], got: list[str]) -> bool:
         exp.pop()
     while got and not got[-1]:
         got.pop()
+    if exp and exp[0] == "...":  # the tail
+        tail = exp[1:]
+        return not tail or got[-len(tail) :] == tail
     if "..." in exp:
         cut = exp.index("...")
         return got[:cut] == exp[:cut]
@@ -159,15 +174,19 @@ def test_transcripts_of(doc: str, tmp_path: Path) -> None:
     blocks = [b for b in BLOCKS if b.doc == doc]
     made: set[str] = set()
     runnable = [b for b in blocks if _runnable(b, made) is None]
-    if not runnable:
+    if not [b for b in runnable if b.saves is None]:
         pytest.skip(f"{doc}: no transcript runs here (they need a cluster, a GPU or the reader's own files)")
     env = _scratch(tmp_path)
     failures = []
+    last_rc = 0
     for block in runnable:
+        if block.saves is not None:
+            (tmp_path / block.saves[0]).write_text(block.saves[1], encoding="utf-8")
+            continue
         for step in block.steps:
-            p = subprocess.run(
-                ["bash", "-c", _command(step)], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
-            )
+            cmd = _command(step).replace("$?", str(last_rc))
+            p = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+            last_rc = p.returncode
             if not step.expected:
                 continue
             got = p.stdout.splitlines()
@@ -181,5 +200,5 @@ def test_enough_transcripts_are_re_run() -> None:
     count = 0
     for doc in DOC_NAMES:
         made: set[str] = set()
-        count += sum(1 for b in BLOCKS if b.doc == doc and _runnable(b, made) is None)
+        count += sum(1 for b in BLOCKS if b.doc == doc and _runnable(b, made) is None and b.saves is None)
     assert count >= 5

@@ -110,7 +110,9 @@ def report_lines(
         said = "[green]no errors[/]"
     tail = f"{n['error']} error(s), {n['warning']} warning(s), {n['info']} info"
     lines.append("")
-    if said and len(tail) + 3 + len(said) - said.count("[") * 6 > width:
+    from rich.text import Text
+
+    if said and len(tail) + 3 + len(Text.from_markup(said).plain) > width:
         lines += [tail, said]  # two lines at 80 columns rather than one cut by the terminal
     else:
         lines.append(f"{tail} - {said}" if said else tail)

@@ -142,7 +142,10 @@ def plan(
     ami_id: list[str] | None = AMI_ID_OPTION,
     resolve_amis: bool = RESOLVE_AMIS_OPTION,
 ) -> None:
-    """Check SPEC, then render every artifact into OUT (values, device-plugin config, bootstrap, images...)."""
+    """Check SPEC, then render every artifact into the --out-dir folder (values, sharing config, bootstrap, images).
+
+    SPEC may be - (standard input). Refuses to render on check errors unless --force.
+    """
     res = _plan(
         spec,
         out,
@@ -177,7 +180,7 @@ def plan(
                 f"{escape(', '.join(errors))}. Fix them, or pass --force (gpuslice explain <id> says more)."
             )
         else:
-            c.print(f"[green]Wrote {len(res.files)} files to {_esc(str(res.out_dir))}[/]")
+            c.print(f"[green]Wrote {len(res.files)} files to {_esc(str(out))}[/]")
             for f in res.files:
                 c.print(f"  {f}", markup=False)
     raise typer.Exit(1 if res.refused or not res.ok else 0)
@@ -195,7 +198,7 @@ def render(
     ami_id: list[str] | None = AMI_ID_OPTION,
     resolve_amis: bool = RESOLVE_AMIS_OPTION,
 ) -> None:
-    """Render every artifact into OUT without refusing on check errors (plan = check + render)."""
+    """Render every artifact into the --out-dir folder without refusing on check errors (plan = check + render)."""
     res = _plan(
         spec,
         out,
@@ -218,7 +221,7 @@ def render(
         found = res.rendered.findings if res.rendered else []
         if found:
             print_findings(found, title="render", verdict="rendered anyway (plan would refuse)")
-        console().print(f"[green]Wrote {len(res.files)} files to {_esc(str(res.out_dir))}[/]")
+        console().print(f"[green]Wrote {len(res.files)} files to {_esc(str(out))}[/]")
     errors = sorted({f.id for f in (res.rendered.findings if res.rendered else []) if f.severity.value == "error"})
     if errors:
         # render renders whatever the checks say (plan is check + render); a script still learns it on stderr.
