@@ -34,6 +34,8 @@ class DoctorContext:
     _events: list[tuple[m.Event, Text]] | None = field(default=None, repr=False)
     _by_ds: dict[str, list[m.Pod]] | None = field(default=None, repr=False)
     _unhealthy: list[m.Pod] | None = field(default=None, repr=False)
+    #: (pod, DaemonSet) of device-plugin DaemonSets, filled by plugins.plugin_pods
+    _plugin_pods: list[tuple[m.Pod, str]] | None = field(default=None, repr=False)
 
     @property
     def gpu_nodes(self) -> list[m.Node]:

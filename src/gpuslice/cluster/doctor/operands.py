@@ -103,15 +103,16 @@ def running_plugin_hits(ctx: DoctorContext) -> list[_Failing]:
     (DaemonSet, selected config): pods of one DaemonSet with the same config behave alike, and reading every
     healthy plugin's log would cost a 5,000-node dump seconds. When the sample shows the error, the group's other
     pods are read too."""
+    from gpuslice.cluster.doctor.plugins import plugin_pods
     from gpuslice.resolve import DEVICE_PLUGIN_CONFIG_LABEL
 
     groups: dict[tuple[str, str, str], list[m.Pod]] = {}
-    for pod in ctx.view.all_pods():
+    for pod, owner in plugin_pods(ctx):
         if pod.status.phase != "Running" or not _plugin_pod(pod) or pod_failing(pod):
             continue
         node = ctx.view.node(pod.spec.node_name) if pod.spec.node_name else None
         key = node.labels.get(DEVICE_PLUGIN_CONFIG_LABEL, "") if node else ""
-        groups.setdefault((pod.namespace, pod.owner("DaemonSet") or pod.name, key), []).append(pod)
+        groups.setdefault((pod.namespace, owner, key), []).append(pod)
     sig = k.signature("mps-daemon")
     out = []
     for pods in groups.values():

@@ -29,6 +29,25 @@ def is_device_plugin_ds(ds: m.DaemonSet) -> bool:
     )
 
 
+def plugin_pods(ctx: DoctorContext) -> list[tuple[m.Pod, str]]:
+    """(pod, its DaemonSet) for every pod of a device-plugin DaemonSet. Only the namespaces holding such a
+    DaemonSet are walked (a 5,000-node dump has 60,000 pods, a handful of plugin DaemonSets)."""
+    if ctx._plugin_pods is not None:
+        return ctx._plugin_pods
+    by_ns: dict[str, set[str]] = {}
+    for d in ctx.view.all_daemonsets():
+        if is_device_plugin_ds(d):
+            by_ns.setdefault(d.metadata.namespace, set()).add(d.name)
+    out = []
+    for ns, names in by_ns.items():
+        for pod in ctx.view.pods.get(ns, ()):
+            owner = pod.owner("DaemonSet")
+            if owner in names:
+                out.append((pod, owner))
+    ctx._plugin_pods = out
+    return out
+
+
 def _bottlerocket_nvidia(node: m.Node) -> bool:
     """A Bottlerocket GPU node (only the *-nvidia variants have GPUs, and they run the host plugin)."""
     return k.is_bottlerocket(node)
@@ -37,13 +56,9 @@ def _bottlerocket_nvidia(node: m.Node) -> bool:
 def _duplicates(ctx: DoctorContext) -> list[Finding]:
     plugin_ds = {(d.metadata.namespace, d.name): d for d in ctx.view.all_daemonsets() if is_device_plugin_ds(d)}
     per_node: dict[str, list[str]] = {}
-    for pod in ctx.view.all_pods():
-        owner = pod.owner("DaemonSet")
-        key = (pod.namespace, owner or "")
-        if owner and key in plugin_ds and pod.spec.node_name:
-            per_node.setdefault(pod.spec.node_name, []).append(
-                f"daemonset {pod.namespace}/{owner} (pod {pod.name}, {pod.display_status()})"
-            )
+    for pod, owner in plugin_pods(ctx):
+        if pod.spec.node_name:
+            per_node.setdefault(pod.spec.node_name, []).append(f"daemonset {pod.namespace}/{owner} (pod {pod.name})")
     ev = Evidence()
     operator_ds = k.daemonset("device-plugin")
     for node in ctx.gpu_nodes:
