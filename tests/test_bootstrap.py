@@ -197,11 +197,9 @@ def test_labels_in_the_bootstrap_match_the_device_plugin_config(name, resolved, 
     labels = bootstrap_labels(resolved, pool)
     assert labels == pool.node_labels
     keys = set(configmap_data(resolved))
-    if pool.os is not None and pool.os.device_plugin_builtin:
-        assert DEVICE_PLUGIN_CONFIG_LABEL not in labels  # Bottlerocket's host plugin reads its own settings
-    else:
-        assert labels[DEVICE_PLUGIN_CONFIG_LABEL] in keys
-        assert labels[DEVICE_PLUGIN_CONFIG_LABEL] == pool.sharing.config_key
+    # Bottlerocket too: its host plugin reads its own settings, but the operator's GFD there reads this key
+    assert labels[DEVICE_PLUGIN_CONFIG_LABEL] in keys
+    assert labels[DEVICE_PLUGIN_CONFIG_LABEL] == pool.sharing.config_key
 
 
 @pytest.mark.parametrize(("name", "resolved", "pool"), POOLS, ids=[n for n, _, _ in POOLS])

@@ -124,7 +124,38 @@ def test_bottlerocket_only_leaves_the_device_plugin_to_the_os():
         "repository": f"{PROXY}/nvcr.io/nvidia",
         "imagePullSecrets": ["corp-registry"],
         "enabled": False,
+        # GFD (and its config-manager, which uses the devicePlugin image) still reads the sharing config
+        "config": {"create": False, "name": r.device_plugin_configmap, "default": "exclusive"},
     }
+
+
+def test_bottlerocket_gfd_gets_the_key_of_the_pools_sharing():
+    """PASSED: on a Bottlerocket-only spec the pool's nodes select the key that says what Bottlerocket's own device
+    plugin does (time-slicing x4), so GFD labels nvidia.com/gpu.replicas=4 / sharing-strategy=time-slicing; before,
+    GFD ran without a config and labelled replicas=1 / none."""
+    r = resolved_for(
+        spec_text(
+            pools="  - {name: br, instanceType: g5.2xlarge, os: bottlerocket-nvidia, "
+            "sharing: {strategy: time-slicing, replicas: 4}}\n"
+        )
+    )
+    pool = r.pool("br")
+    assert pool is not None
+    key = pool.node_labels["nvidia.com/device-plugin.config"]
+    cfg = yaml.safe_load(configmap_data(r)[key])
+    assert cfg["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}]
+    assert r.device_plugin_enabled is False  # the OS runs the device plugin, the operator only GFD
+
+
+def test_bottlerocket_gfd_config_removed_by_a_user_value_is_refused():
+    """FAILED: operator.values that take the config away from ClusterPolicy (GFD would label replicas=1 again)."""
+    from gpuslice.checks.operator import values_conflicts
+
+    text = spec_text(pools="  - {name: br, instanceType: g5.2xlarge, os: bottlerocket-nvidia}\n").replace(
+        "operator: {chartVersion: v26.7.0}", "operator: {chartVersion: v26.7.0, values: {devicePlugin: {config: null}}}"
+    )
+    found = list(values_conflicts(resolved_for(text)))
+    assert [f.path for f in found] == ["operator.values.devicePlugin.config"]
 
 
 def test_no_mirror_no_secret_changes_no_repository():

@@ -259,9 +259,12 @@ def resolve(spec: Spec, catalog: Catalog | None = None, file: str | Path | None 
             or bool(osf and osf.containerd_on_data_device)
         )
         labels: dict[str, str] = {POOL_LABEL: p.name}
-        if not (osf and osf.device_plugin_builtin):
-            labels[DEVICE_PLUGIN_CONFIG_LABEL] = rs.config_key
-            sharing_configs.setdefault(rs.config_key, rs)
+        # Every pool selects its key, Bottlerocket's too: its device plugin is the OS's (sharing through its
+        # settings), but the operator's GFD runs there and reads the same config (handleDevicePluginConfig adds
+        # config-manager to GFD whatever devicePlugin.enabled says, NVIDIA/gpu-operator
+        # controllers/object_controls.go), so its nvidia.com/gpu.replicas / sharing-strategy labels tell the truth.
+        labels[DEVICE_PLUGIN_CONFIG_LABEL] = rs.config_key
+        sharing_configs.setdefault(rs.config_key, rs)
         if osf is not None:
             if driver_enabled and osf.driver_preinstalled:
                 labels[DEPLOY_LABEL_PREFIX + "driver"] = "false"

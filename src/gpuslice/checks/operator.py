@@ -161,7 +161,7 @@ def wired_values(r: ResolvedSpec) -> dict[tuple[str, ...], Any]:
         ("toolkit", "enabled"): r.toolkit_enabled,
         ("devicePlugin", "enabled"): r.device_plugin_enabled,
     }
-    if r.device_plugin_enabled:
+    if r.pools:
         out[("devicePlugin", "config")] = {"create": False, "name": r.device_plugin_configmap, "default": EXCLUSIVE_KEY}
     return out
 

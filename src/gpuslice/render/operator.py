@@ -90,7 +90,8 @@ def _settings(resolved: ResolvedSpec, chart: Chart, base: dict[str, Any]) -> dic
         "devicePlugin": {"enabled": resolved.device_plugin_enabled},
         "mig": {"strategy": mig_strategy(resolved)},
     }
-    if resolved.device_plugin_enabled:
+    if resolved.pools:
+        # Also when every pool is Bottlerocket (devicePlugin.enabled false): GFD reads this config too.
         # gpuslice writes the ConfigMap itself (device-plugin-config.yaml; ``apply`` orders its writes around the
         # node labels). Were the chart to create it from these values (templates/plugin_config.yaml), every helm
         # upgrade would drop keys that nodes still select before they are relabelled, and every sharing change

@@ -292,7 +292,7 @@ def check_wiring(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> list[Fin
         (("devicePlugin", "enabled"), resolved.device_plugin_enabled),
         (("mig", "strategy"), mig_strategy(resolved)),
     ]
-    if resolved.device_plugin_enabled:
+    if resolved.pools:
         expect += [
             (("devicePlugin", "config", "name"), resolved.device_plugin_configmap),
             (("devicePlugin", "config", "default"), EXCLUSIVE_KEY),
@@ -303,7 +303,7 @@ def check_wiring(docs: list[dict[str, Any]], resolved: ResolvedSpec) -> list[Fin
             continue  # the operator deploys a component whose `enabled` is left out
         if got != want:
             wrong.append(f"ClusterPolicy spec.{'.'.join(path)} is {got!r}, expected {want!r}")
-    if resolved.device_plugin_enabled:
+    if resolved.pools:
         cms = [d for d in docs if d.get("kind") == "ConfigMap" and _name(d) == resolved.device_plugin_configmap]
         if cms:
             wrong.append(
