@@ -288,3 +288,37 @@ def test_same_meaning_renders_byte_identical(tmp_path):
     assert sorted(a.files) == sorted(b.files)
     assert [k for k in a.files if a.files[k] != b.files[k]] == []
     assert "device-plugin-config.yaml" in a.files
+
+
+def test_a_node_moved_onto_mps_waits_for_its_mps_control_daemon(env, tmp_path):
+    """MPS: GFD's labels are not enough; the node's MPS control daemon pod must be ready before the next node."""
+
+    def edit(doc):
+        doc["nodePools"][1]["sharing"] = {"strategy": "mps", "replicas": 2}
+
+    prep = prepare(spec_variant(tmp_path, "mps", edit), chart=str(CHART))
+    ns = prep.resolved.namespace
+    ds = "nvidia-device-plugin-mps-control-daemon"
+    env.api._put("daemonsets", ns, {"metadata": {"name": ds, "namespace": ns}, "spec": {}, "status": {}})
+    with pytest.raises(ApplyError) as e:
+        env.apply(prep, node_timeout=3.0)
+    assert f"the {ds} pod on it is not ready" in str(e.value)
+    assert env.label(kf.GPU4) == "mps-2" and "time-slicing-2" in env.cm(prep)  # not pruned yet
+    # a re-run does not take the moved node as done: it waits for its daemon again, and prunes nothing
+    with pytest.raises(ApplyError):
+        env.apply(prep, node_timeout=3.0)
+    assert "time-slicing-2" in env.cm(prep)
+    env.api._put(
+        "pods",
+        ns,
+        {
+            "metadata": {"name": f"{ds}-abcde", "namespace": ns, "labels": {"app": ds}},
+            "spec": {"nodeName": kf.GPU4, "containers": [{"name": "mps-control-daemon-ctr", "image": "x"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+        },
+    )
+    res = env.apply(prep)
+    assert "time-slicing-2" not in env.cm(prep) and env.api.missing_key == []
+    steps = [(s.name, s.action) for s in res.steps]
+    assert ("relabel", "relabelled") not in steps  # the node was moved once, by the first run
+    assert ("configmap-prune", "updated") in steps

@@ -403,6 +403,12 @@ class _Run:
             if key is None:
                 continue
             movers = [n for n in members.get(pool.name, []) if n.labels.get(DEVICE_PLUGIN_CONFIG_LABEL) != key]
+            if not opts.dry_run and opts.wait:
+                # A node an interrupted apply moved but did not see confirmed: confirm it before moving others.
+                for n in members.get(pool.name, []):
+                    if n.labels.get(DEVICE_PLUGIN_CONFIG_LABEL) == key and not self._confirmed(n, pool):
+                        seen = self._await_node(n, pool)
+                        self.add(Step("relabel", "confirmed", f"pool {pool.name}: node {n.name} on {key}; {seen}"))
             if not movers:
                 continue
             if opts.dry_run:
@@ -417,6 +423,20 @@ class _Run:
                 kube.patch_node_labels(n.name, {DEVICE_PLUGIN_CONFIG_LABEL: key})
                 seen = self._await_node(n, pool) if opts.wait else "not waited for (--no-wait)"
                 self.add(Step("relabel", "relabelled", f"pool {pool.name}: node {n.name} {old} -> {key}; {seen}"))
+
+    def _confirmed(self, node: m.Node, pool: ResolvedPool) -> bool:
+        """Whether ``node`` (as listed) already shows the pool's sharing (GFD labels; MPS: its daemon ready).
+        A node without GFD labels cannot show it and counts as confirmed."""
+        sh = pool.sharing
+        labels = node.labels
+        if labels.get(k.label("gpu_replicas")) is None:
+            return True
+        if labels.get(k.label("gpu_replicas")) != str(sh.replicas):
+            return False
+        strategy = labels.get(k.label("sharing_strategy"))
+        if strategy is not None and strategy != (sh.strategy if sh.shared else "none"):
+            return False
+        return sh.strategy != "mps" or self._mps_daemon_ready(node.name) in (None, True)
 
     def _await_node(self, node: m.Node, pool: ResolvedPool) -> str:
         """Wait until GFD on ``node`` reports the pool's sharing (labels from NVIDIA/k8s-device-plugin
