@@ -66,7 +66,9 @@ class Step:
 
     @property
     def changed(self) -> bool:
-        return self.action not in ("unchanged", "skipped", "checked") and not self.action.startswith("would")
+        return self.action not in ("unchanged", "skipped", "checked", "waited", "confirmed") and not (
+            self.action.startswith("would")
+        )
 
 
 @dataclass
