@@ -160,3 +160,10 @@ def test_mangled_spec_never_tracebacks(pos, cut, insert):
         assert e.problems and all(str(p) for p in e.problems)
     else:
         resolve(spec)
+
+
+def test_unknown_key_spelled_like_a_pydantic_tag_is_named():
+    """A top-level key "[]" (hypothesis found it) was dropped with pydantic's tags and crashed the error report."""
+    with pytest.raises(SpecError) as e:
+        parse_spec_text('"[]": null\n', "gpuslice.yaml")
+    assert "unknown field '[]'" in str(e.value)

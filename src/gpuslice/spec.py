@@ -458,6 +458,9 @@ def problems_from_validation(e: ValidationError, located: Located) -> list[Probl
         if isinstance(cause, FieldError):
             loc = (*loc, *cause.path)
         if err["type"] == "extra_forbidden":
+            if not loc or loc[-1] != err["loc"][-1]:
+                # The unknown key itself looked like a pydantic tag (e.g. a key spelled "[]"): keep it.
+                loc = (*loc, err["loc"][-1])
             key = str(loc[-1])
             owner = _model_at(loc[:-1])
             allowed = _allowed_keys(owner) if owner else []
