@@ -322,3 +322,29 @@ def test_a_node_moved_onto_mps_waits_for_its_mps_control_daemon(env, tmp_path):
     steps = [(s.name, s.action) for s in res.steps]
     assert ("relabel", "relabelled") not in steps  # the node was moved once, by the first run
     assert ("configmap-prune", "updated") in steps
+
+
+def test_ctrl_c_while_a_node_is_moving_then_a_rerun_finishes(env, both_changed):
+    """Interrupted (Ctrl-C) while waiting for the first relabelled node: every node still selects a key that
+    exists, and the next apply confirms that node, moves the others and prunes."""
+    env.api.gfd_lag = {kf.GPU1: 5}
+    calls = {"n": 0}
+    real_sleep = env.clock.sleep
+
+    def interrupting_sleep(s: float) -> None:
+        real_sleep(s)
+        if env.api.plugin_restarts:  # a node has moved: the user presses Ctrl-C while apply waits for it
+            calls["n"] += 1
+            raise KeyboardInterrupt
+
+    env.clock.sleep = interrupting_sleep  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        env.apply(both_changed)
+    assert calls["n"] == 1 and env.api.plugin_restarts == [kf.GPU1]
+    assert env.api.missing_key == []
+    env.clock.sleep = real_sleep  # type: ignore[method-assign]
+    res = env.apply(both_changed)
+    steps = [(s.name, s.action) for s in res.steps]
+    assert steps.index(("relabel", "confirmed")) < steps.index(("relabel", "relabelled"))
+    assert env.api.plugin_restarts == [kf.GPU1, GPU1B, kf.GPU4] and env.api.missing_key == []
+    assert env.cm(both_changed) == configmap_data(both_changed.resolved)
