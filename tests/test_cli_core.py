@@ -42,6 +42,8 @@ def test_plan_writes_outputs_atomically_and_replaces(cli, tmp_path):
     r = cli("plan", spec, "-d", out, "--chart", CHART, "--output", "json", "--overwrite")
     assert r.exit_code == 0, r.stdout + r.stderr
     doc = json.loads(r.stdout)
+    # The same summary as `check -o json`: counts per severity of the findings listed.
+    assert doc["summary"] == {s: sum(f["severity"] == s for f in doc["findings"]) for s in ("error", "warning", "info")}
     assert not (out / "stale.txt").exists()
     assert (out / "PLAN.md").is_file() and (out / "device-plugin-config.yaml").is_file()
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != MARKER)

@@ -159,10 +159,13 @@ def plan(
         resolve_amis=resolve_amis,
     )
     if output == OutputFormat.json:
+        from gpuslice.checks.report import summary
+
         print(
             findings_json(
                 res.findings,
                 spec=str(spec),
+                summary=summary(res.findings),
                 refused=res.refused,
                 out=str(res.out_dir) if res.out_dir else None,
                 files=res.files,
@@ -211,14 +214,20 @@ def render(
         ami_ids=_ami_ids(ami_id),
         resolve_amis=resolve_amis,
     )
+    found = res.rendered.findings if res.rendered else []
     if output == OutputFormat.json:
+        from gpuslice.checks.report import summary
+
         print(
             findings_json(
-                res.rendered.findings if res.rendered else [], spec=str(spec), out=str(res.out_dir), files=res.files
+                found,
+                spec=str(spec),
+                summary=summary(found),
+                out=str(res.out_dir),
+                files=res.files,
             )
         )
     else:
-        found = res.rendered.findings if res.rendered else []
         if found:
             print_findings(found, title="render", verdict="rendered anyway (plan would refuse)")
         console().print(f"[green]Wrote {len(res.files)} files to {_esc(str(out))}[/]")
