@@ -348,3 +348,33 @@ def test_ctrl_c_while_a_node_is_moving_then_a_rerun_finishes(env, both_changed):
     assert steps.index(("relabel", "confirmed")) < steps.index(("relabel", "relabelled"))
     assert env.api.plugin_restarts == [kf.GPU1, GPU1B, kf.GPU4] and env.api.missing_key == []
     assert env.cm(both_changed) == configmap_data(both_changed.resolved)
+
+
+def test_moving_off_an_older_hashed_configmap_carries_the_keys_nodes_select(tmp_path, base, both_changed):
+    """A cluster an older gpuslice set up: the release names a content-hashed ConfigMap (created by the chart) and
+    the sharing changes in the same apply. The new stable ConfigMap keeps the old keys the nodes select, so when the
+    operator moves the pods onto it no node selects a missing key."""
+    c = deployed_cluster(base)
+    r = base.resolved
+    old_name = "demo-1-dp-config-e7d8710c"
+    c.configmaps[r.namespace][0]["metadata"]["name"] = old_name
+    e = Env(tmp_path, base, c)
+    try:
+        old_values = copy.deepcopy(base.values)
+        old_values["devicePlugin"]["config"] = {
+            "create": True,
+            "name": old_name,
+            "default": "exclusive",
+            "data": configmap_data(r),
+        }
+        e.helm_fake.set_release(r.release_name, r.namespace, base.chart.label, old_values)
+        new = both_changed.resolved.device_plugin_configmap
+        e.api.plugin_config = (r.namespace, new)  # where the operator moves every pod once the release names it
+        res = e.apply(both_changed)
+        assert not [f for f in res.findings if f.id == "apply-config-key-missing"]
+        assert e.api.missing_key == []
+        written = next(r_.body for r_ in e.api.requests if r_.method == "POST" and r_.path.endswith("/configmaps"))
+        assert {"time-slicing-4", "time-slicing-2"} <= set(written["data"])  # carried over from the old one
+        assert set(e.api.get("configmaps", new, r.namespace)["data"]) == set(configmap_data(both_changed.resolved))
+    finally:
+        e.close()

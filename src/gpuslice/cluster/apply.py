@@ -207,7 +207,7 @@ def apply_release(
                 return res
 
         if managed:
-            run.write_configmap(new_cm, nodes, prune=False)
+            run.write_configmap(new_cm, nodes, prune=False, legacy=old_cm if old_cm != new_cm else "")
         # No device plugin runs before the first install: every label can go on at once.
         first_install = rel is None or not managed
         _label_nodes(resolved, kube, nodes, opts, add, res, rep, config=first_install)
@@ -317,8 +317,10 @@ class _Run:
     clock: Callable[[], float]
     now: Callable[[], float]
 
-    def write_configmap(self, name: str, nodes: list[m.Node], *, prune: bool) -> None:
-        """Write the spec's keys, keeping every key a node selects now (``prune``: and nothing else)."""
+    def write_configmap(self, name: str, nodes: list[m.Node], *, prune: bool, legacy: str = "") -> None:
+        """Write the spec's keys, keeping every key a node selects now (``prune``: and nothing else). ``legacy``:
+        the ConfigMap the release named before (an older gpuslice's content-hashed name), whose keys that nodes
+        select are carried over, since the operator moves every pod onto this one."""
         from gpuslice.sharing import configmap_manifest
 
         r, kube, opts = self.resolved, self.kube, self.opts
@@ -330,7 +332,13 @@ class _Run:
         found = kube.get(CONFIGMAPS, name, ns)
         have: dict[str, str] = dict((found or {}).get("data") or {})
         selected = {n.labels.get(DEVICE_PLUGIN_CONFIG_LABEL, "") for n in nodes} - {""}
-        kept = {key: have[key] for key in sorted(selected) if key in have and key not in want}
+        if legacy:
+            old = kube.get(CONFIGMAPS, legacy, ns)
+            old_data = dict((old or {}).get("data") or {})
+            have_or_old = {**{key: v for key, v in old_data.items() if key in selected}, **have}
+        else:
+            have_or_old = have
+        kept = {key: have_or_old[key] for key in sorted(selected) if key in have_or_old and key not in want}
         if not prune:
             # Keys no node selects are left alone until the relabel is done (a node may select them meanwhile).
             kept.update({key: v for key, v in have.items() if key not in want})
