@@ -276,14 +276,13 @@ def apply(
         "--stale-after",
         help="Age after which a pending release has no helm behind it, e.g. 15m (default: operator timeout + 2m).",
     ),
-    configmap_sync: float = typer.Option(
-        90.0,
+    configmap_sync: float = duration_option(
+        "90s",
         "--configmap-sync",
-        min=0.0,
-        help="Seconds after the sharing ConfigMap gained keys before a node may select one (kubelet refresh).",
+        help="How long after the sharing ConfigMap gained keys before a node may select one (kubelet refresh, 90s).",
     ),
-    node_timeout: float = typer.Option(
-        300.0, "--node-timeout", min=0.0, help="Seconds for a relabelled node to report its new sharing config."
+    node_timeout: float = duration_option(
+        "5m", "--node-timeout", help="How long a relabelled node has to report its new sharing config (5m)."
     ),
     kubeconfig: str | None = KUBECONFIG_OPTION,
     context: str | None = CONTEXT_OPTION,
