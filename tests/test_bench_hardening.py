@@ -90,3 +90,20 @@ def test_out_that_cannot_hold_results_fails_before_measuring(cli, tmp_path: Path
         assert r.exit_code == 2
         assert f"--out-dir {out}" in " ".join(r.stderr.split())
         assert "time-slicing/compute" not in r.output  # nothing was measured
+
+
+def test_bench_never_overwrites_a_folder_of_the_users(cli, tmp_path):
+    """--out-dir follows plan's rule: only a new, empty or gpuslice-written folder is replaced (else exit 2)."""
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "2026-11-28-h200" / "results.json"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.md").write_text("my notes\n")
+    r = cli("bench", "--report-from", results, "--out-dir", mine, "--no-plots")
+    assert r.exit_code == 2 and "did not write" in r.stderr and "--overwrite" in r.stderr
+    assert (mine / "report.md").read_text() == "my notes\n"
+    ours = tmp_path / "ours"
+    assert cli("bench", "--report-from", results, "--out-dir", ours, "--no-plots").exit_code == 0
+    assert cli("bench", "--report-from", results, "--out-dir", ours, "--no-plots").exit_code == 0  # ours: replaced
+    assert sorted(p.name for p in ours.iterdir()) == [".gpuslice-output.json", "report.md", "results.json"]
+    forced = cli("bench", "--report-from", results, "--out-dir", mine, "--no-plots", "--overwrite")
+    assert forced.exit_code == 0 and (mine / "report.md").read_text() != "my notes\n"

@@ -44,6 +44,8 @@ def test_redact_keeps_ordinary_text():
         "nodePools[0].sharing.replicas: must be >= 2",
         "/etc/passwd: not a chart archive (not gzip-compressed)",
         "charts/secret: no such chart folder or .tgz",
+        "token.yaml: file not found",  # a file name, not a key
+        "my-token-chart.tgz: not a chart archive",
     ):
         assert redact(text) == text
 

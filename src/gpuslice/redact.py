@@ -45,7 +45,14 @@ _URL_USERINFO = re.compile(r"(?P<k>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)(?P<v>
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 
+#: A "key" with a file extension is a file name (``token.yaml: file not found``), not a credential's key.
+_FILE_NAME = re.compile(r"\.(?:ya?ml|json|tgz|tar\.gz|gz|txt|conf|cfg|toml|ini|sh|md|pem|crt|key|log)$", re.IGNORECASE)
+
+
 def _mask_value(m: re.Match[str]) -> str:
+    key = m.group("k").rstrip(" :=\t").strip("\"'")
+    if _FILE_NAME.search(key):
+        return m.group(0)
     v = m.group("v")
     if v in (MASK, f'"{MASK}"', f"'{MASK}'"):
         return m.group(0)

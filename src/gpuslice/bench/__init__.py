@@ -21,25 +21,35 @@ from gpuslice.bench.runner import BenchConfig, BenchError, run_bench
 
 
 def write_outputs(results: dict[str, Any], out_dir: str | Path, *, plots: bool = True) -> list[str]:
-    """Write results.json, report.md and (when matplotlib is there) the plots; returns the files written."""
+    """Write results.json, report.md and (when matplotlib is there) the plots as the whole content of
+    ``out_dir``, atomically (staged beside it, then swapped in, with gpuslice's output marker); returns the files.
+
+    The caller checks first that ``out_dir`` may be replaced (:func:`gpuslice.output.check_out_dir`): a folder that
+    holds files gpuslice did not write is never overwritten."""
+    import shutil
+
     from gpuslice.bench.report import report_markdown
     from gpuslice.bench.results import dump_results
-    from gpuslice.output import write_file_atomic
+    from gpuslice.output import commit, stage
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    # results.json first: whatever happens to the plots, the measurements are kept.
-    write_file_atomic(out / "results.json", dump_results(results))
-    pngs: list[str] = []
-    if plots:
-        from gpuslice.bench.plots import write_plots
-        from gpuslice.errors import GpusliceError
+    out = Path(out_dir).expanduser().resolve()
+    tmp = stage(out)
+    try:
+        (tmp / "results.json").write_text(dump_results(results), encoding="utf-8")
+        pngs: list[str] = []
+        if plots:
+            from gpuslice.bench.plots import write_plots
+            from gpuslice.errors import GpusliceError
 
-        try:
-            pngs = write_plots(results, out)
-        except GpusliceError as e:
-            results.setdefault("notes", []).append(f"plots not written: {e}")
-    write_file_atomic(out / "report.md", report_markdown(results, pngs))
+            try:
+                pngs = write_plots(results, tmp)
+            except GpusliceError as e:
+                results.setdefault("notes", []).append(f"plots not written: {e}")
+        (tmp / "report.md").write_text(report_markdown(results, pngs), encoding="utf-8")
+        commit(tmp, out, command="bench")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return ["results.json", "report.md", *pngs]
 
 

@@ -158,6 +158,9 @@ def bench(
         True, "--install/--no-install", help="--render-job: pip-install gpuslice[bench] in the container first."
     ),
     job_out: Path | None = typer.Option(None, "--job-out", help="--render-job: write here instead of stdout."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing --out-dir that holds files gpuslice did not write."
+    ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Measure time-slicing vs MPS with 1..N sharers on this node's GPU; write results, report and plots."""
@@ -179,7 +182,7 @@ def bench(
         from gpuslice.bench.results import load_results
 
         results = load_results(report_from)  # read (and reject) the input before creating --out
-        _check_out(out)
+        _check_out(out, [report_from], overwrite)
         files = write_outputs(results, out, plots=plots)
         _summary(results, out, files, output)
         return
@@ -214,7 +217,7 @@ def bench(
         cfg.validate()  # bad options fail before --out-dir is created, not after
     except BenchError as e:
         raise GpusliceError(str(e)) from None
-    _check_out(out)  # before minutes of measuring, not after
+    _check_out(out, [baseline_from], overwrite)  # before minutes of measuring, not after
     command = "gpuslice " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else None
     prog = _RichProgress()
     partial = out / "results.partial.json"
@@ -237,14 +240,20 @@ def bench(
     raise typer.Exit(EXIT_OK if ok else EXIT_FINDINGS)
 
 
-def _check_out(out: Path) -> None:
-    """--out-dir must be a folder we can create and write into."""
+def _check_out(out: Path, inputs: list[Path | None], overwrite: bool) -> None:
+    """--out-dir must be a folder gpuslice may replace (new, empty, or written by gpuslice: never the user's own
+    files, see gpuslice.output) and can create and write into (the run keeps results.partial.json there)."""
     import os
 
     from gpuslice.errors import GpusliceError
+    from gpuslice.output import check_out_dir
 
     if out.exists() and not out.is_dir():
         raise GpusliceError(f"--out-dir {out}: exists and is not a folder; give a folder for the results")
+    try:
+        check_out_dir(out, inputs=inputs, overwrite=overwrite)
+    except GpusliceError as e:
+        raise GpusliceError(f"--out-dir {e}") from None
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
