@@ -149,3 +149,49 @@ def test_live_doctor_degrades_when_rbac_hides_optional_lists(tmp_path):
     assert "coredns-loop" in ids and "cluster-access-denied" in ids
     denied = next(f for f in findings if f.id == "cluster-access-denied")
     assert denied.severity.value == "warning" and "forbidden" in denied.evidence[0]
+
+
+def test_snapshot_output_json_says_folder_files_namespaces_and_warnings(tmp_path, cli):
+    """-o json: one document naming the folder, every file written, the namespaces and what the folder lacks."""
+    out = tmp_path / "bundle"
+    with FakeKube(kf.case_config_manager_missing_key()) as api:
+        kc = api.kubeconfig(tmp_path)
+        r = cli(
+            "snapshot", "-d", out, "--kubeconfig", kc, "--include-namespace", "nothing-here",
+            "--max-log-pods", "1", "-o", "json",
+        )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)  # stdout is the document alone: no "Wrote ..." text
+    assert doc["ok"] is True and doc["out"] == str(out) and doc["operatorNamespace"] == "gpu-operator"
+    assert doc["namespaces"][:4] == [*NAMESPACES, "nothing-here"]
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    written.remove(".gpuslice-output.json")  # the marker saying gpuslice wrote the folder
+    assert sorted(doc["files"]) == written
+    assert {"nodes.json", "clusterpolicies.json", "gpuslice.json", "gpu-operator/pods.json"} <= set(doc["files"])
+    assert doc["logs"]["pods"] == 1 and doc["logs"]["skipped"] == doc["pods"] - 1 > 0
+    assert any("nothing-here" in w and "no pods" in w for w in doc["warnings"])
+    assert any("--max-log-pods 1" in w for w in doc["warnings"])
+    # the same document as YAML
+    with FakeKube(kf.case_config_manager_missing_key()) as api:
+        y = cli("snapshot", "-d", out, "--kubeconfig", api.kubeconfig(tmp_path), "-o", "yaml")
+    assert y.exit_code == 0, y.output
+    import yaml
+
+    ydoc = yaml.safe_load(y.stdout)
+    assert ydoc["out"] == str(out) and ydoc["warnings"] == [] and "nodes.json" in ydoc["files"]
+
+
+def test_snapshot_text_warns_on_stderr_when_the_operator_namespace_is_empty(tmp_path, cli):
+    with FakeKube(kf.case_coredns_loop()) as api:
+        r = cli("snapshot", "-d", tmp_path / "b", "--kubeconfig", api.kubeconfig(tmp_path), "-n", "not-the-operator")
+    assert r.exit_code == 0, r.output
+    assert "warning:" in r.stderr and "not-the-operator holds no pods" in r.stderr
+    assert "Wrote" in r.stdout and "warning" not in r.stdout
+
+
+def test_snapshot_output_json_errors_are_json_on_stdout(tmp_path, cli):
+    r = cli("snapshot", "-d", tmp_path / "b", "--kubeconfig", tmp_path / "missing", "-o", "json")
+    assert r.exit_code == 2
+    doc = json.loads(r.stdout)
+    assert doc["ok"] is False and "cannot load kubeconfig" in doc["errors"][0]["message"]
+    assert not (tmp_path / "b").exists()

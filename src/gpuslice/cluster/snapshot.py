@@ -34,6 +34,10 @@ class SnapshotResult:
     pods_with_logs: int = 0
     namespaces: list[str] = field(default_factory=list)
     skipped_logs: int = 0
+    #: every file written, relative to ``out_dir`` (POSIX separators), in the order written
+    paths: list[str] = field(default_factory=list)
+    #: pods captured per namespace (a namespace whose pods could be listed, even when it holds none)
+    pods_by_namespace: dict[str, int] = field(default_factory=dict)
 
 
 def _json_bytes(doc: Any) -> bytes:
@@ -90,16 +94,19 @@ def take_snapshot(
         if nodes is not None:
             (tmp / "nodes.json").write_bytes(_json_bytes(nodes))
             res.files += 1
+            res.paths.append("nodes.json")
         cps = source.read(CLUSTERPOLICIES)
         if cps is not None:
             (tmp / "clusterpolicies.json").write_bytes(_json_bytes(cps))
             res.files += 1
+            res.paths.append("clusterpolicies.json")
         reader = getattr(source, "top_reports", None)
         reports = reader() if callable(reader) else []
         if reports:
             say("gpuslice top agents")
             (tmp / TOP_REPORTS_FILE).write_bytes(_json_bytes(reports))
             res.files += 1
+            res.paths.append(TOP_REPORTS_FILE)
         log_jobs: list[tuple[bool, m.Pod]] = []
         all_ns = list(dict.fromkeys([*namespaces, *[n for n in source.namespaces() if n not in namespaces]]))
         for ns in all_ns:
@@ -115,11 +122,13 @@ def take_snapshot(
                 folder.mkdir(exist_ok=True)
                 (folder / f"{res_name}.json").write_bytes(_json_bytes(doc))
                 res.files += 1
+                res.paths.append(f"{ns}/{res_name}.json")
                 wrote = True
                 if res_name == "pods":
                     say(f"{ns}: pods")
                     pods, _ = m.decode_list(doc, m.Pod)
                     res.pods += len(pods)
+                    res.pods_by_namespace[ns] = len(pods)
                     log_jobs += [(ns == operator_namespace, p) for p in pods]
             if wrote and ns not in res.namespaces:
                 res.namespaces.append(ns)
@@ -133,6 +142,7 @@ def take_snapshot(
             text = "".join(log_block(pod.namespace, pod.name, c, got.get(c, [])) for c in containers)
             (folder / "logs.txt").write_text(text, encoding="utf-8")
             res.files += 1
+            res.paths.append(f"{pod.namespace}/{pod.name}/logs.txt")
             res.pods_with_logs += 1
         res.skipped_logs = max(0, len(log_jobs) - max_log_pods)
         manifest = {
@@ -144,11 +154,32 @@ def take_snapshot(
             "logs": {"pods": res.pods_with_logs, "skipped": res.skipped_logs},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        res.paths.append(MANIFEST)
         commit(tmp, out, command="snapshot")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return res
+
+
+def snapshot_warnings(
+    res: SnapshotResult, *, operator_namespace: str | None, asked: Iterable[str] = (), max_log_pods: int | None = None
+) -> list[str]:
+    """What a reader of the folder should know it lacks: an operator namespace or a namespace the user asked for
+    (``asked``) that holds no pods, and pods whose logs were left out by the ``max_log_pods`` bound."""
+    out: list[str] = []
+    if operator_namespace and not res.pods_by_namespace.get(operator_namespace):
+        out.append(
+            f"namespace {operator_namespace} holds no pods: is the GPU Operator installed there? "
+            "(--namespace or the spec's operator.namespace names another)"
+        )
+    for ns in dict.fromkeys(asked):
+        if ns != operator_namespace and not res.pods_by_namespace.get(ns):
+            out.append(f"namespace {ns} (--include-namespace) holds no pods")
+    if res.skipped_logs:
+        bound = f" (--max-log-pods {max_log_pods})" if max_log_pods is not None else ""
+        out.append(f"logs of {res.skipped_logs} pod(s) were left out{bound}; pods in trouble came first")
+    return out
 
 
 def _has_items(doc: Any) -> bool:

@@ -157,10 +157,14 @@ def snapshot(
     context: str | None = CONTEXT_OPTION,
     max_attempts: int = ATTEMPTS_OPTION,
     retry_timeout: float = RETRY_TIME_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """Capture what doctor needs, in the layout of `kubectl cluster-info dump --output-directory`."""
+    """Capture what doctor needs, in the layout of `kubectl cluster-info dump --output-directory`.
+
+    -o json/yaml prints the folder, the files and namespaces captured, and warnings (what the folder lacks).
+    """
     from gpuslice.cluster.kube import LiveSource
-    from gpuslice.cluster.snapshot import take_snapshot
+    from gpuslice.cluster.snapshot import snapshot_warnings, take_snapshot
     from gpuslice.output import check_out_dir
 
     check_out_dir(out, inputs=(spec, kubeconfig), overwrite=overwrite)
@@ -191,6 +195,29 @@ def snapshot(
             overwrite=overwrite,
             inputs=(spec, kubeconfig),
         )
+    warnings = [
+        redact(w)
+        for w in snapshot_warnings(res, operator_namespace=ns, asked=extra_namespace, max_log_pods=max_log_pods)
+    ]
+    if output == OutputFormat.json:
+        print(
+            json.dumps(
+                {
+                    "ok": True,
+                    "out": str(res.out_dir),
+                    "operatorNamespace": ns,
+                    "namespaces": res.namespaces,
+                    "files": res.paths,
+                    "pods": res.pods,
+                    "logs": {"pods": res.pods_with_logs, "skipped": res.skipped_logs},
+                    "warnings": warnings,
+                },
+                indent=2,
+            )
+        )
+        return
+    for w in warnings:
+        err.print(f"[yellow]warning:[/] {_esc(w)}")
     c = console()
     c.print(
         f"[green]Wrote {_esc(str(res.out_dir))}[/]: {res.files} files, {res.pods} pods in "
