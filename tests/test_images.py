@@ -526,6 +526,25 @@ def test_images_verb_list_json_and_script(cli, tmp_path):
     assert a.exit_code == 0 and "k8s-cc-manager" in a.stdout and "--all-images" not in a.stderr
 
 
+def test_images_mirror_script_with_output_json_carries_the_script(cli, tmp_path):
+    """--format mirror-script -o json used to drop the script silently: the document now carries its text, the
+    same bytes the text form prints, next to the inventory; -o yaml is the same document."""
+    spec = tmp_path / "gpuslice.yaml"
+    spec.write_text(spec_text())
+    args = ("images", spec, "--chart", V26, "--format", "mirror-script", "--mirror-tool", "skopeo")
+    plain = cli(*args)
+    j = cli(*args, "-o", "json")
+    assert j.exit_code == 0, j.stderr
+    doc = json.loads(j.stdout)
+    assert doc["mirrorScript"] == {"tool": "skopeo", "text": plain.stdout}
+    assert doc["mirrorScript"]["text"].startswith("#!/usr/bin/env bash") and "skopeo" in doc["mirrorScript"]["text"]
+    assert doc["images"] == json.loads(cli("images", spec, "--chart", V26, "-o", "json").stdout)["images"]
+    assert "mirrorScript" not in json.loads(cli("images", spec, "--chart", V26, "-o", "json").stdout)
+    import yaml
+
+    assert yaml.safe_load(cli(*args, "-o", "yaml").stdout) == doc
+
+
 def test_images_verb_exit_1_when_a_registry_is_not_covered(cli, tmp_path):
     spec = tmp_path / "gpuslice.yaml"
     spec.write_text(spec_text(registry="registry:\n  mirrors: [{source: nvcr.io, mirror: reg.corp.example/nvcr}]\n"))

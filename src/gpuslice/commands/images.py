@@ -39,7 +39,11 @@ def images(
     chart: Path | None = typer.Option(None, "--chart", help="Local GPU Operator chart folder or .tgz."),
     helm: str | None = typer.Option(None, "--helm", help="helm binary, only used to pull the chart."),
     fmt: ImagesFormat = typer.Option(
-        ImagesFormat.list, "--format", "-f", help="list: source -> mirror; mirror-script: a bash script copying them."
+        ImagesFormat.list,
+        "--format",
+        "-f",
+        help="list: source -> mirror; mirror-script: a bash script copying them. With -o json/yaml, mirror-script "
+        "adds the script's text to the document (mirrorScript.text; e.g. jq -r .mirrorScript.text > mirror.sh).",
     ),
     tool: MirrorTool = typer.Option(MirrorTool.crane, "--mirror-tool", help="crane or skopeo (mirror-script)."),
     all_images: bool = typer.Option(
@@ -53,7 +57,10 @@ def images(
     """Every image the release runs (operator, operands, NFD, driver per pool OS), source -> mirror.
 
     Images of components the operator does not run for this spec are left out (--all-images lists them).
+
     Exit 1 when a mirror is configured but some image has no mirror rule.
+
+    -o json/yaml: the inventory as one document; --format mirror-script adds the script to it (mirrorScript.text).
     """
     from gpuslice import api
     from gpuslice.chart import locate_chart
@@ -67,7 +74,12 @@ def images(
     if all_images:
         inv = inv.with_all_images()
     if output == OutputFormat.json:
-        print(json.dumps({"spec": str(spec), "chartVersion": r.chart_version, **inv.to_dict()}, indent=2))
+        doc = {"spec": str(spec), "chartVersion": r.chart_version, **inv.to_dict()}
+        if fmt == ImagesFormat.mirror_script:
+            # The document stays the inventory (a script reading .images works with either --format); the script
+            # a script user asked for rides along rather than being dropped.
+            doc["mirrorScript"] = {"tool": tool.value, "text": mirror_script(inv, tool.value, title=r.deployment_id)}
+        print(json.dumps(doc, indent=2))
     elif fmt == ImagesFormat.mirror_script:
         print(mirror_script(inv, tool.value, title=r.deployment_id), end="")
     else:
