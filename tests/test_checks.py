@@ -96,6 +96,28 @@ def test_plan_refusal_names_the_errors(cli, tmp_path):
     assert "Not rendered" in r.stdout and "driver-mixed-os" in " ".join(r.stdout.split())
 
 
+@pytest.mark.parametrize("columns", [60, 80, 100])
+def test_plan_refusal_is_wrapped_at_spaces_to_the_terminal(cli, tmp_path, monkeypatch, columns):
+    """The "Not rendered" sentence is wrapped like the findings above it: no line wider than the terminal, every
+    error id whole on one line, the sentence unchanged once the lines are joined again."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    spec = SPECS / "driver-mixed-os" / "ubuntu-2204-2404-FAILED.yaml"
+    r = cli("plan", spec, "-d", tmp_path / "out")
+    assert r.exit_code == 1
+    lines = r.stdout.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("Not rendered:"))
+    said = lines[start:]
+    assert len(said) > 1 and all(ln.startswith("  ") for ln in said[1:])
+    assert all(len(ln) <= columns for ln in said), said
+    doc = json.loads(cli("plan", spec, "-d", tmp_path / "out", "-o", "json").stdout)
+    ids = sorted({f["id"] for f in doc["findings"] if f["severity"] == "error"})
+    assert ids and all(any(f"{i}," in ln.split() or f"{i}." in ln.split() for ln in said) for i in ids)
+    assert " ".join(ln.strip() for ln in said) == (
+        f"Not rendered: the checks above found {len(ids)} kind(s) of error: {', '.join(ids)}. "
+        "Fix them, or pass --force (gpuslice explain <id> says more)."
+    )
+
+
 def test_explain_knows_every_finding_id(cli):
     docs = rule_docs()
     for fid in (

@@ -36,6 +36,19 @@ def _where(f: Finding) -> str:
     return " ".join(x for x in (loc, f.path or "") if x)
 
 
+def wrap_markup(text: str, width: int, *, lead: str = "", lead_style: str = "", rest: str = "  ") -> list[str]:
+    """A sentence as rich-markup lines of at most ``width`` columns, broken at spaces only like the findings above
+    it (ids and paths stay whole); ``lead``, the words it starts with, is shown in ``lead_style``."""
+    from rich.markup import escape
+
+    lines = [escape(ln) for ln in _wrap(text, width, "", rest)]
+    if lead and lead_style and text.startswith(lead) and lines:
+        head = escape(lead)
+        if lines[0].startswith(head):
+            lines[0] = f"[{lead_style}]{head}[/]{lines[0][len(head) :]}"
+    return lines
+
+
 def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
     """Wrap at spaces only: ids, paths and URLs stay whole (a token longer than the line gets a line of its own)."""
     import textwrap

@@ -175,13 +175,16 @@ def plan(
         print_findings(res.findings, title="check")
         c = console()
         if res.refused:
-            from rich.markup import escape
+            from gpuslice.checks.report import wrap_markup
 
             errors = sorted({f.id for f in res.findings if f.severity.value == "error"})
-            c.print(
-                f"[bold red]Not rendered:[/] the checks above found {len(errors)} kind(s) of error: "
-                f"{escape(', '.join(errors))}. Fix them, or pass --force (gpuslice explain <id> says more)."
+            said = (
+                f"Not rendered: the checks above found {len(errors)} kind(s) of error: {', '.join(errors)}. "
+                "Fix them, or pass --force (gpuslice explain <id> says more)."
             )
+            # wrapped at spaces to the terminal like the findings above it: an id is never cut by the terminal
+            for line in wrap_markup(said, c.width, lead="Not rendered:", lead_style="bold red"):
+                c.print(line, soft_wrap=True, highlight=False)
         else:
             c.print(f"[green]Wrote {len(res.files)} files to {_esc(str(out))}[/]")
             for f in res.files:
