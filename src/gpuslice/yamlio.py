@@ -184,6 +184,23 @@ def nesting_depth(text: str, limit: int = MAX_DEPTH) -> tuple[int, int]:
     return best, best_line
 
 
+def type_name(v: Any) -> str:
+    """A parsed YAML/JSON value's type in the user's words ("a mapping", "a list", "null", ...)."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int | float):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "a mapping"
+    return f"a {type(v).__name__}"
+
+
 def parse_yaml_text(text: str, file: str = "<input>", *, multi: bool = False) -> list[Located]:
     """Parse YAML text. Returns one Located per document (only the first if ``multi`` is false)."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError

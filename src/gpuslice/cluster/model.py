@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from gpuslice.yamlio import type_name as _type_name
+
 
 class _Obj(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     pass
@@ -474,20 +476,6 @@ def decode_list(raw: bytes | memoryview | str | dict[str, Any] | None, item: typ
         except (msgspec.ValidationError, RecursionError):
             bad += 1
     return out, bad
-
-
-def _type_name(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, int | float):
-        return "a number"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, list):
-        return "a list"
-    return f"a {type(v).__name__}"
 
 
 def parse_quantity(q: str | None) -> int | None:

@@ -114,22 +114,6 @@ def gpu_resource_kind(full: str) -> str | None:
     return None
 
 
-def _type_name(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, int | float):
-        return "a number"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, list):
-        return "a list"
-    if isinstance(v, dict):
-        return "a mapping"
-    return type(v).__name__
-
-
 def _show(v: Any) -> str:
     if isinstance(v, str):
         return repr(v)
