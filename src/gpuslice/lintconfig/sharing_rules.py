@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuslice.lintconfig.goyaml import Path
-from gpuslice.lintconfig.schema import _type_name, gpu_resource_kind, schema
+from gpuslice.lintconfig.schema import gpu_resource_kind, schema
 from gpuslice.lintconfig.walk import SchemaWalker
+from gpuslice.yamlio import type_name as _type_name
 
 
 @dataclass

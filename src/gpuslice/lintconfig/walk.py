@@ -19,7 +19,6 @@ from gpuslice.lintconfig.schema import (
     _GO_DURATION,
     _go_int,
     _show,
-    _type_name,
     device_ref_kind,
     key_index,
     resource_name_problem,
@@ -27,6 +26,7 @@ from gpuslice.lintconfig.schema import (
 )
 from gpuslice.lintconfig.versions import PluginRules, default_rules, parse_version
 from gpuslice.yamlio import format_path
+from gpuslice.yamlio import type_name as _type_name
 
 
 @dataclass
