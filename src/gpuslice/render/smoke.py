@@ -72,14 +72,31 @@ def smoke_pods(
     run_id: str = "manual",
 ) -> list[dict[str, Any]]:
     """``count`` pod manifests asking for one ``pool.sharing.advertised_resource`` each, all on one node: pinned
-    to ``node`` when given, else kept together by pod affinity on the pool's nodes."""
-    resource = pool.sharing.advertised_resource
+    to ``node`` when given, else kept together by pod affinity on the pool's nodes. Every pod is its own tree (the
+    caller may change one without touching the others)."""
     labels = {
         "app.kubernetes.io/managed-by": "gpuslice",
         "app.kubernetes.io/name": "gpuslice-smoke",
         RUN_LABEL: run_id,
         POOL_SMOKE_LABEL: pool.name,
     }
+    out = []
+    for i in range(count):
+        name = names.object_name(resolved.deployment_id, f"smoke-{pool.name}-{run_id}-{i}")
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name, "namespace": resolved.namespace, "labels": dict(labels)},
+                # built anew for each pod: a 300-pool plan has thousands of smoke pods, and deep-copying one spec
+                # took most of the smoke renderer's time
+                "spec": _pod_spec(resolved, pool, image, node, run_id),
+            }
+        )
+    return out
+
+
+def _pod_spec(resolved: ResolvedSpec, pool: ResolvedPool, image: str, node: str | None, run_id: str) -> dict[str, Any]:
     tolerations: list[dict[str, Any]] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     for t in pool.spec.taints:
         tol: dict[str, Any] = {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
@@ -99,7 +116,7 @@ def smoke_pods(
                 "command": ["sh", "-c"],
                 "args": [SCRIPT],
                 "env": [{"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "compute,utility"}],
-                "resources": {"limits": {resource: "1"}},  # quantities are strings in the API
+                "resources": {"limits": {pool.sharing.advertised_resource: "1"}},  # quantities are strings in the API
                 "securityContext": {"allowPrivilegeEscalation": False},
             }
         ],
@@ -120,18 +137,7 @@ def smoke_pods(
         }
     if resolved.pull_secrets:
         spec["imagePullSecrets"] = [{"name": s} for s in resolved.pull_secrets]
-    out = []
-    for i in range(count):
-        name = names.object_name(resolved.deployment_id, f"smoke-{pool.name}-{run_id}-{i}")
-        out.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": name, "namespace": resolved.namespace, "labels": dict(labels)},
-                "spec": copy.deepcopy(spec),
-            }
-        )
-    return out
+    return spec
 
 
 _PLAIN_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
