@@ -121,7 +121,7 @@ def script_files(
     join: bool,
 ) -> dict[str, str]:
     """The readable parts of a cloud-init + node-setup user-data (for ``bootstrap/<pool>/``)."""
-    files["cloud-config.yaml"] = cloud_config({"write_files": entries})
+    files["cloud-config.yaml"] = cloud_config(entries)
     files["node-setup.sh"] = script("node-setup.sh")
     files["node.env"] = node_env(resolved, pool, fam, plan, conn, join=join)
     if plan is not None:

@@ -114,7 +114,7 @@ def user_data(
             (
                 "text/cloud-config",
                 "gpuslice-cloud-config.yaml",
-                cloud_config({"write_files": write_files(resolved, pool, fam, conn)}),
+                cloud_config(write_files(resolved, pool, fam, conn)),
             )
         )
         parts.append(node_setup_part())

@@ -53,7 +53,7 @@ def cloud_config_text(
     join: bool = True,
     extra_taints: tuple[Taint, ...] = (),
 ) -> str:
-    return cloud_config({"write_files": write_files(resolved, pool, fam, conn, join=join, extra_taints=extra_taints)})
+    return cloud_config(write_files(resolved, pool, fam, conn, join=join, extra_taints=extra_taints))
 
 
 def user_data(
