@@ -98,17 +98,29 @@ def test_edge_payloads_are_what_the_email_package_writes(parts):
 
 
 @pytest.mark.parametrize("pid,r,p", MIME_POOLS, ids=[x[0] for x in MIME_POOLS])
-def test_cloud_config_part_is_the_dumped_write_files_and_the_readable_copy(pid, r, p):
-    """The cloud-config text (cached by content) is PyYAML's dump of the entries, and bootstrap/<pool>/
-    cloud-config.yaml is byte for byte the part the node runs."""
+def test_cloud_config_part_is_the_write_files_dumped_at_once(pid, r, p):
+    """The cloud-config text (joined from per-entry YAML, cached by content) is PyYAML's dump of the whole
+    document, in every variant; bootstrap/<pool>/cloud-config.yaml is byte for byte the part the node runs."""
     files = bs.bootstrap_files(r, p)
-    parts = {ctype: text for ctype, _, text in parts_of(files["user-data"])}
-    if "cloud-config.yaml" not in files:
-        assert "text/cloud-config" not in parts
-        return
-    assert parts["text/cloud-config"] == files["cloud-config.yaml"]
-    entries = yaml.safe_load(files["cloud-config.yaml"])["write_files"]
-    assert files["cloud-config.yaml"] == "#cloud-config\n" + dump_yaml({"write_files": entries})
-    assert cloud_config(entries) == files["cloud-config.yaml"]
+    seen = 0
+    for name, user_data in variants(r, p).items():
+        for ctype, _, text in parts_of(user_data):
+            if ctype != "text/cloud-config":
+                continue
+            seen += 1
+            entries = yaml.safe_load(text)["write_files"]
+            assert text == "#cloud-config\n" + dump_yaml({"write_files": entries}), f"{pid} {name}"
+            assert cloud_config(entries) == text
+            if name == "bootstrap":
+                assert files["cloud-config.yaml"] == text
+    assert seen or "cloud-config.yaml" not in files
+
+
+def test_cloud_config_cache_follows_the_content():
+    r, p = next((r, p) for _, r, p in MIME_POOLS if "cloud-config.yaml" in bs.bootstrap_files(r, p))
+    entries = yaml.safe_load(bs.bootstrap_files(r, p)["cloud-config.yaml"])["write_files"]
+    before = cloud_config(entries)
     entries[0]["content"] += "changed\n"
-    assert "changed" in cloud_config(entries)  # a different document is not served from the cache
+    after = cloud_config(entries)
+    assert after != before and after == "#cloud-config\n" + dump_yaml({"write_files": entries})
+    assert cloud_config([]) == "#cloud-config\n" + dump_yaml({"write_files": []})
