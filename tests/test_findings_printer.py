@@ -4,11 +4,18 @@ files despite error findings."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
+import subprocess
+import sys
 
 import pytest
+from rich.console import Console
 
-from tests.helpers import CHARTS, EXAMPLES, FIXTURES, MINIMAL, write_spec
+from gpuslice.checks.report import print_lines
+from tests.helpers import CHARTS, EXAMPLES, FIXTURES, MINIMAL, ROOT, write_spec
 
 DUMPS = FIXTURES / "dumps"
 LINT = FIXTURES / "lint" / "configs" / "both-strategies-FAILED.yaml"
@@ -67,3 +74,86 @@ def test_render_with_error_findings_says_so_on_stderr(cli, tmp_path):
     assert "render:" in r.stderr and "error" in r.stderr and "written anyway" in r.stderr
     clean = cli("render", EXAMPLES / "eks-ubuntu.yaml", "-d", tmp_path / "ok")
     assert clean.exit_code == 0 and "render:" not in clean.stderr
+
+
+# Lines as the report makes them, and the awkward ones: a '[' wrapped onto another line than its ']', a backslash
+# before a tag, an emoji code, a tab, a line longer than the console, an empty line.
+_LINES = [
+    "[bold]pool a[/] (g5.xlarge, ubuntu-22.04)",
+    "  [bold red]ERROR[/] [bold]driver-mixed-os[/]",
+    "    > evidence: pools [pool-01, pool-02,",
+    "      pool-03] and a [lone bracket",
+    "[dim]    at C:\\path\\ends\\with\\\\[/]",
+    "    a\ttab and :warning: an emoji code",
+    "    " + "x" * 130,
+    "",
+    "3 error(s), 0 warning(s), 1 info - [bold red]errors: plan refuses to render[/]",
+]
+
+
+@pytest.mark.parametrize("markup", [True, False])
+@pytest.mark.parametrize(
+    "terminal, colours", [(False, None), (True, "truecolor"), (True, "standard"), (True, None)], ids=str
+)
+def test_print_lines_prints_what_printing_line_by_line_prints(terminal, colours, markup):
+    """The one-write printer shows exactly what rich prints for each line on its own, coloured or plain."""
+
+    def printed(how):
+        buf = io.StringIO()
+        c = Console(file=buf, width=60, force_terminal=terminal, color_system=colours, highlight=False, soft_wrap=True)
+        how(c)
+        return buf.getvalue()
+
+    def one_by_one(c):
+        for line in _LINES:
+            c.print(line, soft_wrap=True, highlight=False, markup=markup)
+
+    expected = printed(one_by_one)
+    assert printed(lambda c: print_lines(c, _LINES, markup=markup)) == expected
+    assert ("\x1b[" in expected) == (colours is not None and markup)
+    assert printed(lambda c: print_lines(c, [])) == ""
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _plan_output(argv, terminal: bool) -> str:
+    """plan's stdout, run as a user runs it, with stdout on a terminal (a pseudo-terminal) or on a pipe."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE")}
+    env.update(COLUMNS="80", TERM="xterm-256color", PYTHONPATH=str(ROOT / "src"))
+    cmd = [sys.executable, "-m", "gpuslice", "plan", *map(str, argv)]
+    if not terminal:
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False).stdout
+    main, sub = os.openpty()
+    proc = subprocess.Popen(cmd, env=env, stdout=sub, stderr=subprocess.DEVNULL)
+    os.close(sub)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 1 << 16)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    proc.wait()
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("case", ["refused", "forced"])
+def test_plan_prints_the_same_text_on_a_terminal_and_on_a_pipe(tmp_path, case):
+    """Coloured on a terminal, plain on a pipe: the same words, lines and wrapping (findings, the refusal, the list
+    of files written)."""
+    if case == "refused":
+        spec = write_spec(tmp_path, MINIMAL.replace("instanceType: g5.xlarge", "instanceType: zz9.unknown"))
+        argv = [spec]
+    else:
+        argv = [EXAMPLES / "mixed-pools.yaml", "--force", "--chart", CHART]
+    coloured = _plan_output([*argv, "-d", tmp_path / "tty"], terminal=True)
+    plain = _plan_output([*argv, "-d", tmp_path / "pipe"], terminal=False)
+    assert "\x1b[" in coloured and "\x1b[" not in plain
+    plain = plain.replace(str(tmp_path / "pipe"), str(tmp_path / "tty"))  # 'Wrote N files to DIR'
+    assert _ANSI.sub("", coloured) == plain
+    assert ("Not rendered:" in plain) == (case == "refused")
+    assert ("values.yaml" in plain) == (case == "forced")

@@ -175,7 +175,7 @@ def plan(
         print_findings(res.findings, title="check")
         c = console()
         if res.refused:
-            from gpuslice.checks.report import wrap_markup
+            from gpuslice.checks.report import print_lines, wrap_markup
 
             errors = sorted({f.id for f in res.findings if f.severity.value == "error"})
             said = (
@@ -183,12 +183,12 @@ def plan(
                 "Fix them, or pass --force (gpuslice explain <id> says more)."
             )
             # wrapped at spaces to the terminal like the findings above it: an id is never cut by the terminal
-            for line in wrap_markup(said, c.width, lead="Not rendered:", lead_style="bold red"):
-                c.print(line, soft_wrap=True, highlight=False)
+            print_lines(c, wrap_markup(said, c.width, lead="Not rendered:", lead_style="bold red"))
         else:
+            from gpuslice.checks.report import print_lines
+
             c.print(f"[green]Wrote {len(res.files)} files to {_esc(str(out))}[/]")
-            for f in res.files:
-                c.print(f"  {f}", markup=False)
+            print_lines(c, [f"  {f}" for f in res.files], markup=False)
     raise typer.Exit(1 if res.refused or not res.ok else 0)
 
 
