@@ -73,6 +73,15 @@ def renderers_for(resolved: ResolvedSpec) -> dict[str, Renderer]:
     return {name: fn for name, fn in renderers().items() if name not in skip}
 
 
+def two_step() -> dict[Renderer, Callable[[ResolvedSpec, RenderOptions], Callable[[], RenderResult]]]:
+    """Renderers that wait on a subprocess, also in two steps: ``start`` does the work up to the subprocess and
+    returns the function that waits and finishes the result. :func:`render_all` starts them in their turn and
+    finishes them after the others ran."""
+    from gpuslice.render import operator
+
+    return {operator.render: operator.start}
+
+
 def render_all(
     resolved: ResolvedSpec,
     options: RenderOptions | None = None,
@@ -80,14 +89,35 @@ def render_all(
     *,
     progress: Callable[[str], None] | None = None,
 ) -> RenderResult:
-    """Every registered renderer's files; ``progress`` hears which one runs (a large spec takes seconds)."""
+    """Every registered renderer's files; ``progress`` hears which one runs (a large spec takes seconds).
+
+    The operator renderer's ``helm template`` runs while the renderers after it do (see :func:`two_step`). Files
+    and findings are merged in registry order, and an error is the one the first failing renderer in that order
+    raises, as when each ran to its end in turn."""
     opts = options or RenderOptions()
     if progress is not None:
         opts.memo.setdefault("progress", progress)  # e.g. chart pull attempts, heard by the operator renderer
+    starts = two_step()
+    finishers: list[Callable[[], RenderResult]] = []
+    try:
+        for name, fn in renderers_for(resolved).items():
+            if only is None or name in only:
+                if progress is not None:
+                    progress(f"rendering {name} ({len(resolved.pools)} pools)")
+                start = starts.get(fn)
+                if start is not None:
+                    finishers.append(start(resolved, opts))
+                else:
+                    finishers.append(_finished(fn(resolved, opts)))
+    except Exception:
+        for finish in finishers:
+            finish()  # a renderer that failed before this one raises its own error first
+        raise
     result = RenderResult()
-    for name, fn in renderers_for(resolved).items():
-        if only is None or name in only:
-            if progress is not None:
-                progress(f"rendering {name} ({len(resolved.pools)} pools)")
-            result.merge(fn(resolved, opts))
+    for finish in finishers:
+        result.merge(finish())
     return result
+
+
+def _finished(result: RenderResult) -> Callable[[], RenderResult]:
+    return lambda: result

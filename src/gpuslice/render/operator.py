@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -293,41 +294,53 @@ def chart_and_values(resolved: ResolvedSpec, options: RenderOptions) -> tuple[Ch
 
 
 def render(resolved: ResolvedSpec, options: RenderOptions) -> RenderResult:
+    return start(resolved, options)()
+
+
+def start(resolved: ResolvedSpec, options: RenderOptions) -> Callable[[], RenderResult]:
+    """The renderer in two steps: this call does everything up to ``helm template`` of the chart, which it starts
+    in the background; the function it returns waits for helm and finishes the result (the proof's findings), or
+    raises what :func:`render` raises. :func:`gpuslice.render.render_all` runs the other renderers in between, so
+    helm's time overlaps theirs."""
+    from gpuslice.render.operator_proof import prove, start_render_chart
+
     chart, values = chart_and_values(resolved, options)
     inv = build_inventory(resolved, chart, values, app_version=release_version(chart, resolved.chart_version))
     text = values_yaml(resolved, chart, values)
     findings = _version_findings(resolved, chart) + _plugin_version_findings(resolved, chart, values)
     findings.extend(_image_findings(inv))
-    if options.prove:
-        from gpuslice.render.operator_proof import prove
+    rendered = start_render_chart(resolved, chart, text, helm=options.helm) if options.prove else None
 
-        try:
-            findings.extend(prove(resolved, chart, text, inv, helm=options.helm))
-        except HelmError as e:
-            if not resolved.spec.operator.values:
-                raise
-            findings.append(_render_failed(resolved, e))
-    if resolved.spec.operator.values and any(f.severity == Severity.ERROR for f in findings):
-        # Prove gpuslice's own values too: an error they do not have comes from operator.values.
-        own = gpuslice_values(resolved, chart)
-        own_inv = build_inventory(resolved, chart, own, app_version=release_version(chart, resolved.chart_version))
-        baseline = {(f.id, f.message) for f in _image_findings(own_inv)}
-        if options.prove:
-            from gpuslice.render.operator_proof import prove
+    def finish() -> RenderResult:
+        nonlocal findings
+        if rendered is not None:
+            try:
+                findings.extend(prove(resolved, chart, text, inv, helm=options.helm, docs=rendered()))
+            except HelmError as e:
+                if not resolved.spec.operator.values:
+                    raise
+                findings.append(_render_failed(resolved, e))
+        if resolved.spec.operator.values and any(f.severity == Severity.ERROR for f in findings):
+            # Prove gpuslice's own values too: an error they do not have comes from operator.values.
+            own = gpuslice_values(resolved, chart)
+            own_inv = build_inventory(resolved, chart, own, app_version=release_version(chart, resolved.chart_version))
+            baseline = {(f.id, f.message) for f in _image_findings(own_inv)}
+            if options.prove:
+                own_text = values_yaml(resolved, chart, own)
+                baseline |= {(f.id, f.message) for f in prove(resolved, chart, own_text, own_inv, helm=options.helm)}
+            findings = blame_user_values(resolved, findings, baseline)
+        return RenderResult(
+            files={
+                VALUES_FILE: text,
+                IMAGES_TXT: images_text(inv),
+                IMAGES_JSON: json.dumps(inv.to_dict(), indent=2) + "\n",
+                MIRROR_SCRIPT: mirror_script(inv, options.mirror_tool, title=resolved.deployment_id),
+            },
+            findings=findings,
+            executable={MIRROR_SCRIPT},
+        )
 
-            own_text = values_yaml(resolved, chart, own)
-            baseline |= {(f.id, f.message) for f in prove(resolved, chart, own_text, own_inv, helm=options.helm)}
-        findings = blame_user_values(resolved, findings, baseline)
-    return RenderResult(
-        files={
-            VALUES_FILE: text,
-            IMAGES_TXT: images_text(inv),
-            IMAGES_JSON: json.dumps(inv.to_dict(), indent=2) + "\n",
-            MIRROR_SCRIPT: mirror_script(inv, options.mirror_tool, title=resolved.deployment_id),
-        },
-        findings=findings,
-        executable={MIRROR_SCRIPT},
-    )
+    return finish
 
 
 __all__ = [
@@ -337,4 +350,5 @@ __all__ = [
     "operator_values",
     "pool_tolerations",
     "render",
+    "start",
 ]

@@ -21,6 +21,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -392,16 +395,16 @@ def validate_custom(docs: list[dict[str, Any]]) -> list[Finding]:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def render_chart(
-    resolved: ResolvedSpec, chart: Chart | Path | str, values_text: str, *, helm: str | None = None
-) -> list[dict[str, Any]]:
-    """``helm template`` the chart with ``values_text`` for the spec's release, namespace and Kubernetes
-    version; returns the parsed objects (CRDs included)."""
+def _helm_template(
+    resolved: ResolvedSpec, chart: Chart | Path | str, values_text: str, helm: str | None
+) -> Callable[[], str]:
+    """The ``helm template`` call of the chart with ``values_text`` for the spec's release, namespace and Kubernetes
+    version (CRDs included), ready to run."""
     from gpuslice.helm import template
 
-    path = chart.path if isinstance(chart, Chart) else Path(chart)
-    text = template(
-        path,
+    return functools.partial(
+        template,
+        chart.path if isinstance(chart, Chart) else Path(chart),
         release=resolved.release_name,
         namespace=resolved.namespace,
         values_yaml=values_text,
@@ -409,7 +412,26 @@ def render_chart(
         include_crds=True,
         helm=helm,
     )
-    return parse_manifests(text)
+
+
+def render_chart(
+    resolved: ResolvedSpec, chart: Chart | Path | str, values_text: str, *, helm: str | None = None
+) -> list[dict[str, Any]]:
+    """``helm template`` the chart with ``values_text`` for the spec's release, namespace and Kubernetes
+    version; returns the parsed objects (CRDs included)."""
+    return parse_manifests(_helm_template(resolved, chart, values_text, helm)())
+
+
+def start_render_chart(
+    resolved: ResolvedSpec, chart: Chart | Path | str, values_text: str, *, helm: str | None = None
+) -> Callable[[], list[dict[str, Any]]]:
+    """:func:`render_chart` with ``helm template`` running in the background: the returned function waits for it
+    and returns the parsed objects, or raises what :func:`render_chart` would have raised. A thread that waits on
+    a subprocess does not hold the GIL, so the caller renders other files meanwhile."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpuslice-helm-template")
+    rendered = pool.submit(_helm_template(resolved, chart, values_text, helm))
+    pool.shutdown(wait=False)  # the thread ends when helm does
+    return lambda: parse_manifests(rendered.result())
 
 
 def prove(
@@ -446,6 +468,7 @@ __all__ = [
     "pod_templates",
     "prove",
     "render_chart",
+    "start_render_chart",
     "structural_to_jsonschema",
     "validate_core",
     "validate_custom",
