@@ -161,6 +161,48 @@ def test_snapshot_keeps_the_users_folder(cli, tmp_path, no_swap):
     assert (existing / "important.txt").read_text() == "keep"
 
 
+def test_write_tree_writes_exactly_the_files_given(tmp_path):
+    """Every file with its bytes (text as UTF-8), nested folders made, paths written as given or not normalised,
+    scripts executable, the manifest's hashes those of the files on disk."""
+    import hashlib
+    import stat
+
+    files = {
+        "values.yaml": "a: 1\n",
+        "bootstrap/pool-a/user-data.mime": "Ünïcode ✓\n" * 1000,
+        "bootstrap/pool-a/deep/er/blob.bin": bytes(range(256)) * 5000,
+        "nodegroups//pool-a/./create-nodegroup.sh": "#!/bin/sh\necho hi\n",
+        "./empty.txt": "",
+    }
+    out = write_tree(tmp_path / "out", files, executable=("nodegroups//pool-a/./create-nodegroup.sh",))
+    expected = {
+        "values.yaml": b"a: 1\n",
+        "bootstrap/pool-a/user-data.mime": ("Ünïcode ✓\n" * 1000).encode(),
+        "bootstrap/pool-a/deep/er/blob.bin": bytes(range(256)) * 5000,
+        "nodegroups/pool-a/create-nodegroup.sh": b"#!/bin/sh\necho hi\n",
+        "empty.txt": b"",
+    }
+    on_disk = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert on_disk.pop(MARKER) and on_disk == expected
+    manifest = json.loads((out / MARKER).read_text())["files"]
+    assert manifest == {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(expected.items())}
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for rel in expected:
+        mode = 0o777 if rel.endswith(".sh") else 0o666
+        assert stat.S_IMODE((out / rel).stat().st_mode) == mode & ~umask, rel
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_write_tree_that_fails_midway_leaves_the_old_folder_and_no_temporary(tmp_path):
+    out = tmp_path / "out"
+    write_tree(out, {"a.txt": "1"})
+    with pytest.raises(GpusliceError, match="cannot write the output folder"):
+        write_tree(out, {"b.txt": "2", "b.txt/c.txt": "a file where a folder must go"})
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [MARKER, "a.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Stale temporaries of a run killed with SIGKILL in the middle of writing
 

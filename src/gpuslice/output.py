@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import socket
 import tempfile
@@ -96,18 +97,22 @@ def _system_folder(out: Path) -> str | None:
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # fewer system calls than open(): this runs for every file
+    try:
+        while block := os.read(fd, 1 << 20):
             h.update(block)
+    finally:
+        os.close(fd)
     return h.hexdigest()
 
 
 def _walk_files(folder: Path) -> Iterator[str]:
     """Relative POSIX paths of every non-folder entry under ``folder`` (links included, not followed)."""
     for root, dirs, files in os.walk(folder):
-        base = Path(root)
-        for name in files + [d for d in dirs if (base / d).is_symlink()]:
-            yield (base / name).relative_to(folder).as_posix()
+        sub = os.path.relpath(root, folder)
+        prefix = "" if sub == os.curdir else sub.replace(os.sep, "/") + "/"
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            yield prefix + name
 
 
 def read_manifest(folder: Path) -> dict[str, str] | None:
@@ -289,6 +294,37 @@ def commit(tmp: Path, out: Path, *, command: str, hashes: Mapping[str, str] | No
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _write_files(tmp: Path, files: Mapping[str, Artifact], executable: Iterable[str]) -> dict[str, str]:
+    """Write ``files`` (normalised relative path -> content) into the new folder ``tmp``; returns their SHA-256.
+
+    A 300-pool plan writes ~3,700 files, so each costs as few system calls as it can: its folders are made once,
+    then the file is created with its final mode (the umask applies as to any new file), written and closed.
+    ``O_EXCL``: nothing already in ``tmp`` is overwritten and no link is followed. (Threads made it slower: the
+    kernel serialises creating files on one filesystem.)"""
+    folders: set[str] = set()
+    for rel in files:
+        folder = posixpath.dirname(rel)
+        while folder and folder not in folders:
+            folders.add(folder)
+            folder = posixpath.dirname(folder)
+    for folder in sorted(folders):  # a parent before its children
+        os.mkdir(tmp / folder)
+    run_as = set(executable)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    hashes: dict[str, str] = {}
+    for rel, content in sorted(files.items()):
+        data = content if isinstance(content, bytes) else content.encode("utf-8")
+        fd = os.open(tmp / rel, flags, 0o777 if rel in run_as else 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        hashes[rel] = hashlib.sha256(data).hexdigest()
+    return hashes
+
+
 def write_tree(
     out_dir: str | Path,
     files: Mapping[str, Artifact],
@@ -310,18 +346,10 @@ def write_tree(
     except OSError as e:
         raise _os_error("create the output folder", out_dir, e) from None
     try:
-        hashes: dict[str, str] = {}
-        made: set[Path] = {tmp}
-        for rel, content in sorted(files.items()):
-            target = tmp / rels[rel]
-            if target.parent not in made:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made.add(target.parent)
-            data = content if isinstance(content, bytes) else content.encode("utf-8")
-            target.write_bytes(data)
-            hashes[target.relative_to(tmp).as_posix()] = hashlib.sha256(data).hexdigest()
-            if rel in executable:
-                target.chmod(0o777 & ~_umask())
+        normal = {rel: p.as_posix() for rel, p in rels.items()}
+        hashes = _write_files(
+            tmp, {normal[rel]: content for rel, content in files.items()}, [normal[r] for r in executable if r in rels]
+        )
         commit(tmp, out, command=command, hashes=hashes)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -99,15 +99,14 @@ def _plan(
     ami_ids: dict[str, str] | None = None,
     resolve_amis: bool = False,
 ) -> Any:
-    """What plan and render share: validate the options and OUT, then check + render with a status line."""
+    """What plan and render share: validate the options, then check + render (OUT too) with a status line."""
     from gpuslice import api
     from gpuslice.errors import GpusliceError
-    from gpuslice.output import check_out_dir
     from gpuslice.render import RenderOptions
 
     if mirror_tool not in ("crane", "skopeo"):
         raise GpusliceError(f"--mirror-tool must be crane or skopeo, not {mirror_tool!r}")
-    check_out_dir(out, inputs=(spec, chart), overwrite=overwrite)
+    # OUT is checked by api.plan as soon as the spec is read (it knows every input then: operator.chart too).
     if ami_ids:
         pools = {p.name for p in api.load(spec).pools}
         unknown = sorted(set(ami_ids) - pools)
