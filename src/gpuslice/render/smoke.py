@@ -10,7 +10,6 @@ plugin-workload validation pod runs it the same way, ``validator/manifests/plugi
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
@@ -152,8 +151,7 @@ def _pod_texts(pods: list[dict[str, Any]]) -> list[str]:
 
     if not pods:
         return []
-    template = copy.deepcopy(pods[0])
-    template["metadata"]["name"] = _PLACEHOLDER
+    template = {**pods[0], "metadata": {**pods[0]["metadata"], "name": _PLACEHOLDER}}
     text = dump_yaml(template)
     out = []
     for pod in pods:

@@ -269,7 +269,9 @@ def mime_multipart(parts: list[tuple[str, str, str]]) -> str:
         else:
             headers = f"Content-Type: {ctype}\nMIME-Version: 1.0\n"
         headers += f'Content-Transfer-Encoding: 7bit\nContent-Disposition: attachment; filename="{filename}"\n\n'
-        bodies.append(headers + _LINE_BREAK.sub("\n", text))  # the generator writes every line break as \n
+        if "\r" in text:
+            text = _LINE_BREAK.sub("\n", text)  # the generator writes every line break as \n
+        bodies.append(headers + text)
     delimiter = f"--{MIME_BOUNDARY}\n"
     return head + delimiter + ("\n" + delimiter).join(bodies) + f"\n--{MIME_BOUNDARY}--\n"
 
