@@ -126,6 +126,7 @@ def env_file(values: dict[str, str | int | list[str]], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+@functools.lru_cache(maxsize=256)  # the same few texts for every pool and every user-data variant
 def disks_env(plan: DiskPlan) -> str:
     values: dict[str, str | int | list[str]] = {"GPUSLICE_DISK_MODE": plan.mode}
     if plan.mode == "ebs":
@@ -143,6 +144,7 @@ def disks_env(plan: DiskPlan) -> str:
     return env_file(values, "gpuslice: data disk settings for gpuslice-setup-disks (rendered; edit the spec instead)")
 
 
+@functools.lru_cache(maxsize=256)  # the same few texts for every pool and every user-data variant
 def mount_unit_name(path: str) -> str:
     """The systemd mount unit for a path (``systemd-escape --path --suffix=mount``): /mnt/a-b -> mnt-a\\x2db.mount."""
     p = path.strip("/")
@@ -164,6 +166,7 @@ def disk_mount_units(plan: DiskPlan) -> list[str]:
     return [mount_unit_name(DATA_ROOT), *(mount_unit_name(t) for t in plan.targets)]
 
 
+@functools.lru_cache(maxsize=256)  # the same few texts for every pool and every user-data variant
 def disk_unit(plan: DiskPlan, join_units: tuple[str, ...]) -> str:
     before = " ".join([*plan.services, *join_units])
     # The fstab lines are `nofail`, so local-fs.target does not wait for them and systemd could mount them while
