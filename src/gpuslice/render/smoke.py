@@ -10,6 +10,7 @@ plugin-workload validation pod runs it the same way, ``validator/manifests/plugi
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -79,20 +80,24 @@ def smoke_pods(
         RUN_LABEL: run_id,
         POOL_SMOKE_LABEL: pool.name,
     }
-    out = []
-    for i in range(count):
-        name = names.object_name(resolved.deployment_id, f"smoke-{pool.name}-{run_id}-{i}")
-        out.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": name, "namespace": resolved.namespace, "labels": dict(labels)},
-                # built anew for each pod: a 300-pool plan has thousands of smoke pods, and deep-copying one spec
-                # took most of the smoke renderer's time
-                "spec": _pod_spec(resolved, pool, image, node, run_id),
-            }
-        )
-    return out
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": smoke_pod_name(resolved, pool, run_id, i),
+                "namespace": resolved.namespace,
+                "labels": dict(labels),
+            },
+            "spec": _pod_spec(resolved, pool, image, node, run_id),
+        }
+        for i in range(count)
+    ]
+
+
+def smoke_pod_name(resolved: ResolvedSpec, pool: ResolvedPool, run_id: str, index: int) -> str:
+    """The name of the pool's ``index``-th smoke pod of a run (the pods differ only in it)."""
+    return names.object_name(resolved.deployment_id, f"smoke-{pool.name}-{run_id}-{index}")
 
 
 def _pod_spec(resolved: ResolvedSpec, pool: ResolvedPool, image: str, node: str | None, run_id: str) -> dict[str, Any]:
@@ -140,28 +145,43 @@ def _pod_spec(resolved: ResolvedSpec, pool: ResolvedPool, image: str, node: str 
 
 
 _PLAIN_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+
+
+def _writes_plain(name: str) -> bool:
+    """Whether YAML writes the name as it is: DNS-label characters and not a word it reads as something else
+    (``on``, ``no``, ``true``, ``null`` ...; the emitter quotes those)."""
+    import yaml
+
+    if not _PLAIN_NAME.match(name):
+        return False
+    return _resolver().resolve(yaml.ScalarNode, name, (True, False)) == "tag:yaml.org,2002:str"
+
+
+@functools.cache
+def _resolver() -> Any:
+    import yaml
+
+    return yaml.resolver.Resolver()
+
+
 _PLACEHOLDER = "gpuslice-smoke-name-placeholder"
 
 
-def _pod_texts(pods: list[dict[str, Any]]) -> list[str]:
-    """The YAML of each pod. A pool's pods differ only in their name, so the pod is emitted once and the names
-    put in (a 300-pool spec has thousands of smoke pods; emitting each took most of a plan's time). Names that
-    YAML would not write plain fall back to emitting that pod."""
+def _pod_texts(pod: dict[str, Any], pod_names: list[str]) -> list[str]:
+    """The YAML of ``pod`` under each of ``pod_names``: a pool's smoke pods differ only in their name, so the pod is
+    emitted once and each name put in (a 300-pool spec has thousands of smoke pods; emitting each took most of a
+    plan's time). A name YAML would not write plain is emitted with its pod."""
     from gpuslice.yamlio import dump_yaml
 
-    if not pods:
-        return []
-    template = {**pods[0], "metadata": {**pods[0]["metadata"], "name": _PLACEHOLDER}}
-    text = dump_yaml(template)
-    out = []
-    for pod in pods:
-        name = pod["metadata"]["name"]
-        same = {**pod, "metadata": {**pod["metadata"], "name": _PLACEHOLDER}} == template
-        if same and _PLAIN_NAME.match(name) and text.count(_PLACEHOLDER) == 1:
-            out.append(text.replace(_PLACEHOLDER, name))
-        else:
-            out.append(dump_yaml(pod))
-    return out
+    def named(name: str) -> dict[str, Any]:
+        return {**pod, "metadata": {**pod["metadata"], "name": name}}
+
+    text = dump_yaml(named(_PLACEHOLDER))
+    once = text.count(_PLACEHOLDER) == 1
+    return [
+        text.replace(_PLACEHOLDER, name) if once and _writes_plain(name) else dump_yaml(named(name))
+        for name in pod_names
+    ]
 
 
 def smoke_image(resolved: ResolvedSpec, options: RenderOptions) -> str:
@@ -182,8 +202,9 @@ def render(resolved: ResolvedSpec, options: RenderOptions) -> RenderResult:
     image = smoke_image(resolved, options)
     texts: list[str] = []
     for pool in shared:
-        n = expected_pods(pool) or 0
-        texts += _pod_texts(smoke_pods(resolved, pool, image, count=n + 1))
+        # what smoke_pods(..., count=n + 1) gives, emitted from its first pod
+        pod_names = [smoke_pod_name(resolved, pool, "manual", i) for i in range((expected_pods(pool) or 0) + 1)]
+        texts += _pod_texts(smoke_pods(resolved, pool, image, count=1)[0], pod_names)
     head = [
         "# GPU sharing smoke test (gpuslice). For each shared pool: GPUs x replicas + 1 pods on one node.",
         "# Expect GPUs x replicas Running (replicas per GPU UUID, see each pod's log) and exactly one Pending.",
