@@ -4,6 +4,7 @@ order, same findings in the same order, same executables), and errors must surfa
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from gpuslice.spec import load_spec
 from tests.helpers import EXAMPLES
 from tests.test_bootstrap import matrix
 
-DEFAULT_CHART = EXAMPLES / "charts" / "gpu-operator-v26.7.0"
+DEFAULT_CHART = CHART = EXAMPLES / "charts" / "gpu-operator-v26.7.0"
 SPECS = {p.stem: p for p in sorted(EXAMPLES.glob("*.yaml"))}
 
 
@@ -80,3 +81,43 @@ def test_plan_with_a_missing_helm_fails_clearly_and_writes_nothing(cli, tmp_path
     assert "/nonexistent/helm" in res.stderr and "not found" in res.stderr
     assert "Traceback" not in res.stdout + res.stderr
     assert not out.exists()
+
+
+def test_ctrl_c_while_helm_template_runs_stops_plan_at_once(tmp_path: Path):
+    """helm template runs in a background thread: an interrupt in the main thread still ends the plan (exit 130,
+    no folder) without waiting for the template. The stand-in helm would take 120 s."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    started = tmp_path / "helm-started"
+    helm = tmp_path / "helm"
+    helm.write_text(f'#!/bin/sh\necho $$ > "{started}"\nexec sleep 120\n')
+    helm.chmod(0o755)
+    out = tmp_path / "out"
+    env = {**os.environ, "GPUSLICE_HELM": str(helm), "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gpuslice", "plan", str(SPECS["eks-ubuntu"]), "-d", str(out), "--chart", str(CHART)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (started.exists() and started.read_text().strip()) and proc.poll() is None:
+            assert time.monotonic() < deadline, "helm was never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)  # the template would take 120 s
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "Traceback" not in err
+        assert not out.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if started.exists() and started.read_text().strip():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(started.read_text()), signal.SIGKILL)

@@ -22,8 +22,9 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -427,10 +428,18 @@ def start_render_chart(
 ) -> Callable[[], list[dict[str, Any]]]:
     """:func:`render_chart` with ``helm template`` running in the background: the returned function waits for it
     and returns the parsed objects, or raises what :func:`render_chart` would have raised. A thread that waits on
-    a subprocess does not hold the GIL, so the caller renders other files meanwhile."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpuslice-helm-template")
-    rendered = pool.submit(_helm_template(resolved, chart, values_text, helm))
-    pool.shutdown(wait=False)  # the thread ends when helm does
+    a subprocess does not hold the GIL, so the caller renders other files meanwhile. The thread is a daemon: on
+    Ctrl-C gpuslice exits without waiting for a template nobody will read."""
+    call = _helm_template(resolved, chart, values_text, helm)
+    rendered: Future[str] = Future()
+
+    def run() -> None:
+        try:
+            rendered.set_result(call())
+        except BaseException as e:  # handed to the caller as it is
+            rendered.set_exception(e)
+
+    threading.Thread(target=run, name="gpuslice-helm-template", daemon=True).start()
     return lambda: parse_manifests(rendered.result())
 
 
