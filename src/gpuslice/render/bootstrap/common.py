@@ -260,8 +260,9 @@ def mime_multipart(parts: list[tuple[str, str, str]]) -> str:
 
     Written out directly: exactly what the standard library's ``email.mime`` classes make of the same parts
     (``MIMEMultipart("mixed", boundary=...)`` with one ``MIMENonMultipart`` per part, text parts with
-    ``charset="us-ascii"``, ``Message.as_string()``), which tests/test_bootstrap_mime.py checks; the email
-    package's generic header folding took a quarter of the bootstrap renderers' time on large specs.
+    ``charset="us-ascii"``, ``Message.as_string()``) for the plain ASCII content types and file names gpuslice
+    passes, which tests/test_bootstrap_mime.py checks; the email package's generic header folding took a quarter
+    of the bootstrap renderers' time on large specs.
     """
     head = f'Content-Type: multipart/mixed; boundary="{MIME_BOUNDARY}"\nMIME-Version: 1.0\n\n'
     bodies = []
