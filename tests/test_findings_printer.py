@@ -117,28 +117,39 @@ def test_print_lines_prints_what_printing_line_by_line_prints(terminal, colours,
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def _plan_output(argv, terminal: bool) -> str:
-    """plan's stdout, run as a user runs it, with stdout on a terminal (a pseudo-terminal) or on a pipe."""
+def _run_plan(argv, *, terminal: str | None, tmp_path) -> tuple[str, str]:
+    """(stdout, stderr) of plan run as a user runs it; ``terminal`` ("stdout" or "stderr") is the stream that goes
+    to a terminal (a pseudo-terminal), the other one to a file."""
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE")}
     env.update(COLUMNS="80", TERM="xterm-256color", PYTHONPATH=str(ROOT / "src"))
     cmd = [sys.executable, "-m", "gpuslice", "plan", *map(str, argv)]
-    if not terminal:
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False).stdout
+    if terminal is None:
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        return r.stdout, r.stderr
     main, sub = os.openpty()
-    proc = subprocess.Popen(cmd, env=env, stdout=sub, stderr=subprocess.DEVNULL)
-    os.close(sub)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(main, 1 << 16)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(main)
-    proc.wait()
-    return b"".join(chunks).decode().replace("\r\n", "\n")
+    with (tmp_path / "other-stream").open("w+b") as other:
+        streams = {"stdout": other, "stderr": other, terminal: sub}
+        proc = subprocess.Popen(cmd, env=env, stdout=streams["stdout"], stderr=streams["stderr"])
+        os.close(sub)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 1 << 16)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(main)
+        proc.wait()
+        other.seek(0)
+        rest = other.read().decode()
+    shown = b"".join(chunks).decode().replace("\r\n", "\n")
+    return (shown, rest) if terminal == "stdout" else (rest, shown)
+
+
+def _plan_output(argv, terminal: bool, tmp_path) -> str:
+    return _run_plan(argv, terminal="stdout" if terminal else None, tmp_path=tmp_path)[0]
 
 
 @pytest.mark.parametrize("case", ["refused", "forced"])
@@ -150,10 +161,46 @@ def test_plan_prints_the_same_text_on_a_terminal_and_on_a_pipe(tmp_path, case):
         argv = [spec]
     else:
         argv = [EXAMPLES / "mixed-pools.yaml", "--force", "--chart", CHART]
-    coloured = _plan_output([*argv, "-d", tmp_path / "tty"], terminal=True)
-    plain = _plan_output([*argv, "-d", tmp_path / "pipe"], terminal=False)
+    coloured = _plan_output([*argv, "-d", tmp_path / "tty"], terminal=True, tmp_path=tmp_path)
+    plain = _plan_output([*argv, "-d", tmp_path / "pipe"], terminal=False, tmp_path=tmp_path)
     assert "\x1b[" in coloured and "\x1b[" not in plain
     plain = plain.replace(str(tmp_path / "pipe"), str(tmp_path / "tty"))  # 'Wrote N files to DIR'
     assert _ANSI.sub("", coloured) == plain
     assert ("Not rendered:" in plain) == (case == "refused")
     assert ("values.yaml" in plain) == (case == "forced")
+
+
+def test_plan_reports_each_step_to_its_progress_callback(tmp_path):
+    from gpuslice import api
+    from gpuslice.render import RenderOptions, renderers_for
+
+    said: list[str] = []
+    res = api.plan(
+        EXAMPLES / "mixed-pools.yaml",
+        tmp_path / "out",
+        force=True,
+        options=RenderOptions(chart=CHART),
+        progress=said.append,
+    )
+    n = len(res.resolved.pools)
+    rendering = [s for s in said if s.startswith("rendering ")]
+    assert said[:2] == ["reading the spec", f"checking {n} pools"]
+    assert said[-1] == f"writing {len(res.files)} files"
+    assert {s.split()[1] for s in rendering} == set(renderers_for(res.resolved))
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_plan_shows_progress_on_a_terminals_stderr_and_keeps_stdout_clean(tmp_path, output):
+    """A long plan says what it is doing on stderr when that is a terminal (text or json); stdout carries only the
+    report or the JSON document, and with stderr not a terminal nothing is added to it."""
+    argv = [EXAMPLES / "mixed-pools.yaml", "--force", "--chart", CHART, "-o", output]
+    stdout, stderr = _run_plan([*argv, "-d", tmp_path / "tty"], terminal="stderr", tmp_path=tmp_path)
+    assert "checking and rendering" in _ANSI.sub("", stderr) and "mixed-pools.yaml" in stderr
+    piped_out, piped_err = _run_plan([*argv, "-d", tmp_path / "pipe"], terminal=None, tmp_path=tmp_path)
+    assert piped_err == ""
+    for out in (stdout, piped_out):
+        assert "checking and rendering" not in out and "\x1b[" not in out
+        if output == "json":
+            assert json.loads(out)["files"]
+        else:
+            assert "Wrote" in out
