@@ -12,9 +12,11 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
-from gpuslice.checks.report import print_lines
+from gpuslice.checks.report import _wrap, print_lines
 from tests.helpers import CHARTS, EXAMPLES, FIXTURES, MINIMAL, ROOT, write_spec
 
 DUMPS = FIXTURES / "dumps"
@@ -77,7 +79,7 @@ def test_render_with_error_findings_says_so_on_stderr(cli, tmp_path):
 
 
 # Lines as the report makes them, and the awkward ones: a '[' wrapped onto another line than its ']', a backslash
-# before a tag, an emoji code, a tab, a line longer than the console, an empty line.
+# before a tag, an emoji code, a tab, a line longer than the console, an empty line, lines said twice.
 _LINES = [
     "[bold]pool a[/] (g5.xlarge, ubuntu-22.04)",
     "  [bold red]ERROR[/] [bold]driver-mixed-os[/]",
@@ -87,6 +89,8 @@ _LINES = [
     "    a\ttab and :warning: an emoji code",
     "    " + "x" * 130,
     "",
+    "  [bold red]ERROR[/] [bold]driver-mixed-os[/]",  # a report repeats lines (the same finding for many pools)
+    "    a\ttab and :warning: an emoji code",
     "3 error(s), 0 warning(s), 1 info - [bold red]errors: plan refuses to render[/]",
 ]
 
@@ -112,6 +116,28 @@ def test_print_lines_prints_what_printing_line_by_line_prints(terminal, colours,
     assert printed(lambda c: print_lines(c, _LINES, markup=markup)) == expected
     assert ("\x1b[" in expected) == (colours is not None and markup)
     assert printed(lambda c: print_lines(c, [])) == ""
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.text(alphabet=" \t\n\r\u00a0ab-/:.[]", max_size=70),
+    width=st.integers(min_value=0, max_value=60),
+    first=st.sampled_from(["", "  ", "    "]),
+)
+def test_findings_are_wrapped_as_textwrap_wraps_them(text, width, first):
+    """The report's wrapping (with its shortcut for a line that fits) is textwrap's: at spaces only, at least 20
+    columns, a word longer than the line on a line of its own."""
+    import textwrap
+
+    reference = textwrap.wrap(
+        text,
+        width=max(width, 20),
+        initial_indent=first,
+        subsequent_indent=first + "  ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [first.rstrip()]
+    assert _wrap(text, width, first, first + "  ") == reference
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

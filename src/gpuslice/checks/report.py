@@ -49,13 +49,20 @@ def wrap_markup(text: str, width: int, *, lead: str = "", lead_style: str = "", 
     return lines
 
 
+#: what textwrap turns into spaces (and so may wrap at)
+_SPECIAL_SPACE = frozenset("\t\n\v\f\r")
+
+
 def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
     """Wrap at spaces only: ids, paths and URLs stay whole (a token longer than the line gets a line of its own)."""
     import textwrap
 
+    width = max(width, 20)
+    if len(first) + len(text) <= width and text and not text[-1].isspace() and _SPECIAL_SPACE.isdisjoint(text):
+        return [first + text]  # fits as it is: what textwrap returns, without its work (thousands of times a plan)
     return textwrap.wrap(
         text,
-        width=max(width, 20),
+        width=width,
         initial_indent=first,
         subsequent_indent=rest,
         break_long_words=False,
@@ -89,9 +96,12 @@ def report_lines(
         return [f"[green]{escape(none)}[/]"]
     indent = " " * 4
     lines: list[str] = []
+    pools: dict[str, Any] = {}
+    for p in resolved.pools if resolved else ():
+        pools.setdefault(p.name, p)  # resolved.pool(name) per group searched every pool: 300 x 300 in a large plan
     for group, fs in group_findings(findings, resolved).items():
         title = (heading or "cluster-wide") if group == CLUSTER else f"pool {group}"
-        pool = resolved.pool(group) if resolved and group != CLUSTER else None
+        pool = pools.get(group) if group != CLUSTER else None
         if pool is not None:
             title += (
                 f" ({pool.spec.instance_type}, {pool.spec.os})" if pool.spec.instance_type else f" ({pool.spec.os})"
@@ -151,7 +161,13 @@ def print_lines(console: Any, lines: list[str], *, markup: bool = True) -> None:
 
     if not lines:
         return
-    texts = [console.render_str(line, markup=markup, highlight=False) for line in lines]
+    made: dict[str, Text] = {}  # a large report repeats its lines (the same message for many pools): read each once
+    texts = []
+    for line in lines:
+        text = made.get(line)
+        if text is None:
+            text = made[line] = console.render_str(line, markup=markup, highlight=False)
+        texts.append(text)
     if console.color_system is None and not console.record:
         for t in texts:
             if "\t" in t.plain:
