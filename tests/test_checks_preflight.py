@@ -158,3 +158,31 @@ def test_kubernetes_range_holds_for_every_pool_os():
     assert "1.33 to 1.36" in found["k8s-version-unsupported"].message
     noble = _spec("ubuntu-24.04", "v26.7.0").replace('"1.33"', '"1.32"')
     assert "k8s-version-unsupported" not in {f.id for f in run_checks(resolve(parse_spec_text(noble, "x.yaml")))}
+
+
+def test_a_located_finding_is_the_same_finding_at_its_line(tmp_path):
+    """Findings that name a spec path get the spec's file and line; everything else stays, credentials still
+    masked."""
+    from gpuslice.findings import Finding, Severity
+
+    f = Finding(
+        id="x-test",
+        severity=Severity.WARNING,
+        message="kubeconfig token: abc123secretvalue is exposed",
+        fix="fix it",
+        pool="gpu",
+        evidence=("password=hunter2hunter2",),
+        path="nodePools[0].disks.rootGiB",
+    )
+    located = f.at("gpuslice.yaml", 12)
+    assert (located.file, located.line) == ("gpuslice.yaml", 12) and (f.file, f.line) == (None, None)
+    assert {k: v for k, v in vars(located).items() if k not in ("file", "line")} == {
+        k: v for k, v in vars(f).items() if k not in ("file", "line")
+    }
+    assert "abc123secretvalue" not in located.message and "hunter2" not in located.evidence[0]
+    from gpuslice import api
+
+    spec = tmp_path / "x.yaml"
+    spec.write_text(_spec("ubuntu-22.04", "v26.7.0", provider="eks"), encoding="utf-8")
+    spec_findings = [g for g in api.check(spec) if g.path and g.path.startswith("nodePools")]
+    assert spec_findings and all(g.file == str(spec) and g.line for g in spec_findings)

@@ -9,7 +9,6 @@ rule modules: no import side effects.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from datetime import date
 from types import ModuleType
 
@@ -122,7 +121,7 @@ def _locate(findings: list[Finding], file: str | None) -> list[Finding]:
     for f in findings:
         if f.path and f.line is None:
             line, _ = located.position(_steps(f.path))
-            f = replace(f, file=f.file or file, line=line)
+            f = f.at(f.file or file, line)
         out.append(f)
     return out
 
