@@ -194,6 +194,18 @@ def test_write_tree_writes_exactly_the_files_given(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+@pytest.mark.parametrize(
+    "rel", ["../up.txt", "a/../../up.txt", "/etc/passwd", "//net/x", "", ".", "a/..", MARKER, f"./{MARKER}", STAGING]
+)
+def test_write_tree_refuses_a_path_outside_the_folder_or_over_its_notes(tmp_path, rel):
+    out = tmp_path / "out"
+    write_tree(out, {"a.txt": "1"})
+    with pytest.raises(GpusliceError, match="refusing to write outside the output folder"):
+        write_tree(out, {"b.txt": "2", rel: "x"})
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [MARKER, "a.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
 def test_write_tree_that_fails_midway_leaves_the_old_folder_and_no_temporary(tmp_path):
     out = tmp_path / "out"
     write_tree(out, {"a.txt": "1"})

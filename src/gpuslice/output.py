@@ -27,7 +27,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from gpuslice.errors import GpusliceError
 
@@ -45,11 +45,14 @@ _SYSTEM_PARENTS = ("/usr", "/var", "/etc", "/opt", "/boot", "/lib", "/lib64", "/
 OVERWRITE_HINT = "choose a new or empty folder, or pass --overwrite to replace it"
 
 
-def _check_rel(rel: str) -> PurePosixPath:
-    p = PurePosixPath(rel)
-    if p.is_absolute() or ".." in p.parts or not p.parts or rel in (MARKER, STAGING):
+def _check_rel(rel: str) -> str:
+    """``rel`` as a normal relative POSIX path (``a//./b`` is ``a/b``); raises unless it names a file inside the
+    output folder other than gpuslice's own notes. (String work: pathlib cost a 3,700-file plan 0.01 s.)"""
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    normal = "/".join(parts)
+    if rel.startswith("/") or not parts or ".." in parts or normal in (MARKER, STAGING):
         raise GpusliceError(f"refusing to write outside the output folder: {rel!r}")
-    return p
+    return normal
 
 
 def _umask() -> int:
@@ -339,16 +342,17 @@ def write_tree(
     Raises GpusliceError (naming ``out_dir``) when the folder cannot be written or must not be replaced.
     """
     out = check_out_dir(out_dir, inputs=inputs, overwrite=overwrite)
-    rels = {rel: _check_rel(rel) for rel in files}
+    normal = {rel: _check_rel(rel) for rel in files}
     clean_stale(out)
     try:
         tmp = stage(out)
     except OSError as e:
         raise _os_error("create the output folder", out_dir, e) from None
     try:
-        normal = {rel: p.as_posix() for rel, p in rels.items()}
         hashes = _write_files(
-            tmp, {normal[rel]: content for rel, content in files.items()}, [normal[r] for r in executable if r in rels]
+            tmp,
+            {normal[rel]: content for rel, content in files.items()},
+            [normal[r] for r in executable if r in normal],
         )
         commit(tmp, out, command=command, hashes=hashes)
     except OSError as e:
