@@ -314,10 +314,11 @@ def _write_files(tmp: Path, files: Mapping[str, Artifact], executable: Iterable[
         os.mkdir(tmp / folder)
     run_as = set(executable)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    base = str(tmp)
     hashes: dict[str, str] = {}
     for rel, content in sorted(files.items()):
         data = content if isinstance(content, bytes) else content.encode("utf-8")
-        fd = os.open(tmp / rel, flags, 0o777 if rel in run_as else 0o666)
+        fd = os.open(os.path.join(base, rel), flags, 0o777 if rel in run_as else 0o666)
         try:
             view = memoryview(data)
             while view:

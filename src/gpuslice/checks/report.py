@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gpuslice.findings import Finding, Severity, sort_findings
-from gpuslice.resolve import ResolvedSpec
+from gpuslice.resolve import ResolvedPool, ResolvedSpec
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 CLUSTER = "(cluster)"
@@ -96,7 +96,7 @@ def report_lines(
         return [f"[green]{escape(none)}[/]"]
     indent = " " * 4
     lines: list[str] = []
-    pools: dict[str, Any] = {}
+    pools: dict[str, ResolvedPool] = {}
     for p in resolved.pools if resolved else ():
         pools.setdefault(p.name, p)  # resolved.pool(name) per group searched every pool: 300 x 300 in a large plan
     for group, fs in group_findings(findings, resolved).items():
