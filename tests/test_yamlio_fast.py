@@ -231,3 +231,16 @@ def test_mutated_fixtures_parse_the_same_in_c_and_pure_python() -> None:
             _same(text)
         except AssertionError as e:
             raise AssertionError(f"mutated {path.relative_to(ROOT)}: {e}\n--- text ---\n{text}") from None
+
+
+def test_without_the_c_parser_the_pure_loader_reads_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ruamel.yaml.clib is optional at run time (other Python implementations, a build without wheels): the spec is
+    then read by the pure-Python loader with the same result."""
+    path = ROOT / "examples" / "mixed-pools.yaml"
+    text = path.read_text(encoding="utf-8")
+    fast = yamlio.parse_yaml_text(text, "spec.yaml")[0]
+    monkeypatch.setattr(yamlio, "_C_LOADER", None)
+    assert yamlio._load_fast(text, multi=False) is None
+    pure = yamlio.parse_yaml_text(text, "spec.yaml")[0]
+    assert _typed(pure.data) == _typed(fast.data)
+    assert pure.position(["nodePools", 1, "sharing"]) == fast.position(["nodePools", 1, "sharing"]) != (None, None)
