@@ -162,3 +162,33 @@ def test_bench_bad_input_leaves_no_out_folder(cli, tmp_path):
     assert r.exit_code == 2 and not out.exists()
     r = cli("bench", "--backend", "nonsense", "--out-dir", out)
     assert r.exit_code == 2 and "unknown backend" in r.stderr and not out.exists()
+
+
+def test_plan_pauses_the_cycle_collector_and_resumes_it(cli, tmp_path, monkeypatch):
+    """plan and render work with the cycle collector paused (millions of short-lived objects, freed by reference
+    counting); it runs again afterwards, whether the folder was written, the plan refused or the spec was bad."""
+    import gc
+
+    from gpuslice import api
+
+    seen: list[bool] = []
+    real_plan = api.plan
+
+    def plan(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(api, "plan", plan)
+    good = write_spec(tmp_path, MINIMAL)
+    refused = write_spec(tmp_path, MINIMAL.replace("instanceType: g5.xlarge", "instanceType: zz9.unknown"), "r.yaml")
+    bad = write_spec(tmp_path, "nodePools: 3\n", "bad.yaml")
+    assert gc.isenabled()
+    for argv, code in (
+        (["plan", good, "-d", tmp_path / "a", "--chart", CHART], 0),
+        (["render", good, "-d", tmp_path / "b", "--chart", CHART], 0),
+        (["plan", refused, "-d", tmp_path / "c", "--chart", CHART], 1),
+        (["plan", bad, "-d", tmp_path / "d", "--chart", CHART], 2),
+    ):
+        assert cli(*argv).exit_code == code, argv
+        assert gc.isenabled(), argv
+    assert seen == [False] * 4

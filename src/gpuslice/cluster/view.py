@@ -6,31 +6,17 @@ lazily (a healthy cluster reads none) and cached.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from gpuslice._gc import gc_paused
 from gpuslice.cluster import model as m
 from gpuslice.cluster.source import CLUSTERPOLICIES, CONFIGMAPS, NODES, TOP_REPORTS_FILE, Source
 from gpuslice.errors import GpusliceError
 from gpuslice.findings import Finding, Severity
 
 T = TypeVar("T")
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Decoding allocates millions of small objects and none of them form cycles; the cyclic GC would only
-    rescan them again and again (it roughly triples decode time on a 60,000-pod dump)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 @dataclass

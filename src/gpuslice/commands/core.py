@@ -101,6 +101,7 @@ def _plan(
 ) -> Any:
     """What plan and render share: validate the options, then check + render (OUT too) with a status line."""
     from gpuslice import api
+    from gpuslice._gc import gc_paused
     from gpuslice.errors import GpusliceError
     from gpuslice.render import RenderOptions
 
@@ -117,7 +118,7 @@ def _plan(
     options = RenderOptions(
         chart=chart, helm=helm, mirror_tool=mirror_tool, ami_ids=ami_ids or {}, resolve_amis=resolve_amis
     )
-    with console(stderr=True).status(f"{status} {_esc(str(spec))}") as st:
+    with console(stderr=True).status(f"{status} {_esc(str(spec))}") as st, gc_paused():
         return api.plan(
             spec,
             out,
