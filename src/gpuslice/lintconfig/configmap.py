@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from gpuslice.lintconfig.goyaml import Doc
 from gpuslice.lintconfig.kinds import is_wrapper
 from gpuslice.lintconfig.result import ConfigSummary, LintResult, emit, summarize
 from gpuslice.lintconfig.schema import DNS1123_LABEL, schema
-from gpuslice.lintconfig.speccheck import compare_with_spec, spec_expectations
+from gpuslice.lintconfig.speccheck import compare_with_spec, missing_keys, required_keys, spec_expectations
 from gpuslice.lintconfig.versions import PluginRules
 from gpuslice.names import CONFIGMAP_KEY_RE, LABEL_VALUE_RE
 
@@ -403,12 +402,10 @@ def lint_manifest(
                     path=None,
                 )
             )
-    spec_default = None
-    by_key: dict[str, list[str]] = {}
     namespace = None
     spec_cm_name = None
     if resolved is not None:
-        spec_default, by_key, namespace, spec_cm_name = spec_expectations(resolved)
+        _default, _by_key, namespace, spec_cm_name = spec_expectations(resolved)
     cp_name, cp_default = clusterpolicy_config(docs)
     cp_from = "ClusterPolicy spec.devicePlugin.config.default in this manifest"
     if cp_name is None and cp_default is None and (named_by[0] or named_by[1]):
@@ -422,33 +419,22 @@ def lint_manifest(
             continue
         name, keys = lint_configmap(ctx, doc, base, cm)
         result.configmaps.append(name)
-        required: dict[str, str] = {}
-        if default:
-            required[default] = "--default"
-        if cp_default and (not cp_name or cp_name == name):
-            required.setdefault(cp_default, cp_from)
-        for k in label_keys:
-            required.setdefault(k, "a node label")
-        if resolved is not None:
-            if spec_default:
-                required.setdefault(spec_default, "the spec's default (devicePlugin.config.default)")
-            for k, pools in by_key.items():
-                required.setdefault(k, f"the node label of pool(s) {', '.join(pools)}")
-        for k, why in required.items():
-            if k not in keys:
-                close = difflib.get_close_matches(k, sorted(keys), n=1)
-                result.findings.append(
-                    emit(
-                        "lint-missing-config-key",
-                        f"ConfigMap {name or '(unnamed)'} has no key '{k}', named by {why}; "
-                        f"config-manager fails with 'specified config {k} does not exist' and the device-plugin pod "
-                        "crash-loops",
-                        f"Add data['{k}']" + (f" (or did you mean '{close[0]}'?)" if close else "") + ".",
-                        file=file,
-                        line=doc.line((*base, "data")) or doc.line(base),
-                        path="data",
-                    )
+        named = [(default, "--default")]
+        if not cp_name or cp_name == name:
+            named.append((cp_default, cp_from))
+        for k, why, close in missing_keys(required_keys(named, label_keys, resolved), keys):
+            result.findings.append(
+                emit(
+                    "lint-missing-config-key",
+                    f"ConfigMap {name or '(unnamed)'} has no key '{k}', named by {why}; "
+                    f"config-manager fails with 'specified config {k} does not exist' and the device-plugin pod "
+                    "crash-loops",
+                    f"Add data['{k}']" + (f" (or did you mean '{close}'?)" if close else "") + ".",
+                    file=file,
+                    line=doc.line((*base, "data")) or doc.line(base),
+                    path="data",
                 )
+            )
         if resolved is not None:
             ns = cm_meta(cm).get("namespace")
             if ns is not None and ns != namespace:

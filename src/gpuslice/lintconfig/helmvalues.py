@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +11,7 @@ from gpuslice.lintconfig.configmap import CmContext, lint_entries
 from gpuslice.lintconfig.goyaml import Doc
 from gpuslice.lintconfig.result import LintResult, emit
 from gpuslice.lintconfig.schema import DNS1123_LABEL, schema
-from gpuslice.lintconfig.speccheck import spec_expectations
+from gpuslice.lintconfig.speccheck import missing_keys, required_keys
 from gpuslice.lintconfig.versions import PluginRules
 from gpuslice.yamlio import format_path
 
@@ -212,29 +211,15 @@ def lint_values(
         return result
     entries = [(v.section, str(k), val) for k, val in data.items()]
     keys = lint_entries(ctx, doc, v.base, entries, f"{where}.{v.section}", shown=f"{where}.")
-    required: dict[str, str] = {}
-    if chart_default:
-        required[chart_default] = f"{where}.default"
-    if default:
-        required.setdefault(default, "--default")
-    for k in label_keys:
-        required.setdefault(k, "a node label")
-    if resolved is not None:
-        spec_default, by_key, _ns, _cm = spec_expectations(resolved)
-        if spec_default:
-            required.setdefault(spec_default, "the spec's default (devicePlugin.config.default)")
-        for k, pools in by_key.items():
-            required.setdefault(k, f"the node label of pool(s) {', '.join(pools)}")
-    for k, why in required.items():
-        if k not in keys:
-            close = difflib.get_close_matches(k, sorted(keys), n=1)
-            add(
-                "lint-missing-config-key",
-                f"{where}.{v.section} has no key '{k}', named by {why}; config-manager "
-                f"fails with 'specified config {k} does not exist' and the device-plugin pod crash-loops",
-                f"Add {v.section}['{k}']" + (f" (or did you mean '{close[0]}'?)" if close else "") + ".",
-                "default" if why.endswith(".default") else v.section,
-            )
+    required = required_keys([(chart_default, f"{where}.default"), (default, "--default")], label_keys, resolved)
+    for k, why, close in missing_keys(required, keys):
+        add(
+            "lint-missing-config-key",
+            f"{where}.{v.section} has no key '{k}', named by {why}; config-manager "
+            f"fails with 'specified config {k} does not exist' and the device-plugin pod crash-loops",
+            f"Add {v.section}['{k}']" + (f" (or did you mean '{close}'?)" if close else "") + ".",
+            "default" if why.endswith(".default") else v.section,
+        )
     result.findings[:] = sort_findings(result.findings)
     return result
 

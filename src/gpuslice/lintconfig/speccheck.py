@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from gpuslice.findings import Finding, Severity
@@ -23,6 +25,35 @@ def spec_expectations(resolved: ResolvedSpec) -> tuple[str, dict[str, list[str]]
         if k:
             by_key.setdefault(k, []).append(p.name)
     return default_key(resolved), by_key, resolved.namespace, resolved.device_plugin_configmap
+
+
+def required_keys(
+    named: Sequence[tuple[str | None, str]], label_keys: Sequence[str], resolved: ResolvedSpec | None
+) -> dict[str, str]:
+    """The config keys the device plugin will be asked for, each with what names it (the first namer wins):
+    ``named`` (key, who) pairs in order (a --default, a chart or ClusterPolicy default), then node labels, then
+    the spec's default and the keys its pools' labels select."""
+    required: dict[str, str] = {}
+    for key, why in named:
+        if key:
+            required.setdefault(key, why)
+    for k in label_keys:
+        required.setdefault(k, "a node label")
+    if resolved is not None:
+        spec_default, by_key, _ns, _cm = spec_expectations(resolved)
+        if spec_default:
+            required.setdefault(spec_default, "the spec's default (devicePlugin.config.default)")
+        for k, pools in by_key.items():
+            required.setdefault(k, f"the node label of pool(s) {', '.join(pools)}")
+    return required
+
+
+def missing_keys(required: dict[str, str], keys: Collection[str]) -> Iterator[tuple[str, str, str | None]]:
+    """(key, what names it, the closest key the config has or None) for every required key the config lacks."""
+    for k, why in required.items():
+        if k not in keys:
+            close = difflib.get_close_matches(k, sorted(keys), n=1)
+            yield k, why, close[0] if close else None
 
 
 def compare_with_spec(result: LintResult, resolved: ResolvedSpec, cm_name: str) -> None:
