@@ -106,15 +106,9 @@ def _is_tag(tag: str | None) -> bool:
 
 def is_full_reference(value: str) -> bool:
     """A string that is unmistakably a whole image reference: ``host[:port]/path`` plus a tag or digest."""
-    if not value or any(c.isspace() for c in value) or "://" in value or "/" not in value:
+    if not value or "/" not in value or not _HOST.match(value.split("/", 1)[0]):
         return False
-    if not _HOST.match(value.split("/", 1)[0]):
-        return False
-    try:
-        img = parse_image(value)
-    except ValueError:
-        return False
-    return bool(img.tag or img.digest) and _is_tag(img.tag)
+    return _ref_with_tag(value)
 
 
 def _image_name_ok(name: str) -> bool:
@@ -199,6 +193,7 @@ def find_slots(node: Any, path: PathT = (), *, chart: str = "", app_version: str
 
 
 def _ref_with_tag(value: str) -> bool:
+    """An image reference (registry optional) with a tag or digest."""
     if any(c.isspace() for c in value) or "://" in value:
         return False
     try:
