@@ -44,18 +44,6 @@ def write_files(
     return node_files(p, fam, pool, node_env(resolved, pool, fam, p, conn, join=join, extra_taints=extra_taints))
 
 
-def cloud_config_text(
-    resolved: ResolvedSpec,
-    pool: ResolvedPool,
-    fam: Family,
-    conn: ClusterConnection | None,
-    *,
-    join: bool = True,
-    extra_taints: tuple[Taint, ...] = (),
-) -> str:
-    return cloud_config(write_files(resolved, pool, fam, conn, join=join, extra_taints=extra_taints))
-
-
 def user_data(
     resolved: ResolvedSpec,
     pool: ResolvedPool,
@@ -66,7 +54,7 @@ def user_data(
     extra_taints: tuple[Taint, ...] = (),
 ) -> str:
     """``join=False`` when something else runs ``bootstrap.sh`` (EKS's own part on an EKS AMI type)."""
-    text = cloud_config_text(resolved, pool, fam, conn, join=join, extra_taints=extra_taints)
+    text = cloud_config(write_files(resolved, pool, fam, conn, join=join, extra_taints=extra_taints))
     return mime_multipart(
         [
             ("text/cloud-config", "gpuslice-cloud-config.yaml", text),
