@@ -244,3 +244,24 @@ def test_without_the_c_parser_the_pure_loader_reads_everything(monkeypatch: pyte
     pure = yamlio.parse_yaml_text(text, "spec.yaml")[0]
     assert _typed(pure.data) == _typed(fast.data)
     assert pure.position(["nodePools", 1, "sharing"]) == fast.position(["nodePools", 1, "sharing"]) != (None, None)
+
+
+def test_an_explicit_str_tag_is_a_string() -> None:
+    """`kind: !!str GpuCluster` is the string GpuCluster (ruamel's round-trip loader keeps a TaggedScalar)."""
+    loc = yamlio.parse_yaml_text("kind: !!str GpuCluster\nn: !!str 123\nm: !custom x\n", "spec.yaml")[0]
+    assert loc.data["kind"] == "GpuCluster" and type(loc.data["kind"]) is str
+    assert loc.data["n"] == "123" and type(loc.data["n"]) is str
+    assert not isinstance(loc.data["m"], str)  # an unknown tag is not silently dropped
+
+
+def test_a_spec_value_with_an_unknown_tag_is_named_in_the_users_terms(tmp_path: Path) -> None:
+    from gpuslice.spec import load_spec
+
+    text = (ROOT / "examples" / "eks-ubuntu.yaml").read_text(encoding="utf-8")
+    spec = tmp_path / "gpuslice.yaml"
+    spec.write_text(text.replace("kind: GpuCluster", "kind: !Custom GpuCluster", 1), encoding="utf-8")
+    with pytest.raises(SpecError) as err:
+        load_spec(spec)
+    p = err.value.problems[0]
+    assert p.path == "kind" and p.line is not None
+    assert "the YAML tag !Custom means nothing to gpuslice" in p.message and "TaggedScalar" not in p.message

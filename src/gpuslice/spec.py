@@ -385,6 +385,9 @@ def _friendly(err: Any, owner: type[BaseModel] | None = None) -> str:
     got = err.get("input")
     if t == "missing":
         return "required field is missing"
+    tag = getattr(got, "tag", None)
+    if tag is not None and not isinstance(got, str) and hasattr(got, "value"):  # an unknown YAML tag (`!Custom x`)
+        return f"the YAML tag {tag} means nothing to gpuslice; write the value without it (got {tag} {got.value!r})"
     if t == "literal_error":
         expected = ctx.get("expected", "")
         return f"must be one of {expected} (got {got!r})"

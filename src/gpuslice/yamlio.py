@@ -210,7 +210,12 @@ def to_plain(node: Any) -> Any:
         return bool(node) if isinstance(node, ScalarBoolean) else int(node)
     if isinstance(node, float):
         return float(node)
+    if str(getattr(node, "tag", "")) == _STR_TAG and isinstance(getattr(node, "value", None), str):
+        return node.value  # `!!str 123`: the round-trip loader keeps it as a TaggedScalar; YAML says it is a string
     return node  # e.g. a TaggedScalar (an unknown !tag), dates, bytes
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 #: Deeper than this (block indentation levels + flow brackets) is refused before parsing: no spec, kubeconfig or
